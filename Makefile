@@ -1,0 +1,49 @@
+# AME developer entry points. `make demo` and `make test` work on a fresh clone:
+# each sets up .venv and node_modules first (only when their inputs changed).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+
+.PHONY: setup demo test test-fast lint typecheck artifacts bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# torch is installed first and pinned: a bare `torch` requirement would pull a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+demo: setup
+	$(BIN)/ame demo
+
+lint: setup
+	$(BIN)/ruff check ame_chain offchain tests deploy bench
+	$(BIN)/ruff format --check ame_chain offchain tests deploy bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -n 2 -q
+
+test-fast: setup
+	$(BIN)/pytest -n 2 -q -m "not slow and not anvil"
+
+# Recompile contracts/ and rewrite the committed ABI + bytecode under ame_chain/artifacts.
+artifacts: setup
+	$(PY) -m ame_chain.compile --write
+
+bench: setup
+	$(PY) bench/gas.py
+	$(PY) bench/merkle.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
