@@ -1,0 +1,332 @@
+"""Map one epoch: attribution values + rights registry + policy -> allocation manifest.
+
+Per event, in integers throughout:
+
+1. **Weights.** The event's positive values are scaled by the lcm of their
+   denominators and divided by their gcd (only ratios matter).
+2. **Claims.** Each weighted asset's royalty split (:mod:`._royalties`) spreads its
+   weight over itself and its ancestors: ``claim[x] = sum_a weight[a] * split[a][x]``.
+3. **Hard filters.** Assets that may not be paid for this event (:mod:`._eligibility`)
+   are withheld: under ``escrow`` their part is apportioned and held; under
+   ``redistribute`` they leave the denominator, so the others share it pro rata
+   (if nobody is left, everything is escrowed, reason ``no_eligible_contributor``).
+   An event with no positive value is escrowed whole, reason ``unattributed``.
+4. **Apportionment.** The revenue is split over the remaining claims by largest
+   remainder, ties to the smaller asset id (:mod:`._apportion`).
+
+Then per asset, the epoch's paid amount is apportioned over its owners by share
+(ties to the lower address); per account, earnings plus carried balance are paid
+if they reach the minimum payout, else carried forward; paid accounts become
+leaves sorted by address. Nothing is rounded away: every unit of revenue is in a
+leaf, in the carried ledger, or in escrow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from offchain.exceptions import MappingError
+from offchain.mapping._apportion import apportion
+from offchain.mapping._eligibility import Eligibility
+from offchain.mapping._manifest import (
+    MANIFEST_FORMAT,
+    AccountBalance,
+    AssetPayout,
+    EscrowEntry,
+    EventBreakdown,
+    EventLine,
+    InputDigest,
+    Leaf,
+    LineAction,
+    Manifest,
+    ManifestInputs,
+    OwnerPayout,
+    RoyaltySplits,
+    Totals,
+)
+from offchain.mapping._policy import CARRIED_FORMAT, CarriedLedger, Policy
+from offchain.mapping._registry import Registry
+from offchain.mapping._royalties import RoyaltyGraph
+from offchain.mapping._types import AssetId, ChecksumAddress, TokenAmount
+from offchain.mapping._values import Event, Values
+
+__all__ = ["map_epoch"]
+
+_UNATTRIBUTED = ("unattributed",)
+_NO_ELIGIBLE = "no_eligible_contributor"
+
+
+def _check_inputs(values: Values, registry: Registry, carried: CarriedLedger) -> None:
+    if carried.epoch is not None and carried.epoch >= values.epoch:
+        raise MappingError(
+            f"carried ledger is from epoch {carried.epoch}, not before the values' epoch {values.epoch}"
+        )
+    known = registry.by_id
+    for event in sorted(values.events, key=lambda e: e.id):
+        for asset in sorted(event.values):
+            if asset not in known:
+                raise MappingError(
+                    f"values: event {event.id!r}: values[{asset!r}]: asset {asset!r} is not in "
+                    f"the registry (revision {registry.revision})"
+                )
+
+
+def _weights(event: Event) -> list[tuple[AssetId, int]]:
+    positive = [(asset, value) for asset, value in sorted(event.values.items()) if value]
+    if not positive:
+        return []
+    unit = math.lcm(*(value.denominator for _, value in positive))
+    scaled = [(asset, value.numerator * (unit // value.denominator)) for asset, value in positive]
+    common = math.gcd(*(weight for _, weight in scaled))
+    return [(asset, weight // common) for asset, weight in scaled]
+
+
+class _EventMapper:
+    """Turns one event into its breakdown; holds what every event shares."""
+
+    def __init__(self, graph: RoyaltyGraph, eligibility: Eligibility, policy: Policy) -> None:
+        self._graph = graph
+        self._eligibility = eligibility
+        self._redistribute = policy.withheld == "redistribute"
+
+    def map(self, event: Event) -> EventBreakdown:
+        weights = _weights(event)
+        if not weights:
+            return EventBreakdown.model_construct(
+                id=event.id,
+                revenue=event.revenue,
+                commercial=event.commercial,
+                date=event.date,
+                weights=(),
+                denominator=0,
+                lines=(),
+                escrowed=event.revenue,
+            )
+        claims: dict[AssetId, int] = {}
+        for asset, weight in weights:
+            for recipient, share in self._graph.split(asset).shares:
+                claims[recipient] = claims.get(recipient, 0) + weight * share
+        assets = sorted(claims)
+        reasons = [
+            self._eligibility.reasons(a, commercial=event.commercial, day=event.date)
+            for a in assets
+        ]
+        actions: list[LineAction] = ["escrowed" if r else "paid" for r in reasons]
+        if self._redistribute and any(reasons):
+            if all(reasons):
+                reasons = [(*r, _NO_ELIGIBLE) for r in reasons]
+            else:
+                actions = ["redistributed" if r else "paid" for r in reasons]
+        shared = [i for i, action in enumerate(actions) if action != "redistributed"]
+        shared_claims = [claims[assets[i]] for i in shared]
+        denominator = sum(shared_claims)
+        amounts = [0] * len(assets)
+        parts = apportion(event.revenue, shared_claims, [assets[i] for i in shared], denominator)
+        for i, part in zip(shared, parts, strict=True):
+            amounts[i] = part
+        lines = tuple(
+            EventLine(a, claims[a], TokenAmount(amounts[i]), actions[i], reasons[i])
+            for i, a in enumerate(assets)
+        )
+        escrowed = sum(amounts[i] for i in shared if actions[i] == "escrowed")
+        return EventBreakdown.model_construct(
+            id=event.id,
+            revenue=event.revenue,
+            commercial=event.commercial,
+            date=event.date,
+            weights=tuple(weights),
+            denominator=denominator,
+            lines=lines,
+            escrowed=TokenAmount(escrowed),
+        )
+
+
+def _asset_payouts(registry: Registry, paid: dict[AssetId, int]) -> list[AssetPayout]:
+    payouts = []
+    for asset_id in sorted(paid):
+        asset = registry.by_id[asset_id]
+        owners = sorted(asset.owners, key=lambda o: int(o.address, 16))
+        unit = math.lcm(*(o.share.denominator for o in owners))
+        parts = apportion(
+            paid[asset_id],
+            [o.share.numerator * (unit // o.share.denominator) for o in owners],
+            [int(o.address, 16) for o in owners],
+            unit,
+        )
+        payouts.append(
+            AssetPayout.model_construct(
+                id=asset_id,
+                amount=TokenAmount(paid[asset_id]),
+                attribution_required=asset.licence.attribution_required,
+                owners=tuple(
+                    OwnerPayout(o.address, o.share, TokenAmount(part))
+                    for o, part in zip(owners, parts, strict=True)
+                ),
+            )
+        )
+    return payouts
+
+
+def _balances(
+    payouts: list[AssetPayout], carried: CarriedLedger, min_payout: int
+) -> list[AccountBalance]:
+    earned: dict[ChecksumAddress, int] = defaultdict(int)
+    for payout in payouts:
+        for owner in payout.owners:
+            earned[owner.account] += owner.amount
+    accounts = {a for a, amount in earned.items() if amount} | set(carried.balances)
+    balances = []
+    for account in sorted(accounts, key=lambda a: int(a, 16)):
+        gained = earned.get(account, 0)
+        carried_in = carried.balances.get(account, 0)
+        due = gained + carried_in
+        paid = due if due >= min_payout else 0
+        balances.append(
+            AccountBalance.model_construct(
+                account=account,
+                earned=TokenAmount(gained),
+                carried_in=TokenAmount(carried_in),
+                paid=TokenAmount(paid),
+                carried_out=TokenAmount(due - paid),
+            )
+        )
+    return balances
+
+
+def _leaves(balances: list[AccountBalance]) -> list[Leaf]:
+    leaves: list[Leaf] = []
+    before = 0
+    for balance in balances:
+        if balance.paid:
+            leaves.append(
+                Leaf.model_construct(
+                    index=len(leaves),
+                    account=balance.account,
+                    amount=balance.paid,
+                    amount_before=TokenAmount(before),
+                )
+            )
+            before += balance.paid
+    return leaves
+
+
+def map_epoch(
+    values: Values,
+    registry: Registry,
+    policy: Policy | None = None,
+    *,
+    carried: CarriedLedger | None = None,
+) -> Manifest:
+    """Map one epoch of attribution values to exact payouts.
+
+    The result depends only on the inputs' contents, not on the order of events,
+    assets, owners or parents in them: the same inputs give a byte-identical
+    :meth:`Manifest.to_json_bytes`.
+
+    Args:
+        values: The epoch's events and attribution values (``ame.values/1``).
+        registry: The rights registry (``ame.registry/1``).
+        policy: What to do with withheld value, minimum payout, uses per kind;
+            defaults to :class:`Policy()` (escrow, minimum 1).
+        carried: Balances carried from earlier epochs; defaults to none.
+
+    Returns:
+        The allocation manifest.
+
+    Raises:
+        MappingError: If a value names an asset missing from the registry, or the
+            carried ledger is not from an earlier epoch.
+    """
+    policy = policy if policy is not None else Policy()
+    carried = carried if carried is not None else CarriedLedger()
+    _check_inputs(values, registry, carried)
+    graph = RoyaltyGraph(registry)
+    mapper = _EventMapper(graph, Eligibility(registry, policy), policy)
+
+    events: list[EventBreakdown] = []
+    escrow: list[EscrowEntry] = []
+    paid: dict[AssetId, int] = defaultdict(int)
+    for event in sorted(values.events, key=lambda e: e.id):
+        breakdown = mapper.map(event)
+        events.append(breakdown)
+        if not breakdown.lines and breakdown.revenue:
+            escrow.append(
+                EscrowEntry.model_construct(
+                    event=event.id, asset=None, amount=event.revenue, reasons=_UNATTRIBUTED
+                )
+            )
+        for line in breakdown.lines:
+            if line.action == "paid":
+                paid[line.asset] += line.amount
+            elif line.action == "escrowed" and line.amount:
+                escrow.append(
+                    EscrowEntry.model_construct(
+                        event=event.id, asset=line.asset, amount=line.amount, reasons=line.reasons
+                    )
+                )
+
+    payouts = _asset_payouts(registry, paid)
+    balances = _balances(payouts, carried, policy.min_payout)
+    leaves = _leaves(balances)
+    totals = Totals.model_construct(
+        revenue=TokenAmount(sum(e.revenue for e in values.events)),
+        carried_in=carried.total,
+        escrowed=TokenAmount(sum(x.amount for x in escrow)),
+        carried_out=TokenAmount(sum(b.carried_out for b in balances)),
+        pool=TokenAmount(sum(leaf.amount for leaf in leaves)),
+    )
+    if totals.revenue + totals.carried_in != totals.pool + totals.carried_out + totals.escrowed:
+        raise MappingError(f"conservation failed (a bug, please report): {totals}")
+    attributed = sorted({asset for e in events for asset, _ in e.weights})
+    return Manifest.model_construct(
+        format=MANIFEST_FORMAT,
+        epoch=values.epoch,
+        inputs=ManifestInputs.model_construct(
+            values=InputDigest.model_construct(
+                format=values.format,
+                sha256=values.digest(),
+                epoch=values.epoch,
+                revision=None,
+                scenario=None if values.scenario is None else values.scenario.model_dump(),
+            ),
+            registry=InputDigest.model_construct(
+                format=registry.format,
+                sha256=registry.digest(),
+                epoch=None,
+                revision=registry.revision,
+                scenario=None,
+            ),
+            policy=InputDigest.model_construct(
+                format=policy.format,
+                sha256=policy.digest(),
+                epoch=None,
+                revision=None,
+                scenario=None,
+            ),
+            carried=InputDigest.model_construct(
+                format=carried.format,
+                sha256=carried.digest(),
+                epoch=carried.epoch,
+                revision=None,
+                scenario=None,
+            ),
+        ),
+        royalty_mode=registry.royalty_mode,
+        policy=policy,
+        splits=RoyaltySplits.model_construct(
+            denominator=graph.denominator,
+            assets={asset: graph.split(asset).shares for asset in attributed},
+        ),
+        events=tuple(events),
+        assets=tuple(payouts),
+        accounts=tuple(balances),
+        escrow=tuple(sorted(escrow, key=lambda x: (x.event, x.asset or ""))),
+        carried=CarriedLedger.model_construct(
+            format=CARRIED_FORMAT,
+            epoch=values.epoch,
+            balances={b.account: b.carried_out for b in balances if b.carried_out},
+        ),
+        totals=totals,
+        leaves=tuple(leaves),
+    )

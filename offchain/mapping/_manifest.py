@@ -1,0 +1,555 @@
+"""The allocation manifest (``ame.manifest/1``): what an auditor recomputes.
+
+Layout and accounting identity are documented in ``docs/manifest.md``. The manifest
+is canonical JSON (sorted keys, no spaces, no floats; token amounts, claims and
+weights as decimal strings, since they exceed 2**53), so the same inputs give the
+same bytes. :func:`verify_manifest` re-derives every number it can from the
+manifest alone: claims from weights and splits, apportionments, owner splits,
+account balances, carried ledger, leaves, and the conservation identity.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, ValidationError
+
+from offchain.exceptions import InputError, MappingError
+from offchain.mapping._apportion import apportion
+from offchain.mapping._errors import format_validation_error
+from offchain.mapping._policy import CarriedLedger, Policy
+from offchain.mapping._registry import RoyaltyMode
+from offchain.mapping._types import (
+    AssetId,
+    ChecksumAddress,
+    EventId,
+    TokenAmount,
+    canonical_json,
+    format_fraction,
+    parse_address,
+    parse_amount,
+    parse_share,
+    sha256_hex,
+)
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "AccountBalance",
+    "AssetPayout",
+    "EscrowEntry",
+    "EventBreakdown",
+    "EventLine",
+    "InputDigest",
+    "Leaf",
+    "LineAction",
+    "Manifest",
+    "ManifestInputs",
+    "OwnerPayout",
+    "RoyaltySplits",
+    "Totals",
+    "load_manifest",
+    "parse_manifest",
+    "verify_manifest",
+]
+
+MANIFEST_FORMAT: Final = "ame.manifest/1"
+
+LineAction = Literal["paid", "escrowed", "redistributed"]
+"""What happened to an asset's claim in an event."""
+
+
+def _day(raw: object) -> date:
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, str) and len(raw) == 10:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise ValueError(f"{raw!r} is not a date (YYYY-MM-DD)")
+
+
+Amount = Annotated[TokenAmount, PlainValidator(parse_amount)]
+Integer = Annotated[int, PlainValidator(parse_amount)]
+Address = Annotated[ChecksumAddress, PlainValidator(parse_address)]
+Day = Annotated[date, PlainValidator(_day)]
+Share = Annotated[Fraction, PlainValidator(parse_share)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class EventLine(NamedTuple):
+    """One asset's claim on one event's revenue, written ``[asset, claim, amount, action, reasons]``.
+
+    Attributes:
+        asset: The recipient asset (attributed directly, or an ancestor by royalty).
+        claim: Numerator of its share of the revenue over the event's denominator.
+        amount: Token units apportioned to it (0 when redistributed).
+        action: ``paid``, ``escrowed`` or ``redistributed``.
+        reasons: Why it was withheld (empty when paid).
+    """
+
+    asset: AssetId
+    claim: Integer
+    amount: Amount
+    action: LineAction
+    reasons: tuple[str, ...]
+
+
+class EventBreakdown(_Model):
+    """Why each unit of one event's revenue went where it went.
+
+    Attributes:
+        id: The event id.
+        revenue: Its revenue.
+        commercial: Its commercial flag.
+        date: Its date.
+        weights: ``[asset, weight]``: the event's values scaled to integers by the
+            least common multiple of their denominators.
+        denominator: Sum of the claims apportioned (0 when nothing was attributed).
+        lines: Every recipient asset with a positive claim, sorted by asset id.
+        escrowed: Revenue of the event held in escrow.
+    """
+
+    id: EventId
+    revenue: Amount
+    commercial: StrictBool
+    date: Day
+    weights: tuple[tuple[AssetId, Integer], ...]
+    denominator: Integer
+    lines: tuple[EventLine, ...]
+    escrowed: Amount
+
+
+class OwnerPayout(NamedTuple):
+    """An owner's part of an asset's epoch amount, written ``[account, share, amount]``."""
+
+    account: Address
+    share: Share
+    amount: Amount
+
+
+class AssetPayout(_Model):
+    """An asset's amount for the epoch (sum of its paid lines) and its owners' parts.
+
+    Attributes:
+        id: The asset id.
+        amount: Sum of its ``paid`` event lines.
+        attribution_required: Whether its licence requires credit.
+        owners: Owner parts, apportioned by share (ties to the lower address).
+    """
+
+    id: AssetId
+    amount: Amount
+    attribution_required: StrictBool
+    owners: tuple[OwnerPayout, ...]
+
+
+class AccountBalance(_Model):
+    """One payout address across every event, asset and role.
+
+    ``earned + carried_in == paid + carried_out``; ``paid`` is all of it once it
+    reaches the minimum payout, else 0.
+    """
+
+    account: Address
+    earned: Amount
+    carried_in: Amount
+    paid: Amount
+    carried_out: Amount
+
+
+class EscrowEntry(_Model):
+    """Revenue held for dispute: one withheld asset in one event, or an unattributed event.
+
+    Attributes:
+        event: The event id.
+        asset: The withheld asset; ``None`` when the event had no attribution.
+        amount: Units held.
+        reasons: Why.
+    """
+
+    event: EventId
+    asset: AssetId | None
+    amount: Amount
+    reasons: tuple[str, ...]
+
+
+class Leaf(_Model):
+    """A payout leaf in the settlement contract's layout.
+
+    Attributes:
+        index: Position, 0..n-1.
+        account: Checksummed address; leaves sorted by address as 160-bit integers.
+        amount: Units paid, > 0.
+        amount_before: Sum of the amounts of all earlier leaves (``amountBefore``).
+    """
+
+    index: Annotated[int, Field(ge=0, strict=True)]
+    account: Address
+    amount: Amount
+    amount_before: Amount = Field(alias="amountBefore")
+
+
+class Totals(_Model):
+    """The epoch's accounting: ``revenue + carried_in == pool + carried_out + escrowed``."""
+
+    revenue: Amount
+    carried_in: Amount
+    escrowed: Amount
+    carried_out: Amount
+    pool: Amount
+
+
+class InputDigest(_Model):
+    """SHA-256 of an input's canonical form, with what identifies it.
+
+    Attributes:
+        format: The input's format tag.
+        sha256: Digest of its canonical JSON.
+        epoch: The epoch (values and carried ledger).
+        revision: The registry revision.
+        scenario: The attribution scenario the values came from.
+    """
+
+    format: str
+    sha256: str
+    epoch: int | None = None
+    revision: int | None = None
+    scenario: dict[str, str] | None = None
+
+
+class ManifestInputs(_Model):
+    """Digests of every input."""
+
+    values: InputDigest
+    registry: InputDigest
+    policy: InputDigest
+    carried: InputDigest
+
+
+class RoyaltySplits(_Model):
+    """Royalty split of every attributed asset, numerators over one denominator."""
+
+    denominator: Integer
+    assets: dict[AssetId, tuple[tuple[AssetId, Integer], ...]]
+
+
+class Manifest(_Model):
+    """The allocation manifest of one epoch.
+
+    Build it with :func:`~offchain.mapping.map_epoch`; write it with
+    :meth:`to_json_bytes`; read it back with :func:`load_manifest`.
+    """
+
+    format: Literal["ame.manifest/1"]
+    epoch: Annotated[int, Field(ge=0, strict=True)]
+    inputs: ManifestInputs
+    royalty_mode: RoyaltyMode
+    policy: Policy
+    splits: RoyaltySplits
+    events: tuple[EventBreakdown, ...]
+    assets: tuple[AssetPayout, ...]
+    accounts: tuple[AccountBalance, ...]
+    escrow: tuple[EscrowEntry, ...]
+    carried: CarriedLedger
+    totals: Totals
+    leaves: tuple[Leaf, ...]
+
+    @property
+    def pool(self) -> TokenAmount:
+        """Sum of the leaf amounts: what the settlement contract must hold for the epoch."""
+        return self.totals.pool
+
+    def to_document(self) -> dict[str, Any]:
+        """The manifest as JSON-ready objects (no floats; big integers as strings)."""
+        return {
+            "format": self.format,
+            "epoch": self.epoch,
+            "inputs": {
+                name: getattr(self.inputs, name).model_dump(exclude_none=True)
+                for name in ("carried", "policy", "registry", "values")
+            },
+            "royalty_mode": self.royalty_mode,
+            "policy": self.policy.canonical(),
+            "splits": {
+                "denominator": str(self.splits.denominator),
+                "assets": {
+                    asset: [[to, str(n)] for to, n in shares]
+                    for asset, shares in self.splits.assets.items()
+                },
+            },
+            "events": [
+                {
+                    "id": e.id,
+                    "revenue": str(e.revenue),
+                    "commercial": e.commercial,
+                    "date": e.date.isoformat(),
+                    "weights": [[a, str(w)] for a, w in e.weights],
+                    "denominator": str(e.denominator),
+                    "lines": [
+                        [ln.asset, str(ln.claim), str(ln.amount), ln.action, list(ln.reasons)]
+                        for ln in e.lines
+                    ],
+                    "escrowed": str(e.escrowed),
+                }
+                for e in self.events
+            ],
+            "assets": [
+                {
+                    "id": a.id,
+                    "amount": str(a.amount),
+                    "attribution_required": a.attribution_required,
+                    "owners": [
+                        [o.account, format_fraction(o.share), str(o.amount)] for o in a.owners
+                    ],
+                }
+                for a in self.assets
+            ],
+            "accounts": [
+                {
+                    "account": b.account,
+                    "earned": str(b.earned),
+                    "carried_in": str(b.carried_in),
+                    "paid": str(b.paid),
+                    "carried_out": str(b.carried_out),
+                }
+                for b in self.accounts
+            ],
+            "escrow": [
+                {
+                    "event": x.event,
+                    "asset": x.asset,
+                    "amount": str(x.amount),
+                    "reasons": list(x.reasons),
+                }
+                for x in self.escrow
+            ],
+            "carried": self.carried.canonical(),
+            "totals": {name: str(value) for name, value in self.totals},
+            "leaves": [
+                {
+                    "index": leaf.index,
+                    "account": leaf.account,
+                    "amount": str(leaf.amount),
+                    "amountBefore": str(leaf.amount_before),
+                }
+                for leaf in self.leaves
+            ],
+        }
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON: sorted keys, ``,``/``:`` separators, UTF-8, no floats."""
+        return canonical_json(self.to_document())
+
+    def sha256(self) -> str:
+        """SHA-256 of :meth:`to_json_bytes` (hex, no prefix)."""
+        return sha256_hex(self.to_json_bytes())
+
+
+def parse_manifest(data: object, *, source: str = "<manifest>") -> Manifest:
+    """Validate a manifest document (parsed JSON, or its bytes).
+
+    Args:
+        data: The parsed JSON document, or the raw bytes/str of it.
+        source: Where it came from, for messages.
+
+    Returns:
+        The manifest. Use :func:`verify_manifest` to check its arithmetic.
+
+    Raises:
+        InputError: If it is not a well-formed ``ame.manifest/1`` document.
+    """
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data, parse_float=Decimal)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{source}: not valid JSON: {err}") from err
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: a manifest must be a JSON object")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as err:
+        raise InputError(
+            format_validation_error(
+                err, data, source=source, groups={"events": "event", "assets": "asset"}
+            )
+        ) from None
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read a manifest file written by :meth:`Manifest.to_json_bytes`.
+
+    Raises:
+        InputError: If the file cannot be read or is not a valid manifest.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err}") from err
+    return parse_manifest(raw, source=str(path))
+
+
+def _fail(message: str) -> MappingError:
+    return MappingError(f"manifest does not add up: {message}")
+
+
+def _check_event(event: EventBreakdown, splits: RoyaltySplits, withheld: str) -> None:
+    where = f"event {event.id!r}"
+    assets = [line.asset for line in event.lines]
+    if assets != sorted(set(assets)):
+        raise _fail(f"{where}: lines are not sorted by unique asset id")
+    expected: dict[AssetId, int] = defaultdict(int)
+    for asset, weight in event.weights:
+        for recipient, share in splits.assets[asset]:
+            expected[recipient] += weight * share
+    claims = {line.asset: line.claim for line in event.lines}
+    if claims != {a: c for a, c in expected.items() if c}:
+        raise _fail(f"{where}: claims differ from weights times royalty splits")
+    if not event.lines:
+        if event.denominator != 0 or event.escrowed != event.revenue:
+            raise _fail(f"{where}: unattributed revenue must be escrowed whole")
+        return
+    shared = [line for line in event.lines if line.action != "redistributed"]
+    for line in event.lines:
+        if (line.action == "paid") == bool(line.reasons):
+            raise _fail(
+                f"{where}: asset {line.asset!r}: action {line.action} with reasons {line.reasons}"
+            )
+        if line.action == "redistributed" and (line.amount or withheld != "redistribute"):
+            raise _fail(f"{where}: asset {line.asset!r}: redistributed line is wrong")
+    if (
+        withheld == "redistribute"
+        and any(line.action == "escrowed" for line in shared)
+        and (any(line.action == "paid" for line in shared) or len(shared) != len(event.lines))
+    ):
+        raise _fail(f"{where}: escrow under 'redistribute' only when no asset is eligible")
+    denominator = sum(line.claim for line in shared)
+    if denominator != event.denominator:
+        raise _fail(
+            f"{where}: denominator {event.denominator} != sum of shared claims {denominator}"
+        )
+    amounts = apportion(
+        event.revenue, [line.claim for line in shared], [line.asset for line in shared], denominator
+    )
+    if amounts != [line.amount for line in shared]:
+        raise _fail(f"{where}: amounts are not the largest-remainder apportionment")
+    escrowed = sum(line.amount for line in shared if line.action == "escrowed")
+    if escrowed != event.escrowed:
+        raise _fail(f"{where}: escrowed {event.escrowed} != escrowed lines {escrowed}")
+
+
+def verify_manifest(manifest: Manifest, *, carried: CarriedLedger | None = None) -> None:
+    """Check every identity a manifest must satisfy, from the manifest alone.
+
+    Recomputes claims from weights and royalty splits, each event's apportionment,
+    each asset's owner split, each account's balance under the minimum payout, the
+    carried ledger, the leaves' order and ``amountBefore``, and the conservation
+    identity ``revenue + carried_in == pool + carried_out + escrowed``. Deriving
+    weights from values and splits from the registry needs those inputs: recompute
+    with :func:`~offchain.mapping.map_epoch` and compare bytes for that.
+
+    Args:
+        manifest: The manifest to check.
+        carried: The carried ledger it was built from, to check ``carried_in``.
+
+    Raises:
+        MappingError: At the first identity that does not hold.
+    """
+    policy = manifest.policy
+    ids = [e.id for e in manifest.events]
+    if ids != sorted(set(ids)):
+        raise _fail("events are not sorted by unique id")
+    paid_by_asset: dict[AssetId, int] = defaultdict(int)
+    escrow: list[tuple[EventId, AssetId | None, int, tuple[str, ...]]] = []
+    for event in manifest.events:
+        _check_event(event, manifest.splits, policy.withheld)
+        if not event.lines and event.revenue:
+            escrow.append((event.id, None, event.revenue, ("unattributed",)))
+        for line in event.lines:
+            if line.action == "paid":
+                paid_by_asset[line.asset] += line.amount
+            elif line.action == "escrowed" and line.amount:
+                escrow.append((event.id, line.asset, line.amount, line.reasons))
+    listed = [(x.event, x.asset, x.amount, x.reasons) for x in manifest.escrow]
+    if listed != sorted(escrow, key=lambda x: (x[0], x[1] or "")):
+        raise _fail("escrow entries differ from the escrowed event lines")
+    if [a.id for a in manifest.assets] != sorted(paid_by_asset):
+        raise _fail("assets are not exactly the sorted assets with paid lines")
+    earned: dict[str, int] = defaultdict(int)
+    for asset in manifest.assets:
+        if asset.amount != paid_by_asset[asset.id]:
+            raise _fail(
+                f"asset {asset.id!r}: amount {asset.amount} != paid lines {paid_by_asset[asset.id]}"
+            )
+        accounts = [int(o.account, 16) for o in asset.owners]
+        if accounts != sorted(set(accounts)) or sum(o.share for o in asset.owners) != 1:
+            raise _fail(
+                f"asset {asset.id!r}: owners unsorted, repeated, or shares not summing to 1"
+            )
+        unit = math.lcm(*(o.share.denominator for o in asset.owners))
+        weights = [o.share.numerator * (unit // o.share.denominator) for o in asset.owners]
+        if apportion(asset.amount, weights, accounts, unit) != [o.amount for o in asset.owners]:
+            raise _fail(f"asset {asset.id!r}: owner amounts are not the apportionment by share")
+        for owner in asset.owners:
+            earned[owner.account] += owner.amount
+    carried_in = dict(carried.balances) if carried is not None else None
+    balances = {b.account: b for b in manifest.accounts}
+    if [int(b.account, 16) for b in manifest.accounts] != sorted({int(a, 16) for a in balances}):
+        raise _fail("accounts are not sorted by address")
+    expected_accounts = {a for a, v in earned.items() if v} | {
+        b.account for b in manifest.accounts if b.carried_in
+    }
+    if set(balances) != expected_accounts:
+        raise _fail("accounts are not exactly those with earnings or carried balances")
+    if (
+        carried_in is not None
+        and {a: b.carried_in for a, b in balances.items() if b.carried_in} != carried_in
+    ):
+        raise _fail("carried_in differs from the carried ledger")
+    for b in manifest.accounts:
+        due = b.earned + b.carried_in
+        paid = due if due >= policy.min_payout else 0
+        if b.earned != earned.get(b.account, 0) or (b.paid, b.carried_out) != (paid, due - paid):
+            raise _fail(f"account {b.account}: balance does not follow the minimum payout")
+    if manifest.carried.epoch != manifest.epoch or manifest.carried.balances != {
+        b.account: b.carried_out for b in manifest.accounts if b.carried_out
+    }:
+        raise _fail("carried ledger differs from the accounts' carried_out")
+    before = 0
+    payees = [b for b in manifest.accounts if b.paid]
+    if len(payees) != len(manifest.leaves):
+        raise _fail("leaves are not one per paid account")
+    for index, (leaf, payee) in enumerate(zip(manifest.leaves, payees, strict=True)):
+        if (leaf.index, leaf.account, leaf.amount, leaf.amount_before) != (
+            index,
+            payee.account,
+            payee.paid,
+            before,
+        ):
+            raise _fail(
+                f"leaf {index} is not (index, account, amount, amountBefore) of account {payee.account}"
+            )
+        before += leaf.amount
+    t = manifest.totals
+    sums = (
+        sum(e.revenue for e in manifest.events),
+        sum(b.carried_in for b in manifest.accounts),
+        sum(x.amount for x in manifest.escrow),
+        sum(b.carried_out for b in manifest.accounts),
+        before,
+    )
+    if (t.revenue, t.carried_in, t.escrowed, t.carried_out, t.pool) != sums:
+        raise _fail(f"totals {t} differ from the sums of events, accounts, escrow and leaves")
+    if t.revenue + t.carried_in != t.pool + t.carried_out + t.escrowed:
+        raise _fail("revenue + carried_in != pool + carried_out + escrowed")

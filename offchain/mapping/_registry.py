@@ -1,0 +1,386 @@
+"""The rights registry (``ame.registry/1``): assets, owners, licences, derivations, opt-outs.
+
+The file format is documented in ``docs/registry.md``. Everything is validated here,
+before any value is mapped: per-asset rules in :class:`Asset`, graph rules (unique
+ids, dangling parents, cycles, royalty stacks) in :class:`Registry`. Every message
+names the asset id and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from fractions import Fraction
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+from offchain.exceptions import RegistryError
+from offchain.mapping._errors import format_validation_error, read_document
+from offchain.mapping._graph import find_cycle, parents_first
+from offchain.mapping._types import (
+    AssetId,
+    AssetKind,
+    ChecksumAddress,
+    Use,
+    canonical_json,
+    format_fraction,
+    parse_address,
+    parse_share,
+    sha256_hex,
+)
+
+__all__ = [
+    "REGISTRY_FORMAT",
+    "Asset",
+    "Licence",
+    "Owner",
+    "Parent",
+    "Registry",
+    "RoyaltyMode",
+    "Signals",
+    "load_registry",
+    "parse_registry",
+]
+
+REGISTRY_FORMAT: Final = "ame.registry/1"
+
+RoyaltyMode = Literal["LAP", "LRP"]
+"""Story Protocol's two royalty semantics: absolute per path, or relative multiplicative."""
+
+Relation = Literal["trained_on", "fine_tuned_from", "derived_from", "distilled_from", "merged_from"]
+Permission = Literal["allowed", "notAllowed", "constrained"]
+
+_TRAINING_USES: tuple[Use, ...] = ("ai_generative_training", "ai_training")
+_MINING_USES: tuple[Use, ...] = ("ai_generative_training", "ai_training", "data_mining")
+
+_ASSET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+\-]{0,255}")
+_CONTENT_HASH = re.compile(r"(sha256|sha3-256|keccak256|blake3):[0-9a-f]{64}")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+
+
+def _asset_id(raw: object) -> AssetId:
+    if not isinstance(raw, str) or not _ASSET_ID.fullmatch(raw):
+        raise ValueError(
+            f"{raw!r} is not an asset id (1-256 characters: letters, digits and ._:/@+-, "
+            "starting with a letter or digit)"
+        )
+    return AssetId(raw)
+
+
+def _content_hash(raw: object) -> str:
+    if not isinstance(raw, str) or not _CONTENT_HASH.fullmatch(raw):
+        raise ValueError(
+            f"{raw!r} is not a content hash: write '<algorithm>:<64 lowercase hex>' with "
+            "algorithm sha256, sha3-256, keccak256 or blake3"
+        )
+    return raw
+
+
+def _uri(raw: object) -> str:
+    if not isinstance(raw, str) or not _URI.fullmatch(raw):
+        raise ValueError(f"{raw!r} is not a URI (scheme:rest, no spaces)")
+    return raw
+
+
+def _day(raw: object) -> date:
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str) and len(raw) == 10:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
+
+
+AssetIdField = Annotated[AssetId, PlainValidator(_asset_id)]
+Share = Annotated[Fraction, PlainValidator(parse_share)]
+Address = Annotated[ChecksumAddress, PlainValidator(parse_address)]
+Day = Annotated[date, PlainValidator(_day)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Owner(_Model):
+    """A holder of part of an asset's rights, paid at ``address``.
+
+    Attributes:
+        address: EIP-55 checksummed payout address.
+        share: Exact part of the asset's revenue, ``0 < share <= 1``.
+        name: Optional label for people reading the registry.
+    """
+
+    address: Address
+    share: Share
+    name: str | None = None
+
+
+class Licence(_Model):
+    """Terms under which an asset may be used.
+
+    Attributes:
+        commercial_use: Whether the asset may earn from commercial events.
+        derivatives_allowed: Whether assets may be derived from it.
+        attribution_required: Whether uses must credit it (listed in the manifest).
+        expires: Last day (inclusive, UTC) the licence covers; ``None`` for never.
+    """
+
+    commercial_use: StrictBool
+    derivatives_allowed: StrictBool
+    attribution_required: StrictBool = False
+    expires: Day | None = None
+
+
+class Parent(_Model):
+    """A derivation edge: this asset derives from ``asset`` and owes it ``royalty``.
+
+    Attributes:
+        asset: The parent asset's id.
+        relation: How the child came from the parent.
+        royalty: Exact share of the child's revenue owed to this parent.
+    """
+
+    asset: AssetIdField
+    relation: Relation
+    royalty: Share
+
+
+class Signals(_Model):
+    """Opt-out and reservation signals attached to an asset's content.
+
+    Attributes:
+        tdm_reservation: Text-and-data-mining rights reserved (EU DSM Art. 4(3),
+            TDMRep ``tdm-reservation: 1``); refuses mining and training.
+        do_not_train: A do-not-train request; refuses training uses.
+        training_mining: Entries of a C2PA/CAWG training-and-data-mining assertion,
+            use name (without the ``c2pa.``/``cawg.`` prefix) to permission.
+    """
+
+    tdm_reservation: StrictBool = False
+    do_not_train: StrictBool = False
+    training_mining: dict[Use, Permission] = Field(default_factory=dict)
+
+    def refused(self) -> dict[Use, str]:
+        """Map each refused use to the signal that refuses it (first signal wins).
+
+        ``constrained`` is not a refusal: the registry's licence is the constraint.
+        """
+        refused: dict[Use, str] = {}
+        if self.tdm_reservation:
+            for use in _MINING_USES:
+                refused.setdefault(use, "tdm_reservation")
+        if self.do_not_train:
+            for use in _TRAINING_USES:
+                refused.setdefault(use, "do_not_train")
+        for use, permission in sorted(self.training_mining.items()):
+            if permission == "notAllowed":
+                refused.setdefault(use, "training_mining")
+        return refused
+
+
+class Asset(_Model):
+    """One asset of the registry with its owners, licence, parents and signals."""
+
+    id: AssetIdField
+    kind: AssetKind
+    content_hash: Annotated[str, PlainValidator(_content_hash)]
+    uri: Annotated[str, PlainValidator(_uri)]
+    owners: tuple[Owner, ...] = Field(min_length=1)
+    licence: Licence
+    parents: tuple[Parent, ...] = ()
+    signals: Signals = Field(default_factory=Signals)
+
+    @model_validator(mode="after")
+    def _check_owners_and_parents(self) -> Asset:
+        seen: dict[str, int] = {}
+        for i, owner in enumerate(self.owners):
+            if owner.share == 0:
+                raise ValueError(f"owners[{i}].share: must be greater than 0")
+            if owner.address in seen:
+                raise ValueError(
+                    f"owners[{i}].address: {owner.address} is already owners[{seen[owner.address]}]"
+                )
+            seen[owner.address] = i
+        total = sum((owner.share for owner in self.owners), Fraction(0))
+        if total != 1:
+            raise ValueError(f"owners: shares sum to {format_fraction(total)}, must be exactly 1")
+        parents: dict[str, int] = {}
+        for i, parent in enumerate(self.parents):
+            if parent.asset == self.id:
+                raise ValueError(f"parents[{i}].asset: an asset cannot derive from itself")
+            if parent.asset in parents:
+                raise ValueError(
+                    f"parents[{i}].asset: {parent.asset!r} is already parents[{parents[parent.asset]}]"
+                )
+            parents[parent.asset] = i
+        stack = sum((parent.royalty for parent in self.parents), Fraction(0))
+        if stack > 1:
+            raise ValueError(
+                f"parents: royalties owed to parents sum to {_percent(stack)}, over 100%"
+            )
+        return self
+
+    def canonical(self) -> dict[str, Any]:
+        """The asset as a canonical JSON document (owners and parents sorted)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "content_hash": self.content_hash,
+            "uri": self.uri,
+            "owners": [
+                {"address": o.address, "share": format_fraction(o.share), "name": o.name}
+                for o in sorted(self.owners, key=lambda o: int(o.address, 16))
+            ],
+            "licence": {
+                "commercial_use": self.licence.commercial_use,
+                "derivatives_allowed": self.licence.derivatives_allowed,
+                "attribution_required": self.licence.attribution_required,
+                "expires": None
+                if self.licence.expires is None
+                else self.licence.expires.isoformat(),
+            },
+            "parents": [
+                {"asset": p.asset, "relation": p.relation, "royalty": format_fraction(p.royalty)}
+                for p in sorted(self.parents, key=lambda p: p.asset)
+            ],
+            "signals": {
+                "tdm_reservation": self.signals.tdm_reservation,
+                "do_not_train": self.signals.do_not_train,
+                "training_mining": dict(sorted(self.signals.training_mining.items())),
+            },
+        }
+
+
+def _percent(value: Fraction) -> str:
+    percent = value * 100
+    text = format_fraction(percent) if percent.denominator != 1 else str(percent.numerator)
+    return f"{text}%"
+
+
+class Registry(_Model):
+    """A whole rights registry: versioned, validated, order-independent.
+
+    Attributes:
+        format: Always ``'ame.registry/1'``.
+        revision: The registry's own revision number, recorded in manifests.
+        royalty_mode: ``'LAP'`` or ``'LRP'``, how royalties flow up the DAG.
+        assets: Every asset, in any order.
+    """
+
+    format: Literal["ame.registry/1"]
+    revision: StrictInt = Field(ge=0)
+    royalty_mode: RoyaltyMode
+    assets: tuple[Asset, ...]
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> Registry:
+        first: dict[str, int] = {}
+        problems: list[str] = []
+        for i, asset in enumerate(self.assets):
+            if asset.id in first:
+                problems.append(
+                    f"asset {asset.id!r} (assets[{i}]): id: already assets[{first[asset.id]}]"
+                )
+            first.setdefault(asset.id, i)
+        for asset in sorted(self.assets, key=lambda a: a.id):
+            for j, parent in enumerate(asset.parents):
+                if parent.asset not in first:
+                    problems.append(
+                        f"asset {asset.id!r}: parents[{j}].asset: unknown asset {parent.asset!r}"
+                    )
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        graph = self.parent_ids
+        cycle = find_cycle(graph)
+        if cycle is not None:
+            raise ValueError(f"asset {cycle[0]!r}: parents: derivation cycle {' -> '.join(cycle)}")
+        if self.royalty_mode == "LAP":
+            # Story's LAP stack: each parent's own stack plus the royalty owed to it.
+            stacks: dict[AssetId, Fraction] = {}
+            for asset_id in parents_first(graph):
+                asset = self.by_id[asset_id]
+                stack = sum((p.royalty + stacks[p.asset] for p in asset.parents), Fraction(0))
+                if stack > 1:
+                    raise ValueError(
+                        f"asset {asset_id!r}: parents: LAP royalty stack is {_percent(stack)} "
+                        "(royalties owed once per path to every ancestor), over 100%"
+                    )
+                stacks[asset_id] = stack
+        return self
+
+    @cached_property
+    def by_id(self) -> Mapping[AssetId, Asset]:
+        """Assets by id."""
+        return {asset.id: asset for asset in self.assets}
+
+    @cached_property
+    def parent_ids(self) -> Mapping[AssetId, tuple[AssetId, ...]]:
+        """Each asset's parent ids, sorted."""
+        return {a.id: tuple(sorted(p.asset for p in a.parents)) for a in self.assets}
+
+    def canonical(self) -> dict[str, Any]:
+        """The registry as a canonical JSON document (assets sorted by id)."""
+        return {
+            "format": self.format,
+            "revision": self.revision,
+            "royalty_mode": self.royalty_mode,
+            "assets": [a.canonical() for a in sorted(self.assets, key=lambda a: a.id)],
+        }
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical form: file layout, key and list order do not matter."""
+        return sha256_hex(canonical_json(self.canonical()))
+
+
+def parse_registry(data: object, *, source: str = "<registry>") -> Registry:
+    """Validate a registry document already read into Python objects.
+
+    Args:
+        data: The parsed JSON/YAML document.
+        source: Where it came from, for messages.
+
+    Returns:
+        The validated registry.
+
+    Raises:
+        RegistryError: If anything is malformed; the message lists each problem
+            with the asset id and field.
+    """
+    if not isinstance(data, Mapping):
+        raise RegistryError(f"{source}: the registry must be a mapping, got {type(data).__name__}")
+    try:
+        return Registry.model_validate(data)
+    except ValidationError as err:
+        message = format_validation_error(err, data, source=source, groups={"assets": "asset"})
+        raise RegistryError(message) from None
+
+
+def load_registry(path: str | Path) -> Registry:
+    """Read and validate a registry file (``.json``, ``.yaml`` or ``.yml``).
+
+    Args:
+        path: The registry file.
+
+    Returns:
+        The validated registry.
+
+    Raises:
+        InputError: If the file cannot be read or parsed.
+        RegistryError: If the registry is malformed.
+    """
+    return parse_registry(read_document(path), source=str(path))

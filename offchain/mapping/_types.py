@@ -1,0 +1,229 @@
+"""Shared types and exact-number parsing for the mapping stage.
+
+Money is an ``int`` of token base units (``TokenAmount``, e.g. wei) from the moment
+mapping starts; shares, royalties and attribution values are exact rationals
+(:class:`fractions.Fraction`), never floats. The parsers here are the only places
+where text or JSON numbers become those exact values, so every input file follows
+the same rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any, Literal, NewType
+
+from eth_typing import ChecksumAddress, HexAddress, HexStr
+from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
+
+__all__ = [
+    "ZERO_ADDRESS",
+    "AssetId",
+    "AssetKind",
+    "ChecksumAddress",
+    "EventId",
+    "TokenAmount",
+    "Use",
+    "canonical_json",
+    "format_fraction",
+    "parse_address",
+    "parse_amount",
+    "parse_share",
+    "parse_value",
+    "sha256_hex",
+]
+
+TokenAmount = NewType("TokenAmount", int)
+"""An amount of the payout token in its smallest unit (wei for ETH-like tokens)."""
+
+AssetId = NewType("AssetId", str)
+"""Identifier of an asset in the rights registry (``dataset:laion-5b``, ``model:llama``)."""
+
+EventId = NewType("EventId", str)
+"""Identifier of a revenue event (one paid generation, one licence sale, ...)."""
+
+AssetKind = Literal["dataset", "base_model", "adapter", "prompt", "other"]
+"""What an asset is; it decides which uses an opt-out signal is checked against."""
+
+Use = Literal["data_mining", "ai_training", "ai_generative_training", "ai_inference"]
+"""The uses named by the C2PA/CAWG training-and-data-mining assertion (prefix dropped)."""
+
+ZERO_ADDRESS = "0x" + "0" * 40
+
+_INT_TEXT = re.compile(r"[0-9]+")
+_BPS_TEXT = re.compile(r"([0-9]+)\s*bps")
+_RATIO_TEXT = re.compile(r"([0-9]+)\s*/\s*([0-9]+)")
+_PERCENT_TEXT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*%")
+_DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_SHARE_FORMS = "write it as '2500bps', '1/4', '25%' or '0.25'"
+
+
+def parse_amount(raw: object) -> int:
+    """Read a non-negative integer token amount.
+
+    JSON files may give amounts as numbers or, for values beyond 2**53 that some
+    JSON readers cannot hold exactly, as strings of decimal digits.
+
+    Args:
+        raw: An ``int`` (not ``bool``) or a string of decimal digits.
+
+    Returns:
+        The amount as an ``int``.
+
+    Raises:
+        ValueError: If ``raw`` is a float, a bool, negative, or not all digits.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValueError(
+            f"amount must be an integer or a string of digits, got {type(raw).__name__} {raw!r}"
+        )
+    if isinstance(raw, str):
+        if not _INT_TEXT.fullmatch(raw):
+            raise ValueError(f"amount must be a string of decimal digits, got {raw!r}")
+        return int(raw)
+    if raw < 0:
+        raise ValueError(f"amount must not be negative, got {raw}")
+    return raw
+
+
+def parse_share(raw: object) -> Fraction:
+    """Read an exact share (owner share or royalty) between 0 and 1 inclusive.
+
+    Accepted forms: an integer (``0`` or ``1``), or a string ``'2500bps'``,
+    ``'1/4'``, ``'25%'`` (``'12.5%'``) or ``'0.25'``. Floats are refused: a YAML or
+    JSON float such as ``0.1`` is not the decimal it looks like, and shares must sum
+    to exactly one.
+
+    Args:
+        raw: The value read from the registry.
+
+    Returns:
+        The share as an exact fraction in ``[0, 1]``.
+
+    Raises:
+        ValueError: If the form is not one of the above or the share exceeds 1.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, int | str | Fraction):
+        raise ValueError(f"{raw!r} is not an exact share; {_SHARE_FORMS}")
+    share: Fraction
+    if isinstance(raw, Fraction | int):
+        share = Fraction(raw)
+    elif match := _BPS_TEXT.fullmatch(raw.strip()):
+        share = Fraction(int(match[1]), 10_000)
+    elif match := _RATIO_TEXT.fullmatch(raw.strip()):
+        if int(match[2]) == 0:
+            raise ValueError(f"{raw!r} divides by zero")
+        share = Fraction(int(match[1]), int(match[2]))
+    elif match := _PERCENT_TEXT.fullmatch(raw.strip()):
+        share = Fraction(match[1]) / 100
+    elif _DECIMAL_TEXT.fullmatch(raw.strip()):
+        share = Fraction(raw.strip())
+    else:
+        raise ValueError(f"{raw!r} is not an exact share; {_SHARE_FORMS}")
+    if share < 0 or share > 1:
+        raise ValueError(f"share {raw!r} is outside [0, 1]")
+    return share
+
+
+def parse_value(raw: object) -> Fraction:
+    """Read a non-negative attribution value or weight exactly.
+
+    Numbers are taken as the decimal they are written as: the JSON loaders read
+    non-integers as :class:`~decimal.Decimal`, and a Python ``float`` is read
+    through its shortest ``repr`` (what ``json.dumps`` writes for it), so a value
+    passed in memory and the same value written to a file and loaded agree.
+
+    Args:
+        raw: An ``int``, ``Decimal``, ``Fraction``, finite ``float``, or a string
+            holding a decimal (``'0.125'``, ``'1e-3'``) or a ratio (``'1/3'``).
+
+    Returns:
+        The value as an exact fraction, never negative.
+
+    Raises:
+        ValueError: If the value is not a finite non-negative number.
+    """
+    value: Fraction
+    try:
+        if isinstance(raw, bool):
+            raise TypeError
+        if isinstance(raw, int | Fraction):
+            value = Fraction(raw)
+        elif isinstance(raw, float):
+            value = Fraction(Decimal(repr(raw)))
+        elif isinstance(raw, Decimal):
+            value = Fraction(raw)
+        elif isinstance(raw, str) and (match := _RATIO_TEXT.fullmatch(raw.strip())):
+            value = Fraction(int(match[1]), int(match[2]))
+        elif isinstance(raw, str):
+            value = Fraction(Decimal(raw.strip()))
+        else:
+            raise TypeError
+    except (TypeError, ValueError, ZeroDivisionError, InvalidOperation, OverflowError):
+        raise ValueError(
+            f"value must be a finite non-negative number, got {type(raw).__name__} {raw!r}"
+        ) from None
+    if value < 0:
+        raise ValueError(f"value must not be negative, got {raw!r}")
+    return value
+
+
+def parse_address(raw: object) -> ChecksumAddress:
+    """Check a payout address: EIP-55 checksummed, 20 bytes, not the zero address.
+
+    Args:
+        raw: The address as read from a file.
+
+    Returns:
+        The address, unchanged, typed as checksummed.
+
+    Raises:
+        ValueError: If it is not a string, not 20 hex bytes, not checksummed (the
+            message shows the checksummed form) or the zero address.
+    """
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raise ValueError(
+            f"address must be a quoted string, got the number {raw} "
+            "(YAML reads an unquoted 0x... as an integer)"
+        )
+    if not isinstance(raw, str) or not is_hex_address(raw) or not raw.startswith("0x"):
+        raise ValueError(f"{raw!r} is not a 0x-prefixed 20-byte hex address")
+    if not is_checksum_address(raw):
+        raise ValueError(
+            f"{raw!r} is not EIP-55 checksummed (checksummed form: {to_checksum_address(raw)})"
+        )
+    if raw == ZERO_ADDRESS:
+        raise ValueError("the zero address cannot receive payouts")
+    return ChecksumAddress(HexAddress(HexStr(raw)))
+
+
+def format_fraction(value: Fraction) -> str:
+    """Write an exact fraction canonically: ``'3'`` or ``'1/3'`` (always reduced)."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{value.numerator}/{value.denominator}"
+
+
+def canonical_json(document: Any) -> bytes:
+    """Encode a JSON document canonically: sorted keys, no spaces, UTF-8, no NaN.
+
+    The documents given here carry no floats (amounts and fractions are strings),
+    so the same document always encodes to the same bytes.
+
+    Args:
+        document: Nested dicts, lists, strings, ints, bools and ``None``.
+
+    Returns:
+        The UTF-8 bytes.
+    """
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data`` (64 lowercase hex digits, no prefix)."""
+    return hashlib.sha256(data).hexdigest()

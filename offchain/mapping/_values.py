@@ -1,0 +1,223 @@
+"""Mapping input (``ame.values/1``): per-event revenue and per-asset attribution values.
+
+This is the contract between attribution and mapping: the attribution engine writes
+it, :func:`~offchain.mapping.map_epoch` reads it. One document covers one epoch::
+
+    {"format": "ame.values/1", "epoch": 7,
+     "scenario": {"id": "demo", "sha256": "<hex of the attribution inputs>"},
+     "events": [{"id": "gen-1", "revenue": "1000", "commercial": true,
+                 "date": "2026-11-01", "values": {"model:base": 0.5, "dataset:a": "1/3"}}]}
+
+Values are non-negative weights; only their ratios inside an event matter. They are
+read exactly (``0.1`` is one tenth), see :func:`~offchain.mapping._types.parse_value`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+from offchain.exceptions import InputError
+from offchain.mapping._errors import format_validation_error, read_document
+from offchain.mapping._types import (
+    AssetId,
+    EventId,
+    TokenAmount,
+    canonical_json,
+    format_fraction,
+    parse_amount,
+    parse_value,
+    sha256_hex,
+)
+
+__all__ = ["VALUES_FORMAT", "Event", "Scenario", "Values", "load_values", "parse_values"]
+
+VALUES_FORMAT: Final = "ame.values/1"
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+\-]{0,255}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _event_id(raw: object) -> EventId:
+    if not isinstance(raw, str) or not _ID.fullmatch(raw):
+        raise ValueError(
+            f"{raw!r} is not an event id (1-256 characters: letters, digits and ._:/@+-)"
+        )
+    return EventId(raw)
+
+
+def _day(raw: object) -> date:
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str) and len(raw) == 10:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
+
+
+def _hex64(raw: object) -> str:
+    if not isinstance(raw, str) or not _HEX64.fullmatch(raw):
+        raise ValueError(f"{raw!r} is not a SHA-256 digest (64 lowercase hex digits)")
+    return raw
+
+
+def _values(raw: object) -> dict[AssetId, Fraction]:
+    # One plain validator for the whole mapping: a million values are read here,
+    # and a per-item pydantic validator costs twice as much.
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"must be a mapping of asset id to value, got {type(raw).__name__}")
+    out: dict[AssetId, Fraction] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"asset id {key!r} is not a non-empty string")
+        try:
+            out[AssetId(key)] = parse_value(value)
+        except ValueError as err:
+            raise ValueError(f"asset {key!r}: {err}") from None
+    return out
+
+
+Amount = Annotated[TokenAmount, PlainValidator(parse_amount)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Scenario(_Model):
+    """The attribution run these values came from.
+
+    Attributes:
+        id: A name for the scenario.
+        sha256: Digest of the attribution inputs, copied into the manifest.
+    """
+
+    id: str = Field(min_length=1)
+    sha256: Annotated[str, PlainValidator(_hex64)]
+
+
+class Event(_Model):
+    """One revenue event and the value each asset created in it.
+
+    Attributes:
+        id: Unique within the document.
+        revenue: Revenue of the event in token base units.
+        commercial: Whether the event is a commercial use (checked against licences).
+        date: UTC day of the event (checked against licence expiry).
+        values: Asset id to non-negative exact value; ratios decide the split.
+    """
+
+    id: Annotated[EventId, PlainValidator(_event_id)]
+    revenue: Amount
+    commercial: StrictBool
+    date: Annotated[date, PlainValidator(_day)]
+    values: Annotated[dict[AssetId, Fraction], PlainValidator(_values)]
+
+
+class Values(_Model):
+    """A whole ``ame.values/1`` document: one epoch of events.
+
+    Attributes:
+        format: Always ``'ame.values/1'``.
+        epoch: The epoch number (must exceed the carried ledger's epoch).
+        scenario: The attribution run these values came from, if known.
+        events: Every event, in any order; ids are unique.
+    """
+
+    format: Literal["ame.values/1"]
+    epoch: StrictInt = Field(ge=0)
+    scenario: Scenario | None = None
+    events: tuple[Event, ...]
+
+    @model_validator(mode="after")
+    def _check_unique_ids(self) -> Values:
+        first: dict[str, int] = {}
+        for i, event in enumerate(self.events):
+            if event.id in first:
+                raise ValueError(
+                    f"event {event.id!r} (events[{i}]): id: already events[{first[event.id]}]"
+                )
+            first[event.id] = i
+        return self
+
+    def canonical(self) -> dict[str, Any]:
+        """The document in canonical form (events sorted by id, values by asset)."""
+        return {
+            "format": self.format,
+            "epoch": self.epoch,
+            "scenario": None
+            if self.scenario is None
+            else {"id": self.scenario.id, "sha256": self.scenario.sha256},
+            "events": [
+                {
+                    "id": e.id,
+                    "revenue": str(e.revenue),
+                    "commercial": e.commercial,
+                    "date": e.date.isoformat(),
+                    "values": {a: format_fraction(v) for a, v in sorted(e.values.items())},
+                }
+                for e in sorted(self.events, key=lambda e: e.id)
+            ],
+        }
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical form."""
+        return sha256_hex(canonical_json(self.canonical()))
+
+
+def parse_values(data: object, *, source: str = "<values>") -> Values:
+    """Validate an ``ame.values/1`` document already read into Python objects.
+
+    Args:
+        data: The parsed document.
+        source: Where it came from, for messages.
+
+    Returns:
+        The validated values.
+
+    Raises:
+        InputError: If anything is malformed; each problem names the event and field.
+    """
+    if not isinstance(data, Mapping):
+        raise InputError(
+            f"{source}: the values document must be a mapping, got {type(data).__name__}"
+        )
+    try:
+        return Values.model_validate(data)
+    except ValidationError as err:
+        message = format_validation_error(err, data, source=source, groups={"events": "event"})
+        raise InputError(message) from None
+
+
+def load_values(path: str | Path) -> Values:
+    """Read and validate an ``ame.values/1`` JSON file.
+
+    Non-integer numbers are read as decimals, so ``0.1`` is exactly one tenth.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The validated values.
+
+    Raises:
+        InputError: If the file cannot be read, parsed or validated.
+    """
+    return parse_values(read_document(path), source=str(path))
