@@ -9,8 +9,8 @@ Submodules: :mod:`ame_chain.merkle` (OpenZeppelin-compatible trees), :mod:`ame_c
 from ame_chain.exceptions import (
     ChainError,
     CompilationError,
-    InvalidMerkleInput,
     MerkleError,
+    MerkleInputError,
     SettlementError,
     TransactionError,
 )
@@ -18,8 +18,8 @@ from ame_chain.exceptions import (
 __all__ = [
     "ChainError",
     "CompilationError",
-    "InvalidMerkleInput",
     "MerkleError",
+    "MerkleInputError",
     "SettlementError",
     "TransactionError",
 ]

@@ -4,7 +4,7 @@ Tree::
 
     AmeError
     ├── MerkleError                         trees, proofs and dumps
-    │   └── InvalidMerkleInput (ValueError)  a value, index, proof or dump is malformed
+    │   └── MerkleInputError (ValueError)  a value, index, proof or dump is malformed
     ├── CompilationError                    the contracts could not be compiled
     ├── ChainError                          a node could not be reached or answered wrongly
     │   └── TransactionError                a transaction failed without a decodable reason
@@ -21,8 +21,8 @@ from offchain.exceptions import AmeError, InputError
 __all__ = [
     "ChainError",
     "CompilationError",
-    "InvalidMerkleInput",
     "MerkleError",
+    "MerkleInputError",
     "SettlementError",
     "TransactionError",
 ]
@@ -32,7 +32,7 @@ class MerkleError(AmeError):
     """A Merkle tree, proof or dump could not be built, loaded or verified."""
 
 
-class InvalidMerkleInput(MerkleError, InputError):
+class MerkleInputError(MerkleError, InputError):
     """A value, index, proof or dump given to the Merkle tree is malformed."""
 
 
@@ -59,7 +59,10 @@ class SettlementError(AmeError):
     error_name: str = "SettlementError"
 
     def __init__(
-        self, message: str, args_by_name: dict[str, object] | None = None, tx_hash: str | None = None
+        self,
+        message: str,
+        args_by_name: dict[str, object] | None = None,
+        tx_hash: str | None = None,
     ) -> None:
         super().__init__(message)
         self.args_by_name: dict[str, object] = dict(args_by_name or {})

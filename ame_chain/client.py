@@ -1,0 +1,382 @@
+"""A client for everything the settlement contract does.
+
+:class:`SettlementClient` wraps one deployed ``AmeSettlement``: deploy, propose (from a
+payout list: leaves, tree, approval or value, proposal), prove fraud (from a published
+leaf list: find the fault, build the proof, submit the cheapest), disputes, finalisation,
+claims (one or many), refunds, sweeps, credit withdrawals, and reads of epochs, claimed
+leaves and events. Reverts surface as the contract's own errors (:mod:`ame_chain.errors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from ame_chain.contracts import load_artifact
+from ame_chain.exceptions import ChainError
+from ame_chain.leaves import (
+    ZERO_ADDRESS,
+    EpochHeader,
+    EpochTree,
+    Fault,
+    PayoutLeaf,
+    build_leaves,
+    find_faults,
+)
+from ame_chain.tx import Transactor, TxResult
+from offchain.exceptions import InputError
+
+__all__ = [
+    "EpochStatus",
+    "ProposedEpoch",
+    "SettlementClient",
+    "SettlementConfig",
+]
+
+ROLES = {
+    name: "0x" + keccak(text=name).hex()
+    for name in ("OPERATOR_ROLE", "ARBITER_ROLE", "GUARDIAN_ROLE")
+}
+ROLES["DEFAULT_ADMIN_ROLE"] = "0x" + "00" * 32
+
+#: ``IAmeSettlement.EpochStatus`` by number.
+EpochStatus = ("Proposed", "Finalized", "Voided", "Refunded", "Swept")
+DisputeStatus = ("None", "Open", "Upheld", "Rejected", "Dismissed")
+
+
+@dataclass(frozen=True)
+class SettlementConfig:
+    """Deployment parameters: windows in seconds, bonds in wei."""
+
+    challenge_window: int = 3600
+    dispute_window: int = 3 * 86400
+    claim_period: int = 180 * 86400
+    operator_bond: int = 10**17
+    dispute_bond: int = 10**16
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        """The contract's ``Config`` struct."""
+        return (
+            self.challenge_window,
+            self.dispute_window,
+            self.claim_period,
+            self.operator_bond,
+            self.dispute_bond,
+        )
+
+
+@dataclass(frozen=True)
+class ProposedEpoch:
+    """An epoch this client proposed: its header (for every later call), tree and transaction."""
+
+    header: EpochHeader
+    tree: EpochTree
+    tx: TxResult
+
+
+def _bytes32(value: str | bytes, field: str) -> bytes:
+    raw = value if isinstance(value, bytes) else bytes.fromhex(value.removeprefix("0x"))
+    if len(raw) != 32:
+        raise InputError(f"{field}: expected 32 bytes, got {len(raw)}")
+    return raw
+
+
+class SettlementClient:
+    """One deployed settlement contract, and optionally an account to act with.
+
+    Args:
+        w3: The connected chain.
+        address: The contract's address.
+        transactor: Signs and sends; needed for every call that changes state.
+    """
+
+    def __init__(self, w3: Web3, address: str, transactor: Transactor | None = None) -> None:
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.transactor = transactor
+        self.contract: Contract = w3.eth.contract(
+            address=self.address, abi=load_artifact("AmeSettlement").abi
+        )
+        self.chain_id: int = w3.eth.chain_id
+
+    # ------------------------------------------------------------------ deployment
+
+    @classmethod
+    def deploy(
+        cls,
+        transactor: Transactor,
+        *,
+        config: SettlementConfig | None = None,
+        admin: str | None = None,
+        sweep_recipient: str | None = None,
+    ) -> tuple[SettlementClient, TxResult]:
+        """Deploy a settlement contract; the transactor's account is admin and sweep recipient by default."""
+        artifact = load_artifact("AmeSettlement")
+        factory = transactor.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        result = transactor.send(
+            factory.constructor(
+                admin or transactor.address,
+                (config or SettlementConfig()).as_tuple(),
+                sweep_recipient or transactor.address,
+            )
+        )
+        address = result.receipt["contractAddress"]
+        if address is None:
+            raise ChainError(f"deployment {result.tx_hash} created no contract")
+        return cls(transactor.w3, address, transactor), result
+
+    def with_transactor(self, transactor: Transactor) -> SettlementClient:
+        """The same contract, acting as another account."""
+        return SettlementClient(self.w3, self.address, transactor)
+
+    def _send(self, call: Any, *, value: int = 0) -> TxResult:
+        if self.transactor is None:
+            raise InputError("this client has no signing account: pass a Transactor")
+        return self.transactor.send(call, value=value)
+
+    def grant_role(self, role: str, account: str) -> TxResult:
+        """Grant ``role`` (``OPERATOR_ROLE``, ``ARBITER_ROLE``, ``GUARDIAN_ROLE`` or ``DEFAULT_ADMIN_ROLE``)."""
+        if role not in ROLES:
+            raise InputError(f"role: {role!r} is not one of {', '.join(sorted(ROLES))}")
+        return self._send(
+            self.contract.functions.grantRole(ROLES[role], to_checksum_address(account))
+        )
+
+    # ------------------------------------------------------------------ configuration
+
+    def config(self) -> SettlementConfig:
+        """The deployment parameters."""
+        f = self.contract.functions
+        return SettlementConfig(
+            challenge_window=f.CHALLENGE_WINDOW().call(),
+            dispute_window=f.DISPUTE_WINDOW().call(),
+            claim_period=f.CLAIM_PERIOD().call(),
+            operator_bond=f.OPERATOR_BOND().call(),
+            dispute_bond=f.DISPUTE_BOND().call(),
+        )
+
+    # ------------------------------------------------------------------ proposal
+
+    def epoch_tree(self, epoch: int, leaves: Sequence[PayoutLeaf]) -> EpochTree:
+        """The tree of ``leaves`` for ``epoch`` of this contract on this chain."""
+        return EpochTree(self.chain_id, self.address, epoch, leaves)
+
+    def propose(
+        self,
+        epoch: int,
+        payouts: Mapping[str, int] | Iterable[tuple[str, int]] | Sequence[PayoutLeaf],
+        *,
+        token: str | None = None,
+        manifest_hash: str | bytes = b"\x00" * 32,
+        manifest_uri: str = "",
+    ) -> ProposedEpoch:
+        """Build the epoch's leaves and tree, fund it and propose it.
+
+        Args:
+            epoch: The epoch number (unused so far on this contract).
+            payouts: ``account -> amount`` (token units), or leaves already built.
+            token: ERC-20 address; ETH when omitted. ERC-20 pools are approved first.
+            manifest_hash: keccak256 of the allocation manifest auditors will check.
+            manifest_uri: Where the manifest is published.
+        """
+        if isinstance(payouts, Sequence) and payouts and isinstance(payouts[0], PayoutLeaf):
+            leaves = list(payouts)
+        else:
+            leaves = build_leaves(payouts)  # type: ignore[arg-type]
+        tree = self.epoch_tree(epoch, leaves)
+        pool = tree.pool
+        token_address = to_checksum_address(token or ZERO_ADDRESS)
+        bond = int(self.contract.functions.OPERATOR_BOND().call())
+        if token_address != ZERO_ADDRESS:
+            erc20 = self.w3.eth.contract(address=token_address, abi=load_artifact("MockERC20").abi)
+            self._send(erc20.functions.approve(self.address, pool))
+            value = bond
+        else:
+            value = pool + bond
+        result = self._send(
+            self.contract.functions.propose(
+                epoch,
+                _bytes32(tree.root, "root"),
+                token_address,
+                pool,
+                len(leaves),
+                _bytes32(manifest_hash, "manifest_hash"),
+                manifest_uri,
+            ),
+            value=value,
+        )
+        (event,) = self.contract.events.EpochProposed().process_receipt(
+            result.receipt, errors=DISCARD
+        )
+        return ProposedEpoch(EpochHeader.from_abi(event["args"]["header"]), tree, result)
+
+    def finalize(self, header: EpochHeader) -> TxResult:
+        """Make the epoch claimable (after its window, with no open dispute)."""
+        return self._send(self.contract.functions.finalize(header.as_tuple()))
+
+    # ------------------------------------------------------------------ fraud and disputes
+
+    def find_faults(self, header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault]:
+        """Faults provable on-chain in the published ``leaves`` of the epoch ``header`` commits to.
+
+        Raises:
+            InputError: The leaves do not rebuild the root the epoch committed to.
+        """
+        tree = self.epoch_tree(header.epoch, leaves)
+        if tree.root != header.root:
+            raise InputError(
+                f"leaves: they build root {tree.root}, but epoch {header.epoch} committed to {header.root}"
+            )
+        return find_faults(header, leaves)
+
+    def prove_fraud(
+        self, header: EpochHeader, leaves: Sequence[PayoutLeaf], fault: Fault | None = None
+    ) -> tuple[Fault, TxResult]:
+        """Prove a fault of the epoch on-chain: ``fault``, or the cheapest one found.
+
+        Raises:
+            InputError: The leaves do not match the epoch's root, or show no provable fault.
+        """
+        if fault is None:
+            faults = self.find_faults(header, leaves)
+            if not faults:
+                raise InputError(f"leaves: epoch {header.epoch} shows no fault provable on-chain")
+            fault = faults[0]  # single-leaf faults come first: the cheaper proof
+        tree = self.epoch_tree(header.epoch, leaves)
+        f = self.contract.functions
+        if fault.is_single:
+            (p,) = fault.positions
+            call = f.proveLeafFraud(header.as_tuple(), leaves[p].as_tuple(), tree.proof(p))
+        else:
+            p, q = fault.positions
+            call = f.provePairFraud(
+                header.as_tuple(),
+                leaves[p].as_tuple(),
+                tree.proof(p),
+                leaves[q].as_tuple(),
+                tree.proof(q),
+            )
+        return fault, self._send(call)
+
+    def open_dispute(
+        self, header: EpochHeader, evidence_hash: str | bytes, evidence_uri: str
+    ) -> tuple[int, TxResult]:
+        """Open a dispute with the evidence's hash and URI; returns the dispute id."""
+        bond = int(self.contract.functions.DISPUTE_BOND().call())
+        result = self._send(
+            self.contract.functions.openDispute(
+                header.as_tuple(), _bytes32(evidence_hash, "evidence_hash"), evidence_uri
+            ),
+            value=bond,
+        )
+        (event,) = self.contract.events.DisputeOpened().process_receipt(
+            result.receipt, errors=DISCARD
+        )
+        return int(event["args"]["disputeId"]), result
+
+    def resolve_dispute(self, header: EpochHeader, dispute_id: int, *, upheld: bool) -> TxResult:
+        """The arbiter's verdict on a dispute."""
+        return self._send(
+            self.contract.functions.resolveDispute(header.as_tuple(), dispute_id, upheld)
+        )
+
+    def dismiss_dispute(self, header: EpochHeader, dispute_id: int) -> TxResult:
+        """Close a dispute left past its deadline, or one on a voided epoch."""
+        return self._send(self.contract.functions.dismissDispute(header.as_tuple(), dispute_id))
+
+    # ------------------------------------------------------------------ claims and money out
+
+    def claim(self, header: EpochHeader, tree: EpochTree, position: int) -> TxResult:
+        """Claim ``tree.leaves[position]`` (paid to the leaf's account, whoever sends this)."""
+        leaf = tree.leaves[position]
+        return self._send(
+            self.contract.functions.claim(header.as_tuple(), leaf.as_tuple(), tree.proof(position))
+        )
+
+    def claim_many(self, items: Sequence[tuple[EpochHeader, EpochTree, int]]) -> TxResult:
+        """Claim many leaves, across accounts and epochs, in one transaction.
+
+        Args:
+            items: ``(header, tree, position)`` for each leaf to pay.
+        """
+        if not items:
+            raise InputError("items: nothing to claim")
+        headers = sorted({h.epoch: h for h, _, _ in items}.values(), key=lambda h: h.epoch)
+        slot = {h.epoch: i for i, h in enumerate(headers)}
+        claims = [
+            (slot[header.epoch], tree.leaves[p].as_tuple(), tree.proof(p))
+            for header, tree, p in items
+        ]
+        return self._send(
+            self.contract.functions.claimMany([h.as_tuple() for h in headers], claims)
+        )
+
+    def refund(self, header: EpochHeader) -> TxResult:
+        """Send a voided epoch's pool back to its operator."""
+        return self._send(self.contract.functions.refund(header.as_tuple()))
+
+    def sweep(self, header: EpochHeader) -> TxResult:
+        """Send what is left of an expired epoch to the sweep recipient."""
+        return self._send(self.contract.functions.sweep(header.as_tuple()))
+
+    def withdraw_credits(self, to: str | None = None) -> TxResult:
+        """Withdraw the sending account's ETH credit to ``to`` (itself by default)."""
+        if self.transactor is None:
+            raise InputError("this client has no signing account: pass a Transactor")
+        recipient = to_checksum_address(to) if to else self.transactor.address
+        return self._send(self.contract.functions.withdrawCredits(recipient))
+
+    # ------------------------------------------------------------------ reads
+
+    def status(self, epoch: int) -> str:
+        """The epoch's status name (``Proposed``, ``Finalized``, ``Voided``, ``Refunded``, ``Swept``)."""
+        return EpochStatus[self.contract.functions.epochStatus(epoch).call()]
+
+    def epoch_state(self, epoch: int) -> dict[str, Any]:
+        """Status, unclaimed remainder, open disputes and disputes ever opened."""
+        status, remaining, open_disputes, dispute_count = self.contract.functions.epochState(
+            epoch
+        ).call()
+        return {
+            "status": EpochStatus[status],
+            "remaining": int(remaining),
+            "openDisputes": int(open_disputes),
+            "disputeCount": int(dispute_count),
+        }
+
+    def is_claimed(self, epoch: int, index: int) -> bool:
+        """Whether leaf ``index`` of ``epoch`` has been paid."""
+        return bool(self.contract.functions.isClaimed(epoch, index).call())
+
+    def credit_of(self, account: str) -> int:
+        """ETH credited to ``account``, not yet withdrawn."""
+        return int(self.contract.functions.creditOf(to_checksum_address(account)).call())
+
+    def expiry_of(self, header: EpochHeader) -> int:
+        """When what is left of the epoch can be swept."""
+        return int(self.contract.functions.expiryOf(header.as_tuple()).call())
+
+    def proposed_headers(self, from_block: int = 0) -> dict[int, tuple[EpochHeader, str]]:
+        """Every proposed epoch's header and manifest URI, from the ``EpochProposed`` events."""
+        events = self.contract.events.EpochProposed().get_logs(from_block=from_block)
+        return {
+            int(e["args"]["epoch"]): (
+                EpochHeader.from_abi(e["args"]["header"]),
+                str(e["args"]["manifestURI"]),
+            )
+            for e in events
+        }
+
+    def events(self, name: str, from_block: int = 0) -> list[dict[str, Any]]:
+        """Decoded logs of event ``name`` emitted by this contract."""
+        event = getattr(self.contract.events, name, None)
+        if event is None:
+            raise InputError(f"event: the settlement contract has no event {name!r}")
+        return [dict(e["args"]) for e in event().get_logs(from_block=from_block)]

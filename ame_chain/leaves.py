@@ -1,0 +1,313 @@
+"""Payout leaves, epoch trees and the fraud rules, exactly as the settlement contract sees them.
+
+A payout list becomes leaves sorted by account (as 160-bit numbers, strictly increasing),
+each carrying its ``index`` and ``amount_before``, the sum of the amounts before it. The
+tree is an OpenZeppelin standard tree over :data:`LEAF_ENCODING`, whose values also bind
+the chain id, the settlement contract and the epoch.
+
+:func:`find_faults` applies the contract's fraud rules (``SettlementLeaf.sol``) to a
+published leaf list, so a challenger knows which proof to submit, and an operator can
+check its own epoch before proposing it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import is_address, to_checksum_address
+
+from ame_chain.merkle import StandardMerkleTree
+from offchain.exceptions import InputError
+
+__all__ = [
+    "LEAF_ENCODING",
+    "EpochHeader",
+    "EpochTree",
+    "Fault",
+    "FraudKind",
+    "PayoutLeaf",
+    "build_leaves",
+    "find_faults",
+]
+
+#: ``(chainId, settlement, epoch, index, account, amount, amountBefore)``.
+LEAF_ENCODING = ["uint256", "address", "uint256", "uint256", "address", "uint256", "uint256"]
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+class FraudKind(enum.IntEnum):
+    """Mirror of ``IAmeSettlement.FraudKind`` (same order, same numbers)."""
+
+    INDEX_OUT_OF_RANGE = 0
+    FIRST_LEAF_NOT_AT_ZERO = 1
+    LEAF_EXCEEDS_POOL = 2
+    LAST_LEAF_POOL_MISMATCH = 3
+    ZERO_ACCOUNT = 4
+    BROKEN_CHAIN = 5
+    ACCOUNTS_NOT_INCREASING = 6
+    DUPLICATE_INDEX = 7
+
+
+@dataclass(frozen=True, order=True)
+class PayoutLeaf:
+    """One leaf: pay ``amount`` to ``account``; ``amount_before`` is the sum of earlier leaves."""
+
+    index: int
+    account: str
+    amount: int
+    amount_before: int
+
+    def as_tuple(self) -> tuple[int, str, int, int]:
+        """The leaf as the contract's ``Leaf`` struct."""
+        return (self.index, self.account, self.amount, self.amount_before)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form with amounts as decimal strings (exact in every JSON reader)."""
+        return {
+            "index": self.index,
+            "account": self.account,
+            "amount": str(self.amount),
+            "amountBefore": str(self.amount_before),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PayoutLeaf:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            index=int(data["index"]),
+            account=to_checksum_address(data["account"]),
+            amount=int(data["amount"]),
+            amount_before=int(data["amountBefore"]),
+        )
+
+
+@dataclass(frozen=True)
+class EpochHeader:
+    """Mirror of ``IAmeSettlement.EpochHeader``; its ABI hash is the epoch's on-chain commitment."""
+
+    epoch: int
+    root: str
+    token: str
+    pool: int
+    leaf_count: int
+    challenge_end: int
+    operator: str
+    bond: int
+    manifest_hash: str
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The header as the contract's struct."""
+        return (
+            self.epoch,
+            bytes.fromhex(self.root.removeprefix("0x")),
+            self.token,
+            self.pool,
+            self.leaf_count,
+            self.challenge_end,
+            self.operator,
+            self.bond,
+            bytes.fromhex(self.manifest_hash.removeprefix("0x")),
+        )
+
+    @classmethod
+    def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> EpochHeader:
+        """Build from a decoded struct (an event argument or a call result)."""
+        if isinstance(value, Mapping):
+            fields = [
+                value[k]
+                for k in (
+                    "epoch",
+                    "root",
+                    "token",
+                    "pool",
+                    "leafCount",
+                    "challengeEnd",
+                    "operator",
+                    "bond",
+                    "manifestHash",
+                )
+            ]
+        else:
+            fields = list(value)
+        epoch, root, token, pool, leaf_count, challenge_end, operator, bond, manifest = fields
+        return cls(
+            epoch=int(epoch),
+            root="0x" + bytes(root).hex(),
+            token=to_checksum_address(token),
+            pool=int(pool),
+            leaf_count=int(leaf_count),
+            challenge_end=int(challenge_end),
+            operator=to_checksum_address(operator),
+            bond=int(bond),
+            manifest_hash="0x" + bytes(manifest).hex(),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form; amounts as decimal strings."""
+        return {
+            "epoch": self.epoch,
+            "root": self.root,
+            "token": self.token,
+            "pool": str(self.pool),
+            "leafCount": self.leaf_count,
+            "challengeEnd": self.challenge_end,
+            "operator": self.operator,
+            "bond": str(self.bond),
+            "manifestHash": self.manifest_hash,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EpochHeader:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            epoch=int(data["epoch"]),
+            root=str(data["root"]),
+            token=to_checksum_address(data["token"]),
+            pool=int(data["pool"]),
+            leaf_count=int(data["leafCount"]),
+            challenge_end=int(data["challengeEnd"]),
+            operator=to_checksum_address(data["operator"]),
+            bond=int(data["bond"]),
+            manifest_hash=str(data["manifestHash"]),
+        )
+
+    @property
+    def is_eth(self) -> bool:
+        """Whether the epoch pays in ETH."""
+        return self.token == ZERO_ADDRESS
+
+
+def build_leaves(payouts: Mapping[str, int] | Iterable[tuple[str, int]]) -> list[PayoutLeaf]:
+    """Turn ``account -> amount`` payouts into the contract's leaf layout.
+
+    Raises:
+        InputError: An address is invalid or repeated, or an amount is not a positive integer.
+    """
+    items = list(payouts.items()) if isinstance(payouts, Mapping) else list(payouts)
+    if not items:
+        raise InputError("payouts: at least one payout is needed")
+    by_account: dict[int, tuple[str, int]] = {}
+    for position, (account, amount) in enumerate(items):
+        if not isinstance(account, str) or not is_address(account):
+            raise InputError(f"payouts[{position}].account: {account!r} is not an address")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise InputError(f"payouts[{position}].amount: {amount!r} is not a positive integer")
+        key = int(account, 16)
+        if key == 0:
+            raise InputError(f"payouts[{position}].account: the zero address cannot be paid")
+        if key in by_account:
+            raise InputError(f"payouts[{position}].account: {account} appears more than once")
+        by_account[key] = (to_checksum_address(account), amount)
+    leaves: list[PayoutLeaf] = []
+    before = 0
+    for index, key in enumerate(sorted(by_account)):
+        account, amount = by_account[key]
+        leaves.append(PayoutLeaf(index, account, amount, before))
+        before += amount
+    return leaves
+
+
+class EpochTree:
+    """The Merkle tree of one epoch's leaves, bound to a chain, a contract and an epoch.
+
+    Leaves are kept as given (a faulty list builds a faulty tree, which is what a
+    challenger needs); ``proof(i)`` is the proof of ``leaves[i]``.
+    """
+
+    def __init__(
+        self, chain_id: int, settlement: str, epoch: int, leaves: Sequence[PayoutLeaf]
+    ) -> None:
+        if not leaves:
+            raise InputError("leaves: an epoch tree needs at least one leaf")
+        self.chain_id = chain_id
+        self.settlement = to_checksum_address(settlement)
+        self.epoch = epoch
+        self.leaves = list(leaves)
+        self.tree = StandardMerkleTree.of(
+            [self.values(leaf) for leaf in self.leaves], LEAF_ENCODING
+        )
+
+    def values(self, leaf: PayoutLeaf) -> list[Any]:
+        """The leaf's values in :data:`LEAF_ENCODING` order."""
+        return [
+            self.chain_id,
+            self.settlement,
+            self.epoch,
+            leaf.index,
+            leaf.account,
+            leaf.amount,
+            leaf.amount_before,
+        ]
+
+    @property
+    def root(self) -> str:
+        """The 0x-hex root."""
+        return str(self.tree.root)
+
+    @property
+    def pool(self) -> int:
+        """The sum of all leaf amounts."""
+        return sum(leaf.amount for leaf in self.leaves)
+
+    def proof(self, position: int) -> list[str]:
+        """The proof of ``leaves[position]``."""
+        return [str(node) for node in self.tree.get_proof(position)]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault provable on-chain: its kind and the positions of the leaves that show it."""
+
+    kind: FraudKind
+    positions: tuple[int, ...]
+
+    @property
+    def is_single(self) -> bool:
+        """Whether one leaf proves it (the cheaper proof)."""
+        return len(self.positions) == 1
+
+
+def _single_fault(header: EpochHeader, leaf: PayoutLeaf) -> FraudKind | None:
+    if leaf.index >= header.leaf_count:
+        return FraudKind.INDEX_OUT_OF_RANGE
+    if leaf.index == 0 and leaf.amount_before != 0:
+        return FraudKind.FIRST_LEAF_NOT_AT_ZERO
+    after = leaf.amount_before + leaf.amount
+    if after > header.pool:
+        return FraudKind.LEAF_EXCEEDS_POOL
+    if leaf.index == header.leaf_count - 1 and after != header.pool:
+        return FraudKind.LAST_LEAF_POOL_MISMATCH
+    if int(leaf.account, 16) == 0:
+        return FraudKind.ZERO_ACCOUNT
+    return None
+
+
+def find_faults(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault]:
+    """Every fault the contract accepts as fraud, single-leaf faults first.
+
+    ``leaves`` is the full published leaf list of the epoch; positions refer to it.
+    """
+    faults = [
+        Fault(kind, (position,))
+        for position, leaf in enumerate(leaves)
+        if (kind := _single_fault(header, leaf)) is not None
+    ]
+    by_index: dict[int, list[int]] = {}
+    for position, leaf in enumerate(leaves):
+        by_index.setdefault(leaf.index, []).append(position)
+    for index in sorted(by_index):
+        positions = by_index[index]
+        for other in positions[1:]:
+            if leaves[other] != leaves[positions[0]]:
+                faults.append(Fault(FraudKind.DUPLICATE_INDEX, (positions[0], other)))
+        for first in positions:
+            for second in by_index.get(index + 1, []):
+                a, b = leaves[first], leaves[second]
+                if b.amount_before != a.amount_before + a.amount:
+                    faults.append(Fault(FraudKind.BROKEN_CHAIN, (first, second)))
+                elif int(b.account, 16) <= int(a.account, 16):
+                    faults.append(Fault(FraudKind.ACCOUNTS_NOT_INCREASING, (first, second)))
+    return faults
