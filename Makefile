@@ -24,9 +24,11 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/ame demo
 
+LINTED := $(wildcard ame_chain offchain tests deploy bench)
+
 lint: setup
-	$(BIN)/ruff check ame_chain offchain tests deploy bench
-	$(BIN)/ruff format --check ame_chain offchain tests deploy bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: setup
 	$(BIN)/mypy
