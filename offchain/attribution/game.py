@@ -1,0 +1,113 @@
+"""Cooperative games and the cache every valuation method evaluates them through.
+
+A game on a finite player set :math:`N` is a characteristic function
+:math:`v: 2^N \\to \\mathbb{R}`; here it is any callable that takes a ``frozenset`` of
+hashable player ids (a coalition) and returns its worth as a float. Valuation methods
+evaluate coalitions through :class:`CachedGame`, which stores each worth so that a
+coalition reached twice (by two permutations, or by two methods sharing one cache) costs
+one evaluation, and counts the distinct evaluations that reached the game.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeAlias, TypeVar
+
+from offchain.exceptions import AttributionError, InputError
+
+__all__ = ["CachedGame", "Game"]
+
+P = TypeVar("P", bound=Hashable)
+
+#: A characteristic function: the worth of a coalition of player ids.
+Game: TypeAlias = Callable[[frozenset[P]], float]
+
+
+class CachedGame(Generic[P]):
+    """Memoise a game and count the distinct coalitions it was asked to evaluate.
+
+    Wrapping is idempotent for the valuation functions: they reuse a ``CachedGame``
+    they are given (and its cache) instead of wrapping it again.
+
+    Args:
+        game: The characteristic function to wrap.
+
+    Raises:
+        InputError: If ``game`` is not callable.
+
+    Example:
+        >>> game = CachedGame(lambda s: float(len(s)))
+        >>> game(frozenset({"a", "b"})), game(frozenset({"b", "a"}))
+        (2.0, 2.0)
+        >>> game.n_evaluations
+        1
+    """
+
+    __slots__ = ("_cache", "_game", "_n_queries")
+
+    def __init__(self, game: Game[P]) -> None:
+        if not callable(game):
+            raise InputError(f"game must be callable; got {type(game).__name__}")
+        self._game = game
+        self._cache: dict[frozenset[P], float] = {}
+        self._n_queries = 0
+
+    def __call__(self, coalition: frozenset[P]) -> float:
+        """Return the worth of ``coalition``, evaluating the game only on a cache miss.
+
+        Raises:
+            AttributionError: If the game returns something that is not a finite number.
+        """
+        self._n_queries += 1
+        try:
+            return self._cache[coalition]
+        except KeyError:
+            pass
+        raw = self._game(coalition)
+        try:
+            worth = float(raw)
+        except (TypeError, ValueError) as err:
+            raise AttributionError(
+                f"game returned {raw!r} for coalition {_show(coalition)}; expected a number"
+            ) from err
+        if not math.isfinite(worth):
+            raise AttributionError(
+                f"game returned {worth!r} for coalition {_show(coalition)}; expected a finite number"
+            )
+        self._cache[coalition] = worth
+        return worth
+
+    @property
+    def game(self) -> Game[P]:
+        """The wrapped characteristic function."""
+        return self._game
+
+    @property
+    def n_evaluations(self) -> int:
+        """Distinct coalitions evaluated so far (cache misses)."""
+        return len(self._cache)
+
+    @property
+    def n_queries(self) -> int:
+        """Coalitions asked for so far, cache hits included."""
+        return self._n_queries
+
+    def __repr__(self) -> str:
+        return (
+            f"CachedGame({self._game!r}, n_evaluations={self.n_evaluations}, "
+            f"n_queries={self._n_queries})"
+        )
+
+
+def as_cached(game: Game[P] | CachedGame[P]) -> CachedGame[P]:
+    """Return ``game`` itself if it is already cached, else a fresh cache around it."""
+    return game if isinstance(game, CachedGame) else CachedGame(game)
+
+
+def _show(coalition: frozenset[P], limit: int = 8) -> str:
+    """Render a coalition for an error message, shortened past ``limit`` members."""
+    members = sorted(map(repr, coalition))
+    shown = ", ".join(members[:limit])
+    more = f", ... ({len(members)} players)" if len(members) > limit else ""
+    return "{" + shown + more + "}"
