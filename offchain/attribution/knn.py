@@ -21,8 +21,8 @@ training points sorted by distance, :math:`\alpha_1` nearest, and
 and the value of a training point is its :math:`s` averaged over the test points
 (:math:`1/\max(K, j) = \min(K, j) / (K j)` as in the paper). The recursion is a
 cumulative sum over the reversed sort order, so all test points are handled at once:
-one distance matrix, one ``argsort`` per row, one reversed ``cumsum``, and a
-``bincount`` that credits each training point. Test points are processed in chunks to
+one distance matrix, one ``argsort`` per row (stable only where a row has ties), one
+reversed ``cumsum``, and a ``bincount`` that credits each training point. Test points are processed in chunks to
 bound memory.
 
 Conventions, chosen to reproduce pyDVL's ``KNNShapleyValuation`` (which sorts with
@@ -62,8 +62,9 @@ Metric = Literal["euclidean", "cityblock", "cosine"]
 # that could merge two distinct distances into a tie.
 _SCIPY_METRIC = {"euclidean": "sqeuclidean", "cityblock": "cityblock", "cosine": "cosine"}
 
-# Entries of one chunk of the (test x train) matrices; bounds memory to a few 100 MB.
-_CHUNK_ENTRIES = 1 << 22
+# Entries of one chunk of the (test x train) matrices: the half-MB temporaries stay in
+# cache, which measured ~10% faster than one big chunk, and memory stays bounded.
+_CHUNK_ENTRIES = 1 << 16
 
 
 def knn_shapley(
@@ -127,7 +128,7 @@ def knn_shapley(
         distances = cdist(test[chunk], train, metric=_SCIPY_METRIC[metric])
         if not np.all(np.isfinite(distances)):
             raise InputError(f"metric={metric!r} gives undefined distances (zero vectors?)")
-        order = np.argsort(distances, axis=1, kind="stable")
+        order = _sort_rows(distances)
         correct = (labels_train[order] == labels_test[chunk, None]).astype(np.float64)
         steps = np.empty_like(correct)
         steps[:, -1] = correct[:, -1]
@@ -142,6 +143,20 @@ def knn_shapley(
         method="knn-shapley",
         n_evaluations=0,
     )
+
+
+def _sort_rows(distances: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Indices sorting each row, ties broken by column index (as a stable sort would).
+
+    A stable sort of floats is about twice as slow as numpy's default one, and ties are
+    rare with real features: sort fast, then re-sort stably only the rows with a tie.
+    """
+    order = np.argsort(distances, axis=1)
+    ranked = np.take_along_axis(distances, order, axis=1)
+    tied = np.flatnonzero(np.any(ranked[:, 1:] == ranked[:, :-1], axis=1))
+    if tied.size:
+        order[tied] = np.argsort(distances[tied], axis=1, kind="stable")
+    return order
 
 
 def _features(data: ArrayLike, name: str) -> NDArray[np.float64]:

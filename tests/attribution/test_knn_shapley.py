@@ -92,6 +92,7 @@ def test_string_labels_ids_and_chunking(monkeypatch: pytest.MonkeyPatch) -> None
     ids = [f"asset-{i}" for i in range(30)]
     whole = knn_shapley(x_train, names[y_train], x_test, names[y_test], 3, players=ids)
     monkeypatch.setattr(knn_impl, "_CHUNK_ENTRIES", 64)  # 2 test rows per chunk
+    assert knn_impl._CHUNK_ENTRIES // 30 < 11
     chunked = knn_shapley(x_train, y_train, x_test, y_test, 3, players=ids)
     assert whole.players == tuple(ids)
     np.testing.assert_allclose(chunked.value_array, whole.value_array, atol=1e-15)
