@@ -1,0 +1,93 @@
+"""The deploy scripts against a managed Anvil: records written, roles granted, errors clean."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ame_chain.chains import AnvilChain
+from ame_chain.client import ROLES, SettlementClient
+from ame_chain.deployment import artifact_hash, read_record
+from deploy import anvil as anvil_script
+from deploy import testnet as testnet_script
+from offchain.exceptions import InputError
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[AnvilChain]:
+    chain = AnvilChain()
+    try:
+        yield chain
+    finally:
+        chain.close()
+
+
+def test_anvil_script_deploys_and_records(anvil: AnvilChain, tmp_path: Path) -> None:
+    out = tmp_path / "rec.json"
+    assert anvil_script.main(["--rpc", anvil.url, "--challenge-window", "600", "-o", str(out)]) == 0
+    record = read_record(out)
+    assert record.chain_id == 31337
+    assert record.artifact_hash == artifact_hash()
+    assert record.config["challengeWindow"] == 600
+    client = SettlementClient(anvil.w3, record.address)
+    assert client.config().challenge_window == 600
+    deployer = anvil.dev_accounts[0].address
+    for role in ("OPERATOR_ROLE", "ARBITER_ROLE", "GUARDIAN_ROLE"):
+        assert client.contract.functions.hasRole(ROLES[role], deployer).call()
+    assert anvil.w3.eth.get_transaction_receipt(record.tx_hash)["contractAddress"] == record.address
+
+
+def test_testnet_script_signs_with_env_key(
+    anvil: AnvilChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operator = anvil.dev_accounts[2].address
+    monkeypatch.setenv("AME_PRIVATE_KEY", anvil.dev_accounts[1].key.hex())
+    out = tmp_path / "testnet.json"
+    code = testnet_script.main(["--rpc", anvil.url, "--operator", operator, "-o", str(out)])
+    assert code == 0
+    record = read_record(out)
+    assert record.deployer == anvil.dev_accounts[1].address
+    assert record.roles["OPERATOR_ROLE"] == [operator]
+    client = SettlementClient(anvil.w3, record.address)
+    assert client.contract.functions.hasRole(ROLES["OPERATOR_ROLE"], operator).call()
+
+
+def test_testnet_script_errors_are_named_and_leave_no_record(
+    anvil: AnvilChain,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "none.json"
+    monkeypatch.delenv("AME_PRIVATE_KEY", raising=False)
+    monkeypatch.delenv("AME_RPC_URL", raising=False)
+    assert testnet_script.main(["-o", str(out)]) == 1
+    assert "InputError: --rpc: no node URL" in capsys.readouterr().err
+    assert testnet_script.main(["--rpc", anvil.url, "-o", str(out)]) == 1
+    assert "InputError: $AME_PRIVATE_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("AME_PRIVATE_KEY", anvil.dev_accounts[1].key.hex())
+    assert testnet_script.main(["--rpc", anvil.url, "--operator", "0x123", "-o", str(out)]) == 1
+    assert "InputError: operators: '0x123' is not an address" in capsys.readouterr().err
+    assert testnet_script.main(["--rpc", "http://127.0.0.1:9", "-o", str(out)]) == 1
+    assert "ChainError: cannot reach the node" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_read_record_rejects_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="file not found"):
+        read_record(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(InputError, match="not JSON"):
+        read_record(bad)
+    bad.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(InputError, match="format is not"):
+        read_record(bad)
+    bad.write_text(json.dumps({"format": "ame.deployment/1", "chain_id": 1}))
+    with pytest.raises(InputError, match="missing"):
+        read_record(bad)
