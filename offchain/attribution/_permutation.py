@@ -105,7 +105,8 @@ def antithetic_orders(inner: Orders) -> Orders:
 
     The reverse of a uniform order is uniform, so the pair is unbiased; it lowers the
     variance when a player's contributions early and late in an order are negatively
-    correlated (for example, diminishing-returns data-valuation games).
+    correlated, and doubles the cost for nothing in constant-sum games (majority votes),
+    where an order and its reverse give every player the same contribution.
     """
 
     def draw(rng: np.random.Generator) -> list[list[int]]:

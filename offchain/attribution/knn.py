@@ -100,7 +100,7 @@ def knn_shapley(
 
     Example:
         >>> result = knn_shapley([[1.0], [2.0], [3.0]], [1, 0, 1], [[0.0]], [1], k=1)
-        >>> [round(v, 6) for v in result.value_array]
+        >>> [round(v, 6) for v in result.values.values()]
         [0.833333, -0.166667, 0.333333]
     """
     train = _features(x_train, "x_train")

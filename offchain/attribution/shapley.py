@@ -25,8 +25,13 @@ the expectation by sampling orders (Castro, Gómez & Tejada 2009), in blocks:
   player joins is stratified (Maleki et al. 2013) with every size visited exactly once,
   as in the structured sampling of van Campen et al. (2018), while each order stays
   uniform, so the block stays unbiased and efficient. It pays off where marginal
-  contributions depend mostly on coalition size, as in data valuation; measured in
-  ``bench/sampler_efficiency.py``.
+  contributions depend mostly on coalition size, as in data valuation.
+
+Measured in ``bench/sampler_efficiency.py`` (50 players, evaluations to reach a standard
+error of 0.01, relative to plain): stratified 0.32x on a K-NN data-valuation game, but
+0.9-1.1x on majority votes, where pivotality hinges on which heavy players come first,
+not on position; antithetic 0.89x on the data game and 2x on majority votes, which are
+constant-sum: an order and its reverse give every player the same contribution.
 
 Every order telescopes to :math:`v(N) - v(\emptyset)`, so every block, and hence the
 estimate, is efficient up to float rounding. Standard errors are the spread of the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import re
 
 import numpy as np
@@ -40,6 +42,17 @@ def test_public_api_is_pinned() -> None:
     ]
     for name in offchain.attribution.__all__:
         assert getattr(offchain.attribution, name) is not None
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["__init__", "banzhaf", "game", "knn", "loo", "owen", "shapley"],
+)
+def test_docstring_examples_run(module: str) -> None:
+    name = "offchain.attribution" + ("" if module == "__init__" else f".{module}")
+    failed, attempted = doctest.testmod(importlib.import_module(name), report=False)
+    assert attempted > 0
+    assert failed == 0
 
 
 # --- CachedGame ------------------------------------------------------------------
