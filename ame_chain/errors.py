@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -18,12 +19,19 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
 from ame_chain.contracts import load_artifact
-from ame_chain.exceptions import SettlementError
+from ame_chain.exceptions import SettlementError, TransactionError
 
 __all__ = ["decode_revert", "error_class", "revert_data"]
 
-#: Contracts whose ABIs declare the errors we decode.
-_ABI_SOURCES = ("AmeSettlement",)
+_ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+_ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
+_PANIC = function_signature_to_4byte_selector("Panic(uint256)")
+
+
+def _abi_sources() -> list[str]:
+    # Every committed contract: the settlement's own errors, OpenZeppelin's, and those of the
+    # test tokens a revert can bubble up from.
+    return sorted(p.stem for p in _ARTIFACTS.rglob("*.json") if p.stem != "build-info")
 
 
 def _canonical_type(item: dict[str, Any]) -> str:
@@ -37,7 +45,7 @@ def _canonical_type(item: dict[str, Any]) -> str:
 @cache
 def _error_table() -> dict[bytes, tuple[type[SettlementError], list[str], list[str]]]:
     table: dict[bytes, tuple[type[SettlementError], list[str], list[str]]] = {}
-    for source in _ABI_SOURCES:
+    for source in _abi_sources():
         for item in load_artifact(source).abi:
             if item["type"] != "error":
                 continue
@@ -69,8 +77,21 @@ def _display(value: Any) -> Any:
     return value
 
 
-def decode_revert(data: bytes, tx_hash: str | None = None) -> SettlementError | None:
-    """The exception for revert ``data``, or None when no known custom error matches."""
+def decode_revert(
+    data: bytes, tx_hash: str | None = None
+) -> SettlementError | TransactionError | None:
+    """The exception for revert ``data``, or None when nothing known matches.
+
+    Custom errors become their named :class:`SettlementError` subclass; ``Error(string)``
+    and ``Panic(uint256)`` (from tokens and other contracts) a :class:`TransactionError`.
+    """
+    if data[:4] in (_ERROR_STRING, _PANIC):
+        try:
+            (value,) = abi_decode(["string" if data[:4] == _ERROR_STRING else "uint256"], data[4:])
+        except Exception:  # malformed payload
+            return None
+        kind = "reverted" if data[:4] == _ERROR_STRING else "panicked with code"
+        return TransactionError(f"{kind} {value!r}" + (f" (tx {tx_hash})" if tx_hash else ""))
     entry = _error_table().get(data[:4])
     if entry is None:
         return None

@@ -11,7 +11,7 @@ from eth_account import Account
 from eth_utils.abi import function_signature_to_4byte_selector
 
 from ame_chain import errors
-from ame_chain.exceptions import SettlementError
+from ame_chain.exceptions import SettlementError, TransactionError
 from ame_chain.keys import account_from_env, account_from_keystore
 from offchain.exceptions import InputError
 
@@ -88,3 +88,12 @@ def test_revert_data_is_read_from_web3_and_eth_tester_exceptions() -> None:
 def test_unknown_error_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError):
         errors.SettlementNoSuchThing  # noqa: B018
+
+
+def test_error_string_and_panic_are_decoded_as_transaction_errors() -> None:
+    reason = function_signature_to_4byte_selector("Error(string)") + encode(["string"], ["nope"])
+    err = errors.decode_revert(reason, "0x1")
+    assert isinstance(err, TransactionError)
+    assert str(err) == "reverted 'nope' (tx 0x1)"
+    panic = function_signature_to_4byte_selector("Panic(uint256)") + encode(["uint256"], [0x11])
+    assert str(errors.decode_revert(panic)) == "panicked with code 17"

@@ -13,7 +13,7 @@ from web3.logs import DISCARD
 
 from ame_chain import errors
 from ame_chain.contracts import load_artifact
-from ame_chain.leaves import EpochHeader, FraudKind, PayoutLeaf, build_leaves
+from ame_chain.leaves import EpochHeader, EpochTree, FraudKind, PayoutLeaf, build_leaves
 from tests.chain.conftest import CONFIG, Deployment, deploy_test_contract
 
 ETHER = 10**18
@@ -562,3 +562,72 @@ def test_reentrant_receiver_cannot_claim_twice(deployment: Deployment) -> None:
     # The re-entry was refused and the leaf paid exactly once.
     assert balance(d, receiver) == ETHER
     assert d.admin.credit_of(receiver) == 0
+
+
+# --------------------------------------------------------------------------- more attacks
+
+
+def _token(d: Deployment, name: str, *args: object):  # type: ignore[no-untyped-def]
+    address = deploy_test_contract(d.chain, d.actors.admin, name, *args)
+    contract = d.chain.w3.eth.contract(address=address, abi=load_artifact(name).abi)
+    d.admin._send(contract.functions.mint(d.actors.operator.address, 10 * ETHER))
+    return contract
+
+
+def test_reentrancy_through_token_hook_is_refused(deployment: Deployment) -> None:
+    d = deployment
+    token = _token(d, "HookToken")
+    proposed = propose_and_finalize(d, token=token.address)
+    leaf = proposed.tree.leaves[1]
+    reenter = d.admin.contract.functions.claim(
+        proposed.header.as_tuple(), leaf.as_tuple(), proposed.tree.proof(1)
+    )._encode_transaction_data()
+    d.admin._send(token.functions.setHook(d.admin.address, reenter))
+    d.admin.claim(proposed.header, proposed.tree, 0)  # its transfer fires the hook
+    assert not token.functions.hookSucceeded().call()
+    reason = bytes(token.functions.hookReturn().call())
+    assert errors.decode_revert(reason).__class__.__name__ == "ReentrancyGuardReentrantCall"
+    assert not d.admin.is_claimed(1, leaf.index)
+    d.admin.claim(proposed.header, proposed.tree, 1)  # still claimable, once
+    assert token.functions.balanceOf(leaf.account).call() == leaf.amount
+
+
+def test_blacklisted_account_blocks_only_itself_and_is_swept_at_expiry(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    token = _token(d, "BlacklistToken")
+    proposed = propose_and_finalize(d, token=token.address)
+    victim = proposed.tree.leaves[0]
+    d.admin._send(token.functions.setBlacklisted(victim.account, True))
+    with pytest.raises(errors.Blacklisted):
+        d.admin.claim(proposed.header, proposed.tree, 0)
+    d.admin.claim_many([(proposed.header, proposed.tree, p) for p in (1, 2)])
+    d.chain.increase_time(CONFIG.dispute_window + CONFIG.claim_period)
+    d.admin.sweep(proposed.header)
+    assert token.functions.balanceOf(d.actors.admin.address).call() == victim.amount
+    assert token.functions.balanceOf(d.admin.address).call() == 0
+
+
+def test_leaf_for_another_chain_cannot_be_replayed(deployment: Deployment) -> None:
+    d = deployment
+    proposed = propose_and_finalize(d)
+    leaves = proposed.tree.leaves
+    elsewhere = EpochTree(d.chain.chain_id + 1, d.admin.address, 1, leaves)
+    assert elsewhere.root != proposed.tree.root
+    f = d.admin.contract.functions
+    with pytest.raises(errors.SettlementInvalidProof):
+        d.admin._send(f.claim(proposed.header.as_tuple(), leaves[0].as_tuple(), elsewhere.proof(0)))
+
+
+def test_internal_node_cannot_pose_as_a_leaf(deployment: Deployment) -> None:
+    d = deployment
+    proposed = propose_and_finalize(d)
+    tree, header = proposed.tree, proposed.header
+    f = d.admin.contract.functions
+    # The contract hashes the leaf itself (double keccak of the 224-byte encoding), so a proof
+    # shortened to start at an internal node proves nothing.
+    with pytest.raises(errors.SettlementInvalidProof):
+        d.admin._send(f.claim(header.as_tuple(), tree.leaves[0].as_tuple(), tree.proof(0)[1:]))
+    expected = tree.tree.leaf_hash(tree.values(tree.leaves[0]))
+    assert "0x" + bytes(f.leafHash(1, tree.leaves[0].as_tuple()).call()).hex() == expected
