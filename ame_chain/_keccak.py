@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["BACKEND", "keccak256", "keccak256_each", "leaf_hash_each", "leaf_hash_list"]
+__all__ = ["BACKEND", "keccak256", "keccak256_each", "leaf_hash_each", "leaf_hash_list", "select"]
 
 _EMPTY_DIGEST = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 # Keccak-256: 512-bit capacity, 24 rounds, the original 0x01 padding (not SHA-3's 0x06).
@@ -236,6 +236,26 @@ _BACKEND: _Backend = _pick()
 
 #: Name of the Keccak implementation in use (``safe-pysha3``, ``pycryptodome`` or ``eth-hash``).
 BACKEND: str = _BACKEND.name
+
+
+def select(name: str) -> None:
+    """Use the backend called ``name`` from now on (for benchmarks and tests).
+
+    Raises:
+        ValueError: If that backend is unknown or not installed.
+    """
+    global _BACKEND, BACKEND
+    loaders: dict[str, Callable[[], _Backend | None]] = {
+        "safe-pysha3": _load_pysha3,
+        "pycryptodome": _load_cryptodome,
+        "eth-hash": _WrapperBackend,
+    }
+    if name not in loaders:
+        raise ValueError(f"unknown Keccak backend {name!r}; known: {', '.join(loaders)}")
+    backend = loaders[name]()
+    if backend is None or backend.hash(b"") != _EMPTY_DIGEST:
+        raise ValueError(f"Keccak backend {name!r} is not available here")
+    _BACKEND, BACKEND = backend, backend.name
 
 
 def keccak256(data: bytes) -> bytes:

@@ -684,3 +684,25 @@ def test_keccak_backends_agree() -> None:
             keccak(keccak(block[i : i + 64])) for i in range(0, len(block), 64)
         )
     assert _keccak.BACKEND in {b.name for b in backends}
+
+
+@pytest.mark.parametrize("name", ["safe-pysha3", "pycryptodome", "eth-hash"])
+def test_every_keccak_backend_builds_the_same_tree(name: str) -> None:
+    expected = StandardMerkleTree.of(pairs(20), PAIR)
+    original = _keccak.BACKEND
+    try:
+        _keccak.select(name)
+    except ValueError:
+        pytest.skip(f"{name} is not installed")
+    try:
+        tree = StandardMerkleTree.of(pairs(20), PAIR)
+        assert name == _keccak.BACKEND
+        assert tree.dump() == expected.dump()
+        assert tree.get_all_proofs() == expected.get_all_proofs()
+    finally:
+        _keccak.select(original)
+
+
+def test_unknown_keccak_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown Keccak backend 'sha3'"):
+        _keccak.select("sha3")
