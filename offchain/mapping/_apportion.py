@@ -35,15 +35,14 @@ def apportion(amount: int, weights: Sequence[int], keys: Sequence[K], total: int
     """
     if total <= 0 or sum(weights) != total:
         raise ValueError(f"weights must sum to the positive total {total}, got {sum(weights)}")
-    parts: list[int] = []
-    remainders: list[int] = []
-    for weight in weights:
-        part, remainder = divmod(amount * weight, total)
-        parts.append(part)
-        remainders.append(remainder)
+    splits = [divmod(amount * weight, total) for weight in weights]
+    parts = [part for part, _ in splits]
     left = amount - sum(parts)
     if left:
-        ranked = sorted(range(len(parts)), key=lambda i: (-remainders[i], keys[i]))
-        for i in ranked[:left]:
+        ranked = sorted(
+            (-remainder, key, i)
+            for i, ((_, remainder), key) in enumerate(zip(splits, keys, strict=True))
+        )
+        for _, _, i in ranked[:left]:
             parts[i] += 1
     return parts

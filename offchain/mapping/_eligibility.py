@@ -21,7 +21,6 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
-from offchain.mapping._graph import parents_first
 from offchain.mapping._policy import Policy
 from offchain.mapping._registry import Registry
 from offchain.mapping._types import AssetId
@@ -49,7 +48,8 @@ class Eligibility:
         no_commercial: dict[AssetId, frozenset[AssetId]] = {}
         no_derivatives: dict[AssetId, frozenset[AssetId]] = {}
         self._restrictions: dict[AssetId, _Restriction] = {}
-        for asset_id in parents_first(registry.parent_ids):
+        uses = {kind: tuple(sorted(u)) for kind, u in policy.uses.items()}
+        for asset_id in registry.order:
             asset = registry.by_id[asset_id]
             nc_up: frozenset[AssetId] = _NONE
             nd_up: frozenset[AssetId] = _NONE
@@ -65,11 +65,14 @@ class Eligibility:
                 nd_up = nd_up | nd_here if nd_here else nd_up
             no_commercial[asset_id] = nc_up
             no_derivatives[asset_id] = nd_up
-            refused = asset.signals.refused()
+            signals = asset.signals
+            refused = (
+                signals.refused()
+                if signals.tdm_reservation or signals.do_not_train or signals.training_mining
+                else {}
+            )
             always = [
-                f"opted_out:{use}:{refused[use]}"
-                for use in sorted(policy.uses[asset.kind])
-                if use in refused
+                f"opted_out:{use}:{refused[use]}" for use in uses[asset.kind] if use in refused
             ]
             always += [f"derivative_not_allowed:{a}" for a in sorted(nd_up)]
             commercial = ["non_commercial"] if not asset.licence.commercial_use else []
@@ -77,6 +80,10 @@ class Eligibility:
             self._restrictions[asset_id] = _Restriction(
                 tuple(always), tuple(commercial), asset.licence.expires
             )
+        self.restricted: frozenset[AssetId] = frozenset(
+            a for a, r in self._restrictions.items() if r.always or r.commercial or r.expires
+        )
+        """Assets with any restriction; every other asset may be paid in every event."""
 
     def reasons(self, asset: AssetId, *, commercial: bool, day: date) -> tuple[str, ...]:
         """Why ``asset`` may not be paid for an event; empty if it may.

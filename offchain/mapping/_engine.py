@@ -29,6 +29,7 @@ from collections import defaultdict
 from offchain.exceptions import MappingError
 from offchain.mapping._apportion import apportion
 from offchain.mapping._eligibility import Eligibility
+from offchain.mapping._gc import paused_gc
 from offchain.mapping._manifest import (
     MANIFEST_FORMAT,
     AccountBalance,
@@ -73,27 +74,40 @@ def _check_inputs(values: Values, registry: Registry, carried: CarriedLedger) ->
 
 
 def _weights(event: Event) -> list[tuple[AssetId, int]]:
-    positive = [(asset, value) for asset, value in sorted(event.values.items()) if value]
-    if not positive:
+    ratios = [(a, *v.as_integer_ratio()) for a, v in sorted(event.values.items()) if v]
+    if not ratios:
         return []
-    unit = math.lcm(*(value.denominator for _, value in positive))
-    scaled = [(asset, value.numerator * (unit // value.denominator)) for asset, value in positive]
-    common = math.gcd(*(weight for _, weight in scaled))
-    return [(asset, weight // common) for asset, weight in scaled]
+    unit = math.lcm(*(d for _, _, d in ratios))
+    scaled = (
+        [(a, n * (unit // d)) for a, n, d in ratios]
+        if unit != 1
+        else [(a, n) for a, n, _ in ratios]
+    )
+    common = math.gcd(*(w for _, w in scaled))
+    return scaled if common == 1 else [(a, w // common) for a, w in scaled]
+
+
+_new_line = tuple.__new__  # builds an EventLine without the NamedTuple constructor's frame
 
 
 class _EventMapper:
     """Turns one event into its breakdown; holds what every event shares."""
 
-    def __init__(self, graph: RoyaltyGraph, eligibility: Eligibility, policy: Policy) -> None:
-        self._graph = graph
+    def __init__(
+        self,
+        splits: dict[AssetId, tuple[tuple[AssetId, int], ...]],
+        eligibility: Eligibility,
+        policy: Policy,
+    ) -> None:
+        self._splits = splits
         self._eligibility = eligibility
+        self._restricted = eligibility.restricted
         self._redistribute = policy.withheld == "redistribute"
 
     def map(self, event: Event) -> EventBreakdown:
         weights = _weights(event)
         if not weights:
-            return EventBreakdown.model_construct(
+            return EventBreakdown(
                 id=event.id,
                 revenue=event.revenue,
                 commercial=event.commercial,
@@ -104,10 +118,42 @@ class _EventMapper:
                 escrowed=event.revenue,
             )
         claims: dict[AssetId, int] = {}
+        splits = self._splits
         for asset, weight in weights:
-            for recipient, share in self._graph.split(asset).shares:
+            for recipient, share in splits[asset]:
                 claims[recipient] = claims.get(recipient, 0) + weight * share
         assets = sorted(claims)
+        if self._restricted.isdisjoint(assets):
+            lines, denominator, escrowed = self._all_paid(event, assets, claims)
+        else:
+            lines, denominator, escrowed = self._filtered(event, assets, claims)
+        return EventBreakdown(
+            id=event.id,
+            revenue=event.revenue,
+            commercial=event.commercial,
+            date=event.date,
+            weights=tuple(weights),
+            denominator=denominator,
+            lines=lines,
+            escrowed=TokenAmount(escrowed),
+        )
+
+    @staticmethod
+    def _all_paid(
+        event: Event, assets: list[AssetId], claims: dict[AssetId, int]
+    ) -> tuple[tuple[EventLine, ...], int, int]:
+        shares = [claims[a] for a in assets]
+        denominator = sum(shares)
+        amounts = apportion(event.revenue, shares, assets, denominator)
+        lines = tuple(
+            _new_line(EventLine, (a, c, m, "paid", ()))
+            for a, c, m in zip(assets, shares, amounts, strict=True)
+        )
+        return lines, denominator, 0
+
+    def _filtered(
+        self, event: Event, assets: list[AssetId], claims: dict[AssetId, int]
+    ) -> tuple[tuple[EventLine, ...], int, int]:
         reasons = [
             self._eligibility.reasons(a, commercial=event.commercial, day=event.date)
             for a in assets
@@ -126,40 +172,27 @@ class _EventMapper:
         for i, part in zip(shared, parts, strict=True):
             amounts[i] = part
         lines = tuple(
-            EventLine(a, claims[a], TokenAmount(amounts[i]), actions[i], reasons[i])
+            _new_line(EventLine, (a, claims[a], amounts[i], actions[i], reasons[i]))
             for i, a in enumerate(assets)
         )
         escrowed = sum(amounts[i] for i in shared if actions[i] == "escrowed")
-        return EventBreakdown.model_construct(
-            id=event.id,
-            revenue=event.revenue,
-            commercial=event.commercial,
-            date=event.date,
-            weights=tuple(weights),
-            denominator=denominator,
-            lines=lines,
-            escrowed=TokenAmount(escrowed),
-        )
+        return lines, denominator, escrowed
 
 
 def _asset_payouts(registry: Registry, paid: dict[AssetId, int]) -> list[AssetPayout]:
     payouts = []
+    by_id = registry.by_id
     for asset_id in sorted(paid):
-        asset = registry.by_id[asset_id]
-        owners = sorted(asset.owners, key=lambda o: int(o.address, 16))
-        unit = math.lcm(*(o.share.denominator for o in owners))
-        parts = apportion(
-            paid[asset_id],
-            [o.share.numerator * (unit // o.share.denominator) for o in owners],
-            [int(o.address, 16) for o in owners],
-            unit,
-        )
+        asset = by_id[asset_id]
+        owners, keys, weights, unit = asset.owner_weights
+        amount = paid[asset_id]
+        parts = [amount] if len(owners) == 1 else apportion(amount, weights, keys, unit)
         payouts.append(
-            AssetPayout.model_construct(
-                id=asset_id,
-                amount=TokenAmount(paid[asset_id]),
-                attribution_required=asset.licence.attribution_required,
-                owners=tuple(
+            AssetPayout(
+                asset_id,
+                TokenAmount(amount),
+                asset.licence.attribution_required,
+                tuple(
                     OwnerPayout(o.address, o.share, TokenAmount(part))
                     for o, part in zip(owners, parts, strict=True)
                 ),
@@ -183,7 +216,7 @@ def _balances(
         due = gained + carried_in
         paid = due if due >= min_payout else 0
         balances.append(
-            AccountBalance.model_construct(
+            AccountBalance(
                 account=account,
                 earned=TokenAmount(gained),
                 carried_in=TokenAmount(carried_in),
@@ -241,8 +274,15 @@ def map_epoch(
     policy = policy if policy is not None else Policy()
     carried = carried if carried is not None else CarriedLedger()
     _check_inputs(values, registry, carried)
+    with paused_gc():
+        return _map(values, registry, policy, carried)
+
+
+def _map(values: Values, registry: Registry, policy: Policy, carried: CarriedLedger) -> Manifest:
     graph = RoyaltyGraph(registry)
-    mapper = _EventMapper(graph, Eligibility(registry, policy), policy)
+    attributed = sorted({a for e in values.events for a, v in e.values.items() if v})
+    splits = {asset: graph.split(asset).shares for asset in attributed}
+    mapper = _EventMapper(splits, Eligibility(registry, policy), policy)
 
     events: list[EventBreakdown] = []
     escrow: list[EscrowEntry] = []
@@ -252,16 +292,14 @@ def map_epoch(
         events.append(breakdown)
         if not breakdown.lines and breakdown.revenue:
             escrow.append(
-                EscrowEntry.model_construct(
-                    event=event.id, asset=None, amount=event.revenue, reasons=_UNATTRIBUTED
-                )
+                EscrowEntry(event=event.id, asset=None, amount=event.revenue, reasons=_UNATTRIBUTED)
             )
         for line in breakdown.lines:
             if line.action == "paid":
                 paid[line.asset] += line.amount
             elif line.action == "escrowed" and line.amount:
                 escrow.append(
-                    EscrowEntry.model_construct(
+                    EscrowEntry(
                         event=event.id, asset=line.asset, amount=line.amount, reasons=line.reasons
                     )
                 )
@@ -278,7 +316,6 @@ def map_epoch(
     )
     if totals.revenue + totals.carried_in != totals.pool + totals.carried_out + totals.escrowed:
         raise MappingError(f"conservation failed (a bug, please report): {totals}")
-    attributed = sorted({asset for e in events for asset, _ in e.weights})
     return Manifest.model_construct(
         format=MANIFEST_FORMAT,
         epoch=values.epoch,
@@ -316,7 +353,7 @@ def map_epoch(
         policy=policy,
         splits=RoyaltySplits.model_construct(
             denominator=graph.denominator,
-            assets={asset: graph.split(asset).shares for asset in attributed},
+            assets=splits,
         ),
         events=tuple(events),
         assets=tuple(payouts),

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, V
 from offchain.exceptions import InputError, MappingError
 from offchain.mapping._apportion import apportion
 from offchain.mapping._errors import format_validation_error
+from offchain.mapping._gc import paused_gc
 from offchain.mapping._policy import CarriedLedger, Policy
 from offchain.mapping._registry import RoyaltyMode
 from offchain.mapping._types import (
@@ -106,7 +107,7 @@ class EventLine(NamedTuple):
     reasons: tuple[str, ...]
 
 
-class EventBreakdown(_Model):
+class EventBreakdown(NamedTuple):
     """Why each unit of one event's revenue went where it went.
 
     Attributes:
@@ -139,7 +140,7 @@ class OwnerPayout(NamedTuple):
     amount: Amount
 
 
-class AssetPayout(_Model):
+class AssetPayout(NamedTuple):
     """An asset's amount for the epoch (sum of its paid lines) and its owners' parts.
 
     Attributes:
@@ -155,7 +156,7 @@ class AssetPayout(_Model):
     owners: tuple[OwnerPayout, ...]
 
 
-class AccountBalance(_Model):
+class AccountBalance(NamedTuple):
     """One payout address across every event, asset and role.
 
     ``earned + carried_in == paid + carried_out``; ``paid`` is all of it once it
@@ -169,7 +170,7 @@ class AccountBalance(_Model):
     carried_out: Amount
 
 
-class EscrowEntry(_Model):
+class EscrowEntry(NamedTuple):
     """Revenue held for dispute: one withheld asset in one event, or an unattributed event.
 
     Attributes:
@@ -350,7 +351,8 @@ class Manifest(_Model):
 
     def to_json_bytes(self) -> bytes:
         """Canonical JSON: sorted keys, ``,``/``:`` separators, UTF-8, no floats."""
-        return canonical_json(self.to_document())
+        with paused_gc():
+            return canonical_json(self.to_document())
 
     def sha256(self) -> str:
         """SHA-256 of :meth:`to_json_bytes` (hex, no prefix)."""
@@ -378,7 +380,8 @@ def parse_manifest(data: object, *, source: str = "<manifest>") -> Manifest:
     if not isinstance(data, Mapping):
         raise InputError(f"{source}: a manifest must be a JSON object")
     try:
-        return Manifest.model_validate(data)
+        with paused_gc():
+            return Manifest.model_validate(data)
     except ValidationError as err:
         raise InputError(
             format_validation_error(

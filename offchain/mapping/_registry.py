@@ -8,6 +8,7 @@ names the asset id and the field.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -29,6 +30,7 @@ from pydantic import (
 
 from offchain.exceptions import RegistryError
 from offchain.mapping._errors import format_validation_error, read_document
+from offchain.mapping._gc import paused_gc
 from offchain.mapping._graph import find_cycle, parents_first
 from offchain.mapping._types import (
     AssetId,
@@ -235,6 +237,21 @@ class Asset(_Model):
             )
         return self
 
+    @cached_property
+    def owner_weights(self) -> tuple[tuple[Owner, ...], tuple[int, ...], tuple[int, ...], int]:
+        """Owners sorted by address, their addresses as integers, share numerators, denominator.
+
+        What the owner split of a payout needs, computed once per asset.
+        """
+        owners = tuple(sorted(self.owners, key=lambda o: int(o.address, 16)))
+        unit = math.lcm(*(o.share.denominator for o in owners))
+        return (
+            owners,
+            tuple(int(o.address, 16) for o in owners),
+            tuple(o.share.numerator * (unit // o.share.denominator) for o in owners),
+            unit,
+        )
+
     def canonical(self) -> dict[str, Any]:
         """The asset as a canonical JSON document (owners and parents sorted)."""
         return {
@@ -305,14 +322,13 @@ class Registry(_Model):
                     )
         if problems:
             raise ValueError("\n  ".join(problems))
-        graph = self.parent_ids
-        cycle = find_cycle(graph)
+        cycle = find_cycle(self.parent_ids)
         if cycle is not None:
             raise ValueError(f"asset {cycle[0]!r}: parents: derivation cycle {' -> '.join(cycle)}")
         if self.royalty_mode == "LAP":
             # Story's LAP stack: each parent's own stack plus the royalty owed to it.
             stacks: dict[AssetId, Fraction] = {}
-            for asset_id in parents_first(graph):
+            for asset_id in self.order:
                 asset = self.by_id[asset_id]
                 stack = sum((p.royalty + stacks[p.asset] for p in asset.parents), Fraction(0))
                 if stack > 1:
@@ -333,6 +349,11 @@ class Registry(_Model):
         """Each asset's parent ids, sorted."""
         return {a.id: tuple(sorted(p.asset for p in a.parents)) for a in self.assets}
 
+    @cached_property
+    def order(self) -> tuple[AssetId, ...]:
+        """Every asset id, parents before children, ties by id."""
+        return tuple(parents_first(self.parent_ids))
+
     def canonical(self) -> dict[str, Any]:
         """The registry as a canonical JSON document (assets sorted by id)."""
         return {
@@ -344,6 +365,11 @@ class Registry(_Model):
 
     def digest(self) -> str:
         """SHA-256 of the canonical form: file layout, key and list order do not matter."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
+        # Cached: a registry is frozen, and hashing 100,000 assets takes a second.
         return sha256_hex(canonical_json(self.canonical()))
 
 
@@ -364,7 +390,8 @@ def parse_registry(data: object, *, source: str = "<registry>") -> Registry:
     if not isinstance(data, Mapping):
         raise RegistryError(f"{source}: the registry must be a mapping, got {type(data).__name__}")
     try:
-        return Registry.model_validate(data)
+        with paused_gc():
+            return Registry.model_validate(data)
     except ValidationError as err:
         message = format_validation_error(err, data, source=source, groups={"assets": "asset"})
         raise RegistryError(message) from None

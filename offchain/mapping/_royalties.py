@@ -35,7 +35,6 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from offchain.mapping._graph import parents_first
 from offchain.mapping._registry import Registry, RoyaltyMode
 from offchain.mapping._types import AssetId
 
@@ -77,9 +76,8 @@ class RoyaltyGraph:
             )
             for a in registry.assets
         }
-        self._order = parents_first(registry.parent_ids)
         self._height: dict[AssetId, int] = {}
-        for asset in self._order:
+        for asset in registry.order:
             parents = self._edges[asset]
             self._height[asset] = 1 + max(self._height[p] for p, _ in parents) if parents else 0
         self._top = max(self._height.values(), default=0)

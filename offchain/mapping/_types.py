@@ -9,15 +9,17 @@ the same rules.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import numbers
 import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Literal, NewType
 
 from eth_typing import ChecksumAddress, HexAddress, HexStr
-from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
+from eth_utils.crypto import keccak
 
 __all__ = [
     "ZERO_ADDRESS",
@@ -53,6 +55,7 @@ Use = Literal["data_mining", "ai_training", "ai_generative_training", "ai_infere
 
 ZERO_ADDRESS = "0x" + "0" * 40
 
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _INT_TEXT = re.compile(r"[0-9]+")
 _BPS_TEXT = re.compile(r"([0-9]+)\s*bps")
 _RATIO_TEXT = re.compile(r"([0-9]+)\s*/\s*([0-9]+)")
@@ -128,6 +131,32 @@ def parse_share(raw: object) -> Fraction:
     return share
 
 
+def _ratio(raw: object) -> tuple[int, int]:
+    # Exact (numerator, denominator) of a number; the common exact types first, since
+    # an attribution file holds one value per (event, asset).
+    kind = type(raw)
+    if kind is float:
+        return Decimal(repr(raw)).as_integer_ratio()
+    if kind is int:
+        return raw, 1  # type: ignore[return-value]
+    if kind is Decimal:
+        return raw.as_integer_ratio()  # type: ignore[attr-defined, no-any-return]
+    if kind is str:
+        text = raw.strip()  # type: ignore[attr-defined]
+        if match := _RATIO_TEXT.fullmatch(text):
+            return int(match[1]), int(match[2])
+        return Decimal(text).as_integer_ratio()
+    if isinstance(raw, bool):
+        raise TypeError
+    if isinstance(raw, Fraction | int):
+        return raw.numerator, raw.denominator
+    if isinstance(raw, float):  # numpy.float64 and other float subclasses
+        return Decimal(repr(float(raw))).as_integer_ratio()
+    if isinstance(raw, numbers.Integral):  # numpy integers
+        return int(raw), 1
+    raise TypeError
+
+
 def parse_value(raw: object) -> Fraction:
     """Read a non-negative attribution value or weight exactly.
 
@@ -137,8 +166,9 @@ def parse_value(raw: object) -> Fraction:
     passed in memory and the same value written to a file and loaded agree.
 
     Args:
-        raw: An ``int``, ``Decimal``, ``Fraction``, finite ``float``, or a string
-            holding a decimal (``'0.125'``, ``'1e-3'``) or a ratio (``'1/3'``).
+        raw: An ``int``, ``Decimal``, ``Fraction``, finite ``float`` (numpy scalars
+            too), or a string holding a decimal (``'0.125'``, ``'1e-3'``) or a
+            ratio (``'1/3'``).
 
     Returns:
         The value as an exact fraction, never negative.
@@ -146,29 +176,28 @@ def parse_value(raw: object) -> Fraction:
     Raises:
         ValueError: If the value is not a finite non-negative number.
     """
-    value: Fraction
     try:
-        if isinstance(raw, bool):
-            raise TypeError
-        if isinstance(raw, int | Fraction):
-            value = Fraction(raw)
-        elif isinstance(raw, float):
-            value = Fraction(Decimal(repr(raw)))
-        elif isinstance(raw, Decimal):
-            value = Fraction(raw)
-        elif isinstance(raw, str) and (match := _RATIO_TEXT.fullmatch(raw.strip())):
-            value = Fraction(int(match[1]), int(match[2]))
-        elif isinstance(raw, str):
-            value = Fraction(Decimal(raw.strip()))
-        else:
-            raise TypeError
+        numerator, denominator = _ratio(raw)
+        if denominator == 0:
+            raise ZeroDivisionError
     except (TypeError, ValueError, ZeroDivisionError, InvalidOperation, OverflowError):
         raise ValueError(
             f"value must be a finite non-negative number, got {type(raw).__name__} {raw!r}"
         ) from None
-    if value < 0:
+    if numerator < 0:
         raise ValueError(f"value must not be negative, got {raw!r}")
-    return value
+    return Fraction(numerator, denominator)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _checksummed(lower_hex: str) -> str:
+    # EIP-55: uppercase each letter whose nibble in keccak(lowercase hex) is >= 8.
+    # Cached: a registry names the same accounts many times.
+    digest = keccak(text=lower_hex).hex()
+    return "0x" + "".join(
+        char.upper() if nibble in "89abcdef" else char
+        for char, nibble in zip(lower_hex, digest[:40], strict=True)
+    )
 
 
 def parse_address(raw: object) -> ChecksumAddress:
@@ -189,12 +218,11 @@ def parse_address(raw: object) -> ChecksumAddress:
             f"address must be a quoted string, got the number {raw} "
             "(YAML reads an unquoted 0x... as an integer)"
         )
-    if not isinstance(raw, str) or not is_hex_address(raw) or not raw.startswith("0x"):
+    if not isinstance(raw, str) or not _HEX_ADDRESS.fullmatch(raw):
         raise ValueError(f"{raw!r} is not a 0x-prefixed 20-byte hex address")
-    if not is_checksum_address(raw):
-        raise ValueError(
-            f"{raw!r} is not EIP-55 checksummed (checksummed form: {to_checksum_address(raw)})"
-        )
+    checksummed = _checksummed(raw[2:].lower())
+    if raw != checksummed:
+        raise ValueError(f"{raw!r} is not EIP-55 checksummed (checksummed form: {checksummed})")
     if raw == ZERO_ADDRESS:
         raise ValueError("the zero address cannot receive payouts")
     return ChecksumAddress(HexAddress(HexStr(raw)))

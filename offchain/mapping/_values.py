@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -34,6 +35,7 @@ from pydantic import (
 
 from offchain.exceptions import InputError
 from offchain.mapping._errors import format_validation_error, read_document
+from offchain.mapping._gc import paused_gc
 from offchain.mapping._types import (
     AssetId,
     EventId,
@@ -178,7 +180,11 @@ class Values(_Model):
         }
 
     def digest(self) -> str:
-        """SHA-256 of the canonical form."""
+        """SHA-256 of the canonical form (computed once; the document is frozen)."""
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         return sha256_hex(canonical_json(self.canonical()))
 
 
@@ -200,7 +206,8 @@ def parse_values(data: object, *, source: str = "<values>") -> Values:
             f"{source}: the values document must be a mapping, got {type(data).__name__}"
         )
     try:
-        return Values.model_validate(data)
+        with paused_gc():
+            return Values.model_validate(data)
     except ValidationError as err:
         message = format_validation_error(err, data, source=source, groups={"events": "event"})
         raise InputError(message) from None

@@ -1,0 +1,126 @@
+"""Exact parsing of shares, values, amounts and addresses."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from eth_utils.address import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from offchain.mapping._types import (
+    canonical_json,
+    format_fraction,
+    parse_address,
+    parse_amount,
+    parse_share,
+    parse_value,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2500bps", Fraction(1, 4)),
+        ("2500 bps", Fraction(1, 4)),
+        ("1/3", Fraction(1, 3)),
+        ("25%", Fraction(1, 4)),
+        ("12.5%", Fraction(1, 8)),
+        ("0.1", Fraction(1, 10)),
+        (1, Fraction(1)),
+        (0, Fraction(0)),
+        (Fraction(2, 7), Fraction(2, 7)),
+    ],
+)
+def test_parse_share_reads_every_exact_form(raw: object, expected: Fraction) -> None:
+    assert parse_share(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (0.25, "not an exact share"),
+        (True, "not an exact share"),
+        ("a quarter", "not an exact share"),
+        ("1/0", "divides by zero"),
+        ("3/2", r"outside \[0, 1\]"),
+        ("10001bps", r"outside \[0, 1\]"),
+        (2, r"outside \[0, 1\]"),
+        ("-1/2", "not an exact share"),
+    ],
+)
+def test_parse_share_refuses_floats_and_out_of_range(raw: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_share(raw)
+
+
+def test_parse_value_reads_decimals_as_written() -> None:
+    assert parse_value(0.1) == Fraction(1, 10)
+    assert parse_value(Decimal("0.1")) == Fraction(1, 10)
+    assert parse_value("1e-3") == Fraction(1, 1000)
+    assert parse_value("2/6") == Fraction(1, 3)
+    assert parse_value(7) == 7
+    assert parse_value(np.float64(0.25)) == Fraction(1, 4)
+    assert parse_value(np.int64(3)) == 3
+
+
+@given(st.floats(min_value=0, allow_nan=False, allow_infinity=False))
+@settings(derandomize=True, max_examples=200)
+def test_a_float_in_memory_equals_the_same_float_written_to_json_and_loaded(x: float) -> None:
+    loaded = json.loads(json.dumps(x), parse_float=Decimal)
+    assert parse_value(x) == parse_value(loaded)
+
+
+@pytest.mark.parametrize(
+    "raw", [-1, -0.5, "-3", float("nan"), float("inf"), "abc", True, None, [1], "1/0"]
+)
+def test_parse_value_refuses_negative_and_non_finite(raw: object) -> None:
+    with pytest.raises(ValueError, match="value must"):
+        parse_value(raw)
+
+
+def test_parse_amount_accepts_ints_and_digit_strings_only() -> None:
+    assert parse_amount(5) == 5
+    assert parse_amount("12345678901234567890123") == 12345678901234567890123
+    for bad in (1.0, True, "-1", "1e3", " 1", -1, None):
+        with pytest.raises(ValueError, match="amount"):
+            parse_amount(bad)
+
+
+@given(st.binary(min_size=20, max_size=20))
+@settings(derandomize=True, max_examples=300)
+def test_eip55_checksum_matches_eth_utils(raw: bytes) -> None:
+    expected = to_checksum_address("0x" + raw.hex())
+    if int.from_bytes(raw, "big") == 0:
+        with pytest.raises(ValueError, match="zero address"):
+            parse_address(expected)
+        return
+    assert parse_address(expected) == expected
+    if expected.lower() != expected:
+        with pytest.raises(ValueError, match=f"checksummed form: {expected}"):
+            parse_address(expected.lower())
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (0x1234, "must be a quoted string"),
+        ("0x1234", "20-byte hex address"),
+        ("1111111111111111111111111111111111111111", "20-byte hex address"),
+        ("0x" + "0" * 40, "zero address"),
+        ("0x" + "g" * 40, "20-byte hex address"),
+    ],
+)
+def test_parse_address_refuses_malformed(raw: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_address(raw)
+
+
+def test_format_fraction_and_canonical_json_are_stable() -> None:
+    assert format_fraction(Fraction(6, 3)) == "2"
+    assert format_fraction(Fraction(2, 6)) == "1/3"
+    assert canonical_json({"b": [1, "x"], "a": None}) == b'{"a":null,"b":[1,"x"]}'
