@@ -13,7 +13,8 @@ and checked against a known answer:
   buffers per call.
 
 Messages are passed as one contiguous buffer of equal-sized messages, so the loops run
-without per-message Python objects besides the digests.
+without per-message Python objects besides the digests. :func:`select` switches backend
+(the benchmark and the tests use it).
 """
 
 from __future__ import annotations
