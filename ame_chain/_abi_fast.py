@@ -512,6 +512,8 @@ class LeafCodec:
             MerkleInputError: Naming the first refused value and field, and why.
         """
         checked = self._check_rows(rows, label)
+        if not checked:
+            return [], b"" if self.word_size is not None else []
         if self.word_size is None:
             canonical = [self.coerce_row(row, label(i)) for i, row in enumerate(checked)]
             return canonical, [self._abi_encode(row, label(i)) for i, row in enumerate(canonical)]

@@ -664,6 +664,11 @@ def test_large_batches_take_every_column_path() -> None:
     assert values[0][4] == int(rows[0][4])
 
 
+def test_empty_batches_encode_to_nothing() -> None:
+    assert LeafCodec(PAIR).encode_rows([], str) == ([], b"")
+    assert LeafCodec(["string"]).encode_rows([], str) == ([], [])
+
+
 def test_keccak_backends_agree() -> None:
     messages = [random.Random(i).randbytes(i) for i in range(0, 300, 7)]
     backends = [
