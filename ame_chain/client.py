@@ -215,7 +215,7 @@ class SettlementClient:
         (event,) = self.contract.events.EpochProposed().process_receipt(
             result.receipt, errors=DISCARD
         )
-        return ProposedEpoch(EpochHeader.from_abi(event["args"]["header"]), tree, result)
+        return ProposedEpoch(EpochHeader.from_event(event["args"]), tree, result)
 
     def finalize(self, header: EpochHeader) -> TxResult:
         """Make the epoch claimable (after its window, with no open dispute)."""
@@ -223,33 +223,43 @@ class SettlementClient:
 
     # ------------------------------------------------------------------ fraud and disputes
 
-    def find_faults(self, header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault]:
-        """Faults provable on-chain in the published ``leaves`` of the epoch ``header`` commits to.
+    def find_faults(self, header: EpochHeader, tree: EpochTree) -> list[Fault]:
+        """Faults provable on-chain in ``tree``, the published leaves of the epoch ``header`` commits to.
+
+        Build ``tree`` with :meth:`epoch_tree` from the leaves as published (faults and all).
 
         Raises:
-            InputError: The leaves do not rebuild the root the epoch committed to.
+            InputError: The tree is not the one the epoch committed to.
         """
-        tree = self.epoch_tree(header.epoch, leaves)
+        if (tree.chain_id, tree.settlement, tree.epoch) != (
+            self.chain_id,
+            self.address,
+            header.epoch,
+        ):
+            raise InputError(
+                f"tree: built for chain {tree.chain_id}, contract {tree.settlement}, epoch {tree.epoch}; "
+                f"expected chain {self.chain_id}, contract {self.address}, epoch {header.epoch}"
+            )
         if tree.root != header.root:
             raise InputError(
                 f"leaves: they build root {tree.root}, but epoch {header.epoch} committed to {header.root}"
             )
-        return find_faults(header, leaves)
+        return find_faults(header, tree.leaves)
 
     def prove_fraud(
-        self, header: EpochHeader, leaves: Sequence[PayoutLeaf], fault: Fault | None = None
+        self, header: EpochHeader, tree: EpochTree, fault: Fault | None = None
     ) -> tuple[Fault, TxResult]:
-        """Prove a fault of the epoch on-chain: ``fault``, or the cheapest one found.
+        """Prove a fault of the epoch on-chain: ``fault``, or the cheapest one found in ``tree``.
 
         Raises:
-            InputError: The leaves do not match the epoch's root, or show no provable fault.
+            InputError: The tree does not match the epoch, or shows no provable fault.
         """
         if fault is None:
-            faults = self.find_faults(header, leaves)
+            faults = self.find_faults(header, tree)
             if not faults:
                 raise InputError(f"leaves: epoch {header.epoch} shows no fault provable on-chain")
             fault = faults[0]  # single-leaf faults come first: the cheaper proof
-        tree = self.epoch_tree(header.epoch, leaves)
+        leaves = tree.leaves
         f = self.contract.functions
         if fault.is_single:
             (p,) = fault.positions
@@ -368,7 +378,7 @@ class SettlementClient:
         events = self.contract.events.EpochProposed().get_logs(from_block=from_block)
         return {
             int(e["args"]["epoch"]): (
-                EpochHeader.from_abi(e["args"]["header"]),
+                EpochHeader.from_event(e["args"]),
                 str(e["args"]["manifestURI"]),
             )
             for e in events

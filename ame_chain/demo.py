@@ -77,10 +77,10 @@ def run_settlement_demo(chain: Chain, say: Callable[[str], None] = print) -> Dem
     (event,) = client.contract.events.EpochProposed().process_receipt(
         result.receipt, errors=DISCARD
     )
-    bad_header = EpochHeader.from_abi(event["args"]["header"])
+    bad_header = EpochHeader.from_event(event["args"])
     say(f"epoch 1 proposed with a tampered leaf (root {bad_header.root[:10]}...)")
     watchdog = client.with_transactor(Transactor(chain.w3, prover))
-    fault, proved = watchdog.prove_fraud(bad_header, tampered)
+    fault, proved = watchdog.prove_fraud(bad_header, client.epoch_tree(1, tampered))
     gas["prove fraud"] = proved.gas_used
     say(
         f"fraud proven by an outsider: {fault.kind.name} at leaves {list(fault.positions)}; epoch 1 is {client.status(1)}"

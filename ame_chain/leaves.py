@@ -113,8 +113,13 @@ class EpochHeader:
         )
 
     @classmethod
+    def from_event(cls, args: Mapping[str, Any]) -> EpochHeader:
+        """Build from the decoded arguments of an ``EpochProposed`` event."""
+        return cls.from_abi(args)
+
+    @classmethod
     def from_abi(cls, value: Mapping[str, Any] | Sequence[Any]) -> EpochHeader:
-        """Build from a decoded struct (an event argument or a call result)."""
+        """Build from a decoded struct (a call result) or a mapping with the struct's field names."""
         if isinstance(value, Mapping):
             fields = [
                 value[k]

@@ -122,7 +122,9 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
             manifestHash: manifestHash
         });
         _commitments[epoch] = keccak256(abi.encode(header));
-        emit EpochProposed(epoch, msg.sender, header, manifestURI);
+        emit EpochProposed(
+            epoch, msg.sender, root, token, pool, leafCount, header.challengeEnd, OPERATOR_BOND, manifestHash, manifestURI
+        );
 
         if (token != address(0)) {
             // Measure what arrived rather than trusting the token's word for it.

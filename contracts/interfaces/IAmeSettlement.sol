@@ -149,8 +149,19 @@ interface IAmeSettlement {
     /// @notice A deployment parameter is out of range.
     error SettlementInvalidConfig();
 
-    /// @notice An operator proposed and funded an epoch.
-    event EpochProposed(uint256 indexed epoch, address indexed operator, EpochHeader header, string manifestURI);
+    /// @notice An operator proposed and funded an epoch; with `epoch` and `operator`, the fields make its header.
+    event EpochProposed(
+        uint256 indexed epoch,
+        address indexed operator,
+        bytes32 root,
+        address token,
+        uint256 pool,
+        uint256 leafCount,
+        uint256 challengeEnd,
+        uint256 bond,
+        bytes32 manifestHash,
+        string manifestURI
+    );
     /// @notice An epoch became claimable.
     event EpochFinalized(uint256 indexed epoch);
     /// @notice An epoch was voided, by a fraud proof or an upheld dispute.

@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 from ame_chain import errors
 from ame_chain.contracts import load_artifact
 from ame_chain.leaves import EpochHeader, EpochTree, FraudKind, PayoutLeaf, build_leaves
+from offchain.exceptions import InputError
 from tests.chain.conftest import CONFIG, Deployment, deploy_test_contract
 
 ETHER = 10**18
@@ -311,7 +312,7 @@ def faulty_epoch(  # type: ignore[no-untyped-def]
     (event,) = d.operator.contract.events.EpochProposed().process_receipt(
         result.receipt, errors=DISCARD
     )
-    return EpochHeader.from_abi(event["args"]["header"]), tree
+    return EpochHeader.from_event(event["args"]), tree
 
 
 def honest_leaves(d: Deployment) -> list[PayoutLeaf]:
@@ -361,11 +362,11 @@ def test_fraud_proof_voids_faulty_epoch_and_pays_bond(
 ) -> None:
     d = deployment
     leaves, pool, leaf_count = _faulty_cases(d)[kind]
-    header, _ = faulty_epoch(d, leaves, pool, leaf_count)
-    faults = d.admin.find_faults(header, leaves)
+    header, tree = faulty_epoch(d, leaves, pool, leaf_count)
+    faults = d.admin.find_faults(header, tree)
     chosen = next(f for f in faults if f.kind == kind)
     prover = d.as_(d.actors.mallory)
-    _fault, result = prover.prove_fraud(header, leaves, chosen)
+    _fault, result = prover.prove_fraud(header, tree, chosen)
     (event,) = d.admin.contract.events.FraudProven().process_receipt(result.receipt, errors=DISCARD)
     assert event["args"]["kind"] == kind
     assert d.admin.status(1) == "Voided"
@@ -382,7 +383,7 @@ def test_fraud_proof_is_refused_for_honest_leaves(deployment: Deployment) -> Non
     d = deployment
     leaves = honest_leaves(d)
     header, tree = faulty_epoch(d, leaves)
-    assert d.admin.find_faults(header, leaves) == []
+    assert d.admin.find_faults(header, tree) == []
     f = d.admin.contract.functions
     for p in range(3):
         with pytest.raises(errors.SettlementNoFraud):
@@ -404,7 +405,7 @@ def test_voided_epoch_cannot_be_finalized_claimed_or_reproposed(deployment: Depl
     d = deployment
     leaves, pool, _ = _faulty_cases(d)[FraudKind.BROKEN_CHAIN]
     header, tree = faulty_epoch(d, leaves, pool)
-    d.admin.prove_fraud(header, leaves)
+    d.admin.prove_fraud(header, tree)
     d.chain.increase_time(CONFIG.challenge_window)
     with pytest.raises(errors.SettlementWrongStatus):
         d.admin.finalize(header)
@@ -417,11 +418,11 @@ def test_voided_epoch_cannot_be_finalized_claimed_or_reproposed(deployment: Depl
 def test_fraud_proof_fails_after_finalization(deployment: Deployment) -> None:
     d = deployment
     leaves, pool, _ = _faulty_cases(d)[FraudKind.BROKEN_CHAIN]
-    header, _ = faulty_epoch(d, leaves, pool)
+    header, tree = faulty_epoch(d, leaves, pool)
     d.chain.increase_time(CONFIG.challenge_window)
     d.admin.finalize(header)
     with pytest.raises(errors.SettlementWrongStatus):
-        d.admin.prove_fraud(header, leaves)
+        d.admin.prove_fraud(header, tree)
 
 
 def test_pool_cap_holds_for_unchallenged_faulty_epoch(deployment: Deployment) -> None:
@@ -631,3 +632,16 @@ def test_internal_node_cannot_pose_as_a_leaf(deployment: Deployment) -> None:
         d.admin._send(f.claim(header.as_tuple(), tree.leaves[0].as_tuple(), tree.proof(0)[1:]))
     expected = tree.tree.leaf_hash(tree.values(tree.leaves[0]))
     assert "0x" + bytes(f.leafHash(1, tree.leaves[0].as_tuple()).call()).hex() == expected
+
+
+def test_find_faults_refuses_a_tree_that_is_not_the_epochs(deployment: Deployment) -> None:
+    d = deployment
+    leaves = honest_leaves(d)
+    header, tree = faulty_epoch(d, leaves)
+    with pytest.raises(InputError, match="expected chain"):
+        d.admin.find_faults(header, d.admin.epoch_tree(2, leaves))
+    altered = [*leaves[:2], dataclasses.replace(leaves[2], amount=1)]
+    with pytest.raises(InputError, match="committed to"):
+        d.admin.find_faults(header, d.admin.epoch_tree(1, altered))
+    with pytest.raises(InputError, match="shows no fault"):
+        d.admin.prove_fraud(header, tree)
