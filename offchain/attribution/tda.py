@@ -1,0 +1,486 @@
+r"""Gradient-based training-data attribution: TracIn, exact and randomly projected.
+
+TracInCP (Pruthi et al., 2020, "Estimating Training Data Influence by Tracing Gradient
+Descent", NeurIPS) scores a training example :math:`z` against a test example
+:math:`z'` by replaying checkpoints :math:`\theta_1, \dots, \theta_C` of training:
+
+.. math::
+
+    \operatorname{TracIn}(z, z') = \sum_{c=1}^{C} \eta_c \,
+        \nabla_\theta \ell(\theta_c, z) \cdot \nabla_\theta \ell(\theta_c, z'),
+
+where :math:`\eta_c` is the learning rate (times the steps the checkpoint stands for).
+A positive score marks a proponent: gradient steps on :math:`z` lowered the loss of
+:math:`z'`. :class:`TracIn` computes it exactly, with per-example gradients from
+``torch.func`` (``functional_call`` + ``vmap(grad)``), streaming the training gradients
+at query time, so it needs no memory per training example but costs a backward pass per
+training example per query.
+
+:class:`ProjectedTracIn` follows the random-projection idea of Pruthi et al. and of TRAK
+(Park et al., 2023, "TRAK: Attributing Model Behavior at Scale", ICML): each example is
+stored once as a ``k``-dimensional feature
+
+.. math::
+
+    \phi(z) = \sum_{c=1}^{C} \sqrt{\eta_c}\, P_c \nabla_\theta \ell(\theta_c, z),
+    \qquad (P_c)_{ij} \overset{iid}{\sim} \mathcal N(0, 1/k)
+    \text{ or } \pm 1/\sqrt{k},
+
+with independent seeded matrices :math:`P_c \in \mathbb R^{k \times p}`. Since
+:math:`\mathbb E[P_c^\top P_d] = \delta_{cd} I`, the product :math:`\phi(z) \cdot
+\phi(z')` is an unbiased estimate of TracIn whose error shrinks as :math:`1/\sqrt{k}`
+(Johnson-Lindenstrauss), and scoring one test example against :math:`n` training
+examples is one :math:`(n \times k)` matrix-vector product. Unlike TRAK, no
+:math:`(\Phi^\top \Phi)^{-1}` kernel and no model ensemble are applied: the estimand
+stays TracIn.
+
+Per-dataset values (:func:`aggregate_scores`) sum the scores of a dataset's examples,
+the first-order estimate of how much the test loss would rise without that dataset's
+gradient steps; ``how="mean"`` divides by the dataset size instead, which does not pay
+for sheer volume (a duplicated example counts twice in a sum, once in a mean).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Self
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from offchain.exceptions import AttributionError, InputError
+
+__all__ = [
+    "Checkpoint",
+    "GroupedScores",
+    "LossFn",
+    "ProjectedTracIn",
+    "TracIn",
+    "aggregate_scores",
+]
+
+#: Loss of one example: ``loss_fn(model(inputs[None]), targets[None])`` -> scalar tensor.
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Parameters of the model at one point of training, with their TracIn weight.
+
+    Attributes:
+        params: Parameter tensors by name (as in ``model.named_parameters()``); must
+            cover every parameter attributed through. Other parameters missing here
+            are taken from the model.
+        weight: :math:`\\eta_c`, the learning rate times the steps it stands for.
+    """
+
+    params: Mapping[str, Tensor]
+    weight: float = 1.0
+
+
+class _PerExampleGradients:
+    """Flattened per-example gradients of ``loss_fn`` at a checkpoint, by ``vmap(grad)``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        checkpoints: Sequence[Checkpoint],
+        loss_fn: LossFn,
+        params: Sequence[str] | None,
+        batch_size: int,
+        test_checkpoints: Sequence[Checkpoint] | None,
+    ) -> None:
+        if not checkpoints:
+            raise InputError("checkpoints: need at least one checkpoint, got none")
+        if test_checkpoints is not None and len(test_checkpoints) != len(checkpoints):
+            raise InputError(
+                f"test_checkpoints: {len(test_checkpoints)} given for "
+                f"{len(checkpoints)} checkpoints; they must pair up"
+            )
+        if batch_size <= 0:
+            raise InputError(f"batch_size: must be positive, got {batch_size}")
+        own = dict(model.named_parameters())
+        names = [n for n, p in own.items() if p.requires_grad] if params is None else list(params)
+        if not names:
+            raise InputError("params: no parameter to attribute through")
+        for name in names:
+            if name not in own:
+                raise InputError(f"params: {name!r} is not a parameter of the model")
+        pairs = [("checkpoints", checkpoints)]
+        if test_checkpoints is not None:
+            pairs.append(("test_checkpoints", test_checkpoints))
+        for field, group in pairs:
+            for c, checkpoint in enumerate(group):
+                if not np.isfinite(checkpoint.weight) or checkpoint.weight < 0:
+                    raise InputError(
+                        f"{field}[{c}].weight: must be finite and >= 0, got {checkpoint.weight}"
+                    )
+                for name in names:
+                    tensor = checkpoint.params.get(name)
+                    if tensor is None:
+                        raise InputError(f"{field}[{c}].params: missing {name!r}")
+                    if tensor.shape != own[name].shape:
+                        raise InputError(
+                            f"{field}[{c}].params[{name!r}]: shape {tuple(tensor.shape)}, "
+                            f"model has {tuple(own[name].shape)}"
+                        )
+        self.model = model
+        self.names = tuple(names)
+        self.checkpoints = tuple(checkpoints)
+        self.test_checkpoints = tuple(test_checkpoints or checkpoints)
+        self.batch_size = batch_size
+        self.dim = sum(own[n].numel() for n in names)
+        # Parameters not differentiated still come from the checkpoint when it has them.
+        self._own = {n: p.detach() for n, p in own.items() if n not in self.names}
+        self._buffers = {n: b.detach() for n, b in model.named_buffers()}
+        self._loss_fn = loss_fn
+
+        def one_loss(
+            trainable: dict[str, Tensor], fixed: dict[str, Tensor], x: Tensor, y: Tensor
+        ) -> Tensor:
+            state = {**fixed, **self._buffers, **trainable}
+            out = functional_call(self.model, state, (x.unsqueeze(0),))
+            return self._loss_fn(out, y.unsqueeze(0))
+
+        self._grads = vmap(grad(one_loss), in_dims=(None, None, 0, 0))
+
+    def __call__(self, c: int, inputs: Tensor, targets: Tensor, *, test: bool = False) -> Tensor:
+        """``(len(inputs), dim)`` gradients at checkpoint ``c`` (one batch at most).
+
+        With ``test``, at the ``c``-th test checkpoint instead.
+        """
+        params = (self.test_checkpoints if test else self.checkpoints)[c].params
+        trainable = {n: params[n].detach() for n in self.names}
+        fixed = {n: params.get(n, t).detach() for n, t in self._own.items()}
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            grads = self._grads(trainable, fixed, inputs, targets)
+        finally:
+            self.model.train(was_training)
+        return torch.cat([grads[n].reshape(len(inputs), -1) for n in self.names], dim=1)
+
+    def batches(self, n: int) -> range:
+        return range(0, n, self.batch_size)
+
+
+def _check_pair(inputs: Tensor, targets: Tensor, where: str) -> None:
+    if not isinstance(inputs, Tensor) or not isinstance(targets, Tensor):
+        raise InputError(f"{where}: inputs and targets must be torch tensors")
+    if inputs.ndim == 0 or targets.ndim == 0:
+        raise InputError(f"{where}: inputs and targets need a leading example dimension")
+    if len(inputs) != len(targets):
+        raise InputError(
+            f"{where}: {len(inputs)} inputs but {len(targets)} targets; they must match"
+        )
+    if len(inputs) == 0:
+        raise InputError(f"{where}: need at least one example, got none")
+
+
+class TracIn:
+    """Exact TracInCP over checkpoints, with per-example gradients from ``torch.func``.
+
+    Args:
+        model: A module whose ``forward(inputs)`` output ``loss_fn`` consumes; it
+            supplies the architecture (and any parameter not in ``params``).
+        checkpoints: Parameters to replay, each with its weight :math:`\\eta_c`.
+        loss_fn: Per-example loss, see :data:`LossFn`.
+        params: Names of the parameters to differentiate; default every parameter
+            that requires grad.
+        batch_size: Examples per vectorised gradient batch (bounds memory).
+        test_checkpoints: Parameters at which test gradients are taken, paired with
+            ``checkpoints`` (their weights are ignored); default ``checkpoints``. Pass
+            shifted checkpoints to attribute a model derived from the trained one,
+            e.g. with a LoRA update merged in: since the update is additive, the
+            gradient with respect to the base parameters is taken at the shifted point.
+
+    Raises:
+        InputError: If a checkpoint misses or misshapes a parameter, a weight is
+            negative, ``batch_size`` is not positive, or ``test_checkpoints`` does not
+            pair up with ``checkpoints``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        checkpoints: Sequence[Checkpoint],
+        loss_fn: LossFn,
+        *,
+        params: Sequence[str] | None = None,
+        batch_size: int = 64,
+        test_checkpoints: Sequence[Checkpoint] | None = None,
+    ) -> None:
+        self._gradients = _PerExampleGradients(
+            model, checkpoints, loss_fn, params, batch_size, test_checkpoints
+        )
+        self._train: tuple[Tensor, Tensor] | None = None
+
+    @property
+    def n_train(self) -> int:
+        """Number of training examples seen by :meth:`fit`."""
+        return len(self._fitted()[0])
+
+    def _fitted(self) -> tuple[Tensor, Tensor]:
+        if self._train is None:
+            raise AttributionError(f"{type(self).__name__} is not fitted: call fit(...) first")
+        return self._train
+
+    def fit(self, inputs: Tensor, targets: Tensor) -> Self:
+        """Remember the training examples; their gradients are streamed at scoring.
+
+        Args:
+            inputs: Training inputs, one example per row.
+            targets: Matching targets.
+
+        Returns:
+            This estimator.
+
+        Raises:
+            InputError: If inputs and targets do not pair up or are empty.
+        """
+        _check_pair(inputs, targets, "train")
+        self._train = (inputs, targets)
+        return self
+
+    def score(self, inputs: Tensor, targets: Tensor) -> np.ndarray:
+        """TracIn of every training example against every test example.
+
+        Args:
+            inputs: Test inputs, one example per row.
+            targets: Matching targets.
+
+        Returns:
+            ``(n_test, n_train)`` float64 scores.
+
+        Raises:
+            AttributionError: If the estimator is not fitted.
+            InputError: If inputs and targets do not pair up or are empty.
+        """
+        train_x, train_y = self._fitted()
+        _check_pair(inputs, targets, "test")
+        g = self._gradients
+        out = np.zeros((len(inputs), len(train_x)), dtype=np.float64)
+        for c, checkpoint in enumerate(g.checkpoints):
+            test = torch.cat(
+                [
+                    g(c, inputs[s : s + g.batch_size], targets[s : s + g.batch_size], test=True)
+                    for s in g.batches(len(inputs))
+                ]
+            )
+            for s in g.batches(len(train_x)):
+                train = g(c, train_x[s : s + g.batch_size], train_y[s : s + g.batch_size])
+                block = (test @ train.T).double().numpy()
+                out[:, s : s + len(train)] += checkpoint.weight * block
+        return out
+
+
+class ProjectedTracIn:
+    """TracIn estimated from seeded random projections of per-example gradients.
+
+    :meth:`fit` stores one ``projection_dim`` feature per training example (an
+    ``(n_train, projection_dim)`` float32 matrix); :meth:`score` projects the test
+    gradients the same way and takes one matrix product.
+
+    Args:
+        model: As for :class:`TracIn`.
+        checkpoints: As for :class:`TracIn`.
+        loss_fn: As for :class:`TracIn`.
+        projection_dim: ``k``, the feature dimension; error falls as ``1/sqrt(k)``.
+        seed: Seeds the projection matrices (one independent matrix per checkpoint).
+        projection: ``"gaussian"`` (entries ``N(0, 1/k)``) or ``"rademacher"``
+            (entries ``+-1/sqrt(k)``).
+        params: As for :class:`TracIn`.
+        batch_size: As for :class:`TracIn`.
+        test_checkpoints: As for :class:`TracIn`.
+
+    Raises:
+        InputError: As for :class:`TracIn`, or if ``projection_dim`` is not positive,
+            ``seed`` is negative or ``projection`` is unknown.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        checkpoints: Sequence[Checkpoint],
+        loss_fn: LossFn,
+        *,
+        projection_dim: int = 256,
+        seed: int = 0,
+        projection: Literal["gaussian", "rademacher"] = "gaussian",
+        params: Sequence[str] | None = None,
+        batch_size: int = 64,
+        test_checkpoints: Sequence[Checkpoint] | None = None,
+    ) -> None:
+        if projection_dim <= 0:
+            raise InputError(f"projection_dim: must be positive, got {projection_dim}")
+        if seed < 0:
+            raise InputError(f"seed: must be >= 0, got {seed}")
+        if projection not in ("gaussian", "rademacher"):
+            raise InputError(f"projection: must be 'gaussian' or 'rademacher', got {projection!r}")
+        self._gradients = _PerExampleGradients(
+            model, checkpoints, loss_fn, params, batch_size, test_checkpoints
+        )
+        self.projection_dim = projection_dim
+        self.seed = seed
+        self.projection = projection
+        self._matrices = tuple(
+            self._matrix(c) * float(np.sqrt(cp.weight))
+            for c, cp in enumerate(self._gradients.checkpoints)
+        )
+        self._features: Tensor | None = None
+
+    def _matrix(self, c: int) -> Tensor:
+        """``P_c`` transposed, ``(dim, k)``, from a seed derived from ``(seed, c)``."""
+        state = np.random.SeedSequence([self.seed, c]).generate_state(2, dtype=np.uint32)
+        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        shape = (self._gradients.dim, self.projection_dim)
+        if self.projection == "gaussian":
+            matrix = torch.randn(shape, generator=generator)
+        else:
+            matrix = torch.randint(0, 2, shape, generator=generator).float() * 2 - 1
+        return matrix / float(np.sqrt(self.projection_dim))
+
+    def project(self, inputs: Tensor, targets: Tensor, *, test: bool = True) -> Tensor:
+        """Features :math:`\\phi(z)` of examples, ``(n, projection_dim)`` float32.
+
+        Args:
+            inputs: Inputs, one example per row.
+            targets: Matching targets.
+            test: Take gradients at the test checkpoints (as :meth:`score` does);
+                False for the training checkpoints (as :meth:`fit` does).
+
+        Raises:
+            InputError: If inputs and targets do not pair up or are empty.
+        """
+        _check_pair(inputs, targets, "test" if test else "train")
+        g = self._gradients
+        out = torch.zeros(len(inputs), self.projection_dim)
+        for s in g.batches(len(inputs)):
+            x, y = inputs[s : s + g.batch_size], targets[s : s + g.batch_size]
+            for c, matrix in enumerate(self._matrices):
+                out[s : s + len(x)] += g(c, x, y, test=test) @ matrix
+        return out
+
+    @property
+    def train_features(self) -> np.ndarray:
+        """The stored ``(n_train, projection_dim)`` training features (a copy)."""
+        return self._fitted().numpy().copy()
+
+    @property
+    def n_train(self) -> int:
+        """Number of training examples seen by :meth:`fit`."""
+        return len(self._fitted())
+
+    def _fitted(self) -> Tensor:
+        if self._features is None:
+            raise AttributionError(f"{type(self).__name__} is not fitted: call fit(...) first")
+        return self._features
+
+    def fit(self, inputs: Tensor, targets: Tensor) -> Self:
+        """Project and store the training examples' gradients.
+
+        Args:
+            inputs: Training inputs, one example per row.
+            targets: Matching targets.
+
+        Returns:
+            This estimator.
+
+        Raises:
+            InputError: If inputs and targets do not pair up or are empty.
+        """
+        self._features = self.project(inputs, targets, test=False).contiguous()
+        return self
+
+    def score_features(self, features: Tensor) -> np.ndarray:
+        """Scores of already projected test features against the training features.
+
+        Args:
+            features: ``(n_test, projection_dim)`` output of :meth:`project`.
+
+        Returns:
+            ``(n_test, n_train)`` float64 scores.
+        """
+        train = self._fitted()
+        if features.ndim != 2 or features.shape[1] != self.projection_dim:
+            raise InputError(
+                f"features: expected shape (n, {self.projection_dim}), got {tuple(features.shape)}"
+            )
+        return (features @ train.T).double().numpy()
+
+    def score(self, inputs: Tensor, targets: Tensor) -> np.ndarray:
+        """Estimated TracIn of every training example against every test example.
+
+        Args:
+            inputs: Test inputs, one example per row.
+            targets: Matching targets.
+
+        Returns:
+            ``(n_test, n_train)`` float64 scores.
+
+        Raises:
+            AttributionError: If the estimator is not fitted.
+            InputError: If inputs and targets do not pair up or are empty.
+        """
+        self._fitted()
+        return self.score_features(self.project(inputs, targets))
+
+
+@dataclass(frozen=True)
+class GroupedScores:
+    """Per-example scores aggregated over groups (datasets), per test example.
+
+    Attributes:
+        groups: Group ids, in order of first appearance.
+        values: ``(n_test, n_groups)`` aggregated scores.
+        counts: ``(n_groups,)`` training examples per group.
+        how: ``"sum"`` or ``"mean"``.
+    """
+
+    groups: tuple[str, ...]
+    values: np.ndarray
+    counts: np.ndarray
+    how: Literal["sum", "mean"]
+
+    def row(self, test: int = 0) -> dict[str, float]:
+        """The values of one test example by group id."""
+        return {g: float(v) for g, v in zip(self.groups, self.values[test], strict=True)}
+
+
+def aggregate_scores(
+    scores: np.ndarray, groups: Sequence[str], how: Literal["sum", "mean"] = "sum"
+) -> GroupedScores:
+    """Aggregate ``(n_test, n_train)`` scores over the group (dataset) of each example.
+
+    Args:
+        scores: Output of :meth:`TracIn.score` or :meth:`ProjectedTracIn.score`.
+        groups: Group id of each training example (``n_train`` entries).
+        how: ``"sum"`` (first-order effect of removing the whole group) or ``"mean"``
+            (per-example average; size-independent).
+
+    Returns:
+        The aggregated scores.
+
+    Raises:
+        InputError: If shapes disagree or ``how`` is unknown.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise InputError(f"scores: expected (n_test, n_train), got shape {scores.shape}")
+    if len(groups) != scores.shape[1]:
+        raise InputError(f"groups: {len(groups)} group ids for {scores.shape[1]} training examples")
+    if how not in ("sum", "mean"):
+        raise InputError(f"how: must be 'sum' or 'mean', got {how!r}")
+    ids = tuple(dict.fromkeys(groups))
+    labels = np.asarray(groups, dtype=object)
+    # Column sums per group (not a 0/1 matrix product): groups with equal scores in equal
+    # order get bit-identical values, whatever their position.
+    members = [np.flatnonzero(labels == g) for g in ids]
+    values = np.stack([scores[:, m].sum(axis=1) for m in members], axis=1)
+    counts = np.array([len(m) for m in members], dtype=np.int64)
+    if how == "mean":
+        values = values / counts
+    return GroupedScores(ids, values, counts, how)

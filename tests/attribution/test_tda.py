@@ -1,0 +1,311 @@
+"""TracIn and projected TracIn against brute force, determinism, aggregation, bad inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+from torch import Tensor, nn
+
+from offchain.attribution.lm import TinyTransformerLM, sequence_nll
+from offchain.attribution.pipeline import ModelSettings
+from offchain.attribution.tda import (
+    Checkpoint,
+    ProjectedTracIn,
+    TracIn,
+    aggregate_scores,
+)
+from offchain.exceptions import AttributionError, InputError
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+
+
+def _checkpoints(model: nn.Module, n: int, seed: int = 1) -> list[Checkpoint]:
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for c in range(n):
+        params = {
+            name: p.detach() + 0.3 * torch.randn(p.shape, generator=generator)
+            for name, p in model.named_parameters()
+        }
+        out.append(Checkpoint(params, weight=0.1 * (c + 1)))
+    return out
+
+
+def _cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    return nn.functional.cross_entropy(logits, targets, reduction="sum")
+
+
+def _data(n: int, seed: int) -> tuple[Tensor, Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 5, generator=generator), torch.randint(0, 3, (n,), generator=generator)
+
+
+def _brute_force(
+    model: nn.Module,
+    checkpoints: list[Checkpoint],
+    loss_fn: object,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    test_checkpoints: list[Checkpoint] | None = None,
+) -> np.ndarray:
+    """Sum over checkpoints of weight * <grad train_i, grad test_j>, one example at a time."""
+    assert callable(loss_fn)
+
+    def gradient(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        leaves = {n: t.detach().clone().requires_grad_(True) for n, t in params.items()}
+        out = torch.func.functional_call(model, leaves, (x[None],))
+        grads = torch.autograd.grad(loss_fn(out, y[None]), list(leaves.values()))
+        return torch.cat([g.reshape(-1) for g in grads]).double()
+
+    scores = np.zeros((len(test[0]), len(train[0])))
+    for c, checkpoint in enumerate(checkpoints):
+        at_test = (test_checkpoints or checkpoints)[c].params
+        for j in range(len(test[0])):
+            g_test = gradient(dict(at_test), test[0][j], test[1][j])
+            for i in range(len(train[0])):
+                g_train = gradient(dict(checkpoint.params), train[0][i], train[1][i])
+                scores[j, i] += checkpoint.weight * float(g_test @ g_train)
+    return scores
+
+
+def test_tracin_matches_brute_force_gradient_dot_products() -> None:
+    model = _mlp()
+    checkpoints = _checkpoints(model, 3)
+    train, test = _data(13, seed=2), _data(4, seed=3)
+    tracin = TracIn(model, checkpoints, _cross_entropy, batch_size=5).fit(*train)
+    expected = _brute_force(model, checkpoints, _cross_entropy, train, test)
+    np.testing.assert_allclose(tracin.score(*test), expected, rtol=1e-4, atol=1e-6)
+    assert tracin.n_train == 13
+
+
+def test_tracin_matches_brute_force_on_the_transformer_language_model() -> None:
+    settings = ModelSettings(d_model=8, n_heads=2, d_ff=16, max_len=8)
+    torch.manual_seed(0)
+    model = TinyTransformerLM(11, settings)
+    checkpoints = _checkpoints(model, 2)
+    generator = torch.Generator().manual_seed(4)
+    inputs = torch.randint(0, 11, (6, 7), generator=generator)
+    targets = torch.randint(0, 11, (6, 7), generator=generator)
+    targets[:, :2] = -100  # padding and prompt positions carry no loss
+    train, test = (inputs[:4], targets[:4]), (inputs[4:], targets[4:])
+    tracin = TracIn(model, checkpoints, sequence_nll).fit(*train)
+    expected = _brute_force(model, checkpoints, sequence_nll, train, test)
+    np.testing.assert_allclose(tracin.score(*test), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_test_checkpoints_shift_only_the_test_gradients() -> None:
+    model = _mlp()
+    checkpoints = _checkpoints(model, 2)
+    shifted = _checkpoints(model, 2, seed=9)
+    train, test = _data(7, seed=2), _data(3, seed=3)
+    tracin = TracIn(model, checkpoints, _cross_entropy, test_checkpoints=shifted).fit(*train)
+    expected = _brute_force(model, checkpoints, _cross_entropy, train, test, shifted)
+    np.testing.assert_allclose(tracin.score(*test), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_tracin_restricted_to_named_parameters_uses_only_their_gradients() -> None:
+    model = _mlp()
+    checkpoints = _checkpoints(model, 1)
+    train, test = _data(6, seed=2), _data(2, seed=3)
+    last = ["2.weight", "2.bias"]
+    scores = TracIn(model, checkpoints, _cross_entropy, params=last).fit(*train).score(*test)
+    # With only the last layer, the gradient is (softmax - onehot) outer [hidden, 1].
+    params = checkpoints[0].params
+    for j in range(2):
+        for i in range(6):
+            feats = []
+            for x, y in ((test[0][j], test[1][j]), (train[0][i], train[1][i])):
+                hidden = torch.tanh(x @ params["0.weight"].T + params["0.bias"])
+                logits = hidden @ params["2.weight"].T + params["2.bias"]
+                delta = logits.softmax(-1) - nn.functional.one_hot(y, 3)
+                feats.append(torch.cat([torch.outer(delta, hidden).reshape(-1), delta]))
+            expected = checkpoints[0].weight * float(feats[0] @ feats[1])
+            assert scores[j, i] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+def _wide_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 64), nn.Tanh(), nn.Linear(64, 3))
+
+
+def test_projected_tracin_correlates_with_exact_and_improves_with_dimension() -> None:
+    model = _wide_mlp()
+    checkpoints = _checkpoints(model, 2)
+    train, test = _data(200, seed=2), _data(3, seed=3)
+    exact = TracIn(model, checkpoints, _cross_entropy).fit(*train).score(*test)
+    errors = {}
+    for k in (16, 1024):
+        projected = ProjectedTracIn(model, checkpoints, _cross_entropy, projection_dim=k, seed=5)
+        approx = projected.fit(*train).score(*test)
+        errors[k] = float(np.abs(approx - exact).mean())
+        if k == 1024:
+            for row, row_exact in zip(approx, exact, strict=True):
+                assert spearmanr(row, row_exact).statistic > 0.95
+    assert errors[1024] < errors[16] / 3
+
+
+def test_projected_tracin_is_unbiased_over_seeds() -> None:
+    model = _mlp()
+    checkpoints = _checkpoints(model, 3)
+    train, test = _data(10, seed=2), _data(2, seed=3)
+    exact = TracIn(model, checkpoints, _cross_entropy).fit(*train).score(*test)
+    mean = np.mean(
+        [
+            ProjectedTracIn(
+                model, checkpoints, _cross_entropy, projection_dim=8, seed=s, projection=kind
+            )
+            .fit(*train)
+            .score(*test)
+            for s in range(300)
+            for kind in ("gaussian", "rademacher")
+        ],
+        axis=0,
+    )
+    # A single 8-dimensional estimate is off by ~50%; the mean of 600 is within a few %.
+    assert np.abs(mean - exact).max() < 0.08 * np.abs(exact).max()
+
+
+def test_same_seed_gives_bit_identical_scores_and_features() -> None:
+    model = _wide_mlp()
+    checkpoints = _checkpoints(model, 2)
+    train, test = _data(50, seed=2), _data(3, seed=3)
+
+    def run(
+        seed: int, kind: Literal["gaussian", "rademacher"] = "gaussian"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        est = ProjectedTracIn(
+            model, checkpoints, _cross_entropy, projection_dim=32, seed=seed, projection=kind
+        ).fit(*train)
+        return est.train_features, est.score(*test)
+
+    first, again = run(7), run(7)
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert not np.array_equal(first[1], run(8)[1])
+    assert not np.array_equal(first[1], run(7, "rademacher")[1])
+    exact = TracIn(model, checkpoints, _cross_entropy).fit(*train)
+    assert np.array_equal(exact.score(*test), exact.score(*test))
+
+
+def test_score_features_is_the_product_with_the_stored_matrix() -> None:
+    model = _mlp()
+    est = ProjectedTracIn(model, _checkpoints(model, 1), _cross_entropy, projection_dim=6)
+    train, test = _data(9, seed=2), _data(2, seed=3)
+    est.fit(*train)
+    features = est.project(*test)
+    assert features.shape == (2, 6)
+    expected = features.double().numpy() @ est.train_features.astype(np.float64).T
+    np.testing.assert_allclose(est.score_features(features), expected, rtol=1e-5)
+    np.testing.assert_array_equal(est.score(*test), est.score_features(features))
+
+
+def test_aggregate_scores_sums_or_averages_per_group_in_first_appearance_order() -> None:
+    scores = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [0.5, -1.0, 0.0, 2.0, 2.0]])
+    groups = ["b", "a", "b", "c", "a"]
+    summed = aggregate_scores(scores, groups)
+    assert summed.groups == ("b", "a", "c")
+    np.testing.assert_array_equal(summed.values, [[4.0, 7.0, 4.0], [0.5, 1.0, 2.0]])
+    np.testing.assert_array_equal(summed.counts, [2, 2, 1])
+    assert summed.row(1) == {"b": 0.5, "a": 1.0, "c": 2.0}
+    mean = aggregate_scores(scores, groups, how="mean")
+    np.testing.assert_array_equal(mean.values, [[2.0, 3.5, 4.0], [0.25, 0.5, 2.0]])
+
+
+def test_groups_with_equal_scores_get_bit_identical_values_wherever_they_sit() -> None:
+    rng = np.random.default_rng(0)
+    block = rng.normal(size=(3, 7)) * 1e3
+    scores = np.concatenate([rng.normal(size=(3, 5)), block, rng.normal(size=(3, 2)), block], 1)
+    groups = ["x"] * 5 + ["dup1"] * 7 + ["y"] * 2 + ["dup2"] * 7
+    result = aggregate_scores(scores, groups)
+    np.testing.assert_array_equal(result.values[:, 1], result.values[:, 3])
+
+
+def test_scoring_before_fit_raises_attribution_error() -> None:
+    model = _mlp()
+    checkpoints = _checkpoints(model, 1)
+    with pytest.raises(AttributionError, match="not fitted"):
+        TracIn(model, checkpoints, _cross_entropy).score(*_data(2, seed=1))
+    with pytest.raises(AttributionError, match="not fitted"):
+        _ = ProjectedTracIn(model, checkpoints, _cross_entropy).train_features
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"checkpoints": []}, "checkpoints"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"params": ["nope.weight"]}, "params"),
+        ({"params": []}, "params"),
+        ({"projection_dim": 0}, "projection_dim"),
+        ({"seed": -1}, "seed"),
+        ({"projection": "sparse"}, "projection"),
+        ({"test_checkpoints": []}, "test_checkpoints"),
+    ],
+)
+def test_bad_estimator_arguments_raise_input_error_naming_the_field(
+    kwargs: dict[str, object], field: str
+) -> None:
+    model = _mlp()
+    args: dict[str, object] = {"checkpoints": _checkpoints(model, 1), **kwargs}
+    with pytest.raises(InputError, match=rf"^{field}"):
+        ProjectedTracIn(model, loss_fn=_cross_entropy, **args)  # type: ignore[arg-type]
+
+
+def test_bad_checkpoints_raise_input_error_naming_index_and_parameter() -> None:
+    model = _mlp()
+    good = _checkpoints(model, 2)
+    missing = Checkpoint({n: t for n, t in good[1].params.items() if n != "2.bias"})
+    with pytest.raises(InputError, match=r"checkpoints\[1\]\.params: missing '2\.bias'"):
+        TracIn(model, [good[0], missing], _cross_entropy)
+    misshaped = Checkpoint({**good[0].params, "0.bias": torch.zeros(3)})
+    with pytest.raises(InputError, match=r"checkpoints\[0\]\.params\['0\.bias'\]: shape"):
+        TracIn(model, [misshaped], _cross_entropy)
+    with pytest.raises(InputError, match=r"checkpoints\[0\]\.weight"):
+        TracIn(model, [Checkpoint(good[0].params, weight=-1.0)], _cross_entropy)
+
+
+def test_bad_data_raise_input_error_naming_the_batch() -> None:
+    model = _mlp()
+    est = TracIn(model, _checkpoints(model, 1), _cross_entropy)
+    x, y = _data(4, seed=1)
+    with pytest.raises(InputError, match=r"^train: 4 inputs but 3 targets"):
+        est.fit(x, y[:3])
+    with pytest.raises(InputError, match=r"^train: need at least one example"):
+        est.fit(x[:0], y[:0])
+    est.fit(x, y)
+    with pytest.raises(InputError, match=r"^test: inputs and targets must be torch tensors"):
+        est.score(x.numpy(), y)  # type: ignore[arg-type]
+    projected = ProjectedTracIn(model, _checkpoints(model, 1), _cross_entropy, projection_dim=4)
+    projected.fit(x, y)
+    with pytest.raises(InputError, match=r"^features: expected shape \(n, 4\)"):
+        projected.score_features(torch.zeros(2, 5))
+
+
+@pytest.mark.parametrize(
+    ("groups", "how", "field"),
+    [(["a", "b"], "sum", "groups"), (["a", "b", "c"], "median", "how")],
+)
+def test_bad_aggregation_raises_input_error_naming_the_field(
+    groups: list[str], how: str, field: str
+) -> None:
+    with pytest.raises(InputError, match=f"^{field}"):
+        aggregate_scores(np.zeros((1, 3)), groups, how=how)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"^scores"):
+        aggregate_scores(np.zeros(3), ["a", "b", "c"])
