@@ -38,6 +38,7 @@ from offchain.mapping._types import (
     ChecksumAddress,
     Use,
     canonical_json,
+    exact_sum,
     format_fraction,
     parse_address,
     parse_share,
@@ -211,16 +212,18 @@ class Asset(_Model):
     def _check_owners_and_parents(self) -> Asset:
         seen: dict[str, int] = {}
         for i, owner in enumerate(self.owners):
-            if owner.share == 0:
+            if owner.share.numerator == 0:
                 raise ValueError(f"owners[{i}].share: must be greater than 0")
             if owner.address in seen:
                 raise ValueError(
                     f"owners[{i}].address: {owner.address} is already owners[{seen[owner.address]}]"
                 )
             seen[owner.address] = i
-        total = sum((owner.share for owner in self.owners), Fraction(0))
-        if total != 1:
+        total = exact_sum(owner.share for owner in self.owners)
+        if total.numerator != total.denominator:
             raise ValueError(f"owners: shares sum to {format_fraction(total)}, must be exactly 1")
+        if not self.parents:
+            return self
         parents: dict[str, int] = {}
         for i, parent in enumerate(self.parents):
             if parent.asset == self.id:
@@ -230,8 +233,8 @@ class Asset(_Model):
                     f"parents[{i}].asset: {parent.asset!r} is already parents[{parents[parent.asset]}]"
                 )
             parents[parent.asset] = i
-        stack = sum((parent.royalty for parent in self.parents), Fraction(0))
-        if stack > 1:
+        stack = exact_sum(parent.royalty for parent in self.parents)
+        if stack.numerator > stack.denominator:
             raise ValueError(
                 f"parents: royalties owed to parents sum to {_percent(stack)}, over 100%"
             )
@@ -326,14 +329,20 @@ class Registry(_Model):
         if cycle is not None:
             raise ValueError(f"asset {cycle[0]!r}: parents: derivation cycle {' -> '.join(cycle)}")
         if self.royalty_mode == "LAP":
-            # Story's LAP stack: each parent's own stack plus the royalty owed to it.
-            stacks: dict[AssetId, Fraction] = {}
+            # Story's LAP stack: each parent's own stack plus the royalty owed to it,
+            # in integers over the lcm of every royalty's denominator.
+            unit = math.lcm(1, *(p.royalty.denominator for a in self.assets for p in a.parents))
+            stacks: dict[AssetId, int] = {}
+            by_id = self.by_id
             for asset_id in self.order:
-                asset = self.by_id[asset_id]
-                stack = sum((p.royalty + stacks[p.asset] for p in asset.parents), Fraction(0))
-                if stack > 1:
+                stack = 0
+                for p in by_id[asset_id].parents:
+                    n, d = p.royalty.as_integer_ratio()
+                    stack += n * (unit // d) + stacks[p.asset]
+                if stack > unit:
                     raise ValueError(
-                        f"asset {asset_id!r}: parents: LAP royalty stack is {_percent(stack)} "
+                        f"asset {asset_id!r}: parents: LAP royalty stack is "
+                        f"{_percent(Fraction(stack, unit))} "
                         "(royalties owed once per path to every ancestor), over 100%"
                     )
                 stacks[asset_id] = stack

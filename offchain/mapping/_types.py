@@ -12,8 +12,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import numbers
 import re
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Literal, NewType
@@ -30,6 +32,7 @@ __all__ = [
     "TokenAmount",
     "Use",
     "canonical_json",
+    "exact_sum",
     "format_fraction",
     "parse_address",
     "parse_amount",
@@ -109,26 +112,38 @@ def parse_share(raw: object) -> Fraction:
     Raises:
         ValueError: If the form is not one of the above or the share exceeds 1.
     """
+    numerator, denominator = _share_ratio(raw)
+    if numerator < 0 or numerator > denominator:
+        raise ValueError(f"share {raw!r} is outside [0, 1]")
+    return Fraction(numerator, denominator)
+
+
+def _share_ratio(raw: object) -> tuple[int, int]:
+    # Integers, not Fraction arithmetic: a registry of 100,000 assets holds 200,000 shares.
     if isinstance(raw, bool) or not isinstance(raw, int | str | Fraction):
         raise ValueError(f"{raw!r} is not an exact share; {_SHARE_FORMS}")
-    share: Fraction
     if isinstance(raw, Fraction | int):
-        share = Fraction(raw)
-    elif match := _BPS_TEXT.fullmatch(raw.strip()):
-        share = Fraction(int(match[1]), 10_000)
-    elif match := _RATIO_TEXT.fullmatch(raw.strip()):
+        return raw.numerator, raw.denominator
+    text = raw.strip()
+    if match := _BPS_TEXT.fullmatch(text):
+        return int(match[1]), 10_000
+    if match := _RATIO_TEXT.fullmatch(text):
         if int(match[2]) == 0:
             raise ValueError(f"{raw!r} divides by zero")
-        share = Fraction(int(match[1]), int(match[2]))
-    elif match := _PERCENT_TEXT.fullmatch(raw.strip()):
-        share = Fraction(match[1]) / 100
-    elif _DECIMAL_TEXT.fullmatch(raw.strip()):
-        share = Fraction(raw.strip())
-    else:
-        raise ValueError(f"{raw!r} is not an exact share; {_SHARE_FORMS}")
-    if share < 0 or share > 1:
-        raise ValueError(f"share {raw!r} is outside [0, 1]")
-    return share
+        return int(match[1]), int(match[2])
+    if match := _PERCENT_TEXT.fullmatch(text):
+        numerator, denominator = Decimal(match[1]).as_integer_ratio()
+        return numerator, denominator * 100
+    if _DECIMAL_TEXT.fullmatch(text):
+        return Decimal(text).as_integer_ratio()
+    raise ValueError(f"{raw!r} is not an exact share; {_SHARE_FORMS}")
+
+
+def exact_sum(values: Iterable[Fraction]) -> Fraction:
+    """Sum fractions over their common denominator: one ``Fraction`` built, not one per add."""
+    pairs = [value.as_integer_ratio() for value in values]
+    unit = math.lcm(*(d for _, d in pairs)) if pairs else 1
+    return Fraction(sum(n * (unit // d) for n, d in pairs), unit)
 
 
 def _ratio(raw: object) -> tuple[int, int]:
