@@ -412,8 +412,13 @@ def _check_event(event: EventBreakdown, splits: RoyaltySplits, withheld: str) ->
     assets = [line.asset for line in event.lines]
     if assets != sorted(set(assets)):
         raise _fail(f"{where}: lines are not sorted by unique asset id")
+    weighted = [asset for asset, _ in event.weights]
+    if weighted != sorted(set(weighted)) or any(weight <= 0 for _, weight in event.weights):
+        raise _fail(f"{where}: weights are not positive and sorted by unique asset id")
     expected: dict[AssetId, int] = defaultdict(int)
     for asset, weight in event.weights:
+        if asset not in splits.assets:
+            raise _fail(f"{where}: asset {asset!r} has a weight but no royalty split")
         for recipient, share in splits.assets[asset]:
             expected[recipient] += weight * share
     claims = {line.asset: line.claim for line in event.lines}

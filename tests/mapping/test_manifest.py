@@ -232,3 +232,12 @@ def test_malformed_manifest_is_an_input_error() -> None:
         InputError, match=r"leaves\[0\]\.amount: amount must be an integer or a string of digits"
     ):
         parse_manifest(document)
+
+
+def test_verify_manifest_refuses_a_weight_without_a_split() -> None:
+    document = json.loads(build().to_json_bytes())
+    del document["splits"]["assets"]["tuned"]
+    with pytest.raises(
+        MappingError, match="event 'e1': asset 'tuned' has a weight but no royalty split"
+    ):
+        verify_manifest(parse_manifest(document))
