@@ -285,6 +285,7 @@ def _map(values: Values, registry: Registry, policy: Policy, carried: CarriedLed
     mapper = _EventMapper(splits, Eligibility(registry, policy), policy)
 
     events: list[EventBreakdown] = []
+    # Filled in event order, lines in asset order: already sorted by (event, asset).
     escrow: list[EscrowEntry] = []
     paid: dict[AssetId, int] = defaultdict(int)
     for event in sorted(values.events, key=lambda e: e.id):
@@ -319,46 +320,14 @@ def _map(values: Values, registry: Registry, policy: Policy, carried: CarriedLed
     return Manifest.model_construct(
         format=MANIFEST_FORMAT,
         epoch=values.epoch,
-        inputs=ManifestInputs.model_construct(
-            values=InputDigest.model_construct(
-                format=values.format,
-                sha256=values.digest(),
-                epoch=values.epoch,
-                revision=None,
-                scenario=None if values.scenario is None else values.scenario.model_dump(),
-            ),
-            registry=InputDigest.model_construct(
-                format=registry.format,
-                sha256=registry.digest(),
-                epoch=None,
-                revision=registry.revision,
-                scenario=None,
-            ),
-            policy=InputDigest.model_construct(
-                format=policy.format,
-                sha256=policy.digest(),
-                epoch=None,
-                revision=None,
-                scenario=None,
-            ),
-            carried=InputDigest.model_construct(
-                format=carried.format,
-                sha256=carried.digest(),
-                epoch=carried.epoch,
-                revision=None,
-                scenario=None,
-            ),
-        ),
+        inputs=_input_digests(values, registry, policy, carried),
         royalty_mode=registry.royalty_mode,
         policy=policy,
-        splits=RoyaltySplits.model_construct(
-            denominator=graph.denominator,
-            assets=splits,
-        ),
+        splits=RoyaltySplits.model_construct(denominator=graph.denominator, assets=splits),
         events=tuple(events),
         assets=tuple(payouts),
         accounts=tuple(balances),
-        escrow=tuple(sorted(escrow, key=lambda x: (x.event, x.asset or ""))),
+        escrow=tuple(escrow),
         carried=CarriedLedger.model_construct(
             format=CARRIED_FORMAT,
             epoch=values.epoch,
@@ -366,4 +335,32 @@ def _map(values: Values, registry: Registry, policy: Policy, carried: CarriedLed
         ),
         totals=totals,
         leaves=tuple(leaves),
+    )
+
+
+def _input_digests(
+    values: Values, registry: Registry, policy: Policy, carried: CarriedLedger
+) -> ManifestInputs:
+    def digest(
+        tag: str,
+        sha256: str,
+        *,
+        epoch: int | None = None,
+        revision: int | None = None,
+        scenario: dict[str, str] | None = None,
+    ) -> InputDigest:
+        return InputDigest.model_construct(
+            format=tag, sha256=sha256, epoch=epoch, revision=revision, scenario=scenario
+        )
+
+    return ManifestInputs.model_construct(
+        values=digest(
+            values.format,
+            values.digest(),
+            epoch=values.epoch,
+            scenario=None if values.scenario is None else values.scenario.model_dump(),
+        ),
+        registry=digest(registry.format, registry.digest(), revision=registry.revision),
+        policy=digest(policy.format, policy.digest()),
+        carried=digest(carried.format, carried.digest(), epoch=carried.epoch),
     )

@@ -14,9 +14,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
@@ -29,15 +27,16 @@ from offchain.mapping._gc import paused_gc
 from offchain.mapping._policy import CarriedLedger, Policy
 from offchain.mapping._registry import RoyaltyMode
 from offchain.mapping._types import (
+    Address,
+    Amount,
     AssetId,
-    ChecksumAddress,
+    Day,
     EventId,
+    Share,
     TokenAmount,
     canonical_json,
     format_fraction,
-    parse_address,
     parse_amount,
-    parse_share,
     sha256_hex,
 )
 
@@ -67,22 +66,7 @@ LineAction = Literal["paid", "escrowed", "redistributed"]
 """What happened to an asset's claim in an event."""
 
 
-def _day(raw: object) -> date:
-    if isinstance(raw, date):
-        return raw
-    if isinstance(raw, str) and len(raw) == 10:
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            pass
-    raise ValueError(f"{raw!r} is not a date (YYYY-MM-DD)")
-
-
-Amount = Annotated[TokenAmount, PlainValidator(parse_amount)]
 Integer = Annotated[int, PlainValidator(parse_amount)]
-Address = Annotated[ChecksumAddress, PlainValidator(parse_address)]
-Day = Annotated[date, PlainValidator(_day)]
-Share = Annotated[Fraction, PlainValidator(parse_share)]
 
 
 class _Model(BaseModel):

@@ -25,6 +25,7 @@ from pydantic import (
 from offchain.exceptions import InputError
 from offchain.mapping._errors import format_validation_error, read_document
 from offchain.mapping._types import (
+    Amount,
     AssetKind,
     ChecksumAddress,
     TokenAmount,
@@ -63,8 +64,6 @@ DEFAULT_USES: Mapping[AssetKind, tuple[Use, ...]] = {
     "prompt": ("ai_inference",),
     "other": ("ai_generative_training", "ai_inference", "ai_training", "data_mining"),
 }
-
-Amount = Annotated[TokenAmount, PlainValidator(parse_amount)]
 
 
 class _Model(BaseModel):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
@@ -33,15 +32,15 @@ from offchain.mapping._errors import format_validation_error, read_document
 from offchain.mapping._gc import paused_gc
 from offchain.mapping._graph import find_cycle, parents_first
 from offchain.mapping._types import (
+    Address,
     AssetId,
     AssetKind,
-    ChecksumAddress,
+    Day,
+    Share,
     Use,
     canonical_json,
     exact_sum,
     format_fraction,
-    parse_address,
-    parse_share,
     sha256_hex,
 )
 
@@ -98,21 +97,7 @@ def _uri(raw: object) -> str:
     return raw
 
 
-def _day(raw: object) -> date:
-    if isinstance(raw, date) and not isinstance(raw, datetime):
-        return raw
-    if isinstance(raw, str) and len(raw) == 10:
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            pass
-    raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
-
-
 AssetIdField = Annotated[AssetId, PlainValidator(_asset_id)]
-Share = Annotated[Fraction, PlainValidator(parse_share)]
-Address = Annotated[ChecksumAddress, PlainValidator(parse_address)]
-Day = Annotated[date, PlainValidator(_day)]
 
 
 class _Model(BaseModel):

@@ -16,19 +16,25 @@ import math
 import numbers
 import re
 from collections.abc import Iterable
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Literal, NewType
+from typing import Annotated, Any, Literal, NewType
 
 from eth_typing import ChecksumAddress, HexAddress, HexStr
 from eth_utils.crypto import keccak
+from pydantic import PlainValidator
 
 __all__ = [
     "ZERO_ADDRESS",
+    "Address",
+    "Amount",
     "AssetId",
     "AssetKind",
     "ChecksumAddress",
+    "Day",
     "EventId",
+    "Share",
     "TokenAmount",
     "Use",
     "canonical_json",
@@ -36,6 +42,7 @@ __all__ = [
     "format_fraction",
     "parse_address",
     "parse_amount",
+    "parse_day",
     "parse_share",
     "parse_value",
     "sha256_hex",
@@ -241,6 +248,32 @@ def parse_address(raw: object) -> ChecksumAddress:
     if raw == ZERO_ADDRESS:
         raise ValueError("the zero address cannot receive payouts")
     return ChecksumAddress(HexAddress(HexStr(raw)))
+
+
+def parse_day(raw: object) -> date:
+    """Read a calendar day: a ``date`` (YAML gives those) or a ``'YYYY-MM-DD'`` string.
+
+    Raises:
+        ValueError: For anything else, datetimes included.
+    """
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str) and len(raw) == 10:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
+
+
+Amount = Annotated[TokenAmount, PlainValidator(parse_amount)]
+"""A pydantic field holding a token amount (integer or digit string in files)."""
+Share = Annotated[Fraction, PlainValidator(parse_share)]
+"""A pydantic field holding an exact share in [0, 1]."""
+Address = Annotated[ChecksumAddress, PlainValidator(parse_address)]
+"""A pydantic field holding a checksummed, non-zero payout address."""
+Day = Annotated[date, PlainValidator(parse_day)]
+"""A pydantic field holding a calendar day."""
 
 
 def format_fraction(value: Fraction) -> str:

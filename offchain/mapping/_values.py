@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
@@ -37,12 +36,12 @@ from offchain.exceptions import InputError
 from offchain.mapping._errors import format_validation_error, read_document
 from offchain.mapping._gc import paused_gc
 from offchain.mapping._types import (
+    Amount,
     AssetId,
+    Day,
     EventId,
-    TokenAmount,
     canonical_json,
     format_fraction,
-    parse_amount,
     parse_value,
     sha256_hex,
 )
@@ -61,17 +60,6 @@ def _event_id(raw: object) -> EventId:
             f"{raw!r} is not an event id (1-256 characters: letters, digits and ._:/@+-)"
         )
     return EventId(raw)
-
-
-def _day(raw: object) -> date:
-    if isinstance(raw, date) and not isinstance(raw, datetime):
-        return raw
-    if isinstance(raw, str) and len(raw) == 10:
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            pass
-    raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
 
 
 def _hex64(raw: object) -> str:
@@ -94,9 +82,6 @@ def _values(raw: object) -> dict[AssetId, Fraction]:
         except ValueError as err:
             raise ValueError(f"asset {key!r}: {err}") from None
     return out
-
-
-Amount = Annotated[TokenAmount, PlainValidator(parse_amount)]
 
 
 class _Model(BaseModel):
@@ -129,7 +114,7 @@ class Event(_Model):
     id: Annotated[EventId, PlainValidator(_event_id)]
     revenue: Amount
     commercial: StrictBool
-    date: Annotated[date, PlainValidator(_day)]
+    date: Day
     values: Annotated[dict[AssetId, Fraction], PlainValidator(_values)]
 
 
