@@ -71,6 +71,7 @@ _BPS_TEXT = re.compile(r"([0-9]+)\s*bps")
 _RATIO_TEXT = re.compile(r"([0-9]+)\s*/\s*([0-9]+)")
 _PERCENT_TEXT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*%")
 _DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_MAX_EXPONENT = 400
 _SHARE_FORMS = "write it as '2500bps', '1/4', '25%' or '0.25'"
 
 
@@ -162,12 +163,12 @@ def _ratio(raw: object) -> tuple[int, int]:
     if kind is int:
         return raw, 1  # type: ignore[return-value]
     if kind is Decimal:
-        return raw.as_integer_ratio()  # type: ignore[attr-defined, no-any-return]
+        return _decimal_ratio(raw)  # type: ignore[arg-type]
     if kind is str:
         text = raw.strip()  # type: ignore[attr-defined]
         if match := _RATIO_TEXT.fullmatch(text):
             return int(match[1]), int(match[2])
-        return Decimal(text).as_integer_ratio()
+        return _decimal_ratio(Decimal(text))
     if isinstance(raw, bool):
         raise TypeError
     if isinstance(raw, Fraction | int):
@@ -177,6 +178,13 @@ def _ratio(raw: object) -> tuple[int, int]:
     if isinstance(raw, numbers.Integral):  # numpy integers
         return int(raw), 1
     raise TypeError
+
+
+def _decimal_ratio(value: Decimal) -> tuple[int, int]:
+    # '1e999999999' is a valid decimal whose integer ratio would not fit in memory.
+    if value.is_finite() and abs(value.adjusted()) > _MAX_EXPONENT:
+        raise ValueError
+    return value.as_integer_ratio()
 
 
 def parse_value(raw: object) -> Fraction:

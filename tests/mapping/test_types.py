@@ -76,7 +76,21 @@ def test_a_float_in_memory_equals_the_same_float_written_to_json_and_loaded(x: f
 
 
 @pytest.mark.parametrize(
-    "raw", [-1, -0.5, "-3", float("nan"), float("inf"), "abc", True, None, [1], "1/0"]
+    "raw",
+    [
+        -1,
+        -0.5,
+        "-3",
+        float("nan"),
+        float("inf"),
+        "abc",
+        True,
+        None,
+        [1],
+        "1/0",
+        "1e999999999",
+        Decimal("1e-999999"),
+    ],
 )
 def test_parse_value_refuses_negative_and_non_finite(raw: object) -> None:
     with pytest.raises(ValueError, match="value must"):
