@@ -28,6 +28,9 @@ import {SettlementLeaf} from "./libraries/SettlementLeaf.sol";
  * proposal, since the pool received would not match the leaves. Rebasing tokens are not
  * supported: the contract's balance could drift from what it owes.
  *
+ * NOTE: Only functions that call out (token transfers, ETH sends) take the reentrancy guard;
+ * the others only write this contract's storage and credit ETH for later withdrawal.
+ *
  * WARNING: An upheld dispute is the arbiter's judgment; the arbiter is trusted for disputes
  * (not for fraud proofs, which need no one). An arbiter that lets a dispute pass its deadline
  * only delays finalisation: anyone may then dismiss it and return the challenger's bond.
@@ -136,7 +139,7 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
     }
 
     /// @inheritdoc IAmeSettlement
-    function finalize(EpochHeader calldata header) external nonReentrant {
+    function finalize(EpochHeader calldata header) external {
         _checkHeader(header);
         EpochState storage state = _states[header.epoch];
         if (state.status != EpochStatus.Proposed) revert SettlementWrongStatus(header.epoch, state.status);
@@ -148,8 +151,10 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
         state.status = EpochStatus.Finalized;
         // The pool fits 128 bits: checked at proposal, and the header is bound by the commitment.
         state.remaining = uint128(header.pool);
+        // NOTE: No `Credited` event here: `EpochFinalized` and the header's bond imply it, as
+        // OpenZeppelin 5's `transferFrom` leaves allowance changes to be inferred from `Transfer`.
+        _credits[header.operator] += header.bond;
         emit EpochFinalized(header.epoch);
-        _credit(header.operator, header.bond);
     }
 
     // ----------------------------------------------------------------------------------
@@ -159,7 +164,6 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
     /// @inheritdoc IAmeSettlement
     function proveLeafFraud(EpochHeader calldata header, Leaf calldata leaf, bytes32[] calldata proof)
         external
-        nonReentrant
         returns (FraudKind kind)
     {
         _checkChallengeable(header);
@@ -177,7 +181,7 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
         bytes32[] calldata firstProof,
         Leaf calldata second,
         bytes32[] calldata secondProof
-    ) external nonReentrant returns (FraudKind kind) {
+    ) external returns (FraudKind kind) {
         _checkChallengeable(header);
         bytes32 firstHash = _checkProof(header, first, firstProof);
         bytes32 secondHash = _checkProof(header, second, secondProof);
@@ -192,7 +196,6 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
     function openDispute(EpochHeader calldata header, bytes32 evidenceHash, string calldata evidenceURI)
         external
         payable
-        nonReentrant
         returns (uint256 disputeId)
     {
         _checkHeader(header);
@@ -221,7 +224,6 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
     function resolveDispute(EpochHeader calldata header, uint256 disputeId, bool upheld)
         external
         onlyRole(ARBITER_ROLE)
-        nonReentrant
     {
         _checkHeader(header);
         EpochState storage state = _states[header.epoch];
@@ -246,7 +248,7 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
     }
 
     /// @inheritdoc IAmeSettlement
-    function dismissDispute(EpochHeader calldata header, uint256 disputeId) external nonReentrant {
+    function dismissDispute(EpochHeader calldata header, uint256 disputeId) external {
         _checkHeader(header);
         EpochState storage state = _states[header.epoch];
         Dispute storage dispute = _openDispute(header.epoch, disputeId);

@@ -162,7 +162,7 @@ interface IAmeSettlement {
         bytes32 manifestHash,
         string manifestURI
     );
-    /// @notice An epoch became claimable.
+    /// @notice An epoch became claimable; the operator's bond (in the header) was credited back to it.
     event EpochFinalized(uint256 indexed epoch);
     /// @notice An epoch was voided, by a fraud proof or an upheld dispute.
     event EpochVoided(uint256 indexed epoch);
@@ -183,6 +183,7 @@ interface IAmeSettlement {
     /// @notice A leaf was paid.
     event Claimed(uint256 indexed epoch, uint256 index, address indexed account, uint256 amount);
     /// @notice ETH was credited to an account, to be withdrawn with {withdrawCredits}.
+    /// NOTE: Bond returns at finalisation are implied by {EpochFinalized} and emit no `Credited`.
     event Credited(address indexed account, uint256 amount);
     /// @notice An account withdrew its credit.
     event CreditsWithdrawn(address indexed account, address indexed to, uint256 amount);
