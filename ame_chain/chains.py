@@ -31,7 +31,16 @@ from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
 from ame_chain.exceptions import ChainError
 
-__all__ = ["ANVIL_BINARY", "AnvilChain", "Chain", "InProcessChain", "RpcChain", "connect"]
+__all__ = [
+    "ANVIL_BINARY",
+    "ANVIL_MNEMONIC",
+    "AnvilChain",
+    "Chain",
+    "InProcessChain",
+    "RpcChain",
+    "anvil_dev_accounts",
+    "connect",
+]
 
 ANVIL_BINARY = (
     Path(__file__).resolve().parent.parent
@@ -42,7 +51,16 @@ ANVIL_BINARY = (
     / "anvil"
 )
 #: Anvil's documented default mnemonic: its development accounts are public knowledge.
-_ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def anvil_dev_accounts(count: int = 10) -> list[LocalAccount]:
+    """Anvil's funded development accounts (local use only: their keys are public)."""
+    Account.enable_unaudited_hdwallet_features()
+    return [
+        Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        for i in range(count)
+    ]
 
 
 class Chain:
@@ -146,7 +164,7 @@ class AnvilChain(Chain):
                 "--chain-id",
                 str(chain_id),
                 "--mnemonic",
-                _ANVIL_MNEMONIC,
+                ANVIL_MNEMONIC,
                 "--accounts",
                 "10",
                 "--hardfork",
@@ -173,12 +191,7 @@ class AnvilChain(Chain):
                     f"anvil did not answer within {startup_timeout}s; see {self.log_path}"
                 )
             time.sleep(0.05)
-        Account.enable_unaudited_hdwallet_features()
-        accounts = [
-            Account.from_mnemonic(_ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-            for i in range(10)
-        ]
-        super().__init__(w3, accounts)
+        super().__init__(w3, anvil_dev_accounts(10))
 
     def increase_time(self, seconds: int) -> None:
         self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
+from eth_account.signers.local import LocalAccount
+
+from ame_chain.chains import Chain
 from ame_chain.client import SettlementConfig
+from ame_chain.deployment import deploy_settlement, write_record
+from ame_chain.tx import Transactor
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,4 +47,28 @@ def config_from(args: argparse.Namespace) -> SettlementConfig:
         claim_period=args.claim_period,
         operator_bond=args.operator_bond,
         dispute_bond=args.dispute_bond,
+    )
+
+
+def deploy_and_record(
+    chain: Chain,
+    deployer: LocalAccount,
+    args: argparse.Namespace,
+    *,
+    default_roles: Sequence[str] = (),
+    record_name: str,
+) -> str:
+    """Deploy with the parsed arguments, write the record; returns the line to print."""
+    client, record = deploy_settlement(
+        Transactor(chain.w3, deployer),
+        config=config_from(args),
+        operators=args.operator or default_roles,
+        arbiters=args.arbiter or default_roles,
+        guardians=args.guardian or default_roles,
+        sweep_recipient=args.sweep_recipient,
+    )
+    output = args.output or Path("deployments") / record_name.format(chain_id=record.chain_id)
+    write_record(record, output)
+    return (
+        f"AmeSettlement deployed at {client.address} (chain {record.chain_id}); record in {output}"
     )

@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from eth_account import Account
-
-from ame_chain.chains import RpcChain
-from ame_chain.deployment import deploy_settlement, write_record
-from ame_chain.tx import Transactor
-from deploy._common import add_config_arguments, config_from
+from ame_chain.chains import RpcChain, anvil_dev_accounts
+from deploy._common import add_config_arguments, deploy_and_record
 from offchain.exceptions import AmeError
-
-ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,25 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         chain = RpcChain(args.rpc)
-        Account.enable_unaudited_hdwallet_features()
-        deployer = Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/0/0")
-        me = [deployer.address]
-        client, record = deploy_settlement(
-            Transactor(chain.w3, deployer),
-            config=config_from(args),
-            operators=args.operator or me,
-            arbiters=args.arbiter or me,
-            guardians=args.guardian or me,
-            sweep_recipient=args.sweep_recipient,
+        deployer = anvil_dev_accounts(1)[0]
+        line = deploy_and_record(
+            chain,
+            deployer,
+            args,
+            default_roles=[deployer.address],
+            record_name="anvil-{chain_id}.json",
         )
-        output = args.output or Path("deployments") / f"anvil-{record.chain_id}.json"
-        write_record(record, output)
     except AmeError as err:
         print(f"{type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    print(
-        f"AmeSettlement deployed at {client.address} (chain {record.chain_id}); record in {output}"
-    )
+    print(line)
     return 0
 
 

@@ -15,10 +15,8 @@ import sys
 from pathlib import Path
 
 from ame_chain.chains import RpcChain
-from ame_chain.deployment import deploy_settlement, write_record
 from ame_chain.keys import ENV_PASSWORD, account_from_env, account_from_keystore
-from ame_chain.tx import Transactor
-from deploy._common import add_config_arguments, config_from
+from deploy._common import add_config_arguments, deploy_and_record
 from offchain.exceptions import AmeError, InputError
 
 
@@ -43,22 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             deployer = account_from_env()
         chain = RpcChain(args.rpc)
-        client, record = deploy_settlement(
-            Transactor(chain.w3, deployer),
-            config=config_from(args),
-            operators=args.operator,
-            arbiters=args.arbiter,
-            guardians=args.guardian,
-            sweep_recipient=args.sweep_recipient,
-        )
-        output = args.output or Path("deployments") / f"{record.chain_id}.json"
-        write_record(record, output)
+        line = deploy_and_record(chain, deployer, args, record_name="{chain_id}.json")
     except AmeError as err:
         print(f"{type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    print(
-        f"AmeSettlement deployed at {client.address} (chain {record.chain_id}); record in {output}"
-    )
+    print(line)
     return 0
 
 
