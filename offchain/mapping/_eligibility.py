@@ -45,16 +45,17 @@ class Eligibility:
     """
 
     def __init__(self, registry: Registry, policy: Policy) -> None:
+        by_id = registry.by_id
         no_commercial: dict[AssetId, frozenset[AssetId]] = {}
         no_derivatives: dict[AssetId, frozenset[AssetId]] = {}
         self._restrictions: dict[AssetId, _Restriction] = {}
         uses = {kind: tuple(sorted(u)) for kind, u in policy.uses.items()}
         for asset_id in registry.order:
-            asset = registry.by_id[asset_id]
+            asset = by_id[asset_id]
             nc_up: frozenset[AssetId] = _NONE
             nd_up: frozenset[AssetId] = _NONE
             for parent in asset.parents:
-                licence = registry.by_id[parent.asset].licence
+                licence = by_id[parent.asset].licence
                 nc_here = no_commercial[parent.asset]
                 nd_here = no_derivatives[parent.asset]
                 if not licence.commercial_use:
@@ -66,37 +67,38 @@ class Eligibility:
             no_commercial[asset_id] = nc_up
             no_derivatives[asset_id] = nd_up
             signals = asset.signals
-            refused = (
-                signals.refused()
-                if signals.tdm_reservation or signals.do_not_train or signals.training_mining
-                else {}
-            )
+            licence = asset.licence
+            opted = signals.tdm_reservation or signals.do_not_train or signals.training_mining
+            if not (opted or nc_up or nd_up or licence.expires) and licence.commercial_use:
+                continue  # unrestricted, the common case: nothing to record
+            refused = signals.refused() if opted else {}
             always = [
                 f"opted_out:{use}:{refused[use]}" for use in uses[asset.kind] if use in refused
             ]
             always += [f"derivative_not_allowed:{a}" for a in sorted(nd_up)]
-            commercial = ["non_commercial"] if not asset.licence.commercial_use else []
+            commercial = [] if licence.commercial_use else ["non_commercial"]
             commercial += [f"ancestor_non_commercial:{a}" for a in sorted(nc_up)]
-            self._restrictions[asset_id] = _Restriction(
-                tuple(always), tuple(commercial), asset.licence.expires
-            )
-        self.restricted: frozenset[AssetId] = frozenset(
-            a for a, r in self._restrictions.items() if r.always or r.commercial or r.expires
-        )
+            restriction = _Restriction(tuple(always), tuple(commercial), licence.expires)
+            if restriction.always or restriction.commercial or restriction.expires:
+                self._restrictions[asset_id] = restriction
+        self.restricted: frozenset[AssetId] = frozenset(self._restrictions)
         """Assets with any restriction; every other asset may be paid in every event."""
 
     def reasons(self, asset: AssetId, *, commercial: bool, day: date) -> tuple[str, ...]:
         """Why ``asset`` may not be paid for an event; empty if it may.
 
         Args:
-            asset: An asset id of the registry.
+            asset: An asset id (assets unknown to the registry are unrestricted).
             commercial: Whether the event is commercial.
             day: The event's date.
 
         Returns:
             Reason codes in a fixed order (see the module docstring).
         """
-        always, on_commercial, expires = self._restrictions[asset]
+        restriction = self._restrictions.get(asset)
+        if restriction is None:
+            return ()
+        always, on_commercial, expires = restriction
         if (
             not always
             and (not on_commercial or not commercial)

@@ -91,7 +91,13 @@ _new_line = tuple.__new__  # builds an EventLine without the NamedTuple construc
 
 
 class _EventMapper:
-    """Turns one event into its breakdown; holds what every event shares."""
+    """Turns events into breakdowns, totalling what each asset is paid and what is escrowed.
+
+    Attributes:
+        paid: Units paid to each asset so far, across events.
+        escrow: Escrow entries so far, in (event, asset) order when events are mapped
+            in id order.
+    """
 
     def __init__(
         self,
@@ -103,10 +109,14 @@ class _EventMapper:
         self._eligibility = eligibility
         self._restricted = eligibility.restricted
         self._redistribute = policy.withheld == "redistribute"
+        self.paid: dict[AssetId, int] = defaultdict(int)
+        self.escrow: list[EscrowEntry] = []
 
     def map(self, event: Event) -> EventBreakdown:
         weights = _weights(event)
         if not weights:
+            if event.revenue:
+                self.escrow.append(EscrowEntry(event.id, None, event.revenue, _UNATTRIBUTED))
             return EventBreakdown(
                 id=event.id,
                 revenue=event.revenue,
@@ -138,13 +148,15 @@ class _EventMapper:
             escrowed=TokenAmount(escrowed),
         )
 
-    @staticmethod
     def _all_paid(
-        event: Event, assets: list[AssetId], claims: dict[AssetId, int]
+        self, event: Event, assets: list[AssetId], claims: dict[AssetId, int]
     ) -> tuple[tuple[EventLine, ...], int, int]:
         shares = [claims[a] for a in assets]
         denominator = sum(shares)
         amounts = apportion(event.revenue, shares, assets, denominator)
+        paid = self.paid
+        for asset, amount in zip(assets, amounts, strict=True):
+            paid[asset] += amount
         lines = tuple(
             _new_line(EventLine, (a, c, m, "paid", ()))
             for a, c, m in zip(assets, shares, amounts, strict=True)
@@ -175,7 +187,13 @@ class _EventMapper:
             _new_line(EventLine, (a, claims[a], amounts[i], actions[i], reasons[i]))
             for i, a in enumerate(assets)
         )
-        escrowed = sum(amounts[i] for i in shared if actions[i] == "escrowed")
+        escrowed = 0
+        for line in lines:
+            if line.action == "paid":
+                self.paid[line.asset] += line.amount
+            elif line.action == "escrowed" and line.amount:
+                escrowed += line.amount
+                self.escrow.append(EscrowEntry(event.id, line.asset, line.amount, line.reasons))
         return lines, denominator, escrowed
 
 
@@ -284,28 +302,9 @@ def _map(values: Values, registry: Registry, policy: Policy, carried: CarriedLed
     splits = {asset: graph.split(asset).shares for asset in attributed}
     mapper = _EventMapper(splits, Eligibility(registry, policy), policy)
 
-    events: list[EventBreakdown] = []
-    # Filled in event order, lines in asset order: already sorted by (event, asset).
-    escrow: list[EscrowEntry] = []
-    paid: dict[AssetId, int] = defaultdict(int)
-    for event in sorted(values.events, key=lambda e: e.id):
-        breakdown = mapper.map(event)
-        events.append(breakdown)
-        if not breakdown.lines and breakdown.revenue:
-            escrow.append(
-                EscrowEntry(event=event.id, asset=None, amount=event.revenue, reasons=_UNATTRIBUTED)
-            )
-        for line in breakdown.lines:
-            if line.action == "paid":
-                paid[line.asset] += line.amount
-            elif line.action == "escrowed" and line.amount:
-                escrow.append(
-                    EscrowEntry(
-                        event=event.id, asset=line.asset, amount=line.amount, reasons=line.reasons
-                    )
-                )
-
-    payouts = _asset_payouts(registry, paid)
+    events = [mapper.map(event) for event in sorted(values.events, key=lambda e: e.id)]
+    escrow = mapper.escrow
+    payouts = _asset_payouts(registry, mapper.paid)
     balances = _balances(payouts, carried, policy.min_payout)
     leaves = _leaves(balances)
     totals = Totals.model_construct(

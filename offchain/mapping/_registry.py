@@ -249,7 +249,7 @@ class Asset(_Model):
             "uri": self.uri,
             "owners": [
                 {"address": o.address, "share": format_fraction(o.share), "name": o.name}
-                for o in sorted(self.owners, key=lambda o: int(o.address, 16))
+                for o in self.owner_weights[0]
             ],
             "licence": {
                 "commercial_use": self.licence.commercial_use,

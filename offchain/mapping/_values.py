@@ -41,7 +41,6 @@ from offchain.mapping._types import (
     Day,
     EventId,
     canonical_json,
-    format_fraction,
     parse_value,
     sha256_hex,
 )
@@ -82,6 +81,11 @@ def _values(raw: object) -> dict[AssetId, Fraction]:
         except ValueError as err:
             raise ValueError(f"asset {key!r}: {err}") from None
     return out
+
+
+def _ratio_text(numerator: int, denominator: int) -> str:
+    # format_fraction without the Fraction property calls: run once per value.
+    return str(numerator) if denominator == 1 else f"{numerator}/{denominator}"
 
 
 class _Model(BaseModel):
@@ -158,7 +162,7 @@ class Values(_Model):
                     "revenue": str(e.revenue),
                     "commercial": e.commercial,
                     "date": e.date.isoformat(),
-                    "values": {a: format_fraction(v) for a, v in sorted(e.values.items())},
+                    "values": {a: _ratio_text(*v.as_integer_ratio()) for a, v in e.values.items()},
                 }
                 for e in sorted(self.events, key=lambda e: e.id)
             ],
