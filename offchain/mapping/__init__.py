@@ -3,6 +3,8 @@
 AME's second stage. Attribution says how much value each asset created in each
 event; mapping decides who is paid and how much, to the last token unit::
 
+    from pathlib import Path
+
     from offchain.mapping import load_registry, load_values, map_epoch
 
     manifest = map_epoch(load_values("values.json"), load_registry("registry.yaml"))
