@@ -43,9 +43,9 @@ test-fast: setup
 artifacts: setup
 	$(PY) -m ame_chain.compile --write
 
+# Every script prints a table and a JSON line; some take minutes (bench/gas.py builds 1M-leaf trees).
 bench: setup
-	$(PY) bench/gas.py
-	$(PY) bench/merkle.py
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
