@@ -131,14 +131,19 @@ def pretrain(
     train_settings: TrainSettings,
     seed: int,
 ) -> PretrainedLM:
-    """Train a fresh transformer on ``sentences`` for ``pretrain_epochs`` epochs.
+    """Train a fresh transformer on ``sentences`` for ``pretrain_steps`` Adam steps.
+
+    Batches are consecutive slices of a stream of seeded permutations of the sentences.
+    Every subset of datasets gets the same number of steps, enough to fit any of them:
+    with a per-epoch budget instead, adding an unrelated dataset would buy the others
+    more optimisation and look useful.
 
     Args:
         vocab: Maps words to ids.
         sentences: Pooled pretraining sentences (any order; they are sorted first).
             With none, the returned model is the seeded initialisation.
         model_settings: Shape of the transformer.
-        train_settings: Epochs, batch size, learning rate and checkpoint count.
+        train_settings: Steps, batch size, learning rate and checkpoint count.
         seed: Seeds the initial weights and the batch order.
 
     Returns:
@@ -150,25 +155,25 @@ def pretrain(
     inputs, targets = encode_sentences(vocab, sorted(sentences), model_settings.max_len)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_settings.lr, fused=True)
-    epochs, n = train_settings.pretrain_epochs, len(inputs)
+    steps, size = train_settings.pretrain_steps, train_settings.batch_size
     saves = {
-        math.ceil(k * epochs / train_settings.n_checkpoints)
+        math.ceil(k * steps / train_settings.n_checkpoints)
         for k in range(1, train_settings.n_checkpoints + 1)
     }
-    checkpoints, steps_since = [], 0
+    stream = torch.empty(0, dtype=torch.long)
+    checkpoints, previous = [], 0
     model.train()
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, train_settings.batch_size):
-            batch = order[start : start + train_settings.batch_size]
-            optimizer.zero_grad()
-            torch.autograd.backward(_mean_token_loss(model, inputs[batch], targets[batch]))
-            optimizer.step()
-            steps_since += 1
-        if epoch in saves:
+    for step in range(1, steps + 1):
+        while len(stream) < size:
+            stream = torch.cat([stream, torch.randperm(len(inputs), generator=generator)])
+        batch, stream = stream[:size], stream[size:]
+        optimizer.zero_grad()
+        torch.autograd.backward(_mean_token_loss(model, inputs[batch], targets[batch]))
+        optimizer.step()
+        if step in saves:
             state = {name: p.detach().clone() for name, p in model.named_parameters()}
-            checkpoints.append(Checkpoint(state, weight=train_settings.lr * steps_since))
-            steps_since = 0
+            checkpoints.append(Checkpoint(state, weight=train_settings.lr * (step - previous)))
+            previous = step
     return PretrainedLM(model.eval(), tuple(checkpoints))
 
 

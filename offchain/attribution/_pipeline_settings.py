@@ -110,12 +110,11 @@ class TrainSettings(_Settings):
     """Optimisation of the base model and of the LoRA adapters.
 
     Attributes:
-        pretrain_epochs: Passes over the pooled pretraining sentences. Epochs rather
-            than steps, so adding an unrelated dataset adds its own steps instead of
-            diluting the others'.
+        pretrain_steps: Adam steps of pretraining, the same for every subset of the
+            datasets (a budget per epoch would reward adding any data with compute).
         batch_size: Sentences per optimisation step.
         lr: Adam learning rate of pretraining.
-        n_checkpoints: Pretraining checkpoints kept for TracIn, evenly spaced.
+        n_checkpoints: Pretraining checkpoints kept for TracIn, evenly spaced in steps.
         lora_rank: Rank ``r`` of each LoRA factor pair.
         lora_alpha: LoRA scale numerator; the update is ``(alpha / r) B A``.
         adapter_epochs: Passes over a fine-tuner's sentences.
@@ -124,7 +123,7 @@ class TrainSettings(_Settings):
             on the demonstrations' contexts at the base model's.
     """
 
-    pretrain_epochs: int = Field(default=45, gt=0, le=10_000)
+    pretrain_steps: int = Field(default=200, gt=0, le=1_000_000)
     batch_size: int = Field(default=32, gt=0, le=4096)
     lr: float = Field(default=1e-2, gt=0.0, le=1.0)
     n_checkpoints: int = Field(default=15, gt=0, le=1000)

@@ -53,9 +53,10 @@ predicts the output worse than the uniform reference). ``free_disposal=False`` g
 the raw :math:`u`.
 
 Games. :meth:`ReferencePipeline.asset_game` is the game over every asset the event
-used, :meth:`~ReferencePipeline.stage_game` the game whose players are the stages (a
-stage brings all its assets), :meth:`~ReferencePipeline.data_game` the within-stage game
-of the datasets with the rest of the pipeline present, and
+used; :meth:`~ReferencePipeline.stage_game` is its quotient over the stages (a stage
+brings all its assets, so stage Shapley values are the totals of the assets' Owen
+values), :meth:`~ReferencePipeline.data_game` its restriction to the datasets with the
+rest of the pipeline present (the within-stage split), and
 :meth:`~ReferencePipeline.influence_game` an additive data game from TracIn scores (the
 first-order estimate of retraining). Each is a callable
 ``v(coalition: frozenset[str]) -> float`` over string player ids.
@@ -66,6 +67,7 @@ so efficient values of it split the total revenue.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -269,6 +271,7 @@ class ReferencePipeline:
         self._adapters: dict[tuple[frozenset[str], str], LoRAAdapter] = {}
         self._neural: dict[tuple[frozenset[str], str], NeuralLM] = {}
         self._estimators: dict[tuple[str, int | None], TracIn | ProjectedTracIn] = {}
+        self._adapted: dict[str, tuple[Checkpoint, ...]] = {}
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -282,7 +285,7 @@ class ReferencePipeline:
         corpora = generate_corpora(s.corpus, s.seed)
         vocab = Vocabulary.from_texts(corpora.texts())
         self._fitted = None
-        for cache in (self._models, self._adapters, self._neural, self._estimators):
+        for cache in (self._models, self._adapters, self._neural, self._estimators, self._adapted):
             cache.clear()
         everything = frozenset(d.id for d in corpora.datasets)
         base = self._pretrain(corpora, vocab, everything)
@@ -545,8 +548,9 @@ class ReferencePipeline:
         """The game over every asset ``event`` used (datasets, base, adapter, prompt).
 
         Its players, grouped by stage, are :meth:`assets` (the structure for Owen
-        values). Evaluating the grand coalition with free disposal retrains the model
-        (and the event's adapter) on every subset of the datasets.
+        values). With free disposal, the worth of a coalition holding the datasets
+        needs the model (and the event's adapter) retrained on each of their subsets;
+        retrained models are cached, so that happens once per pipeline.
         """
         players = list(chain.from_iterable(self.assets(event).values()))
         return PipelineGame(
@@ -554,33 +558,32 @@ class ReferencePipeline:
         )
 
     def stage_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
-        """The game whose players are the stages (:data:`STAGES`) ``event`` used.
+        """The quotient of :meth:`asset_game` over the stages ``event`` used.
 
-        A stage brings all its assets; free disposal leaves out whole stages.
+        A stage brings all its assets: ``v(S) = v_assets(union of the stages in S)``,
+        so the Shapley value of a stage is the total of its assets' Owen values. Its
+        players are stage ids (:data:`STAGES`).
         """
         stages = self.assets(event)
+        assets = self.asset_game(event, free_disposal=free_disposal)
 
         def worth(coalition: frozenset[str]) -> float:
-            return self.utility(event, chain.from_iterable(stages[s] for s in coalition))
+            return assets(frozenset(chain.from_iterable(stages[s] for s in coalition)))
 
-        return PipelineGame(stages, worth, free_disposal=free_disposal)
+        return PipelineGame(stages, worth, free_disposal=False)
 
     def data_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
         """The datasets' game with the rest of the pipeline present (within-stage split).
 
-        ``u_D(T) = u(T + R) - u(R)`` with ``R`` the event's non-data assets, so
-        ``u_D(empty) = 0`` and the datasets share what the data stage adds on top of the
-        base model's initialisation, the adapter and the prompt; free disposal leaves
-        out datasets only.
+        ``v_D(T) = v(T + R) - v(R)`` for :meth:`asset_game`'s ``v`` and ``R`` the
+        event's non-data assets: the datasets share what the data stage adds on top of
+        the base model's initialisation, the adapter and the prompt.
         """
         stages = self.assets(event)
         rest = frozenset(a for s, ids in stages.items() if s != "data" for a in ids)
-        offset = self.utility(event, rest)
-        return PipelineGame(
-            self.datasets,
-            lambda t: self.utility(event, t | rest) - offset,
-            free_disposal=free_disposal,
-        )
+        assets = self.asset_game(event, free_disposal=free_disposal)
+        offset = assets(rest)
+        return PipelineGame(self.datasets, lambda t: assets(t | rest) - offset, free_disposal=False)
 
     def revenue_game(
         self,
@@ -650,6 +653,46 @@ class ReferencePipeline:
         targets = [IGNORE] * (len(context) - 1) + list(event.output)
         return torch.tensor([ids[:-1]]), torch.tensor([targets])
 
+    def adapter_checkpoints(self, adapter: str) -> tuple[Checkpoint, ...]:
+        """The pretraining checkpoints, each with ``adapter`` retrained on it and merged.
+
+        What :meth:`influence` differentiates an adapter event's loss at (cached).
+
+        Raises:
+            InputError: If ``adapter`` is unknown.
+        """
+        if adapter not in self.adapters:
+            raise InputError(f"adapter: unknown id {adapter!r}, have {sorted(self.adapters)}")
+        if adapter not in self._adapted:
+            self._adapted[adapter] = tuple(
+                self._adapted_checkpoint(c, adapter) for c in self.base.checkpoints
+            )
+        return self._adapted[adapter]
+
+    def _adapted_checkpoint(self, checkpoint: Checkpoint, adapter: str) -> Checkpoint:
+        state = self._state()
+        model = copy.deepcopy(state.base.model)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_(checkpoint.params[name])
+        index, data = next(
+            (i, d) for i, d in enumerate(state.corpora.adapter_data) if d.id == adapter
+        )
+        s = self.settings
+        with _threads(s.threads):
+            trained = train_adapter(
+                model,
+                state.vocab,
+                data.pairs,
+                s.train,
+                s.seed + 1 + index,
+                adapter_id=data.id,
+                owner=data.owner,
+            )
+        deltas = trained.deltas()
+        params = {n: t + deltas[n] if n in deltas else t for n, t in checkpoint.params.items()}
+        return Checkpoint(params, checkpoint.weight)
+
     def _estimator(
         self, adapter: str | None, projection_dim: int | None
     ) -> TracIn | ProjectedTracIn:
@@ -658,13 +701,7 @@ class ReferencePipeline:
             base = self.base
             test: list[Checkpoint] | None = None
             if adapter is not None:
-                deltas = self.adapters[adapter].deltas()
-                test = [
-                    Checkpoint(
-                        {n: t + deltas[n] if n in deltas else t for n, t in c.params.items()}
-                    )
-                    for c in base.checkpoints
-                ]
+                test = list(self.adapter_checkpoints(adapter))
             estimator: TracIn | ProjectedTracIn
             if projection_dim is None:
                 estimator = TracIn(
@@ -677,6 +714,7 @@ class ReferencePipeline:
                     sequence_nll,
                     projection_dim=projection_dim,
                     seed=self.settings.seed,
+                    projection="srht",
                     test_checkpoints=test,
                 )
             inputs, targets, _ = self.training_examples()
@@ -693,14 +731,18 @@ class ReferencePipeline:
     ) -> GroupedScores:
         """TracIn of the pretraining sentences on the events' outputs, per dataset.
 
-        The event loss is ``-log p(y | x)`` under the full pipeline (its prompt, and its
-        adapter merged into each checkpoint), differentiated with respect to the base
-        model's parameters at the pretraining checkpoints.
+        The event loss is ``-log p(y | x)`` under the full pipeline, differentiated with
+        respect to the base model's parameters at each pretraining checkpoint: with the
+        event's prompt and, for an adapter event, with the adapter retrained on that
+        checkpoint and merged in (the final adapter on an early checkpoint would be off
+        its training distribution and swamp the gradients; retraining costs one
+        adapter fit per checkpoint, cached).
 
         Args:
             events: Events to explain.
             projection_dim: None for exact TracIn, else the dimension of
-                :class:`~offchain.attribution.tda.ProjectedTracIn`.
+                :class:`~offchain.attribution.tda.ProjectedTracIn` (with the SRHT
+                projection).
             how: Aggregation over a dataset's sentences, see
                 :func:`~offchain.attribution.tda.aggregate_scores`.
 

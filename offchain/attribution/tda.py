@@ -30,7 +30,13 @@ with independent seeded matrices :math:`P_c \in \mathbb R^{k \times p}`. Since
 :math:`\mathbb E[P_c^\top P_d] = \delta_{cd} I`, the product :math:`\phi(z) \cdot
 \phi(z')` is an unbiased estimate of TracIn whose error shrinks as :math:`1/\sqrt{k}`
 (Johnson-Lindenstrauss), and scoring one test example against :math:`n` training
-examples is one :math:`(n \times k)` matrix-vector product. Unlike TRAK, no
+examples is one :math:`(n \times k)` matrix-vector product. A dense :math:`P_c` costs
+:math:`pk` per example and as much memory; ``projection="srht"`` uses the subsampled
+randomised Hadamard transform instead (Ailon and Chazelle, 2009; Tropp, 2011),
+:math:`P_c = \sqrt{m/k}\, S_c H D_c` with :math:`D_c` random signs, :math:`H` the
+orthonormal :math:`m \times m` Walsh-Hadamard matrix (:math:`m \ge p` a power of two,
+gradients zero-padded) and :math:`S_c` :math:`k` of its rows drawn without
+replacement: also unbiased, :math:`O(m \log m)` per example and :math:`O(m)` memory. Unlike TRAK, no
 :math:`(\Phi^\top \Phi)^{-1}` kernel and no model ensemble are applied: the estimand
 stays TracIn.
 
@@ -167,6 +173,17 @@ class _PerExampleGradients:
         return range(0, n, self.batch_size)
 
 
+def _hadamard(x: Tensor) -> Tensor:
+    """Unnormalised fast Walsh-Hadamard transform of each row (length a power of two)."""
+    rows, m = x.shape
+    h = 1
+    while h < m:
+        pairs = x.reshape(rows, m // (2 * h), 2, h)
+        x = torch.stack((pairs[:, :, 0] + pairs[:, :, 1], pairs[:, :, 0] - pairs[:, :, 1]), 2)
+        h *= 2
+    return x.reshape(rows, m)
+
+
 def _check_pair(inputs: Tensor, targets: Tensor, where: str) -> None:
     if not isinstance(inputs, Tensor) or not isinstance(targets, Tensor):
         raise InputError(f"{where}: inputs and targets must be torch tensors")
@@ -282,7 +299,9 @@ class ProjectedTracIn:
 
     :meth:`fit` stores one ``projection_dim`` feature per training example (an
     ``(n_train, projection_dim)`` float32 matrix); :meth:`score` projects the test
-    gradients the same way and takes one matrix product.
+    gradients the same way and takes one matrix product. The projection matrices take
+    ``4 * n_checkpoints * n_params * projection_dim`` bytes when cached (fast scoring),
+    ``4 * n_params * projection_dim`` otherwise (each call regenerates them).
 
     Args:
         model: As for :class:`TracIn`.
@@ -290,15 +309,20 @@ class ProjectedTracIn:
         loss_fn: As for :class:`TracIn`.
         projection_dim: ``k``, the feature dimension; error falls as ``1/sqrt(k)``.
         seed: Seeds the projection matrices (one independent matrix per checkpoint).
-        projection: ``"gaussian"`` (entries ``N(0, 1/k)``) or ``"rademacher"``
-            (entries ``+-1/sqrt(k)``).
+        projection: ``"gaussian"`` (entries ``N(0, 1/k)``), ``"rademacher"``
+            (entries ``+-1/sqrt(k)``) or ``"srht"`` (subsampled randomised Hadamard
+            transform; for large models, ``k`` at most the padded parameter count).
         params: As for :class:`TracIn`.
         batch_size: As for :class:`TracIn`.
         test_checkpoints: As for :class:`TracIn`.
+        cache_projections: Keep every checkpoint's dense projection matrix in memory
+            instead of regenerating it (from its seed) at each :meth:`project` call.
+            SRHT's signs and rows are always kept (``O(m)`` memory).
 
     Raises:
-        InputError: As for :class:`TracIn`, or if ``projection_dim`` is not positive,
-            ``seed`` is negative or ``projection`` is unknown.
+        InputError: As for :class:`TracIn`, or if ``projection_dim`` is not positive
+            (or, for SRHT, exceeds the padded parameter count), ``seed`` is negative
+            or ``projection`` is unknown.
     """
 
     def __init__(
@@ -309,39 +333,77 @@ class ProjectedTracIn:
         *,
         projection_dim: int = 256,
         seed: int = 0,
-        projection: Literal["gaussian", "rademacher"] = "gaussian",
+        projection: Literal["gaussian", "rademacher", "srht"] = "gaussian",
         params: Sequence[str] | None = None,
         batch_size: int = 64,
         test_checkpoints: Sequence[Checkpoint] | None = None,
+        cache_projections: bool = True,
     ) -> None:
         if projection_dim <= 0:
             raise InputError(f"projection_dim: must be positive, got {projection_dim}")
         if seed < 0:
             raise InputError(f"seed: must be >= 0, got {seed}")
-        if projection not in ("gaussian", "rademacher"):
-            raise InputError(f"projection: must be 'gaussian' or 'rademacher', got {projection!r}")
+        if projection not in ("gaussian", "rademacher", "srht"):
+            raise InputError(
+                f"projection: must be 'gaussian', 'rademacher' or 'srht', got {projection!r}"
+            )
         self._gradients = _PerExampleGradients(
             model, checkpoints, loss_fn, params, batch_size, test_checkpoints
         )
+        self._padded = 1 << max(self._gradients.dim - 1, 1).bit_length()
+        if projection == "srht" and projection_dim > self._padded:
+            raise InputError(
+                f"projection_dim: SRHT keeps at most {self._padded} rows for "
+                f"{self._gradients.dim} parameters, got {projection_dim}"
+            )
         self.projection_dim = projection_dim
         self.seed = seed
         self.projection = projection
-        self._matrices = tuple(
-            self._matrix(c) * float(np.sqrt(cp.weight))
-            for c, cp in enumerate(self._gradients.checkpoints)
-        )
+        self._cache: dict[int, Tensor] | None = {} if cache_projections else None
+        self._srht_parts: dict[int, tuple[Tensor, Tensor]] = {}
         self._features: Tensor | None = None
 
-    def _matrix(self, c: int) -> Tensor:
-        """``P_c`` transposed, ``(dim, k)``, from a seed derived from ``(seed, c)``."""
+    def _generator(self, c: int) -> torch.Generator:
         state = np.random.SeedSequence([self.seed, c]).generate_state(2, dtype=np.uint32)
-        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+    def _matrix(self, c: int) -> Tensor:
+        """Dense ``sqrt(eta_c) P_c`` transposed, ``(dim, k)``, seeded by ``(seed, c)``."""
+        if self._cache is not None and c in self._cache:
+            return self._cache[c]
+        generator = self._generator(c)
         shape = (self._gradients.dim, self.projection_dim)
         if self.projection == "gaussian":
             matrix = torch.randn(shape, generator=generator)
         else:
             matrix = torch.randint(0, 2, shape, generator=generator).float() * 2 - 1
-        return matrix / float(np.sqrt(self.projection_dim))
+        weight = self._gradients.checkpoints[c].weight
+        matrix *= float(np.sqrt(weight / self.projection_dim))
+        if self._cache is not None:
+            self._cache[c] = matrix
+        return matrix
+
+    def _srht(self, c: int) -> tuple[Tensor, Tensor]:
+        """Scaled signs ``sqrt(eta_c / k) D_c`` and the kept rows ``S_c`` (cached)."""
+        if c not in self._srht_parts:
+            generator = self._generator(c)
+            dim, k = self._gradients.dim, self.projection_dim
+            signs = torch.randint(0, 2, (dim,), generator=generator).float() * 2 - 1
+            # Unsorted: each checkpoint pairs output j with its own random row, which
+            # is what makes cross-checkpoint terms shrink with k, not just average out.
+            rows = torch.randperm(self._padded, generator=generator)[:k]
+            # sqrt(m / k) from subsampling times 1 / sqrt(m) from the orthonormal H.
+            signs *= float(np.sqrt(self._gradients.checkpoints[c].weight / k))
+            self._srht_parts[c] = (signs, rows)
+        return self._srht_parts[c]
+
+    def _project_block(self, c: int, grads: Tensor) -> Tensor:
+        if self.projection != "srht":
+            return grads @ self._matrix(c)
+        signs, rows = self._srht(c)
+        padded = torch.zeros(len(grads), self._padded)
+        padded[:, : grads.shape[1]] = grads * signs
+        return _hadamard(padded)[:, rows]
 
     def project(self, inputs: Tensor, targets: Tensor, *, test: bool = True) -> Tensor:
         """Features :math:`\\phi(z)` of examples, ``(n, projection_dim)`` float32.
@@ -358,10 +420,10 @@ class ProjectedTracIn:
         _check_pair(inputs, targets, "test" if test else "train")
         g = self._gradients
         out = torch.zeros(len(inputs), self.projection_dim)
-        for s in g.batches(len(inputs)):
-            x, y = inputs[s : s + g.batch_size], targets[s : s + g.batch_size]
-            for c, matrix in enumerate(self._matrices):
-                out[s : s + len(x)] += g(c, x, y, test=test) @ matrix
+        for c in range(len(g.checkpoints)):
+            for s in g.batches(len(inputs)):
+                x, y = inputs[s : s + g.batch_size], targets[s : s + g.batch_size]
+                out[s : s + len(x)] += self._project_block(c, g(c, x, y, test=test))
         return out
 
     @property

@@ -1,0 +1,298 @@
+"""The reference pipeline: planted provenance, determinism, the games and their values."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import pearsonr, spearmanr
+
+from offchain.attribution import owen_values, shapley_values
+from offchain.attribution.lm import sequence_nll
+from offchain.attribution.pipeline import (
+    BASE_MODEL,
+    Event,
+    PipelineGame,
+    PipelineSettings,
+    ReferencePipeline,
+    generate_corpora,
+)
+from offchain.attribution.tda import ProjectedTracIn, TracIn, aggregate_scores
+from offchain.exceptions import AttributionError, InputError
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pipe() -> ReferencePipeline:
+    return ReferencePipeline().fit()
+
+
+def _events(pipe: ReferencePipeline, source: str, adapter: str | None = None) -> list[Event]:
+    """Events whose output states a fact exactly as the ``source`` dataset plants it.
+
+    ``source`` is ``geo`` (a capital the noisy dataset gets wrong), ``noisy`` (a
+    capital where the model repeats the noisy dataset's wrong city) or ``fauna``.
+    """
+    corpora = pipe.corpora
+    out = []
+    for fact in corpora.facts_of("fauna" if source == "fauna" else "geo"):
+        noisy = corpora.noisy_values.get(fact.subject)
+        if noisy == fact.value:
+            continue
+        value = noisy if source == "noisy" else fact.value
+        event = pipe.run(fact.request, prompt="plain", adapter=adapter, event_id=fact.subject)
+        if event.text.split()[:1] == [value]:
+            out.append(event)
+    return out
+
+
+def _shapley(game: PipelineGame) -> dict[str, float]:
+    return dict(shapley_values(game, list(game.players)).values)
+
+
+def _coalitions(players: tuple[str, ...]) -> Iterator[frozenset[str]]:
+    for k in range(len(players) + 1):
+        for members in itertools.combinations(players, k):
+            yield frozenset(members)
+
+
+def test_corpora_plant_known_provenance() -> None:
+    settings = PipelineSettings()
+    corpora = generate_corpora(settings.corpus, settings.seed)
+    data = {d.id: d for d in corpora.datasets}
+    assert data["fauna_copy"].sentences == data["fauna"].sentences
+    assert data["fauna_copy"].owner != data["fauna"].owner
+    words = {d: {w for s in data[d].sentences for w in s.split()} for d in data}
+    others = set().union(*(words[d] for d in data if d != "irrelevant"))
+    assert not words["irrelevant"] & others
+    for fact in corpora.facts_of("geo"):
+        assert f"the capital of {fact.subject} is {fact.value} ." in data["geo"].sentences
+        stated = corpora.noisy_values[fact.subject]
+        assert f"the capital of {fact.subject} is {stated} ." in data["noisy"].sentences
+    wrong = sum(corpora.noisy_values[f.subject] != f.value for f in corpora.facts_of("geo"))
+    assert 0 < wrong < len(corpora.facts_of("geo"))
+    tails = {"pirate": "arr", "formal": "sir"}
+    for demos in corpora.adapter_data:
+        assert all(tail == tails[demos.id] for _, tail in demos.pairs)
+    assert generate_corpora(settings.corpus, settings.seed) == corpora
+    assert generate_corpora(settings.corpus, settings.seed + 1) != corpora
+
+
+def test_same_seed_gives_bit_identical_models_events_and_values(pipe: ReferencePipeline) -> None:
+    again = ReferencePipeline(PipelineSettings()).fit()
+    for name, tensor in pipe.base.model.state_dict().items():
+        assert torch.equal(tensor, again.base.model.state_dict()[name])
+    for adapter_id, adapter in pipe.adapters.items():
+        for name, (a, b) in adapter.factors.items():
+            a2, b2 = again.adapters[adapter_id].factors[name]
+            assert torch.equal(a, a2) and torch.equal(b, b2)
+    events, events_again = pipe.sample_events(4), again.sample_events(4)
+    assert events == events_again
+    for event in events:
+        # Raw worths need 2 models per pipeline; disposal would retrain on every subset.
+        game = pipe.stage_game(event, free_disposal=False)
+        game_again = again.stage_game(event, free_disposal=False)
+        for coalition in _coalitions(game.players):
+            assert game(coalition) == game_again(coalition)
+    plain = [e for e in events if e.adapter is None] or [pipe.run(events[0].request)]
+    assert np.array_equal(pipe.influence(plain).values, again.influence(plain).values)
+    other = ReferencePipeline(PipelineSettings(seed=1)).fit()
+    assert other.corpora != pipe.corpora
+
+
+def test_stage_game_is_zero_when_empty_and_monotone(pipe: ReferencePipeline) -> None:
+    geo, fauna = pipe.corpora.facts_of("geo")[0], pipe.corpora.facts_of("fauna")[0]
+    events = [
+        pipe.run(geo.request),
+        pipe.run(fauna.request, prompt="recall"),
+        pipe.run(geo.request, prompt="plain", adapter="pirate"),
+    ]
+    for event in events:
+        game = pipe.stage_game(event)
+        assert game(frozenset()) == 0.0
+        full = frozenset(game.players)
+        values = {c: game(c) for c in _coalitions(game.players)}
+        for smaller, larger in itertools.combinations(values, 2):
+            if smaller < larger:
+                assert values[smaller] <= values[larger]
+        assert values[full] == max(values.values()) > 0
+        # Without the base model nothing generates: every such coalition is worth 0.
+        assert all(v == 0.0 for c, v in values.items() if "base_model" not in c)
+
+
+def test_raw_utility_rewards_each_stage_of_the_full_pipeline(pipe: ReferencePipeline) -> None:
+    for adapter in (None, "pirate", "formal"):
+        for event in _events(pipe, "geo", adapter)[:2]:
+            u = pipe.asset_game(event, free_disposal=False)
+            full = frozenset(u.players)
+            assert u(full) == pytest.approx(pipe.utility(event, full))
+            assert u(frozenset()) == 0.0
+            assert u(full - {BASE_MODEL}) == 0.0
+            datasets = frozenset(pipe.datasets)
+            assert u(full) > u(full - datasets) + 5.0
+            assert u(full) > u(full - {"plain"})
+            if adapter is not None:
+                assert u(full) > u(full - {adapter}) + 2.0
+
+
+def test_retrained_models_are_cached_and_duplicate_datasets_are_interchangeable(
+    pipe: ReferencePipeline,
+) -> None:
+    assert pipe.model_for({"geo", "fauna"}) is pipe.model_for(["fauna", "geo"])
+    assert pipe.model_for(pipe.datasets) is pipe.base
+    one, two = pipe.model_for({"geo", "fauna"}), pipe.model_for({"geo", "fauna_copy"})
+    for name, tensor in one.model.state_dict().items():
+        assert torch.equal(tensor, two.model.state_dict()[name])
+    assert pipe.model_for(()).checkpoints == ()
+
+
+@pytest.mark.parametrize("source", ["geo", "noisy", "fauna"])
+def test_retraining_credits_the_dataset_whose_fact_the_output_repeats(
+    pipe: ReferencePipeline, source: str
+) -> None:
+    events = _events(pipe, source)
+    assert events, f"the pipeline states no {source} fact as planted"
+    for event in events[:2]:
+        values = _shapley(pipe.data_game(event))
+        top = max(values.values())
+        winners = {"fauna", "fauna_copy"} if source == "fauna" else {source}
+        assert all(values[d] == pytest.approx(top, rel=1e-9) for d in winners), values
+        assert all(values[d] < 0.8 * top for d in values if d not in winners), values
+        assert values["fauna"] == pytest.approx(values["fauna_copy"], rel=1e-9, abs=1e-12)
+        assert abs(values["irrelevant"]) < 0.1 * top, values
+        assert min(values.values()) >= 0.0
+
+
+def test_data_game_with_an_adapter_retrains_the_adapter_per_subset(
+    pipe: ReferencePipeline,
+) -> None:
+    event = _events(pipe, "fauna", "pirate")[0]
+    assert event.text.endswith("arr")
+    values = _shapley(pipe.data_game(event))
+    assert values["fauna"] == pytest.approx(values["fauna_copy"], rel=1e-9)
+    assert values["fauna"] == max(values.values())
+    assert abs(values["irrelevant"]) < 0.1 * values["fauna"]
+    adapter = pipe.adapter_for({"geo"}, "pirate")
+    assert adapter is pipe.adapter_for(["geo"], "pirate")
+    assert not torch.equal(adapter.factors["head"][1], pipe.adapters["pirate"].factors["head"][1])
+
+
+def test_stage_values_are_the_totals_of_the_asset_owen_values(pipe: ReferencePipeline) -> None:
+    event = _events(pipe, "fauna", "pirate")[0]
+    stages = pipe.assets(event)
+    assert list(stages) == ["data", "base_model", "adapter", "prompt"]
+    owen = owen_values(pipe.asset_game(event), [list(ids) for ids in stages.values()])
+    stage = _shapley(pipe.stage_game(event))
+    for name, ids in stages.items():
+        assert sum(owen.values[i] for i in ids) == pytest.approx(stage[name], rel=1e-9)
+    assert sum(stage.values()) == pytest.approx(pipe.stage_game(event)(frozenset(stages)))
+    assert owen.values["fauna"] == pytest.approx(owen.values["fauna_copy"], rel=1e-9)
+    assert all(v > 0 for v in stage.values())
+
+
+def test_revenue_game_splits_the_total_revenue(pipe: ReferencePipeline) -> None:
+    events = [e for e in pipe.sample_events(5) if e.adapter is None]
+    assert events
+    game = pipe.revenue_game(events)
+    values = _shapley(game)
+    assert sum(values.values()) == pytest.approx(sum(e.revenue for e in events), rel=1e-9)
+    assert game(frozenset()) == 0.0
+    assert all(v >= 0 for v in values.values())
+
+
+def test_influence_credits_the_dataset_whose_fact_the_output_repeats(
+    pipe: ReferencePipeline,
+) -> None:
+    geo, fauna = _events(pipe, "geo")[:2], _events(pipe, "fauna")[:2]
+    result = pipe.influence([*geo, *fauna])
+    assert result.groups == pipe.datasets
+    for row, source in zip(result.values, ["geo"] * len(geo) + ["fauna"] * len(fauna), strict=True):
+        values = dict(zip(result.groups, row, strict=True))
+        assert max(values, key=values.__getitem__) in {source, f"{source}_copy"}
+        assert values["fauna"] == values["fauna_copy"]
+    influence = pipe.influence_game(fauna[0])
+    assert influence(frozenset({"fauna", "geo"})) == pytest.approx(
+        result.values[len(geo), 0] + result.values[len(geo), 2]
+    )
+
+
+def test_influence_of_adapter_events_retrains_the_adapter_per_checkpoint(
+    pipe: ReferencePipeline,
+) -> None:
+    events = _events(pipe, "geo", "pirate")[:3]
+    result = pipe.influence(events)
+    winners = [result.groups[int(np.argmax(row))] for row in result.values]
+    assert winners.count("geo") >= 2, winners
+    # Each checkpoint carries its own retrained adapter, not the final one.
+    adapted = pipe.adapter_checkpoints("pirate")
+    assert adapted is pipe.adapter_checkpoints("pirate")
+    first, last = pipe.base.checkpoints[0].params, pipe.base.checkpoints[-1].params
+    final_delta = pipe.adapters["pirate"].deltas()["head.weight"]
+    assert torch.equal(adapted[-1].params["head.weight"], last["head.weight"] + final_delta)
+    assert not torch.equal(adapted[0].params["head.weight"], first["head.weight"] + final_delta)
+
+
+def test_projected_influence_tracks_exact_influence(pipe: ReferencePipeline) -> None:
+    event = _events(pipe, "fauna")[0]
+    inputs, targets, groups = pipe.training_examples()
+    test = pipe.event_example(event)
+    args = (pipe.base.model, pipe.base.checkpoints, sequence_nll)
+    exact = TracIn(*args).fit(inputs, targets).score(*test)[0]
+    projected = ProjectedTracIn(*args, projection_dim=4096, projection="srht")
+    estimate = projected.fit(inputs, targets).score(*test)[0]
+    # Many scores sit near zero and their order is the hardest to keep (see bench/tda.py).
+    assert spearmanr(exact, estimate).statistic > 0.75
+    assert pearsonr(exact, estimate).statistic > 0.95
+    # The pipeline's influence is these estimators', aggregated per dataset.
+    grouped = pipe.influence([event])
+    np.testing.assert_allclose(grouped.values[0], aggregate_scores(exact[None], groups).values[0])
+    approx = pipe.influence([event], projection_dim=4096)
+    np.testing.assert_allclose(approx.values[0], aggregate_scores(estimate[None], groups).values[0])
+    assert set(np.argsort(approx.values[0])[-2:]) == {2, 3}
+
+
+def test_bad_inputs_raise_input_error_naming_the_field(pipe: ReferencePipeline) -> None:
+    request = pipe.corpora.facts[0].request
+    with pytest.raises(InputError, match=r"^prompt: unknown id 'nope'"):
+        pipe.run(request, prompt="nope")
+    with pytest.raises(InputError, match=r"^adapter: unknown id 'nope'"):
+        pipe.run(request, adapter="nope")
+    with pytest.raises(InputError, match=r"^revenue: must be an int >= 0, got -1"):
+        pipe.run(request, revenue=-1)
+    with pytest.raises(InputError, match=r"^request"):
+        pipe.run("  ")
+    with pytest.raises(InputError, match=r"^datasets: unknown ids \['nope'\]"):
+        pipe.model_for({"nope"})
+    with pytest.raises(InputError, match=r"^n: must be a positive int"):
+        pipe.sample_events(0)
+    event = pipe.run(request, prompt="plain")
+    with pytest.raises(InputError, match=r"^coalition: unknown players \['nope'\]"):
+        pipe.stage_game(event)(frozenset({"nope"}))
+    with pytest.raises(InputError, match=r"^assets: \['pirate'\] not used"):
+        pipe.utility(event, {"pirate"})
+    forged = Event("x", request, "plain", "nope", 0, event.output, event.text)
+    with pytest.raises(InputError, match=r"^event\.adapter: unknown id 'nope'"):
+        pipe.stage_game(forged)
+    with pytest.raises(InputError, match=r"^events: need at least one"):
+        pipe.revenue_game([])
+    with pytest.raises(InputError, match=r"^level"):
+        pipe.revenue_game([event], level="dataset")  # type: ignore[arg-type]
+
+
+def test_an_unfitted_pipeline_raises_attribution_error() -> None:
+    with pytest.raises(AttributionError, match="not fitted"):
+        _ = ReferencePipeline().corpora
+    with pytest.raises(InputError, match=r"^settings"):
+        ReferencePipeline({"seed": 1})  # type: ignore[arg-type]
