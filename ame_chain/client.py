@@ -217,6 +217,33 @@ class SettlementClient:
         )
         return ProposedEpoch(EpochHeader.from_event(event["args"]), tree, result)
 
+    def propose_call(
+        self,
+        tree: EpochTree,
+        *,
+        token: str | None = None,
+        manifest_hash: str | bytes = b"\x00" * 32,
+        manifest_uri: str = "",
+    ) -> tuple[Any, int]:
+        """The unsent ``propose`` call for ``tree`` and the value it must carry (pool + bond, or bond).
+
+        For callers that sign and send themselves (the operator workflow records every
+        transaction before it goes out); ERC-20 pools must be approved first.
+        """
+        token_address = to_checksum_address(token or ZERO_ADDRESS)
+        bond = int(self.contract.functions.OPERATOR_BOND().call())
+        value = tree.pool + bond if token_address == ZERO_ADDRESS else bond
+        call = self.contract.functions.propose(
+            tree.epoch,
+            _bytes32(tree.root, "root"),
+            token_address,
+            tree.pool,
+            len(tree.leaves),
+            _bytes32(manifest_hash, "manifest_hash"),
+            manifest_uri,
+        )
+        return call, value
+
     def finalize(self, header: EpochHeader) -> TxResult:
         """Make the epoch claimable (after its window, with no open dispute)."""
         return self._send(self.contract.functions.finalize(header.as_tuple()))
@@ -372,6 +399,43 @@ class SettlementClient:
     def expiry_of(self, header: EpochHeader) -> int:
         """When what is left of the epoch can be swept."""
         return int(self.contract.functions.expiryOf(header.as_tuple()).call())
+
+    def commitment_of(self, epoch: int) -> str:
+        """The epoch's stored commitment (0x-hex; all zeros when never proposed)."""
+        return "0x" + bytes(self.contract.functions.commitmentOf(epoch).call()).hex()
+
+    def header_of(self, epoch: int, from_block: int = 0) -> tuple[EpochHeader, str] | None:
+        """The header and manifest URI of ``epoch`` from its ``EpochProposed`` event; None if never proposed.
+
+        Raises:
+            ChainError: The event's header does not hash to the stored commitment.
+        """
+        commitment = self.commitment_of(epoch)
+        if int(commitment, 16) == 0:
+            return None
+        events = self.contract.events.EpochProposed().get_logs(
+            argument_filters={"epoch": epoch}, from_block=from_block
+        )
+        for event in events:
+            header = EpochHeader.from_event(event["args"])
+            if header.commitment() == commitment:
+                return header, str(event["args"]["manifestURI"])
+        raise ChainError(
+            f"epoch {epoch}: no EpochProposed event from block {from_block} matches the stored "
+            f"commitment {commitment}"
+        )
+
+    def dispute_of(self, epoch: int, dispute_id: int) -> dict[str, Any]:
+        """A dispute's challenger, bond, deadline and status name."""
+        challenger, bond, deadline, status = self.contract.functions.disputeOf(
+            epoch, dispute_id
+        ).call()
+        return {
+            "challenger": to_checksum_address(challenger),
+            "bond": int(bond),
+            "deadline": int(deadline),
+            "status": DisputeStatus[status],
+        }
 
     def proposed_headers(self, from_block: int = 0) -> dict[int, tuple[EpochHeader, str]]:
         """Every proposed epoch's header and manifest URI, from the ``EpochProposed`` events."""

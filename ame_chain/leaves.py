@@ -17,7 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
 from eth_utils.address import is_address, to_checksum_address
+from eth_utils.crypto import keccak
 
 from ame_chain.merkle import StandardMerkleTree
 from offchain.exceptions import InputError
@@ -33,6 +35,8 @@ __all__ = [
     "find_faults",
 ]
 
+#: ``IAmeSettlement.EpochHeader`` as one ABI tuple: the epoch's commitment is its keccak256.
+HEADER_ENCODING = "(uint256,bytes32,address,uint256,uint256,uint256,address,uint256,bytes32)"
 #: ``(chainId, settlement, epoch, index, account, amount, amountBefore)``.
 LEAF_ENCODING = ["uint256", "address", "uint256", "uint256", "address", "uint256", "uint256"]
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -178,6 +182,10 @@ class EpochHeader:
             bond=int(data["bond"]),
             manifest_hash=str(data["manifestHash"]),
         )
+
+    def commitment(self) -> str:
+        """``keccak256(abi.encode(header))``: what the contract stores for the epoch (0x-hex)."""
+        return "0x" + keccak(abi_encode([HEADER_ENCODING], [self.as_tuple()])).hex()
 
     @property
     def is_eth(self) -> bool:

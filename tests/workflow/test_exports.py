@@ -1,0 +1,65 @@
+"""The public API of ame_chain.workflow and ame_chain.cli is pinned: changing it is a deliberate act."""
+
+import ame_chain.cli
+import ame_chain.workflow
+
+WORKFLOW = [
+    "CRASH_ENV",
+    "CRASH_EXIT_CODE",
+    "CRASH_POINTS",
+    "EVIDENCE_FORMAT",
+    "AuditInputs",
+    "AuditReport",
+    "ChallengeResult",
+    "ClaimLine",
+    "ClaimResult",
+    "DevChain",
+    "DurableSender",
+    "EpochKey",
+    "EpochRow",
+    "EpochSummary",
+    "FetchError",
+    "LocalChainInfo",
+    "ManagedChainError",
+    "MappingInputs",
+    "Mismatch",
+    "Progress",
+    "PublishedEpoch",
+    "RecordingTransactor",
+    "SettleResult",
+    "StateError",
+    "StateStore",
+    "TxRow",
+    "WorkflowError",
+    "Workspace",
+    "audit_epoch",
+    "chain_down",
+    "chain_up",
+    "challenge_epoch",
+    "claim_leaves",
+    "epoch_summaries",
+    "fetch",
+    "finalize_epoch",
+    "keccak_hex",
+    "leaves_of",
+    "load_published",
+    "managed_chain",
+    "open_dispute",
+    "quiet_progress",
+    "refund_epoch",
+    "resolve_dispute",
+    "settle_epoch",
+    "sweep_epoch",
+    "withdraw_credits",
+]
+
+
+def test_workflow_exports() -> None:
+    assert ame_chain.workflow.__all__ == WORKFLOW
+    for name in WORKFLOW:
+        assert hasattr(ame_chain.workflow, name), name
+
+
+def test_cli_exports() -> None:
+    assert ame_chain.cli.__all__ == ["EXIT_AUDIT_MISMATCH", "EXIT_ERROR", "CliEnv", "main"]
+    assert (ame_chain.cli.EXIT_ERROR, ame_chain.cli.EXIT_AUDIT_MISMATCH) == (1, 3)
