@@ -115,7 +115,7 @@ class PretrainedLM:
 
     Attributes:
         model: The final model (evaluation mode).
-        checkpoints: Parameters after evenly spaced epochs, each weighted by the
+        checkpoints: Parameters after evenly spaced steps, each weighted by the
             learning rate times the optimisation steps since the previous checkpoint;
             empty when there was nothing to train on.
     """

@@ -23,26 +23,21 @@ __all__ = [
 ]
 
 
-class _SettingsError(InputError):
-    """An :class:`InputError` that keeps the failed fields, so that an enclosing model
-    (which pydantic validates by calling the nested model's ``__init__``) can report
-    them under its own path."""
-
-    def __init__(self, fields: list[tuple[tuple[str, ...], str, object]]) -> None:
-        self.fields = fields
-        super().__init__(
-            "; ".join(f"{'.'.join(loc)}: {msg} (got {value!r})" for loc, msg, value in fields)
-        )
+Failure = tuple[tuple[str, ...], str, object]
+# Attribute of a raised InputError holding its failures as (path, reason, value): pydantic
+# validates a nested settings model by calling its __init__, whose InputError then
+# reaches the enclosing model, which reports the failures under its own path.
+_FAILURES = "_settings_failures"
 
 
-def _fields(model: str, err: ValidationError) -> list[tuple[tuple[str, ...], str, object]]:
+def _failures(model: str, err: ValidationError) -> list[Failure]:
     """``(path, reason, value)`` of every failed field, paths starting at ``model``."""
-    out: list[tuple[tuple[str, ...], str, object]] = []
+    out: list[Failure] = []
     for item in err.errors():
         loc = (model, *(str(part) for part in item["loc"]))
-        inner = item.get("ctx", {}).get("error")
-        if isinstance(inner, _SettingsError):
-            out.extend(((*loc, *path[1:]), msg, value) for path, msg, value in inner.fields)
+        inner: list[Failure] | None = getattr(item.get("ctx", {}).get("error"), _FAILURES, None)
+        if inner is not None:
+            out.extend(((*loc, *path[1:]), msg, value) for path, msg, value in inner)
         else:
             out.append((loc, item["msg"], item.get("input")))
     return out
@@ -57,7 +52,14 @@ class _Settings(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as err:
-            raise _SettingsError(_fields(type(self).__name__, err)) from err
+            failures = _failures(type(self).__name__, err)
+            error = InputError(
+                "; ".join(
+                    f"{'.'.join(path)}: {why} (got {value!r})" for path, why, value in failures
+                )
+            )
+            setattr(error, _FAILURES, failures)
+            raise error from err
 
 
 class CorpusSettings(_Settings):
@@ -74,10 +76,10 @@ class CorpusSettings(_Settings):
         n_adapter_facts: Style demonstrations in each fine-tuner's dataset.
     """
 
-    n_countries: int = Field(default=12, ge=2, le=500)
-    n_animals: int = Field(default=12, ge=2, le=500)
+    n_countries: int = Field(default=12, ge=2, le=100_000)
+    n_animals: int = Field(default=12, ge=2, le=100_000)
     noise_rate: float = Field(default=0.5, ge=0.0, le=1.0)
-    n_irrelevant: int = Field(default=24, ge=1, le=100_000)
+    n_irrelevant: int = Field(default=24, ge=1, le=10_000_000)
     irrelevant_vocab: int = Field(default=16, ge=2, le=500)
     n_adapter_facts: int = Field(default=24, ge=1, le=500)
 

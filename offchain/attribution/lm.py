@@ -1,11 +1,15 @@
-"""The reference language models: a tiny word-level transformer, LoRA adapters, unigrams.
+"""The reference language models: a tiny word-level transformer, LoRA adapters, a uniform one.
 
 Everything a pipeline stage needs to score or generate text:
 
 * :class:`Vocabulary` maps whitespace tokens to ids (four special ids first).
 * :class:`NeuralLM` wraps a :class:`TinyTransformerLM` for scoring and generation.
 * :class:`UniformLM` is the reference model of the empty pipeline.
-* :func:`pretrain` and :func:`train_adapter` train on CPU in seconds, deterministically.
+* :func:`pretrain` trains the transformer with Adam on CPU in seconds, deterministically.
+* :class:`LoRAAdapter` holds low-rank updates (Hu et al., 2021, "LoRA: Low-Rank
+  Adaptation of Large Language Models") that :func:`train_adapter` fits on a
+  fine-tuner's demonstrations with the base model frozen; a KL term to the base
+  model's predictions on the demonstrations' contexts keeps the adapter to style.
 
 The continuation log-likelihood used by the pipeline utility is
 

@@ -714,7 +714,7 @@ class ReferencePipeline:
                     sequence_nll,
                     projection_dim=projection_dim,
                     seed=self.settings.seed,
-                    projection="srht",
+                    projection="countsketch",
                     test_checkpoints=test,
                 )
             inputs, targets, _ = self.training_examples()
@@ -741,8 +741,8 @@ class ReferencePipeline:
         Args:
             events: Events to explain.
             projection_dim: None for exact TracIn, else the dimension of
-                :class:`~offchain.attribution.tda.ProjectedTracIn` (with the SRHT
-                projection).
+                :class:`~offchain.attribution.tda.ProjectedTracIn` (with the count
+                sketch).
             how: Aggregation over a dataset's sentences, see
                 :func:`~offchain.attribution.tda.aggregate_scores`.
 

@@ -31,12 +31,18 @@ with independent seeded matrices :math:`P_c \in \mathbb R^{k \times p}`. Since
 \phi(z')` is an unbiased estimate of TracIn whose error shrinks as :math:`1/\sqrt{k}`
 (Johnson-Lindenstrauss), and scoring one test example against :math:`n` training
 examples is one :math:`(n \times k)` matrix-vector product. A dense :math:`P_c` costs
-:math:`pk` per example and as much memory; ``projection="srht"`` uses the subsampled
-randomised Hadamard transform instead (Ailon and Chazelle, 2009; Tropp, 2011),
-:math:`P_c = \sqrt{m/k}\, S_c H D_c` with :math:`D_c` random signs, :math:`H` the
-orthonormal :math:`m \times m` Walsh-Hadamard matrix (:math:`m \ge p` a power of two,
-gradients zero-padded) and :math:`S_c` :math:`k` of its rows drawn without
-replacement: also unbiased, :math:`O(m \log m)` per example and :math:`O(m)` memory. Unlike TRAK, no
+:math:`pk` per example and as much memory; ``projection="countsketch"`` uses a sparse
+one instead (Charikar, Chen and Farach-Colton, 2002; Weinberger et al., 2009, "Feature
+Hashing for Large Scale Multitask Learning"): each parameter :math:`j` is added, with a
+random sign :math:`s_c(j)`, to one random coordinate :math:`h_c(j)` of the feature,
+
+.. math::
+
+    (P_c g)_i = \sum_{j : h_c(j) = i} s_c(j)\, g_j ,
+
+also with :math:`\mathbb E[P_c^\top P_d] = \delta_{cd} I` and the same :math:`O(1/k)`
+variance for gradients without a few dominant coordinates, at :math:`O(p)` work per
+example and :math:`O(p)` memory. Unlike TRAK, no
 :math:`(\Phi^\top \Phi)^{-1}` kernel and no model ensemble are applied: the estimand
 stays TracIn.
 
@@ -173,17 +179,6 @@ class _PerExampleGradients:
         return range(0, n, self.batch_size)
 
 
-def _hadamard(x: Tensor) -> Tensor:
-    """Unnormalised fast Walsh-Hadamard transform of each row (length a power of two)."""
-    rows, m = x.shape
-    h = 1
-    while h < m:
-        pairs = x.reshape(rows, m // (2 * h), 2, h)
-        x = torch.stack((pairs[:, :, 0] + pairs[:, :, 1], pairs[:, :, 0] - pairs[:, :, 1]), 2)
-        h *= 2
-    return x.reshape(rows, m)
-
-
 def _check_pair(inputs: Tensor, targets: Tensor, where: str) -> None:
     if not isinstance(inputs, Tensor) or not isinstance(targets, Tensor):
         raise InputError(f"{where}: inputs and targets must be torch tensors")
@@ -310,19 +305,18 @@ class ProjectedTracIn:
         projection_dim: ``k``, the feature dimension; error falls as ``1/sqrt(k)``.
         seed: Seeds the projection matrices (one independent matrix per checkpoint).
         projection: ``"gaussian"`` (entries ``N(0, 1/k)``), ``"rademacher"``
-            (entries ``+-1/sqrt(k)``) or ``"srht"`` (subsampled randomised Hadamard
-            transform; for large models, ``k`` at most the padded parameter count).
+            (entries ``+-1/sqrt(k)``), both dense, or ``"countsketch"`` (sparse; for
+            large models).
         params: As for :class:`TracIn`.
         batch_size: As for :class:`TracIn`.
         test_checkpoints: As for :class:`TracIn`.
         cache_projections: Keep every checkpoint's dense projection matrix in memory
             instead of regenerating it (from its seed) at each :meth:`project` call.
-            SRHT's signs and rows are always kept (``O(m)`` memory).
+            Count-sketch hashes and signs are always kept (``O(p)`` memory).
 
     Raises:
-        InputError: As for :class:`TracIn`, or if ``projection_dim`` is not positive
-            (or, for SRHT, exceeds the padded parameter count), ``seed`` is negative
-            or ``projection`` is unknown.
+        InputError: As for :class:`TracIn`, or if ``projection_dim`` is not positive,
+            ``seed`` is negative or ``projection`` is unknown.
     """
 
     def __init__(
@@ -333,7 +327,7 @@ class ProjectedTracIn:
         *,
         projection_dim: int = 256,
         seed: int = 0,
-        projection: Literal["gaussian", "rademacher", "srht"] = "gaussian",
+        projection: Literal["gaussian", "rademacher", "countsketch"] = "gaussian",
         params: Sequence[str] | None = None,
         batch_size: int = 64,
         test_checkpoints: Sequence[Checkpoint] | None = None,
@@ -343,24 +337,18 @@ class ProjectedTracIn:
             raise InputError(f"projection_dim: must be positive, got {projection_dim}")
         if seed < 0:
             raise InputError(f"seed: must be >= 0, got {seed}")
-        if projection not in ("gaussian", "rademacher", "srht"):
+        if projection not in ("gaussian", "rademacher", "countsketch"):
             raise InputError(
-                f"projection: must be 'gaussian', 'rademacher' or 'srht', got {projection!r}"
+                f"projection: must be 'gaussian', 'rademacher' or 'countsketch', got {projection!r}"
             )
         self._gradients = _PerExampleGradients(
             model, checkpoints, loss_fn, params, batch_size, test_checkpoints
         )
-        self._padded = 1 << max(self._gradients.dim - 1, 1).bit_length()
-        if projection == "srht" and projection_dim > self._padded:
-            raise InputError(
-                f"projection_dim: SRHT keeps at most {self._padded} rows for "
-                f"{self._gradients.dim} parameters, got {projection_dim}"
-            )
         self.projection_dim = projection_dim
         self.seed = seed
         self.projection = projection
         self._cache: dict[int, Tensor] | None = {} if cache_projections else None
-        self._srht_parts: dict[int, tuple[Tensor, Tensor]] = {}
+        self._sketches: dict[int, tuple[Tensor, Tensor]] = {}
         self._features: Tensor | None = None
 
     def _generator(self, c: int) -> torch.Generator:
@@ -383,27 +371,23 @@ class ProjectedTracIn:
             self._cache[c] = matrix
         return matrix
 
-    def _srht(self, c: int) -> tuple[Tensor, Tensor]:
-        """Scaled signs ``sqrt(eta_c / k) D_c`` and the kept rows ``S_c`` (cached)."""
-        if c not in self._srht_parts:
+    def _sketch(self, c: int) -> tuple[Tensor, Tensor]:
+        """Buckets ``h_c`` and signs ``sqrt(eta_c) s_c`` of the count sketch (cached)."""
+        if c not in self._sketches:
             generator = self._generator(c)
-            dim, k = self._gradients.dim, self.projection_dim
+            dim = self._gradients.dim
+            buckets = torch.randint(0, self.projection_dim, (dim,), generator=generator)
             signs = torch.randint(0, 2, (dim,), generator=generator).float() * 2 - 1
-            # Unsorted: each checkpoint pairs output j with its own random row, which
-            # is what makes cross-checkpoint terms shrink with k, not just average out.
-            rows = torch.randperm(self._padded, generator=generator)[:k]
-            # sqrt(m / k) from subsampling times 1 / sqrt(m) from the orthonormal H.
-            signs *= float(np.sqrt(self._gradients.checkpoints[c].weight / k))
-            self._srht_parts[c] = (signs, rows)
-        return self._srht_parts[c]
+            signs *= float(np.sqrt(self._gradients.checkpoints[c].weight))
+            self._sketches[c] = (buckets, signs)
+        return self._sketches[c]
 
     def _project_block(self, c: int, grads: Tensor) -> Tensor:
-        if self.projection != "srht":
+        if self.projection != "countsketch":
             return grads @ self._matrix(c)
-        signs, rows = self._srht(c)
-        padded = torch.zeros(len(grads), self._padded)
-        padded[:, : grads.shape[1]] = grads * signs
-        return _hadamard(padded)[:, rows]
+        buckets, signs = self._sketch(c)
+        out = torch.zeros(len(grads), self.projection_dim)
+        return out.index_add_(1, buckets, grads * signs)
 
     def project(self, inputs: Tensor, targets: Tensor, *, test: bool = True) -> Tensor:
         """Features :math:`\\phi(z)` of examples, ``(n, projection_dim)`` float32.

@@ -151,19 +151,19 @@ def test_projected_tracin_correlates_with_exact_and_improves_with_dimension() ->
     checkpoints = _checkpoints(model, 2)
     train, test = _data(200, seed=2), _data(3, seed=3)
     exact = TracIn(model, checkpoints, _cross_entropy).fit(*train).score(*test)
-    kinds: tuple[Literal["gaussian", "srht"], ...] = ("gaussian", "srht")
+    kinds: tuple[Literal["gaussian", "countsketch"], ...] = ("gaussian", "countsketch")
     for kind in kinds:
         errors = {}
-        for k in (16, 1024):
+        for k in (16, 4096):
             projected = ProjectedTracIn(
                 model, checkpoints, _cross_entropy, projection_dim=k, seed=5, projection=kind
             )
             approx = projected.fit(*train).score(*test)
             errors[k] = float(np.abs(approx - exact).mean())
-            if k == 1024:
+            if k == 4096:
                 for row, row_exact in zip(approx, exact, strict=True):
                     assert spearmanr(row, row_exact).statistic > 0.95
-        assert errors[1024] < errors[16] / 3
+        assert errors[4096] < errors[16] / 5
 
 
 def test_projected_tracin_is_unbiased_over_seeds() -> None:
@@ -179,7 +179,7 @@ def test_projected_tracin_is_unbiased_over_seeds() -> None:
             .fit(*train)
             .score(*test)
             for s in range(100)
-            for kind in ("gaussian", "rademacher", "srht")
+            for kind in ("gaussian", "rademacher", "countsketch")
         ],
         axis=0,
     )
@@ -193,7 +193,7 @@ def test_same_seed_gives_bit_identical_scores_and_features() -> None:
     train, test = _data(50, seed=2), _data(3, seed=3)
 
     def run(
-        seed: int, kind: Literal["gaussian", "rademacher", "srht"] = "gaussian"
+        seed: int, kind: Literal["gaussian", "rademacher", "countsketch"] = "gaussian"
     ) -> tuple[np.ndarray, np.ndarray]:
         est = ProjectedTracIn(
             model, checkpoints, _cross_entropy, projection_dim=32, seed=seed, projection=kind
@@ -204,9 +204,9 @@ def test_same_seed_gives_bit_identical_scores_and_features() -> None:
     assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
     assert not np.array_equal(first[1], run(8)[1])
     assert not np.array_equal(first[1], run(7, "rademacher")[1])
-    srht = run(7, "srht")
-    assert np.array_equal(srht[1], run(7, "srht")[1])
-    assert not np.array_equal(srht[1], run(8, "srht")[1])
+    sketch = run(7, "countsketch")
+    assert np.array_equal(sketch[1], run(7, "countsketch")[1])
+    assert not np.array_equal(sketch[1], run(8, "countsketch")[1])
     exact = TracIn(model, checkpoints, _cross_entropy).fit(*train)
     assert np.array_equal(exact.score(*test), exact.score(*test))
 
@@ -278,7 +278,6 @@ def test_scoring_before_fit_raises_attribution_error() -> None:
         ({"projection_dim": 0}, "projection_dim"),
         ({"seed": -1}, "seed"),
         ({"projection": "sparse"}, "projection"),
-        ({"projection": "srht", "projection_dim": 257}, "projection_dim: SRHT keeps at most 256"),
         ({"test_checkpoints": []}, "test_checkpoints"),
     ],
 )
