@@ -24,7 +24,6 @@ context ``x`` (the beginning-of-sequence token and the rendered prompt).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -54,7 +53,6 @@ __all__ = [
     "LORA_TARGETS",
     "PAD",
     "UNK",
-    "ContinuationScorer",
     "LoRAAdapter",
     "LoRALinear",
     "NeuralLM",
@@ -69,14 +67,6 @@ __all__ = [
     "train_adapter",
     "wrap_with_lora",
 ]
-
-
-class ContinuationScorer(Protocol):
-    """Anything that scores an output after a context: a pipeline's language model."""
-
-    def log_likelihood(self, context: Sequence[int], continuation: Sequence[int]) -> float:
-        """``log p(continuation | context)`` in nats."""
-        ...
 
 
 class NeuralLM:
