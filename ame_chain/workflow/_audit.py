@@ -31,7 +31,7 @@ from typing import Any
 
 from ame_chain.leaves import LEAF_ENCODING, EpochHeader, EpochTree, PayoutLeaf, find_faults
 from ame_chain.merkle import StandardMerkleTree
-from ame_chain.workflow._epochs import find_header, manifest_bytes
+from ame_chain.workflow._epochs import find_header
 from ame_chain.workflow._publish import fetch, keccak_hex, sibling_uri
 from ame_chain.workflow._settle import leaves_of
 from ame_chain.workflow._workspace import Workspace
@@ -162,7 +162,7 @@ def audit_epoch(
     stored = ws.client.commitment_of(epoch)
     if header.commitment() != stored:
         report.add("header", stored, header.commitment())
-    manifest = _check_manifest(ws, report, header, uri, manifest_uri is not None)
+    manifest = _check_manifest(report, header, uri)
     if manifest is None:
         return report
     _check_inputs(ws, report, manifest, uri, inputs or AuditInputs())
@@ -171,12 +171,11 @@ def audit_epoch(
     return report
 
 
-def _check_manifest(
-    ws: Workspace, report: AuditReport, header: EpochHeader, uri: str, given: bool
-) -> Manifest | None:
+def _check_manifest(report: AuditReport, header: EpochHeader, uri: str) -> Manifest | None:
     report.checks.append("manifest")
     try:
-        data = fetch(uri) if given else manifest_bytes(ws, header, uri)
+        # Always what is published, never the operator's own copy: that is what others see.
+        data = fetch(uri)
     except AmeError as err:
         report.add("manifestURI", "a readable manifest", err)
         return None
@@ -259,7 +258,14 @@ def _check_carried_chain(ws: Workspace, report: AuditReport, manifest: Manifest)
         return  # an epoch that paid nobody was never proposed: nothing on-chain to compare
     header, uri = found
     try:
-        data = manifest_bytes(ws, header, uri)
+        data = fetch(uri)
+        if keccak_hex(data) != header.manifest_hash:
+            report.add(
+                "inputs.carried",
+                f"epoch {previous}'s manifest at {uri} hashing to {header.manifest_hash}",
+                keccak_hex(data),
+            )
+            return
         ledger: CarriedLedger = parse_carried(json.loads(data), source=uri)
     except (AmeError, ValueError) as err:
         report.add("inputs.carried", f"the carried ledger of epoch {previous}", err)

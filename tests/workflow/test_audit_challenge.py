@@ -91,6 +91,8 @@ def test_audit_reports_a_manifest_changed_after_proposal(
     document["leaves"][2]["amount"] = "1"
     path.write_bytes(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
     report = audit_epoch(watchdog_ws, 1)
+    # The operator's own audit reads what is published too, not its copy in the state.
+    assert audit_epoch(operator_ws, 1).mismatches == report.mismatches
     mismatch = {m.field: m for m in report.mismatches}
     assert mismatch["manifestHash"].expected == settled.manifest_hash
     assert mismatch["manifestHash"].found == keccak_hex(path.read_bytes())
@@ -227,3 +229,20 @@ def test_challenge_refuses_an_epoch_past_its_window(
 def test_audit_of_an_unknown_epoch_is_an_error(watchdog_ws: Workspace) -> None:
     with pytest.raises(WorkflowError, match=r"epoch 7 was never proposed on 0x[0-9a-fA-F]{40}"):
         audit_epoch(watchdog_ws, 7)
+
+
+def test_audit_reports_carried_balances_dropped_between_epochs(
+    operator_ws: Workspace, watchdog_ws: Workspace, chain: InProcessChain, tmp_path: Path
+) -> None:
+    policy = {"min_payout": str(ETHER // 4 + 1)}  # 0.1 and 0.2 ETH are carried from epoch 1
+    first = MappingInputs.load(*write_inputs(tmp_path / "1", chain, 1, policy=policy))  # type: ignore[arg-type]
+    settle_epoch(operator_ws, first)
+    forgotten = tmp_path / "empty-ledger.json"
+    forgotten.write_text('{"format": "ame.carried/1", "epoch": 1, "balances": {}}')
+    values, registry, policy_path = write_inputs(tmp_path / "2", chain, 2, policy=policy)
+    settle_epoch(operator_ws, MappingInputs.load(values, registry, policy_path, forgotten))
+    report = audit_epoch(watchdog_ws, 2)
+    (mismatch,) = report.mismatches
+    assert mismatch.field == "inputs.carried.sha256"
+    assert mismatch.expected.endswith("(epoch 1's carried ledger)")
+    assert audit_epoch(watchdog_ws, 1).ok

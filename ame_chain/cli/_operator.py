@@ -1,0 +1,260 @@
+"""Operator commands: deploy, map, settle, finalize, refund, sweep, withdraw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ame_chain.cli._options import input_options, with_session
+from ame_chain.cli._output import echo_json, pairs
+from ame_chain.cli._session import Session
+from ame_chain.deployment import deploy_settlement, write_record
+from ame_chain.tx import Transactor
+from ame_chain.workflow import (
+    MappingInputs,
+    finalize_epoch,
+    keccak_hex,
+    refund_epoch,
+    settle_epoch,
+    sweep_epoch,
+    withdraw_credits,
+)
+from offchain.exceptions import InputError
+
+__all__ = ["COMMANDS"]
+
+
+@click.command()
+@with_session(account=True)
+@click.option("--challenge-window", type=click.IntRange(min=1), default=None, help="Seconds.")
+@click.option("--dispute-window", type=click.IntRange(min=1), default=None, help="Seconds.")
+@click.option("--claim-period", type=click.IntRange(min=1), default=None, help="Seconds.")
+@click.option("--operator-bond", type=click.IntRange(min=0), default=None, help="Wei.")
+@click.option("--dispute-bond", type=click.IntRange(min=0), default=None, help="Wei.")
+@click.option("--operator", multiple=True, help="Grant OPERATOR_ROLE (repeatable).")
+@click.option("--arbiter", multiple=True, help="Grant ARBITER_ROLE (repeatable).")
+@click.option("--guardian", multiple=True, help="Grant GUARDIAN_ROLE (repeatable).")
+@click.option("--sweep-recipient", default=None, help="Default: the deployer.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+def deploy(
+    session: Session,
+    challenge_window: int | None,
+    dispute_window: int | None,
+    claim_period: int | None,
+    operator_bond: int | None,
+    dispute_bond: int | None,
+    operator: tuple[str, ...],
+    arbiter: tuple[str, ...],
+    guardian: tuple[str, ...],
+    sweep_recipient: str | None,
+    output: Path | None,
+) -> None:
+    """Deploy the settlement contract and make it this chain's default.
+
+    Parameters default to [deploy] in ame.toml. With no --operator, --arbiter or
+    --guardian, the deployer takes all three roles (convenient locally; name them on a
+    real network). The deployment record goes to the state directory (and to -o).
+    """
+    given = {
+        "challenge_window": challenge_window,
+        "dispute_window": dispute_window,
+        "claim_period": claim_period,
+        "operator_bond": operator_bond,
+        "dispute_bond": dispute_bond,
+    }
+    # The options are range-checked by click; the rest comes validated from the config.
+    params = session.config.deploy.model_copy(
+        update={k: v for k, v in given.items() if v is not None}
+    )
+    chain = session.chain()
+    account = session.account()
+    if account is None:
+        raise InputError(
+            "no account: pass --keystore PATH or --dev-account N, or set $AME_PRIVATE_KEY"
+        )
+    session.progress.step(f"deploying AmeSettlement on chain {chain.chain_id}")
+    me = [account.address]
+    _, record = deploy_settlement(
+        Transactor(chain.w3, account),
+        config=params.settlement_config(),
+        operators=list(operator) or me,
+        arbiters=list(arbiter) or me,
+        guardians=list(guardian) or me,
+        sweep_recipient=sweep_recipient,
+    )
+    session.state.add_deployment(record)
+    path = session.state_dir / "deployments" / f"{record.chain_id}-{record.address.lower()}.json"
+    write_record(record, path)
+    if output is not None:
+        write_record(record, output)
+    if session.as_json:
+        echo_json({**record.to_json(), "recordPath": str(output or path)})
+        return
+    rows = [
+        ("address", record.address),
+        ("chain id", record.chain_id),
+        ("block", record.block),
+        ("tx", record.tx_hash),
+        *((role.lower(), ", ".join(accounts)) for role, accounts in record.roles.items()),
+        ("record", output or path),
+    ]
+    click.echo(pairs(rows))
+
+
+@click.command(name="map")
+@with_session(chain=False)
+@click.argument("values", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("registry", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--policy", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--carried",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="ame.carried/1 ledger or the previous epoch's manifest.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def map_command(
+    session: Session,
+    values: Path,
+    registry: Path,
+    policy: Path | None,
+    carried: Path | None,
+    output: Path,
+) -> None:
+    """Map VALUES (ame.values/1) with REGISTRY to an allocation manifest (ame.manifest/1)."""
+    manifest = MappingInputs.load(values, registry, policy, carried).manifest()
+    data = manifest.to_json_bytes()
+    output.write_bytes(data)
+    t = manifest.totals
+    summary = {
+        "epoch": manifest.epoch,
+        "output": str(output),
+        "leaves": len(manifest.leaves),
+        "revenue": str(t.revenue),
+        "pool": str(t.pool),
+        "escrowed": str(t.escrowed),
+        "carriedIn": str(t.carried_in),
+        "carriedOut": str(t.carried_out),
+        "sha256": manifest.sha256(),
+        "keccak256": keccak_hex(data),
+    }
+    if session.as_json:
+        echo_json(summary)
+    else:
+        click.echo(pairs(list(summary.items())))
+
+
+@click.command()
+@with_session(account=True)
+@input_options
+@click.option(
+    "--token",
+    default=None,
+    metavar="ADDRESS",
+    help="ERC-20 pool token (default: ETH or [settlement] token).",
+)
+def settle(
+    session: Session,
+    values: Path | None,
+    registry: Path | None,
+    policy: Path | None,
+    carried: Path | None,
+    token: str | None,
+) -> None:
+    """Map, publish, build the tree, fund and propose one epoch (resumable).
+
+    Balances are carried from the latest earlier epoch in the state unless --carried is
+    given. Rerunning after a crash completes the same epoch: one proposal, one funding.
+    """
+    if values is None or registry is None:
+        raise click.UsageError("settle needs --values and --registry")
+    inputs = MappingInputs.load(values, registry, policy, carried)
+    ws = session.workspace(signing=True)
+    result = settle_epoch(ws, inputs, token=token or session.config.settlement.token)
+    if session.as_json:
+        echo_json(
+            {
+                "epoch": result.epoch,
+                "manifestURI": result.manifest_uri,
+                "manifestHash": result.manifest_hash,
+                "root": result.root,
+                "pool": str(result.pool),
+                "leafCount": result.leaf_count,
+                "token": result.token,
+                "header": result.header.to_json(),
+                "proposeTx": result.propose_tx,
+                "approveTx": result.approve_tx,
+                "carriedFrom": result.carried_from,
+                "resumed": result.resumed,
+            }
+        )
+        return
+    rows: list[tuple[str, object]] = [
+        ("epoch", result.epoch),
+        ("status", ws.client.status(result.epoch)),
+        ("pool", result.pool),
+        ("leaves", result.leaf_count),
+        ("token", "ETH" if result.header.is_eth else result.token),
+        ("root", result.root),
+        ("manifest", result.manifest_uri),
+        ("manifest hash", result.manifest_hash),
+        ("challenge ends", result.header.challenge_end),
+        ("propose tx", result.propose_tx or "(found on-chain)"),
+    ]
+    if result.approve_tx:
+        rows.append(("approve tx", result.approve_tx))
+    rows.extend(("resumed", line) for line in result.resumed)
+    click.echo(pairs(rows))
+
+
+@click.command()
+@with_session(account=True)
+@click.argument("epoch", type=click.IntRange(min=0))
+def finalize(session: Session, epoch: int) -> None:
+    """Make EPOCH claimable (after its challenge window, with no open dispute)."""
+    ws = session.workspace(signing=True)
+    tx = finalize_epoch(ws, epoch)
+    _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "tx": tx})
+
+
+@click.command()
+@with_session(account=True)
+@click.argument("epoch", type=click.IntRange(min=0))
+def refund(session: Session, epoch: int) -> None:
+    """Send the pool of a voided EPOCH back to its operator."""
+    ws = session.workspace(signing=True)
+    tx = refund_epoch(ws, epoch)
+    _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "tx": tx})
+
+
+@click.command()
+@with_session(account=True)
+@click.argument("epoch", type=click.IntRange(min=0))
+def sweep(session: Session, epoch: int) -> None:
+    """Send what is left of an expired EPOCH to the sweep recipient."""
+    ws = session.workspace(signing=True)
+    tx, amount = sweep_epoch(ws, epoch)
+    _done(
+        session,
+        {"epoch": epoch, "status": ws.client.status(epoch), "swept": str(amount), "tx": tx},
+    )
+
+
+@click.command()
+@with_session(account=True)
+@click.option("--to", default=None, metavar="ADDRESS", help="Default: the signing account.")
+def withdraw(session: Session, to: str | None) -> None:
+    """Withdraw the signing account's ETH credit (bonds returned, refused payouts)."""
+    ws = session.workspace(signing=True)
+    tx, amount = withdraw_credits(ws, to)
+    _done(session, {"withdrawn": str(amount), "tx": tx})
+
+
+def _done(session: Session, fields: dict[str, object]) -> None:
+    if session.as_json:
+        echo_json(fields)
+    else:
+        click.echo(pairs(list(fields.items())))
+
+
+COMMANDS = [deploy, map_command, settle, finalize, refund, sweep, withdraw]

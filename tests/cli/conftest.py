@@ -1,0 +1,62 @@
+"""CLI fixtures: the whole `ame` command on one in-process chain (handed in as CliEnv), per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ame_chain.chains import InProcessChain
+from ame_chain.cli import CliEnv, main
+
+# Variables a developer's shell may hold that would change what the commands do.
+CLEAN_ENV: dict[str, str | None] = {
+    name: None
+    for name in (
+        "AME_CONFIG",
+        "AME_STATE_DIR",
+        "AME_RPC_URL",
+        "AME_SETTLEMENT",
+        "AME_TOKEN",
+        "AME_FROM_BLOCK",
+        "AME_PUBLISH_DIR",
+        "AME_PUBLISH_BASE_URI",
+        "AME_KEYSTORE",
+        "AME_KEYSTORE_PASSWORD",
+        "AME_PRIVATE_KEY",
+        "AME_CRASH_AT",
+    )
+}
+
+
+@dataclass
+class Ame:
+    """Runs `ame ...` in-process with a state directory and, optionally, a shared chain."""
+
+    chain: InProcessChain | None
+    state_dir: Path
+
+    def __call__(self, *args: object, env: dict[str, str | None] | None = None) -> Result:
+        argv = [str(a) for a in args]
+        # `map` and `demo` keep no state; every other command gets this test's directory.
+        full = argv if argv[0] in {"map", "demo"} else [*argv, "--state-dir", str(self.state_dir)]
+        return CliRunner().invoke(
+            main, full, obj=CliEnv(chain=self.chain), env={**CLEAN_ENV, **(env or {})}
+        )
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[InProcessChain]:
+    made = InProcessChain()
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def ame(chain: InProcessChain, tmp_path: Path) -> Ame:
+    return Ame(chain, tmp_path / "state")
