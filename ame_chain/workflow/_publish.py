@@ -21,7 +21,7 @@ from eth_utils.crypto import keccak
 
 from ame_chain.workflow.exceptions import FetchError, WorkflowError
 
-__all__ = ["epoch_folder", "fetch", "keccak_hex", "publish", "sibling_uri"]
+__all__ = ["epoch_folder", "fetch", "keccak_hex", "publish", "published_uri", "sibling_uri"]
 
 MANIFEST_NAME = "manifest.json"
 INPUT_NAMES = ("values", "registry", "policy", "carried")
@@ -35,6 +35,13 @@ def keccak_hex(data: bytes) -> str:
 def epoch_folder(chain_id: int, settlement: str, epoch: int) -> PurePosixPath:
     """The folder of an epoch's files, relative to the publish directory."""
     return PurePosixPath(f"{chain_id}-{settlement.lower()}") / f"epoch-{epoch}"
+
+
+def published_uri(directory: Path, base_uri: str | None, relative: PurePosixPath) -> str:
+    """The URI a file published at ``relative`` has: under ``base_uri``, else ``file://``."""
+    if base_uri:
+        return base_uri + str(relative)
+    return directory.joinpath(*relative.parts).resolve().as_uri()
 
 
 def publish(directory: Path, base_uri: str | None, relative: PurePosixPath, data: bytes) -> str:
@@ -51,9 +58,7 @@ def publish(directory: Path, base_uri: str | None, relative: PurePosixPath, data
         tmp.replace(path)
     except OSError as err:
         raise WorkflowError(f"cannot publish {path}: {err}") from None
-    if base_uri:
-        return base_uri + str(relative)
-    return path.resolve().as_uri()
+    return published_uri(directory, base_uri, relative)
 
 
 def sibling_uri(uri: str, name: str) -> str:

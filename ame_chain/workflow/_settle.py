@@ -39,6 +39,7 @@ from ame_chain.workflow._publish import (
     epoch_folder,
     keccak_hex,
     publish,
+    published_uri,
 )
 from ame_chain.workflow._state import EpochKey
 from ame_chain.workflow._workspace import Workspace
@@ -194,13 +195,16 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         data = manifest.to_json_bytes()
         manifest_hash = keccak_hex(data)
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
-        ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
-        for name, document in inputs.documents().items():
-            publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
-        uri = publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
+        uri = published_uri(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME)
         ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
         tree = ws.client.epoch_tree(key.epoch, leaves_of(manifest))
         _check_own_tree(tree)
+        # Before anything is written: never overwrite what an earlier proposal published.
+        _refuse_conflicts(ws, key, tree, manifest_hash, uri, token_address)
+        ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
+        for name, document in inputs.documents().items():
+            publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
+        publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
         row = ws.state.epoch(key)
         if row is None or (row.manifest_hash, row.manifest_uri, row.token) != (
             manifest_hash,
@@ -233,6 +237,38 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
             approve_tx=proposal.approve_tx,
             carried_from=carried_from,
             resumed=proposal.resumed,
+        )
+
+
+def _refuse_conflicts(
+    ws: Workspace, key: EpochKey, tree: EpochTree, manifest_hash: str, uri: str, token: str
+) -> None:
+    row = ws.state.epoch(key)
+    if row is not None and (row.manifest_hash, row.manifest_uri, row.token) != (
+        manifest_hash,
+        uri,
+        token,
+    ):
+        sent = ws.state.sent_tx(key)
+        if sent is not None:
+            raise StateError(
+                f"epoch {key.epoch}: transaction {sent} was already signed for it with manifest "
+                f"{row.manifest_hash} ({row.manifest_uri}); these inputs give {manifest_hash}"
+            )
+    onchain = ws.client.header_of(key.epoch, ws.from_block)
+    if onchain is not None:
+        _same_proposal(key, onchain, tree.root, manifest_hash, token)
+
+
+def _same_proposal(
+    key: EpochKey, onchain: tuple[EpochHeader, str], root: str, manifest_hash: str, token: str
+) -> None:
+    header, published = onchain
+    if (header.root, header.manifest_hash, header.token) != (root, manifest_hash, token):
+        raise StateError(
+            f"epoch {key.epoch} is already proposed on-chain with root {header.root}, "
+            f"manifest {header.manifest_hash} ({published}), token {header.token}; these "
+            f"inputs give root {root}, manifest {manifest_hash}, token {token}"
         )
 
 
@@ -286,15 +322,9 @@ def _propose(
         return _Proposal(_header_from(ws, proposed), proposed.tx_hash, approve_tx, resumed)
     onchain = ws.client.header_of(key.epoch, ws.from_block)
     if onchain is not None:
-        header, published = onchain
-        if (header.root, header.manifest_hash, header.token) != (tree.root, manifest_hash, token):
-            raise StateError(
-                f"epoch {key.epoch} is already proposed on-chain with root {header.root}, "
-                f"manifest {header.manifest_hash} ({published}), token {header.token}; this "
-                f"manifest gives root {tree.root}, manifest {manifest_hash}, token {token}"
-            )
+        _same_proposal(key, onchain, tree.root, manifest_hash, token)
         resumed.append("proposal found on-chain")
-        return _Proposal(header, None, approve_tx, resumed)
+        return _Proposal(onchain[0], None, approve_tx, resumed)
     if token != ZERO_ADDRESS:
         approve_tx = _fund(ws, key, tree, token) or approve_tx
     call, value = ws.client.propose_call(

@@ -202,14 +202,10 @@ class StateStore:
             StateError: The epoch already has a transaction: its manifest cannot change.
         """
         with self._transaction() as db:
-            sent = db.execute(
-                "SELECT tx_hash FROM txs WHERE chain_id=? AND settlement=? AND epoch=? "
-                "AND status != 'dropped' LIMIT 1",
-                key,
-            ).fetchone()
+            sent = self.sent_tx(key)
             if sent is not None:
                 raise StateError(
-                    f"epoch {key.epoch}: transaction {sent[0]} was already signed for it; "
+                    f"epoch {key.epoch}: transaction {sent} was already signed for it; "
                     "its manifest cannot change"
                 )
             db.execute(
@@ -227,6 +223,15 @@ class StateStore:
                     time.time(),
                 ),
             )
+
+    def sent_tx(self, key: EpochKey) -> str | None:
+        """The hash of a transaction signed for the epoch and not dropped, if any."""
+        row = self._db.execute(
+            "SELECT tx_hash FROM txs WHERE chain_id=? AND settlement=? AND epoch=? "
+            "AND status != 'dropped' ORDER BY id LIMIT 1",
+            key,
+        ).fetchone()
+        return str(row[0]) if row is not None else None
 
     def set_header(self, key: EpochKey, header: EpochHeader) -> None:
         """Record the on-chain header of a proposed epoch."""

@@ -20,6 +20,7 @@ from ame_chain.workflow import (
     StateError,
     WorkflowError,
     Workspace,
+    audit_epoch,
     fetch,
     keccak_hex,
     leaves_of,
@@ -152,8 +153,6 @@ def test_settle_adopts_a_matching_proposal_found_on_chain_without_state(
     first = workspace(chain, client, tmp_path / "lost", operator)
     settled = settle_epoch(first, inputs(tmp_path, chain))
     first.state.close()
-    fresh = workspace(chain, client, tmp_path / "lost", operator)
-    fresh.state.close()
     (tmp_path / "lost" / "state" / "ame.db").unlink()
     ws = workspace(chain, client, tmp_path / "lost", operator)
     again = settle_epoch(ws, inputs(tmp_path, chain))
@@ -166,10 +165,21 @@ def test_settle_adopts_a_matching_proposal_found_on_chain_without_state(
 def test_settle_refuses_other_inputs_for_a_proposed_epoch(
     operator_ws: Workspace, chain: InProcessChain, tmp_path: Path
 ) -> None:
-    settle_epoch(operator_ws, inputs(tmp_path, chain))
+    settled = settle_epoch(operator_ws, inputs(tmp_path, chain))
+    published = fetch(settled.manifest_uri)
     other = inputs(tmp_path / "other", chain, revenue=2 * ETHER)
     with pytest.raises(StateError, match=r"epoch 1: transaction 0x[0-9a-f]{64} was already signed"):
         settle_epoch(operator_ws, other)
+    # Refused before anything is written: what the proposal committed to stays published.
+    assert fetch(settled.manifest_uri) == published
+    assert fetch(settled.manifest_uri.replace("manifest", "values")) == first_values(tmp_path)
+
+
+def first_values(tmp_path: Path) -> bytes:
+    # The values published with the first settlement (revenue 1 ETH), in canonical form.
+    return MappingInputs.load(
+        tmp_path / "in" / "values-1.json", tmp_path / "in" / "registry.json"
+    ).documents()["values"]
 
 
 def test_settle_refuses_an_epoch_proposed_on_chain_with_another_manifest(
@@ -179,9 +189,11 @@ def test_settle_refuses_an_epoch_proposed_on_chain_with_another_manifest(
     elsewhere = workspace(chain, client, tmp_path / "a", operator)
     settle_epoch(elsewhere, inputs(tmp_path, chain))
     elsewhere.state.close()
-    ws = workspace(chain, client, tmp_path / "b", operator)
+    (tmp_path / "a" / "state" / "ame.db").unlink()  # the state is lost, the chain remembers
+    ws = workspace(chain, client, tmp_path / "a", operator)
     with pytest.raises(StateError, match="epoch 1 is already proposed on-chain with root 0x"):
         settle_epoch(ws, inputs(tmp_path / "other", chain, revenue=2 * ETHER))
+    assert audit_epoch(ws, 1).ok  # nothing published for epoch 1 was overwritten
     ws.state.close()
 
 
