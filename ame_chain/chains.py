@@ -114,8 +114,19 @@ class InProcessChain(Chain):
         super().__init__(w3, keys)
 
     def increase_time(self, seconds: int) -> None:
-        self._tester.time_travel(self.timestamp() + seconds)
+        # From the pending block: after a revert it can be ahead of the latest one.
+        pending = int(self._tester.get_block_by_number("pending")["timestamp"])
+        self._tester.time_travel(max(pending, self.timestamp()) + seconds)
         self._tester.mine_blocks(1)
+
+    def snapshot(self) -> int:
+        """Remember the chain's state; :meth:`revert` returns to it."""
+        snapshot_id: int = self._tester.take_snapshot()
+        return snapshot_id
+
+    def revert(self, snapshot_id: int) -> None:
+        """Return to the state remembered by :meth:`snapshot` (which stays usable)."""
+        self._tester.revert_to_snapshot(snapshot_id)
 
 
 def _free_port() -> int:

@@ -79,6 +79,30 @@ class Transactor:
             tip = 10**9
         return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base_fee + tip}
 
+    def _sign_and_send(self, tx: dict[str, Any]) -> Any:
+        """Sign with the next nonce and broadcast; resync the nonce once if the node disagrees.
+
+        A node refuses a nonce only before accepting the transaction, so resending with the
+        node's count cannot send it twice. Our count runs ahead when the chain went back
+        (a reorg, a restarted or reverted development chain).
+        """
+        for attempt in (1, 2):
+            tx["nonce"] = self._next_nonce()
+            signed = self.account.sign_transaction(tx)
+            try:
+                raw_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Exception as err:
+                self._nonce = None  # resync from the node next time
+                data = revert_data(err)
+                if data and decode_revert(data) is not None:
+                    self._raise_revert(err)
+                if attempt == 1 and "nonce" in str(err).lower():
+                    continue
+                raise ChainError(f"the node refused the transaction: {err}") from err
+            self._nonce = tx["nonce"] + 1
+            return raw_hash
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _raise_revert(self, err: BaseException, tx_hash: str | None = None) -> None:
         data = revert_data(err)
         decoded = decode_revert(data, tx_hash) if data else None
@@ -120,19 +144,9 @@ class Transactor:
                     self._raise_revert(err)
             gas = int(int(estimated) * self.gas_margin)  # type: ignore[arg-type]
         tx.update(self._fees())
-        tx.update({"gas": gas, "nonce": self._next_nonce(), "type": 2})
+        tx.update({"gas": gas, "type": 2})
         tx.pop("gasPrice", None)
-        signed = self.account.sign_transaction(tx)
-        try:
-            raw_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except Exception as err:
-            self._nonce = None  # resync from the node next time
-            data = revert_data(err)
-            if data and decode_revert(data) is not None:
-                self._raise_revert(err)
-            raise ChainError(f"the node refused the transaction: {err}") from err
-        assert self._nonce is not None
-        self._nonce += 1
+        raw_hash = self._sign_and_send(tx)
         tx_hash = "0x" + bytes(raw_hash).hex()
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(
