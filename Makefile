@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: setup demo test test-fast lint typecheck artifacts bench clean
+.PHONY: setup demo test test-fast soak lint typecheck artifacts bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -34,10 +34,14 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q -m "not soak"
 
 test-fast: setup
-	$(BIN)/pytest -n 2 -q -m "not slow and not anvil"
+	$(BIN)/pytest -n 2 -q -m "not slow and not anvil and not soak"
+
+# Hours-long runs (the 10,000-sequence stateful contract test): not part of `make test`.
+soak: setup
+	$(BIN)/pytest -n 2 -q -m soak --timeout=0
 
 # Recompile contracts/ and rewrite the committed ABI + bytecode under ame_chain/artifacts.
 artifacts: setup

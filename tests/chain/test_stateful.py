@@ -531,7 +531,7 @@ def test_settlement_state_machine(world: World) -> None:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.soak
 def test_settlement_state_machine_long(world: World) -> None:
     _run(
         settings(
