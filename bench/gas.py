@@ -24,7 +24,7 @@ from eth_utils.crypto import keccak
 from web3.logs import DISCARD
 from web3.types import Wei
 
-from ame_chain.chains import InProcessChain
+from ame_chain.chains import Chain, InProcessChain
 from ame_chain.client import SettlementClient, SettlementConfig
 from ame_chain.contracts import load_artifact
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, build_leaves
@@ -45,7 +45,9 @@ _KINDS = {
 
 @dataclass
 class Bench:
-    chain: InProcessChain = field(default_factory=InProcessChain)
+    """Settlement, token and roles deployed in steady state, on any development chain."""
+
+    chain: Chain = field(default_factory=InProcessChain)
     rows: list[tuple[str, str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
