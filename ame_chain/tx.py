@@ -128,6 +128,9 @@ class Transactor:
             "value": Wei(value),
             "chainId": self._chain_id,
         }
+        if gas is not None:
+            # A given limit is used as is: web3 would otherwise estimate (run the call) anyway.
+            params["gas"] = gas
         try:
             tx: dict[str, Any] = dict(call.build_transaction(params))
         except SettlementError:
