@@ -32,7 +32,7 @@ def main() -> None:
     \b
     Operator:     chain up|down|advance, deploy, map, settle, finalize, refund, sweep, withdraw
     Contributors: status, claim
-    Anyone:       audit, challenge, dispute, resolve (arbiter), demo
+    Anyone:       audit, challenge, dispute, resolve (arbiter), report, demo
 
     Exit codes: 0 ok, 1 error (printed as `ErrorName: message`), 2 bad usage,
     3 audit mismatches. See docs/cli.md.
@@ -40,9 +40,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from ame_chain.cli import _chain_cmds, _demo, _operator, _public
+    from ame_chain.cli import _chain_cmds, _demo, _operator, _public, _report
 
-    for module in (_chain_cmds, _demo, _operator, _public):
+    for module in (_chain_cmds, _demo, _operator, _public, _report):
         for command in module.COMMANDS:
             main.add_command(command)
 
