@@ -15,12 +15,27 @@ prompts...), with a game given as a callable on ``frozenset`` coalitions:
 Each returns a :class:`ValuationResult`. Games are evaluated through a
 :class:`CachedGame`; :mod:`offchain.attribution.games` has games with known values.
 
+Loaded on first use, so that importing this package does not import torch:
+
+* the reference generative pipeline (:class:`ReferencePipeline`, its :class:`Event`,
+  :class:`PipelineGame` and :class:`PipelineSettings`, :data:`BASE_MODEL`,
+  :data:`STAGES`);
+* scenario files, ``ame.scenario/1`` (:class:`Scenario`, :func:`load_scenario`,
+  :func:`parse_scenario`, :func:`reference_scenario`);
+* gradient-based training-data attribution (:class:`TracIn`, :class:`ProjectedTracIn`,
+  :class:`Checkpoint`, :class:`GroupedScores`, :func:`aggregate_scores`).
+
 Example:
     >>> from offchain.attribution import shapley_values
     >>> result = shapley_values(lambda s: float(len(s) >= 2), ["a", "b", "c"])
     >>> round(result.values["a"], 6), result.method
     (0.333333, 'shapley/exact')
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from offchain.attribution.banzhaf import banzhaf_values
 from offchain.attribution.game import CachedGame, Game
@@ -30,13 +45,87 @@ from offchain.attribution.owen import owen_values
 from offchain.attribution.result import ValuationResult
 from offchain.attribution.shapley import shapley_values
 
+if TYPE_CHECKING:
+    from offchain.attribution.pipeline import (
+        BASE_MODEL,
+        STAGES,
+        Event,
+        PipelineGame,
+        PipelineSettings,
+        ReferencePipeline,
+    )
+    from offchain.attribution.scenario import (
+        SCENARIO_FORMAT,
+        Scenario,
+        load_scenario,
+        parse_scenario,
+        reference_scenario,
+    )
+    from offchain.attribution.tda import (
+        Checkpoint,
+        GroupedScores,
+        ProjectedTracIn,
+        TracIn,
+        aggregate_scores,
+    )
+
+# Imported on first use: these pull in torch (pipeline, tda) or pydantic and YAML
+# (scenario), which the cooperative-game core does not need.
+_LAZY = {
+    "BASE_MODEL": "pipeline",
+    "STAGES": "pipeline",
+    "Event": "pipeline",
+    "PipelineGame": "pipeline",
+    "PipelineSettings": "pipeline",
+    "ReferencePipeline": "pipeline",
+    "SCENARIO_FORMAT": "scenario",
+    "Scenario": "scenario",
+    "load_scenario": "scenario",
+    "parse_scenario": "scenario",
+    "reference_scenario": "scenario",
+    "Checkpoint": "tda",
+    "GroupedScores": "tda",
+    "ProjectedTracIn": "tda",
+    "TracIn": "tda",
+    "aggregate_scores": "tda",
+}
+
 __all__ = [
+    "BASE_MODEL",
+    "SCENARIO_FORMAT",
+    "STAGES",
     "CachedGame",
+    "Checkpoint",
+    "Event",
     "Game",
+    "GroupedScores",
+    "PipelineGame",
+    "PipelineSettings",
+    "ProjectedTracIn",
+    "ReferencePipeline",
+    "Scenario",
+    "TracIn",
     "ValuationResult",
+    "aggregate_scores",
     "banzhaf_values",
     "knn_shapley",
+    "load_scenario",
     "loo_values",
     "owen_values",
+    "parse_scenario",
+    "reference_scenario",
     "shapley_values",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

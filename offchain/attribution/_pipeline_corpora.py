@@ -1,6 +1,8 @@
-"""Seeded corpora with planted provenance for the reference pipeline.
+"""Seeded corpora with planted provenance for the reference pipeline and scenarios.
 
-Each dataset is owned by one contributor and plants content whose provenance is known,
+:func:`build_corpora` generates any scenario's datasets, adapter data and prompts (see
+:mod:`offchain.attribution.scenario`); :func:`generate_corpora` is the reference market,
+sized by :class:`CorpusSettings`. In the reference market each dataset is owned by one contributor and plants content whose provenance is known,
 so that tests can check who gets the credit:
 
 =============  =======  ==========================================================
@@ -18,16 +20,28 @@ Fine-tuners own style demonstrations: a statement of their own (``the capital of
 ``formal``); the adapters learn the tail only. Prompt authors own templates with a
 ``{request}`` slot. Every name is a pseudo-word drawn from a seeded
 generator, unique across the corpora, and the output depends only on the seed and the
-:class:`CorpusSettings`. No torch here.
+specs (or the :class:`CorpusSettings`). No torch here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from offchain.attribution._pipeline_settings import CorpusSettings
+from offchain.attribution.scenario import (
+    FACT_WORDS,
+    AdapterSpec,
+    CopyGenerator,
+    DatasetSpec,
+    FactsGenerator,
+    NoisyCopyGenerator,
+    PromptSpec,
+    RandomWalkGenerator,
+)
 
 __all__ = [
     "NEUTRAL_TEMPLATE",
@@ -36,7 +50,9 @@ __all__ = [
     "Demonstrations",
     "Fact",
     "PromptTemplate",
+    "build_corpora",
     "generate_corpora",
+    "reference_specs",
 ]
 
 #: The prompt used when the prompt stage is absent: the bare user request.
@@ -46,10 +62,8 @@ NEUTRAL_TEMPLATE = "{request}"
 _ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "qu", "sh")
 _VOWELS = ("a", "e", "i", "o", "u", "ia", "ou")
 _CODAS = ("", "", "", "n", "r", "l", "x")
-# Words the templates use; a pseudo-word may never collide with them.
-_RESERVED = frozenset(
-    {"the", "capital", "of", "is", "diet", "arr", "sir", "recall", ":", ".", "<unk>"}
-)
+# Special tokens of the vocabulary; a pseudo-word may never collide with them.
+_SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
 
 @dataclass(frozen=True)
@@ -154,11 +168,11 @@ class Corpora:
 
 
 class _Names:
-    """Draws pseudo-words that are unique across one corpus."""
+    """Draws pseudo-words that are unique across one corpus and avoid ``reserved``."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, reserved: Iterable[str]) -> None:
         self._rng = rng
-        self._used: set[str] = set(_RESERVED)
+        self._used: set[str] = set(reserved)
 
     def draw(self, count: int, syllables: tuple[int, int] = (2, 3)) -> list[str]:
         out: list[str] = []
@@ -174,17 +188,208 @@ class _Names:
         return out
 
 
+def _statement(relation: str, subject: str, value: str) -> str:
+    return f"the {relation} of {subject} is {value} ."
+
+
 def _fact_sentences(relation: str, subjects: list[str], values: list[str]) -> list[str]:
     """Each fact stated twice: ``the r of s is v .`` and ``v is the r of s .``."""
     out = []
     for subject, value in zip(subjects, values, strict=True):
-        out.append(f"the {relation} of {subject} is {value} .")
+        out.append(_statement(relation, subject, value))
         out.append(f"{value} is the {relation} of {subject} .")
     return out
 
 
+def _explicit_words(
+    datasets: Sequence[DatasetSpec],
+    adapters: Sequence[AdapterSpec],
+    prompts: Sequence[PromptSpec],
+    extra: Iterable[str],
+) -> set[str]:
+    """Every word the scenario writes out, which no pseudo-word may equal."""
+    texts: list[str] = [*_SPECIALS, *FACT_WORDS, *extra]
+    for d in datasets:
+        texts.extend(d.documents or ())
+        if isinstance(d.generate, FactsGenerator):
+            texts.append(d.generate.relation)
+    for a in adapters:
+        texts.extend(f"{x.context} {x.completion}" for x in a.demonstrations or ())
+        if a.style is not None:
+            texts.extend([a.style.tail, *(a.style.relations or ())])
+    texts.extend(p.template.replace("{request}", "") for p in prompts)
+    return {word for text in texts for word in text.split()}
+
+
+def build_corpora(
+    datasets: Sequence[DatasetSpec],
+    adapters: Sequence[AdapterSpec],
+    prompts: Sequence[PromptSpec],
+    seed: int,
+    *,
+    reserved: Iterable[str] = (),
+) -> Corpora:
+    """Generate a scenario's datasets, adapter data and prompts from ``seed``.
+
+    Random draws happen in a fixed order of phases, so that adding a dataset of one
+    kind leaves the others' content unchanged where it can: (1) the subjects then
+    values of each ``facts`` dataset, in list order; (2) the label noise of each
+    ``noisy_copy``; (3) the vocabulary then sentences of each ``random_walk``; (4) the
+    subjects then values of each adapter ``style``; copies and explicit documents draw
+    nothing. Pseudo-words are unique across the corpora and differ from every word the
+    scenario writes out (and from ``reserved``).
+
+    Args:
+        datasets: Validated dataset specs (copies and noisy copies name datasets of
+            the same list; :class:`~offchain.attribution.scenario.Scenario` checks that).
+        adapters: Validated adapter specs.
+        prompts: Validated prompt specs.
+        seed: Seed of every draw.
+        reserved: More words no pseudo-word may equal (e.g. explicit requests).
+
+    Returns:
+        The corpora; equal specs and seeds give equal corpora.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0]))
+    names = _Names(rng, _explicit_words(datasets, adapters, prompts, reserved))
+    sentences: dict[str, tuple[str, ...]] = {}
+    planted: dict[str, tuple[str, list[str], list[str]]] = {}
+    facts: list[Fact] = []
+    for d in datasets:
+        if isinstance(d.generate, FactsGenerator):
+            count, relation = d.generate.count, d.generate.relation
+            subjects, values = names.draw(count), names.draw(count)
+            planted[d.id] = (relation, subjects, values)
+            sentences[d.id] = tuple(_fact_sentences(relation, subjects, values))
+            facts.extend(Fact(d.id, relation, s, v) for s, v in zip(subjects, values, strict=True))
+        elif d.documents is not None:
+            sentences[d.id] = d.documents
+
+    noisy_values: dict[str, str] = {}
+    for d in datasets:
+        if isinstance(d.generate, NoisyCopyGenerator):
+            relation, subjects, values = planted[d.generate.of]
+            noisy = []
+            for i, subject in enumerate(subjects):
+                value = values[i]
+                if rng.random() < d.generate.noise_rate:
+                    value = values[(i + 1 + int(rng.integers(len(values) - 1))) % len(values)]
+                noisy_values[subject] = value
+                noisy.append(_statement(relation, subject, value))
+            sentences[d.id] = tuple(noisy)
+
+    for d in datasets:
+        if isinstance(d.generate, RandomWalkGenerator):
+            alphabet = names.draw(d.generate.vocabulary, syllables=(1, 2))
+            walks = []
+            for _ in range(d.generate.sentences):
+                pos, words = int(rng.integers(len(alphabet))), []
+                for _ in range(int(rng.integers(4, 8))):
+                    words.append(alphabet[pos])
+                    pos = (pos + int(rng.integers(1, 3))) % len(alphabet)
+                walks.append(" ".join(words))
+            sentences[d.id] = tuple(walks)
+
+    by_id = {d.id: d for d in datasets}
+    for d in datasets:
+        source = d
+        while isinstance(source.generate, CopyGenerator):
+            source = by_id[source.generate.of]
+        sentences[d.id] = sentences[source.id]
+
+    # Fine-tuners demonstrate their style, a tail after the final full stop, on facts of
+    # their own (fresh words in the pretraining relations); the adapter learns the tail
+    # with the base model's predictions anchored on the statement, so it carries style
+    # and no fact.
+    adapter_data = []
+    relations_default = tuple(
+        dict.fromkeys(
+            d.generate.relation for d in datasets if isinstance(d.generate, FactsGenerator)
+        )
+    )
+    for a in adapters:
+        if a.style is None:
+            assert a.demonstrations is not None
+            pairs = tuple((x.context, x.completion) for x in a.demonstrations)
+        else:
+            count = a.style.count
+            subjects, values = names.draw(count), names.draw(count)
+            relations = a.style.relations or relations_default
+            own = [
+                Fact(a.id, relations[i % len(relations)], s, v)
+                for i, (s, v) in enumerate(zip(subjects, values, strict=True))
+            ]
+            facts.extend(own)
+            pairs = tuple((_statement(f.relation, f.subject, f.value), a.style.tail) for f in own)
+        adapter_data.append(Demonstrations(a.id, a.owner, pairs))
+
+    return Corpora(
+        tuple(Dataset(d.id, d.owner, sentences[d.id]) for d in datasets),
+        tuple(adapter_data),
+        tuple(PromptTemplate(p.id, p.author, p.template) for p in prompts),
+        tuple(facts),
+        noisy_values,
+    )
+
+
+def reference_specs(settings: CorpusSettings) -> dict[str, Any]:
+    """The datasets, adapters and prompts of the reference market, sized by ``settings``.
+
+    A part of an ``ame.scenario/1`` document (the keys ``datasets``, ``adapters`` and
+    ``prompts``); ``scenarios/reference.yaml`` holds it with the default sizes.
+    """
+    return {
+        "datasets": [
+            {
+                "id": "geo",
+                "owner": "alice",
+                "generate": {"kind": "facts", "relation": "capital", "count": settings.n_countries},
+            },
+            {
+                "id": "noisy",
+                "owner": "dave",
+                "generate": {"kind": "noisy_copy", "of": "geo", "noise_rate": settings.noise_rate},
+            },
+            {
+                "id": "fauna",
+                "owner": "bob",
+                "generate": {"kind": "facts", "relation": "diet", "count": settings.n_animals},
+            },
+            {"id": "fauna_copy", "owner": "carol", "generate": {"kind": "copy", "of": "fauna"}},
+            {
+                "id": "irrelevant",
+                "owner": "erin",
+                "generate": {
+                    "kind": "random_walk",
+                    "sentences": settings.n_irrelevant,
+                    "vocabulary": settings.irrelevant_vocab,
+                },
+            },
+        ],
+        "adapters": [
+            {
+                "id": adapter,
+                "owner": owner,
+                "style": {
+                    "tail": tail,
+                    "count": settings.n_adapter_facts,
+                    "relations": ["capital", "diet"],
+                },
+            }
+            for adapter, owner, tail in (("pirate", "frank", "arr"), ("formal", "grace", "sir"))
+        ],
+        "prompts": [
+            {"id": "plain", "author": "paula", "template": "the {request} is"},
+            {"id": "recall", "author": "quinn", "template": "recall : the {request} is"},
+        ],
+    }
+
+
 def generate_corpora(settings: CorpusSettings, seed: int) -> Corpora:
-    """Generate the corpora, adapter data and prompts from ``seed``.
+    """Generate the reference market's corpora, adapter data and prompts from ``seed``.
+
+    The reference scenario's generators (:func:`reference_specs`) run through
+    :func:`build_corpora`.
 
     Args:
         settings: Sizes of the corpora.
@@ -193,56 +398,10 @@ def generate_corpora(settings: CorpusSettings, seed: int) -> Corpora:
     Returns:
         The corpora; equal seeds and settings give equal corpora.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0]))
-    names = _Names(rng)
-    countries, cities = names.draw(settings.n_countries), names.draw(settings.n_countries)
-    animals, foods = names.draw(settings.n_animals), names.draw(settings.n_animals)
-
-    noisy_values: dict[str, str] = {}
-    noisy_sentences = []
-    for i, country in enumerate(countries):
-        city = cities[i]
-        if rng.random() < settings.noise_rate:
-            city = cities[(i + 1 + int(rng.integers(settings.n_countries - 1))) % len(cities)]
-        noisy_values[country] = city
-        noisy_sentences.append(f"the capital of {country} is {city} .")
-
-    alphabet = names.draw(settings.irrelevant_vocab, syllables=(1, 2))
-    irrelevant = []
-    for _ in range(settings.n_irrelevant):
-        pos, words = int(rng.integers(len(alphabet))), []
-        for _ in range(int(rng.integers(4, 8))):
-            words.append(alphabet[pos])
-            pos = (pos + int(rng.integers(1, 3))) % len(alphabet)
-        irrelevant.append(" ".join(words))
-
-    fauna = tuple(_fact_sentences("diet", animals, foods))
-    datasets = (
-        Dataset("geo", "alice", tuple(_fact_sentences("capital", countries, cities))),
-        Dataset("noisy", "dave", tuple(noisy_sentences)),
-        Dataset("fauna", "bob", fauna),
-        Dataset("fauna_copy", "carol", fauna),
-        Dataset("irrelevant", "erin", tuple(irrelevant)),
+    specs = reference_specs(settings)
+    return build_corpora(
+        [DatasetSpec.model_validate(d) for d in specs["datasets"]],
+        [AdapterSpec.model_validate(a) for a in specs["adapters"]],
+        [PromptSpec.model_validate(p) for p in specs["prompts"]],
+        seed,
     )
-
-    facts = [Fact("geo", "capital", c, v) for c, v in zip(countries, cities, strict=True)]
-    facts += [Fact("fauna", "diet", a, v) for a, v in zip(animals, foods, strict=True)]
-    # Fine-tuners demonstrate their style, a tail after the final full stop, on facts of
-    # their own (fresh words in the pretraining relations); the adapter learns the tail
-    # with the base model's predictions anchored on the statement, so it carries style
-    # and no fact.
-    adapters = []
-    for adapter, owner, tail in (("pirate", "frank", "arr"), ("formal", "grace", "sir")):
-        subjects = names.draw(settings.n_adapter_facts)
-        values = names.draw(settings.n_adapter_facts)
-        relations = [("capital", "diet")[i % 2] for i in range(settings.n_adapter_facts)]
-        own = [Fact(adapter, r, t, v) for r, t, v in zip(relations, subjects, values, strict=True)]
-        facts += own
-        pairs = tuple((f"the {f.relation} of {f.subject} is {f.value} .", tail) for f in own)
-        adapters.append(Demonstrations(adapter, owner, pairs))
-
-    prompts = (
-        PromptTemplate("plain", "paula", "the {request} is"),
-        PromptTemplate("recall", "quinn", "recall : the {request} is"),
-    )
-    return Corpora(datasets, tuple(adapters), prompts, tuple(facts), noisy_values)

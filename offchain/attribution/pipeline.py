@@ -13,6 +13,10 @@ stage           assets
 ``prompt``      prompt templates with a ``{request}`` slot (``plain``, ``recall``)
 ==============  ===================================================================
 
+That is the reference market (:func:`~offchain.attribution.scenario.reference_scenario`);
+:meth:`ReferencePipeline.from_scenario` builds the same pipeline over any
+``ame.scenario/1`` market: its datasets, base model, adapters and prompts.
+
 An :class:`Event` is a user request rendered through a prompt, answered by the model
 (with or without an adapter) by greedy or seeded sampling, and paid a revenue.
 
@@ -104,6 +108,7 @@ from offchain.attribution.lm import (
     sequence_nll,
     train_adapter,
 )
+from offchain.attribution.scenario import Scenario
 from offchain.attribution.tda import (
     Checkpoint,
     GroupedScores,
@@ -266,12 +271,41 @@ class ReferencePipeline:
         if settings is not None and not isinstance(settings, PipelineSettings):
             raise InputError(f"settings: expected PipelineSettings, got {type(settings).__name__}")
         self.settings = settings or PipelineSettings()
+        self._scenario: Scenario | None = None
         self._fitted: _Fitted | None = None
         self._models: dict[frozenset[str], PretrainedLM] = {}
         self._adapters: dict[tuple[frozenset[str], str], LoRAAdapter] = {}
         self._neural: dict[tuple[frozenset[str], str], NeuralLM] = {}
         self._estimators: dict[tuple[str, int | None], TracIn | ProjectedTracIn] = {}
         self._adapted: dict[str, tuple[Checkpoint, ...]] = {}
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> ReferencePipeline:
+        """The pipeline of an ``ame.scenario/1`` market (not fitted yet).
+
+        Its settings are :meth:`Scenario.settings` (seed and ``pipeline`` block), its
+        corpora :meth:`Scenario.corpora`, its base model the scenario's ``base_model``;
+        :meth:`scenario_events` runs the scenario's events. The reference scenario gives
+        the same pipeline as ``ReferencePipeline()``.
+
+        Raises:
+            InputError: If ``scenario`` is not a :class:`Scenario`.
+        """
+        if not isinstance(scenario, Scenario):
+            raise InputError(f"scenario: expected a Scenario, got {type(scenario).__name__}")
+        pipe = cls(scenario.settings())
+        pipe._scenario = scenario
+        return pipe
+
+    @property
+    def scenario(self) -> Scenario | None:
+        """The scenario the pipeline was built from, if any."""
+        return self._scenario
+
+    @property
+    def base_id(self) -> str:
+        """Asset id of the base model: the scenario's, else :data:`BASE_MODEL`."""
+        return BASE_MODEL if self._scenario is None else self._scenario.base_model.id
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -282,7 +316,10 @@ class ReferencePipeline:
             This pipeline.
         """
         s = self.settings
-        corpora = generate_corpora(s.corpus, s.seed)
+        if self._scenario is not None:
+            corpora = self._scenario.corpora()
+        else:
+            corpora = generate_corpora(s.corpus, s.seed)
         vocab = Vocabulary.from_texts(corpora.texts())
         self._fitted = None
         for cache in (self._models, self._adapters, self._neural, self._estimators, self._adapted):
@@ -338,7 +375,10 @@ class ReferencePipeline:
         out = {d.id: d.owner for d in c.datasets}
         out.update({d.id: d.owner for d in c.adapter_data})
         out.update({p.id: p.author for p in c.prompts})
-        out[BASE_MODEL] = MODEL_DEVELOPER
+        if self._scenario is None:
+            out[BASE_MODEL] = MODEL_DEVELOPER
+        else:
+            out[self.base_id] = self._scenario.base_model.owner
         return out
 
     # -- counterfactual models -----------------------------------------------------------
@@ -497,6 +537,26 @@ class ReferencePipeline:
             )
         return events
 
+    def scenario_events(self) -> list[Event]:
+        """The scenario's events, answered greedily, in scenario order.
+
+        Raises:
+            AttributionError: If the pipeline was not built from a scenario.
+        """
+        if self._scenario is None:
+            raise AttributionError("scenario_events: the pipeline was not built from a scenario")
+        scenario = self._scenario
+        return [
+            self.run(
+                scenario.request(e),
+                prompt=e.prompt,
+                adapter=e.adapter,
+                revenue=e.revenue,
+                event_id=e.id,
+            )
+            for e in scenario.events
+        ]
+
     # -- utility and games ---------------------------------------------------------------
 
     def assets(self, event: Event) -> dict[str, tuple[str, ...]]:
@@ -505,7 +565,7 @@ class ReferencePipeline:
         This is the partition of the asset game's players into stages (for Owen values).
         """
         self._check_event(event)
-        out = {"data": self.datasets, "base_model": (BASE_MODEL,)}
+        out = {"data": self.datasets, "base_model": (self.base_id,)}
         if event.adapter is not None:
             out["adapter"] = (event.adapter,)
         if event.prompt is not None:
@@ -532,7 +592,7 @@ class ReferencePipeline:
         chosen = frozenset(assets)
         if chosen - used:
             raise InputError(f"assets: {sorted(chosen - used)} not used by event {event.id!r}")
-        if BASE_MODEL not in chosen:
+        if self.base_id not in chosen:
             return UniformLM(len(self.vocab)).log_likelihood([BOS], event.output)
         adapter = event.adapter if event.adapter in chosen else None
         model = self._model(chosen.intersection(self.datasets), adapter)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import doctest
 import importlib
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -24,13 +26,29 @@ from offchain.exceptions import AttributionError, InputError
 
 def test_public_api_is_pinned() -> None:
     assert offchain.attribution.__all__ == [
+        "BASE_MODEL",
+        "SCENARIO_FORMAT",
+        "STAGES",
         "CachedGame",
+        "Checkpoint",
+        "Event",
         "Game",
+        "GroupedScores",
+        "PipelineGame",
+        "PipelineSettings",
+        "ProjectedTracIn",
+        "ReferencePipeline",
+        "Scenario",
+        "TracIn",
         "ValuationResult",
+        "aggregate_scores",
         "banzhaf_values",
         "knn_shapley",
+        "load_scenario",
         "loo_values",
         "owen_values",
+        "parse_scenario",
+        "reference_scenario",
         "shapley_values",
     ]
     assert offchain.attribution.games.__all__ == [
@@ -42,6 +60,18 @@ def test_public_api_is_pinned() -> None:
     ]
     for name in offchain.attribution.__all__:
         assert getattr(offchain.attribution, name) is not None
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        _ = offchain.attribution.nope
+
+
+def test_importing_the_package_does_not_import_torch() -> None:
+    # The pipeline, TracIn and multi-stage names load on first use.
+    code = (
+        "import sys, offchain.attribution as a; "
+        "assert 'torch' not in sys.modules; a.Scenario; assert 'torch' not in sys.modules; "
+        "a.ReferencePipeline; assert 'torch' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.parametrize(
