@@ -57,7 +57,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from gas import AMOUNT, Bench
-from web3 import Web3
+from web3.exceptions import TransactionNotFound
 
 from ame_chain.chains import AnvilChain, Chain, InProcessChain
 from ame_chain.contracts import load_artifact
@@ -114,12 +114,12 @@ class Calldata:
 class Pipeline:
     """Sends transactions from one unlocked development account without waiting, then reads gas.
 
-    Nonces are counted here; with automining each transaction is its own block, and gas used
-    never depends on block neighbours (warm/cold access is per transaction).
+    Nonces are counted here. Gas used never depends on block neighbours (warm/cold access is
+    per transaction), so it does not matter how the node groups transactions into blocks.
     """
 
-    def __init__(self, w3: Web3, sender: str, gas_limit: int) -> None:
-        self.w3, self.sender, self.gas_limit = w3, sender, gas_limit
+    def __init__(self, chain: Chain, sender: str, gas_limit: int) -> None:
+        self.chain, self.w3, self.sender, self.gas_limit = chain, chain.w3, sender, gas_limit
         self._hashes: list[Any] = []
         self._nonce: int | None = None
 
@@ -144,7 +144,7 @@ class Pipeline:
         """Gas of every transaction sent since the last call, in order; raises if one failed."""
         used = []
         for tx_hash in self._hashes:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+            receipt = self._receipt(tx_hash)
             if receipt["status"] != 1:
                 tx: Any = self.w3.eth.get_transaction(tx_hash)
                 replay: Any = {k: tx[k] for k in ("from", "to", "input", "value")}
@@ -161,6 +161,18 @@ class Pipeline:
             used.append(int(receipt["gasUsed"]))
         self._hashes, self._nonce = [], None
         return used
+
+    def _receipt(self, tx_hash: Any) -> Any:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"0x{bytes(tx_hash).hex()} not mined in 120 s") from None
+                # Anvil automines when a transaction arrives; one that did not fit the gas left
+                # in that block waits for the next block, which only a new arrival would start.
+                self.chain.increase_time(0)
 
 
 @dataclass(frozen=True)
@@ -218,8 +230,8 @@ class Runner:
         operator = Transactor(w3, self.bench.operator)
         operator.send(self.bench.token.functions.approve(self.naive.address, 2**256 - 1))
         claimer = chain.dev_accounts[4].address
-        self.claims = Pipeline(w3, claimer, self.block_gas_limit)
-        self.payer = Pipeline(w3, self.bench.operator.address, self.block_gas_limit)
+        self.claims = Pipeline(chain, claimer, self.block_gas_limit)
+        self.payer = Pipeline(chain, self.bench.operator.address, self.block_gas_limit)
         # Full per-position gas of fully measured claim runs, for the sampling check.
         self.trace: dict[tuple[int, str, str, str], list[int]] = {}
 
