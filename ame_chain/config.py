@@ -37,7 +37,6 @@ to the file's directory; from the environment, to the working directory.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -46,6 +45,7 @@ from eth_utils.address import is_address, to_checksum_address
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ame_chain.client import SettlementConfig
+from offchain._documents import parse_toml
 from offchain.exceptions import InputError
 
 __all__ = ["CONFIG_FILE", "ENV_CONFIG", "ENV_OVERRIDES", "AmeConfig", "ConfigError", "load_config"]
@@ -106,7 +106,8 @@ Address = Annotated[str, BeforeValidator(_address)]
 Url = Annotated[str, BeforeValidator(_url)]
 BaseUri = Annotated[str, BeforeValidator(_base_uri)]
 Seconds = Annotated[int, BeforeValidator(_integer), Field(ge=1)]
-WeiAmount = Annotated[int, BeforeValidator(_integer), Field(ge=0)]
+# Bonds are stored in 96 bits by the contract (``SettlementInvalidConfig`` above).
+Bond = Annotated[int, BeforeValidator(_integer), Field(ge=0, le=2**96 - 1)]
 Block = Annotated[int, BeforeValidator(_integer), Field(ge=0)]
 
 
@@ -156,8 +157,8 @@ class DeploySection(_Section):
     challenge_window: Seconds = _DEFAULTS.challenge_window
     dispute_window: Seconds = _DEFAULTS.dispute_window
     claim_period: Seconds = _DEFAULTS.claim_period
-    operator_bond: WeiAmount = _DEFAULTS.operator_bond
-    dispute_bond: WeiAmount = _DEFAULTS.dispute_bond
+    operator_bond: Bond = _DEFAULTS.operator_bond
+    dispute_bond: Bond = _DEFAULTS.dispute_bond
 
     def settlement_config(self) -> SettlementConfig:
         """The contract configuration these values describe."""
@@ -201,13 +202,15 @@ _PATH_FIELDS = {("state", "dir"), ("publish", "dir"), ("account", "keystore")}
 
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read: {err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    try:
+        data = parse_toml(text, source=str(path))
+    except InputError as err:
+        raise ConfigError(str(err)) from None
     for section, fields in data.items():
         if not isinstance(fields, dict):
             raise ConfigError(f"{path}: {section}: must be a [{section}] table")

@@ -6,13 +6,13 @@ printed or logged; error messages name the file or variable, never the secret.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from offchain._documents import parse_json
 from offchain.exceptions import InputError
 
 __all__ = ["ENV_KEY", "ENV_PASSWORD", "account_from_env", "account_from_keystore"]
@@ -33,18 +33,22 @@ def account_from_keystore(path: Path, password: str | None = None) -> LocalAccou
     if password is None:
         raise InputError(f"keystore {path}: no password (give one or set {ENV_PASSWORD})")
     try:
-        keystore = json.loads(Path(path).read_text())
+        text = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"keystore {path}: file not found") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(
-            f"keystore {path}: not a JSON keystore ({err.__class__.__name__})"
-        ) from None
+    except OSError as err:
+        raise InputError(f"keystore {path}: cannot read ({err.strerror or err})") from None
+    try:
+        keystore = parse_json(text, source=f"keystore {path}", decimals=False)
+    except InputError:
+        raise InputError(f"keystore {path}: not a JSON keystore") from None
+    if not isinstance(keystore, dict) or not isinstance(keystore.get("crypto"), dict):
+        raise InputError(f"keystore {path}: not an eth-account keystore")
     try:
         key = Account.decrypt(keystore, password)
     except ValueError:
         raise InputError(f"keystore {path}: wrong password or corrupted keystore") from None
-    except (KeyError, TypeError):
+    except Exception:  # eth-keyfile's own errors: unknown version, kdf or cipher, bad fields
         raise InputError(f"keystore {path}: not an eth-account keystore") from None
     account: LocalAccount = Account.from_key(key)
     return account

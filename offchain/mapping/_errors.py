@@ -7,15 +7,13 @@ read from the raw input: ``asset 'dataset:x' (assets[3]): owners[0].share: ...``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from offchain._documents import parse_json, parse_yaml
 from offchain.exceptions import InputError
 
 __all__ = ["format_validation_error", "read_document"]
@@ -118,9 +116,7 @@ def read_document(path: str | Path) -> object:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{file}: cannot read: {err}") from err
-    try:
-        if file.suffix.lower() in {".yaml", ".yml"}:
-            return yaml.safe_load(text)
-        return json.loads(text, parse_float=Decimal)
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
-        raise InputError(f"{file}: not valid {file.suffix.lstrip('.') or 'JSON'}: {err}") from err
+    kind = file.suffix.lstrip(".") or "JSON"
+    if file.suffix.lower() in {".yaml", ".yml"}:
+        return parse_yaml(text, source=str(file), kind=kind)
+    return parse_json(text, source=str(file), kind=kind)

@@ -10,16 +10,15 @@ account balances, carried ledger, leaves, and the conservation identity.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, ValidationError
 
+from offchain._documents import parse_json
 from offchain.exceptions import InputError, MappingError
 from offchain.mapping._apportion import apportion
 from offchain.mapping._errors import format_validation_error
@@ -357,10 +356,7 @@ def parse_manifest(data: object, *, source: str = "<manifest>") -> Manifest:
         InputError: If it is not a well-formed ``ame.manifest/1`` document.
     """
     if isinstance(data, bytes | str):
-        try:
-            data = json.loads(data, parse_float=Decimal)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{source}: not valid JSON: {err}") from err
+        data = parse_json(data, source=source)
     if not isinstance(data, Mapping):
         raise InputError(f"{source}: a manifest must be a JSON object")
     try:
