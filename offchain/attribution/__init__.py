@@ -22,6 +22,9 @@ Loaded on first use, so that importing this package does not import torch:
   :data:`STAGES`);
 * scenario files, ``ame.scenario/1`` (:class:`Scenario`, :func:`load_scenario`,
   :func:`parse_scenario`, :func:`reference_scenario`);
+* multi-stage attribution of events' revenue (:class:`MultiStageAttribution`, its
+  :class:`MultiStageResult`, :class:`EventAttribution`, :class:`StageAttribution`,
+  and :func:`attribute_scenario`);
 * gradient-based training-data attribution (:class:`TracIn`, :class:`ProjectedTracIn`,
   :class:`Checkpoint`, :class:`GroupedScores`, :func:`aggregate_scores`).
 
@@ -46,6 +49,13 @@ from offchain.attribution.result import ValuationResult
 from offchain.attribution.shapley import shapley_values
 
 if TYPE_CHECKING:
+    from offchain.attribution.multistage import (
+        EventAttribution,
+        MultiStageAttribution,
+        MultiStageResult,
+        StageAttribution,
+        attribute_scenario,
+    )
     from offchain.attribution.pipeline import (
         BASE_MODEL,
         STAGES,
@@ -72,6 +82,11 @@ if TYPE_CHECKING:
 # Imported on first use: these pull in torch (pipeline, tda) or pydantic and YAML
 # (scenario), which the cooperative-game core does not need.
 _LAZY = {
+    "EventAttribution": "multistage",
+    "MultiStageAttribution": "multistage",
+    "MultiStageResult": "multistage",
+    "StageAttribution": "multistage",
+    "attribute_scenario": "multistage",
     "BASE_MODEL": "pipeline",
     "STAGES": "pipeline",
     "Event": "pipeline",
@@ -97,16 +112,21 @@ __all__ = [
     "CachedGame",
     "Checkpoint",
     "Event",
+    "EventAttribution",
     "Game",
     "GroupedScores",
+    "MultiStageAttribution",
+    "MultiStageResult",
     "PipelineGame",
     "PipelineSettings",
     "ProjectedTracIn",
     "ReferencePipeline",
     "Scenario",
+    "StageAttribution",
     "TracIn",
     "ValuationResult",
     "aggregate_scores",
+    "attribute_scenario",
     "banzhaf_values",
     "knn_shapley",
     "load_scenario",

@@ -10,10 +10,16 @@ it, :func:`~offchain.mapping.map_epoch` reads it. One document covers one epoch:
 
 Values are non-negative weights; only their ratios inside an event matter. They are
 read exactly (``0.1`` is one tenth), see :func:`~offchain.mapping._types.parse_value`.
+
+An event may also carry what attribution measured on the way, which mapping never
+uses for payouts: ``stages`` (the value of each pipeline stage) and ``diagnostics``
+(:class:`Diagnostics`: method, evaluations, standard errors). When absent they are
+left out of the canonical form, so documents without them keep their digests.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from fractions import Fraction
@@ -45,7 +51,15 @@ from offchain.mapping._types import (
     sha256_hex,
 )
 
-__all__ = ["VALUES_FORMAT", "Event", "Scenario", "Values", "load_values", "parse_values"]
+__all__ = [
+    "VALUES_FORMAT",
+    "Diagnostics",
+    "Event",
+    "Scenario",
+    "Values",
+    "load_values",
+    "parse_values",
+]
 
 VALUES_FORMAT: Final = "ame.values/1"
 
@@ -83,6 +97,38 @@ def _values(raw: object) -> dict[AssetId, Fraction]:
     return out
 
 
+def _numbers(raw: object) -> dict[str, float]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"must be a mapping of id to number, got {type(raw).__name__}")
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"id {key!r} is not a non-empty string")
+        if isinstance(value, bool):
+            raise ValueError(f"{key!r}: must be a finite number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key!r}: must be a finite number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{key!r}: must be a finite number, got {value!r}")
+        out[key] = number
+    return out
+
+
+def _stderr(raw: object) -> dict[str, float]:
+    out = _numbers(raw)
+    for key, number in out.items():
+        if number < 0:
+            raise ValueError(f"{key!r}: a standard error must not be negative, got {number!r}")
+    return out
+
+
+def _number_text(number: float) -> str:
+    # Canonical forms hold no JSON floats: the shortest repr round-trips exactly.
+    return repr(float(number))
+
+
 def _ratio_text(numerator: int, denominator: int) -> str:
     # format_fraction without the Fraction property calls: run once per value.
     return str(numerator) if denominator == 1 else f"{numerator}/{denominator}"
@@ -104,6 +150,44 @@ class Scenario(_Model):
     sha256: Annotated[str, PlainValidator(_hex64)]
 
 
+class Diagnostics(_Model):
+    """How attribution computed an event's values (informational; never paid on).
+
+    Attributes:
+        method: The valuation method, e.g. ``'stages=shapley/exact; within=shapley'``.
+        n_evaluations: Coalitions of the event's game that were evaluated.
+        utility: Worth of the whole pipeline for the event, in the method's units.
+        stage_values: Value of each stage before any clipping, in those units.
+        asset_values: Value of each asset within its stage before any clipping.
+        stderr: Standard error of each asset's value in the document (0 when exact).
+        notes: What the negative-contribution policy did, one line each.
+    """
+
+    method: str = Field(min_length=1)
+    n_evaluations: StrictInt = Field(ge=0)
+    utility: float | None = Field(default=None, allow_inf_nan=False)
+    stage_values: Annotated[dict[str, float], PlainValidator(_numbers)] = Field(
+        default_factory=dict
+    )
+    asset_values: Annotated[dict[str, float], PlainValidator(_numbers)] = Field(
+        default_factory=dict
+    )
+    stderr: Annotated[dict[str, float], PlainValidator(_stderr)] = Field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def canonical(self) -> dict[str, Any]:
+        """The diagnostics as canonical JSON (numbers as their shortest repr strings)."""
+        return {
+            "method": self.method,
+            "n_evaluations": self.n_evaluations,
+            "utility": None if self.utility is None else _number_text(self.utility),
+            "stage_values": {k: _number_text(v) for k, v in self.stage_values.items()},
+            "asset_values": {k: _number_text(v) for k, v in self.asset_values.items()},
+            "stderr": {k: _number_text(v) for k, v in self.stderr.items()},
+            "notes": list(self.notes),
+        }
+
+
 class Event(_Model):
     """One revenue event and the value each asset created in it.
 
@@ -113,6 +197,10 @@ class Event(_Model):
         commercial: Whether the event is a commercial use (checked against licences).
         date: UTC day of the event (checked against licence expiry).
         values: Asset id to non-negative exact value; ratios decide the split.
+        stages: Optional: stage id to the non-negative exact value of that pipeline
+            stage (e.g. ``data``, ``base_model``, ``adapter``, ``prompt``). Not used
+            for payouts.
+        diagnostics: Optional: how the values were computed. Not used for payouts.
     """
 
     id: Annotated[EventId, PlainValidator(_event_id)]
@@ -120,6 +208,23 @@ class Event(_Model):
     commercial: StrictBool
     date: Day
     values: Annotated[dict[AssetId, Fraction], PlainValidator(_values)]
+    stages: Annotated[dict[AssetId, Fraction], PlainValidator(_values)] | None = None
+    diagnostics: Diagnostics | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        """The event as canonical JSON; absent optional fields are left out."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "revenue": str(self.revenue),
+            "commercial": self.commercial,
+            "date": self.date.isoformat(),
+            "values": {a: _ratio_text(*v.as_integer_ratio()) for a, v in self.values.items()},
+        }
+        if self.stages is not None:
+            out["stages"] = {s: _ratio_text(*v.as_integer_ratio()) for s, v in self.stages.items()}
+        if self.diagnostics is not None:
+            out["diagnostics"] = self.diagnostics.canonical()
+        return out
 
 
 class Values(_Model):
@@ -156,16 +261,7 @@ class Values(_Model):
             "scenario": None
             if self.scenario is None
             else {"id": self.scenario.id, "sha256": self.scenario.sha256},
-            "events": [
-                {
-                    "id": e.id,
-                    "revenue": str(e.revenue),
-                    "commercial": e.commercial,
-                    "date": e.date.isoformat(),
-                    "values": {a: _ratio_text(*v.as_integer_ratio()) for a, v in e.values.items()},
-                }
-                for e in sorted(self.events, key=lambda e: e.id)
-            ],
+            "events": [e.canonical() for e in sorted(self.events, key=lambda e: e.id)],
         }
 
     def digest(self) -> str:

@@ -1,0 +1,569 @@
+r"""Multi-stage attribution: split each event's revenue over stages, then over assets.
+
+For an event with revenue :math:`R` answered by the pipeline, let :math:`v` be its
+asset game (:meth:`~offchain.attribution.pipeline.ReferencePipeline.asset_game`: the
+log-likelihood gain of the output, with free disposal by default) over the assets
+:math:`N`, partitioned into the stages the event used,
+:math:`N = B_\text{data} \cup B_\text{base} \cup B_\text{adapter} \cup B_\text{prompt}`.
+
+1. **Across stages.** Stage :math:`k` is worth its Shapley value :math:`\phi_k` in the
+   quotient game :math:`v_M(T) = v(\bigcup_{t \in T} B_t)`: by the quotient-game
+   property this is the total of its assets' Owen values for the structure of stages
+   (Owen 1977), so the stage split is the Owen value's.
+2. **Within a stage.** The stage's assets share :math:`\phi_k` in proportion to their
+   values :math:`\psi_a` in the stage's own game with the rest of the pipeline present,
+   :math:`v_k(S) = v(S \cup \bar B_k) - v(\bar B_k)` with :math:`\bar B_k = N
+   \setminus B_k` (for the data stage this is
+   :meth:`~offchain.attribution.pipeline.ReferencePipeline.data_game`):
+
+   * ``method="shapley"`` (default): :math:`\psi` is the Shapley value of
+     :math:`v_k`, exact up to ``max_exact`` assets, else permutation sampling;
+   * ``method="tracin"`` / ``"tracin-projected"``: for the data stage, :math:`\psi_d` is
+     dataset :math:`d`'s summed TracIn score for the event (exact, or through the
+     count-sketch projection), the first-order estimate of retraining without it;
+     other stages as ``"shapley"``;
+   * ``method="owen"``: :math:`\psi` is each asset's Owen value in :math:`v` itself
+     (its marginal contributions averaged over every context of the other stages,
+     not only the full one).
+
+   A stage with a single asset gives it all of :math:`\phi_k`.
+3. **Money.** The revenue is split exactly, in integers: stage amounts by largest
+   remainder over the stage weights, then each stage's amount by largest remainder over
+   its assets' weights (ties to the earlier stage, then to the smaller asset id).
+   Amounts sum to :math:`R` exactly.
+
+Axioms kept. Efficiency: asset amounts sum to :math:`R` (to the unit), stage amounts
+to :math:`R` and each stage's assets to its amount. Symmetry: two assets with the same
+role in the games (a verbatim duplicate dataset: models train on the sorted sentence
+multiset, so swapping duplicates trains the same model bit for bit) get the same
+value; their integer amounts differ by at most one unit, the tie going to the smaller
+id. Null player: an asset that adds nothing in every coalition gets 0. The stage split
+is the Owen value's (quotient-game property); with ``method="owen"`` the within-stage
+split is too, so the whole split is the Owen value's. Combining stage Shapley values
+with within-stage values from the full context (the default) is not additive across
+events in general; it is deterministic and symmetric.
+
+Negative contributions (``negative="clip"``, the default): nobody is paid a negative
+share. A stage with :math:`\phi_k \le 0` gets nothing and its share goes to the other
+stages (stage weights are renormalised over positive stages). Inside a stage, negative
+values are clipped to 0 and the stage's amount is shared by its positive assets in
+proportion to their values. A stage none of whose assets has a positive value (e.g.
+every TracIn score negative) gives its share to the other stages as well. If no stage
+is left (:math:`v(N) \le 0`), the event is unattributed: every amount is 0, and
+mapping escrows the event whole. ``negative="error"`` raises instead of clipping.
+Each action is recorded in the event's ``notes``.
+
+Determinism: the pipeline is bit-for-bit deterministic given its seed; exact methods
+draw nothing; sampled ones are seeded from ``(seed, event id, stage)``; amounts are
+integer arithmetic on the float values. Same inputs, same bits.
+
+References:
+    Owen, G. (1977). Values of games with a priori unions. In: Henn, R., Moeschlin, O.
+    (eds) Mathematical Economics and Game Theory, 76-88. Springer.
+
+    Pruthi, G., Liu, F., Kale, S., Sundararajan, M. (2020). Estimating Training Data
+    Influence by Tracing Gradient Descent. NeurIPS 2020.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from itertools import chain
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from offchain.attribution.game import CachedGame
+from offchain.attribution.owen import owen_values
+from offchain.attribution.pipeline import STAGES, Event, PipelineGame, ReferencePipeline
+from offchain.attribution.result import ValuationResult
+from offchain.attribution.shapley import shapley_values
+from offchain.exceptions import AttributionError, InputError
+
+if TYPE_CHECKING:
+    from offchain.attribution.scenario import Scenario
+
+__all__ = [
+    "METHODS",
+    "EventAttribution",
+    "MultiStageAttribution",
+    "MultiStageResult",
+    "StageAttribution",
+    "attribute_scenario",
+]
+
+Method = Literal["shapley", "owen", "tracin", "tracin-projected"]
+NegativePolicy = Literal["clip", "error"]
+#: The within-stage methods, see the module docstring.
+METHODS: tuple[Method, ...] = ("shapley", "owen", "tracin", "tracin-projected")
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class StageAttribution:
+    """One stage of one event: its value, its amount and how its assets share it.
+
+    Attributes:
+        stage: Stage id (one of :data:`~offchain.attribution.pipeline.STAGES`).
+        assets: The stage's asset ids, in pipeline order.
+        value: The stage's Shapley value in the stage game (nats), before clipping.
+        amount: Revenue the stage receives, in base units.
+        method: How its assets were valued, e.g. ``"shapley/exact"``, ``"owen/exact"``,
+            ``"tracin"``, ``"single"`` (one asset takes it all) or ``"none"`` (the stage
+            receives nothing, so its assets were not valued).
+        asset_values: Each asset's within-stage value before clipping (nats, or a
+            TracIn score).
+        asset_stderr: Standard error of each within-stage value (0 when exact).
+        amounts: Revenue of each asset, in base units; sums to :attr:`amount`.
+    """
+
+    stage: str
+    assets: tuple[str, ...]
+    value: float
+    amount: int
+    method: str
+    asset_values: Mapping[str, float] = field(default_factory=dict)
+    asset_stderr: Mapping[str, float] = field(default_factory=dict)
+    amounts: Mapping[str, int] = field(default_factory=dict)
+
+    def stderr_amounts(self) -> dict[str, float]:
+        """Standard error of each asset's amount: its value's, scaled like the value."""
+        positive = sum(max(v, 0.0) for v in self.asset_values.values())
+        scale = self.amount / positive if positive > 0 else 0.0
+        return {a: self.asset_stderr.get(a, 0.0) * scale for a in self.assets}
+
+
+@dataclass(frozen=True)
+class EventAttribution:
+    """The split of one event's revenue over its stages and assets.
+
+    Attributes:
+        event: The event.
+        utility: :math:`v(N)`, the full pipeline's log-likelihood gain (nats).
+        stages: Per stage the event used, in pipeline order.
+        method: The valuation, e.g. ``"stages=shapley/exact; within=shapley"``.
+        n_evaluations: Distinct coalitions of the asset game evaluated for the event.
+        notes: What the negative-contribution policy did, one line each.
+    """
+
+    event: Event
+    utility: float
+    stages: Mapping[str, StageAttribution]
+    method: str
+    n_evaluations: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def revenue(self) -> int:
+        """The event's revenue, in base units."""
+        return self.event.revenue
+
+    @property
+    def stage_amounts(self) -> dict[str, int]:
+        """Revenue of each stage, in base units (sums to :attr:`revenue`, or 0 if
+        unattributed)."""
+        return {s: st.amount for s, st in self.stages.items()}
+
+    @property
+    def amounts(self) -> dict[str, int]:
+        """Revenue of every asset the event used, in base units."""
+        return {a: st.amounts.get(a, 0) for st in self.stages.values() for a in st.assets}
+
+    @property
+    def stderr(self) -> dict[str, float]:
+        """Standard error of every asset's amount, in base units (0 when exact)."""
+        return {a: e for st in self.stages.values() for a, e in st.stderr_amounts().items()}
+
+
+@dataclass(frozen=True)
+class MultiStageResult:
+    """Multi-stage attribution of a batch of events.
+
+    Attributes:
+        events: Per event, in the order given.
+        method: The within-stage method (one of :data:`METHODS`).
+        negative: The negative-contribution policy.
+        seed: Seed of the sampled methods.
+    """
+
+    events: tuple[EventAttribution, ...]
+    method: str
+    negative: str
+    seed: int
+
+    def event(self, event_id: str) -> EventAttribution:
+        """The attribution of the event ``event_id``.
+
+        Raises:
+            KeyError: If no event has that id.
+        """
+        for item in self.events:
+            if item.event.id == event_id:
+                return item
+        raise KeyError(event_id)
+
+    def totals(self) -> dict[str, int]:
+        """Revenue of every asset over all events, in base units."""
+        out: dict[str, int] = {}
+        for item in self.events:
+            for asset, amount in item.amounts.items():
+                out[asset] = out.get(asset, 0) + amount
+        return out
+
+    def to_values(self, scenario: Scenario, *, epoch: int | None = None) -> dict[str, Any]:
+        """The ``ame.values/1`` document of these events (JSON-ready).
+
+        Per event: revenue, ``commercial`` and ``date`` from the scenario, ``values``
+        (each asset's amount in base units, a digit string), ``stages`` (each stage's
+        amount) and ``diagnostics`` (see ``docs/manifest.md``). The scenario's id and
+        digest identify the inputs.
+
+        Args:
+            scenario: The scenario the events came from.
+            epoch: Epoch of the document; default the scenario's.
+
+        Raises:
+            InputError: If an event is not one of the scenario's.
+        """
+        specs = {e.id: e for e in scenario.events}
+        events = []
+        for item in self.events:
+            spec = specs.get(item.event.id)
+            if spec is None or spec.revenue != item.revenue:
+                raise InputError(
+                    f"events: {item.event.id!r} is not an event of scenario {scenario.id!r}"
+                )
+            events.append(
+                {
+                    "id": item.event.id,
+                    "revenue": str(item.revenue),
+                    "commercial": spec.commercial,
+                    "date": spec.date.isoformat(),
+                    "values": {a: str(v) for a, v in item.amounts.items()},
+                    "stages": {s: str(v) for s, v in item.stage_amounts.items()},
+                    "diagnostics": _diagnostics(item),
+                }
+            )
+        return {
+            "format": "ame.values/1",
+            "epoch": scenario.epoch if epoch is None else epoch,
+            "scenario": {"id": scenario.id, "sha256": scenario.digest()},
+            "events": events,
+        }
+
+
+def _diagnostics(item: EventAttribution) -> dict[str, Any]:
+    return {
+        "method": item.method,
+        "n_evaluations": item.n_evaluations,
+        "utility": item.utility,
+        "stage_values": {s: st.value for s, st in item.stages.items()},
+        "asset_values": {
+            a: st.asset_values[a]
+            for st in item.stages.values()
+            for a in st.assets
+            if a in st.asset_values
+        },
+        "stderr": item.stderr,
+        "notes": list(item.notes),
+    }
+
+
+class MultiStageAttribution:
+    """Estimator of the multi-stage split of events' revenues (see the module).
+
+    Args:
+        pipeline: A fitted pipeline.
+        method: Within-stage method, one of :data:`METHODS`.
+        seed: Seed of the sampled methods; default the pipeline's seed.
+        negative: ``"clip"`` (nobody paid a negative share) or ``"error"``.
+        free_disposal: Passed to the asset game; the default makes every value
+            non-negative, at the price of a model per subset of the datasets.
+        max_exact: Stages with more assets than this are valued by permutation
+            sampling (``method="shapley"``) instead of exactly.
+        max_evaluations: Budget of asset-game coalitions per sampled stage.
+        projection_dim: Dimension of ``"tracin-projected"``.
+
+    Example:
+        >>> from offchain.attribution.scenario import reference_scenario
+        >>> pipe = ReferencePipeline.from_scenario(reference_scenario()).fit()
+        >>> event = pipe.scenario_events()[0]
+        >>> split = MultiStageAttribution(pipe).fit([event]).result.events[0]
+        >>> sum(split.amounts.values()) == event.revenue
+        True
+    """
+
+    def __init__(
+        self,
+        pipeline: ReferencePipeline,
+        *,
+        method: Method = "shapley",
+        seed: int | None = None,
+        negative: NegativePolicy = "clip",
+        free_disposal: bool = True,
+        max_exact: int = 10,
+        max_evaluations: int | None = None,
+        projection_dim: int = 4096,
+    ) -> None:
+        if not isinstance(pipeline, ReferencePipeline):
+            raise InputError(
+                f"pipeline: expected a ReferencePipeline, got {type(pipeline).__name__}"
+            )
+        if method not in METHODS:
+            raise InputError(f"method: must be one of {list(METHODS)}, got {method!r}")
+        if negative not in ("clip", "error"):
+            raise InputError(f"negative: must be 'clip' or 'error', got {negative!r}")
+        for name, value in (("max_exact", max_exact), ("projection_dim", projection_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name}: must be a positive int, got {value!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise InputError(f"seed: must be an int >= 0, got {seed!r}")
+        self.pipeline = pipeline
+        self.method: Method = method
+        self.seed = pipeline.settings.seed if seed is None else seed
+        self.negative: NegativePolicy = negative
+        self.free_disposal = free_disposal
+        self.max_exact = max_exact
+        self.max_evaluations = max_evaluations
+        self.projection_dim = projection_dim
+        self._result: MultiStageResult | None = None
+
+    @property
+    def result(self) -> MultiStageResult:
+        """The attribution of the events passed to :meth:`fit`.
+
+        Raises:
+            AttributionError: If :meth:`fit` was not called.
+        """
+        if self._result is None:
+            raise AttributionError("MultiStageAttribution is not fitted: call fit(events) first")
+        return self._result
+
+    def fit(
+        self,
+        events: Sequence[Event],
+        *,
+        progress: Callable[[int, EventAttribution], None] | None = None,
+    ) -> Self:
+        """Attribute every event.
+
+        Args:
+            events: Events answered by :attr:`pipeline`, with distinct ids.
+            progress: Called after each event with its index and attribution.
+
+        Returns:
+            This estimator; the split is :attr:`result`.
+
+        Raises:
+            InputError: If ``events`` is empty, ids repeat, or an event is malformed.
+            AttributionError: With ``negative="error"``, if a value is negative.
+        """
+        if not events:
+            raise InputError("events: need at least one event, got none")
+        ids = [e.id for e in events]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise InputError(f"events: repeated ids {repeated}")
+        out = []
+        for index, event in enumerate(events):
+            item = self._attribute(event)
+            out.append(item)
+            if progress is not None:
+                progress(index, item)
+        self._result = MultiStageResult(tuple(out), self.method, self.negative, self.seed)
+        return self
+
+    # -- one event ---------------------------------------------------------------------
+
+    def _attribute(self, event: Event) -> EventAttribution:
+        pipe = self.pipeline
+        stages = pipe.assets(event)
+        asset_game = pipe.asset_game(event, free_disposal=self.free_disposal)
+        cached = CachedGame(asset_game)
+        notes: list[str] = []
+
+        def stage_worth(coalition: frozenset[str]) -> float:
+            return cached(frozenset(chain.from_iterable(stages[s] for s in coalition)))
+
+        stage_game = PipelineGame(stages, stage_worth, free_disposal=False)
+        stage_values = shapley_values(stage_game, list(stages), method="exact").values
+        utility = cached(frozenset(chain.from_iterable(stages.values())))
+
+        owen: ValuationResult[str] | None = None
+        if self.method == "owen":
+            self._check_cost(stages)
+            owen = owen_values(
+                cached,
+                [list(ids) for ids in stages.values()],
+                seed=self._seed(event, "owen"),
+                max_evaluations=self.max_evaluations,
+            )
+
+        within: dict[str, tuple[str, dict[str, float], dict[str, float]]] = {}
+        for stage, assets in stages.items():
+            value = stage_values[stage]
+            if value < 0:
+                self._negative(notes, f"stage {stage!r} has value {value:.6g} < 0: it gets nothing")
+            if not value > 0:
+                continue
+            if len(assets) == 1:
+                within[stage] = ("single", {assets[0]: value}, {assets[0]: 0.0})
+            elif owen is not None:
+                within[stage] = (
+                    owen.method,
+                    {a: owen.values[a] for a in assets},
+                    {a: owen.stderr[a] for a in assets},
+                )
+            else:
+                within[stage] = self._within(event, stage, stages, cached)
+            label, values, _ = within[stage]
+            for asset in assets:
+                if values[asset] < 0:
+                    self._negative(
+                        notes,
+                        f"asset {asset!r} has value {values[asset]:.6g} < 0 in stage "
+                        f"{stage!r}: clipped to 0",
+                    )
+            if not any(v > 0 for v in values.values()):
+                notes.append(
+                    f"stage {stage!r}: no asset has a positive value ({label}); its share "
+                    "goes to the other stages"
+                )
+                del within[stage]
+
+        weights = {s: stage_values[s] for s in within}
+        stage_amounts = _split(event.revenue, weights, {s: i for i, s in enumerate(STAGES)})
+        if not within:
+            notes.append(f"unattributed: no stage has a positive value (v(N) = {utility:.6g})")
+        out: dict[str, StageAttribution] = {}
+        for stage, assets in stages.items():
+            if stage not in within:
+                out[stage] = StageAttribution(
+                    stage, assets, stage_values[stage], 0, "none", amounts={a: 0 for a in assets}
+                )
+                continue
+            label, values, stderr = within[stage]
+            amount = stage_amounts[stage]
+            positive = {a: values[a] for a in assets if values[a] > 0}
+            amounts = _split(amount, positive, {a: a for a in assets})
+            out[stage] = StageAttribution(
+                stage,
+                assets,
+                stage_values[stage],
+                amount,
+                label,
+                _frozen(values),
+                _frozen(stderr),
+                _frozen({a: amounts.get(a, 0) for a in assets}),
+            )
+        within_label = "owen" if owen is not None else self.method
+        return EventAttribution(
+            event,
+            utility,
+            _frozen(out),
+            f"stages=shapley/exact; within={within_label}",
+            cached.n_evaluations,
+            tuple(notes),
+        )
+
+    def _within(
+        self,
+        event: Event,
+        stage: str,
+        stages: Mapping[str, tuple[str, ...]],
+        cached: CachedGame[str],
+    ) -> tuple[str, dict[str, float], dict[str, float]]:
+        assets = stages[stage]
+        if stage == "data" and self.method in ("tracin", "tracin-projected"):
+            dim = self.projection_dim if self.method == "tracin-projected" else None
+            row = self.pipeline.influence([event], projection_dim=dim).row(0)
+            label = "tracin" if dim is None else f"tracin/projected(dim={dim})"
+            return label, {a: row[a] for a in assets}, dict.fromkeys(assets, 0.0)
+        rest = frozenset(a for s, ids in stages.items() if s != stage for a in ids)
+        offset = cached(rest)
+        game = PipelineGame(assets, lambda t: cached(t | rest) - offset, free_disposal=False)
+        exact = len(assets) <= self.max_exact
+        if not exact:
+            self._check_cost(stages)
+        result = shapley_values(
+            game,
+            list(assets),
+            method="exact" if exact else "permutation",
+            sampler="antithetic",
+            seed=self._seed(event, stage),
+            max_evaluations=self.max_evaluations,
+        )
+        return (
+            result.method,
+            dict(result.values),
+            dict(result.stderr),
+        )
+
+    def _check_cost(self, stages: Mapping[str, tuple[str, ...]]) -> None:
+        n = len(stages.get("data", ()))
+        if self.free_disposal and n > self.max_exact:
+            raise InputError(
+                f"method={self.method!r} with free disposal retrains the model on every subset "
+                f"of the {n} datasets ({2**n} models); use method='tracin', "
+                "free_disposal=False, or raise max_exact"
+            )
+
+    def _negative(self, notes: list[str], message: str) -> None:
+        if self.negative == "error":
+            raise AttributionError(f"negative contribution: {message}")
+        notes.append(message)
+
+    def _seed(self, event: Event, stage: str) -> int:
+        # From the event id, not its position: reordering events changes nothing.
+        digest = hashlib.sha256(f"{self.seed}\0{event.id}\0{stage}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _split(amount: int, weights: Mapping[str, float], keys: Mapping[str, Any]) -> dict[str, int]:
+    """``amount`` split by largest remainder in proportion to positive float weights."""
+    from offchain.mapping import apportion
+
+    if not weights:
+        return {}
+    exact = {k: Fraction(w) for k, w in weights.items()}
+    # Floats are dyadic: scaling by the largest denominator makes every weight an integer.
+    scale = math.lcm(*(f.denominator for f in exact.values()))
+    names = list(exact)
+    ints = [int(exact[k] * scale) for k in names]
+    parts = apportion(amount, ints, [keys[k] for k in names], sum(ints))
+    return dict(zip(names, parts, strict=True))
+
+
+def attribute_scenario(
+    scenario: Scenario,
+    *,
+    method: Method = "shapley",
+    negative: NegativePolicy = "clip",
+    on_fitted: Callable[[ReferencePipeline, Sequence[Event]], None] | None = None,
+    progress: Callable[[int, EventAttribution], None] | None = None,
+) -> MultiStageResult:
+    """Build and fit the scenario's pipeline, answer its events, attribute them.
+
+    Args:
+        scenario: The market.
+        method: Within-stage method, one of :data:`METHODS`.
+        negative: Negative-contribution policy.
+        on_fitted: Called once the pipeline is trained and the events answered.
+        progress: Called after each event is attributed.
+
+    Returns:
+        The split of every event's revenue; ``result.to_values(scenario)`` is the
+        ``ame.values/1`` document.
+    """
+    pipe = ReferencePipeline.from_scenario(scenario).fit()
+    events = pipe.scenario_events()
+    if on_fitted is not None:
+        on_fitted(pipe, events)
+    estimator = MultiStageAttribution(pipe, method=method, seed=scenario.seed, negative=negative)
+    return estimator.fit(events, progress=progress).result
