@@ -40,9 +40,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from ame_chain.cli import _chain_cmds, _demo, _operator, _public, _report
+    from ame_chain.cli import _attribute, _chain_cmds, _demo, _operator, _public, _report
 
-    for module in (_chain_cmds, _demo, _operator, _public, _report):
+    for module in (_attribute, _chain_cmds, _demo, _operator, _public, _report):
         for command in module.COMMANDS:
             main.add_command(command)
 
