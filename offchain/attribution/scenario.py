@@ -87,6 +87,7 @@ __all__ = [
     "FactRef",
     "FactsGenerator",
     "NoisyCopyGenerator",
+    "PayeeReference",
     "PipelineSpec",
     "PromptSpec",
     "RandomWalkGenerator",
@@ -401,6 +402,53 @@ class FactRef(_Spec):
     index: StrictInt = Field(ge=0)
 
 
+def _unique_ranking(value: tuple[str, ...]) -> tuple[str, ...]:
+    seen = [a for i, a in enumerate(value) if a in value[:i]]
+    if seen:
+        raise ValueError(f"{seen[0]!r} is listed twice")
+    return value
+
+
+def _share_map(value: dict[str, float]) -> dict[str, float]:
+    for key, share in value.items():
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share of {key!r} must be in [0, 1], got {share!r}")
+    if sum(value.values()) > 1.0 + 1e-9:
+        raise ValueError(f"shares sum to {sum(value.values())!r}, over 1")
+    return value
+
+
+class PayeeReference(_Spec):
+    """What a person expects each payee to be paid, after rights mapping.
+
+    Payees are the owners the scenario's rights registry names (``owners[].name``):
+    who is paid once royalties, co-ownership and licences have been applied, which
+    asset ids alone cannot say (two co-owners share one asset).
+
+    Attributes:
+        ranking: Payee names from most to least paid (a subset may be given).
+        shares: Approximate share of the revenue paid to each payee, each in [0, 1],
+            summing to at most 1 (less when some revenue is held in escrow).
+    """
+
+    ranking: tuple[Name, ...] = ()
+    shares: dict[Name, float] = Field(default_factory=dict)
+
+    @field_validator("ranking")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique_ranking(value)
+
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        return _share_map(value)
+
+    def names(self) -> list[str]:
+        """Every payee name the reference gives, in order of appearance."""
+        return list(dict.fromkeys([*self.ranking, *self.shares]))
+
+
 class Reference(_Spec):
     """What a person expects of the split (read by evaluations, never by attribution).
 
@@ -409,29 +457,24 @@ class Reference(_Spec):
         shares: Approximate share of the revenue per asset id, each in [0, 1],
             summing to at most 1.
         reasoning: One line saying why.
+        payees: What each payee named in the rights registry should be paid; needs
+            ``rights``.
     """
 
     ranking: tuple[Id, ...] = ()
     shares: dict[Id, float] = Field(default_factory=dict)
     reasoning: str | None = Field(default=None, min_length=1, max_length=1000)
+    payees: PayeeReference | None = None
 
     @field_validator("ranking")
     @classmethod
     def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        seen = [a for i, a in enumerate(value) if a in value[:i]]
-        if seen:
-            raise ValueError(f"{seen[0]!r} is listed twice")
-        return value
+        return _unique_ranking(value)
 
     @field_validator("shares")
     @classmethod
     def _shares(cls, value: dict[str, float]) -> dict[str, float]:
-        for asset, share in value.items():
-            if not 0.0 <= share <= 1.0:
-                raise ValueError(f"share of {asset!r} must be in [0, 1], got {share!r}")
-        if sum(value.values()) > 1.0 + 1e-9:
-            raise ValueError(f"shares sum to {sum(value.values())!r}, over 1")
-        return value
+        return _share_map(value)
 
     @field_validator("reasoning")
     @classmethod
@@ -594,6 +637,10 @@ class Scenario(_Spec):
         yield from self._check_events()
         if self.reference is not None:
             yield from _check_reference("reference", self.reference, set(self.asset_ids()))
+        if self.rights is None:
+            for where, ref in self._references():
+                if ref.payees is not None:
+                    yield f"{where}.payees", "needs rights.registry: payees are the owners it names"
 
     def _asset_paths(self) -> Iterator[tuple[str, str]]:
         yield "base_model", self.base_model.id
@@ -744,7 +791,25 @@ class Scenario(_Spec):
         if missing:
             yield "rights.registry", f"does not list the scenario's assets {missing}"
             return
-        self._registry = registry
+        names = sorted({o.name for a in registry.assets for o in a.owners if o.name is not None})
+        unknown = False
+        for where, ref in self._references():
+            for name in [] if ref.payees is None else ref.payees.names():
+                if name not in names:
+                    unknown = True
+                    yield (
+                        f"{where}.payees",
+                        f"{name!r} is no owner name in rights.registry, have {names}",
+                    )
+        if not unknown:
+            self._registry = registry
+
+    def _references(self) -> Iterator[tuple[str, Reference]]:
+        if self.reference is not None:
+            yield "reference", self.reference
+        for i, e in enumerate(self.events):
+            if e.reference is not None:
+                yield f"events[{i}].reference", e.reference
 
     # -- derived views ---------------------------------------------------------------------
 
