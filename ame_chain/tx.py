@@ -149,7 +149,32 @@ class Transactor:
         tx.update(self._fees())
         tx.update({"gas": gas, "type": 2})
         tx.pop("gasPrice", None)
-        raw_hash = self._sign_and_send(tx)
+        return self._await(self._sign_and_send(tx), tx)
+
+    def transfer(self, to: str, value: int) -> TxResult:
+        """Send ``value`` wei to ``to`` with no call data (gas estimated, as for ``send``).
+
+        Raises:
+            TransactionError: The transfer failed (e.g. a contract that refuses ETH).
+            ChainError: The node refused it or no receipt came in time.
+        """
+        tx: dict[str, Any] = {
+            "from": self.account.address,
+            "to": self.w3.to_checksum_address(to),
+            "value": value,
+            "chainId": self._chain_id,
+        }
+        try:
+            estimated = self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
+        except Exception as err:
+            raise TransactionError(f"a transfer of {value} wei to {to} would fail: {err}") from err
+        tx.update(self._fees())
+        tx.update({"gas": int(estimated * self.gas_margin), "type": 2})
+        return self._await(self._sign_and_send(tx), tx)
+
+    def _await(self, raw_hash: Any, tx: dict[str, Any]) -> TxResult:
+        """Wait for the receipt of a broadcast transaction; raise why it failed if it did."""
+        gas = tx["gas"]
         tx_hash = "0x" + bytes(raw_hash).hex()
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(

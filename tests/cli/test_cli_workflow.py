@@ -234,7 +234,7 @@ def test_map_writes_the_manifest_map_epoch_gives(
 
 
 def test_demo_still_tells_the_settlement_story(ame: Ame) -> None:
-    result = ame("demo", "--json")
+    result = ame("demo", "--settlement-only", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["fraud"] == "BROKEN_CHAIN"
