@@ -358,7 +358,10 @@ def run_market_demo(
     from ame_chain.report import write_report
 
     report = write_report(operator_ws, [bad.epoch, settled.epoch], workdir / "report.html")
-    for row in operator_ws.state.txs() + relayer_ws.state.txs() + watchdog_ws.state.txs():
+    gas["claimMany" if len(batch.lines) > 1 else "claim"] = sum(
+        row.gas_used or 0 for row in relayer_ws.state.txs() if row.step == "claim"
+    )
+    for row in operator_ws.state.txs() + watchdog_ws.state.txs():
         if row.gas_used:
             gas.setdefault(row.step, row.gas_used)
 
