@@ -172,7 +172,7 @@ def _parse_at(text: str, pos: int) -> tuple[AbiType, int]:
         inner = text[pos + 1 : close]
         if inner == "":
             dims.append(None)
-        elif inner.isascii() and inner.isdigit() and not inner.startswith("0"):
+        elif inner.isascii() and inner.isdigit() and not inner.startswith("0") and len(inner) < 10:
             dims.append(int(inner))
         else:
             raise _ParseError(f"array size {inner!r} is not a positive integer")
@@ -183,6 +183,8 @@ def _parse_at(text: str, pos: int) -> tuple[AbiType, int]:
 def _elementary(name: str, digits: str) -> AbiType:
     if digits.startswith("0"):
         raise _ParseError(f"size {digits!r} has a leading zero")
+    if len(digits) > 3:  # no valid size has more; int() refuses over 4,300 digits
+        raise _ParseError(f"{name}{digits[:8]}...: size is out of range")
     if name in ("uint", "int"):
         bits = int(digits) if digits else 256
         if not (8 <= bits <= 256 and bits % 8 == 0):
@@ -283,6 +285,11 @@ def _coerce_int(value: object, abi_type: AbiType, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise _type_error(where, abi_type, value, "an int or a decimal or 0x hex string")
     if isinstance(value, str):
+        if _DECIMAL.fullmatch(value) and len(value.lstrip("-+")) > 80:
+            # Beyond any 256-bit value, and int() refuses over 4,300 digits with a bare ValueError.
+            raise MerkleInputError(
+                f"{where} ({abi_type.canonical}): a {len(value)}-digit number is out of range"
+            )
         if _DECIMAL.fullmatch(value):
             number = int(value, 10)
         elif _HEX_INT.fullmatch(value):
