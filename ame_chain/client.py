@@ -19,6 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
 from ame_chain.exceptions import ChainError
 from ame_chain.leaves import (
@@ -367,7 +368,7 @@ class SettlementClient:
         """Withdraw the sending account's ETH credit to ``to`` (itself by default)."""
         if self.transactor is None:
             raise InputError("this client has no signing account: pass a Transactor")
-        recipient = to_checksum_address(to) if to else self.transactor.address
+        recipient = checked_address(to, "to") if to else self.transactor.address
         return self._send(self.contract.functions.withdrawCredits(recipient))
 
     # ------------------------------------------------------------------ reads

@@ -10,6 +10,8 @@ dir = ".ame"                    # SQLite state, managed chain, published files
 
 [chain]
 rpc = "https://rpc.example"     # a node; otherwise the chain `ame chain up` started
+timeout = 30                    # seconds per request to the node
+receipt_timeout = 120           # seconds to wait for a transaction to be mined
 
 [settlement]
 address = "0x..."               # otherwise the last `ame deploy` on this chain
@@ -44,6 +46,7 @@ from typing import Annotated, Any, Final
 from eth_utils.address import is_address, to_checksum_address
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from ame_chain._addresses import is_valid_address
 from ame_chain.client import SettlementConfig
 from offchain._documents import parse_toml
 from offchain.exceptions import InputError
@@ -57,6 +60,8 @@ ENV_CONFIG: Final = "AME_CONFIG"
 ENV_OVERRIDES: Final[dict[str, tuple[str, str]]] = {
     "AME_STATE_DIR": ("state", "dir"),
     "AME_RPC_URL": ("chain", "rpc"),
+    "AME_RPC_TIMEOUT": ("chain", "timeout"),
+    "AME_RECEIPT_TIMEOUT": ("chain", "receipt_timeout"),
     "AME_SETTLEMENT": ("settlement", "address"),
     "AME_TOKEN": ("settlement", "token"),
     "AME_FROM_BLOCK": ("settlement", "from_block"),
@@ -76,9 +81,12 @@ class ConfigError(InputError):
 
 
 def _address(value: object) -> str:
-    if not isinstance(value, str) or not is_address(value):
-        raise ValueError(f"{value!r} is not an address")
-    return str(to_checksum_address(value))
+    if not is_valid_address(value):
+        wrong_sum = isinstance(value, str) and is_address(value)
+        raise ValueError(
+            f"{value!r} is not an address" + (" (wrong checksum)" if wrong_sum else "")
+        )
+    return str(to_checksum_address(str(value)))
 
 
 def _url(value: object) -> str:
@@ -122,9 +130,11 @@ class StateSection(_Section):
 
 
 class ChainSection(_Section):
-    """Which node to talk to."""
+    """Which node to talk to, and how long to wait for it (seconds)."""
 
     rpc: Url | None = None
+    timeout: Seconds = 30
+    receipt_timeout: Seconds = 120
 
 
 class SettlementSection(_Section):

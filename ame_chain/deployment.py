@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from ame_chain._addresses import checked_address
 from ame_chain.client import SettlementClient, SettlementConfig
 from ame_chain.contracts import load_artifact
 from ame_chain.tx import Transactor
+from offchain._documents import parse_json
 from offchain.exceptions import InputError
 
 __all__ = ["DeploymentRecord", "deploy_settlement", "read_record", "write_record"]
@@ -98,18 +99,23 @@ def deploy_settlement(
 
 
 def _address(value: str | None, field: str) -> str:
-    try:
-        return str(to_checksum_address(str(value)))
-    except ValueError:
-        raise InputError(f"{field}: {value!r} is not an address") from None
+    return checked_address(value, field)
 
 
 def write_record(record: DeploymentRecord, path: Path) -> None:
-    """Write ``record`` to ``path`` atomically (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``record`` to ``path`` atomically (a temporary file, then a rename).
+
+    Raises:
+        InputError: The file cannot be written.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"deployment record {path}: cannot write: {err.strerror or err}") from None
 
 
 def read_record(path: Path) -> DeploymentRecord:
@@ -119,13 +125,12 @@ def read_record(path: Path) -> DeploymentRecord:
         InputError: The file is missing, not JSON, of another format, or lacks a field.
     """
     try:
-        data = json.loads(path.read_text())
+        text = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"deployment record {path}: file not found") from None
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"deployment record {path}: not JSON ({err.msg} at line {err.lineno})"
-        ) from None
+    except OSError as err:
+        raise InputError(f"deployment record {path}: cannot read: {err.strerror or err}") from None
+    data = parse_json(text, source=f"deployment record {path}", decimals=False)
     if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
         raise InputError(f"deployment record {path}: format is not {RECORD_FORMAT!r}")
     fields = {k: v for k, v in data.items() if k != "format"}

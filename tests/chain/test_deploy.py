@@ -83,7 +83,7 @@ def test_read_record_rejects_bad_files(tmp_path: Path) -> None:
         read_record(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    with pytest.raises(InputError, match="not JSON"):
+    with pytest.raises(InputError, match="not valid JSON"):
         read_record(bad)
     bad.write_text(json.dumps({"format": "other"}))
     with pytest.raises(InputError, match="format is not"):
