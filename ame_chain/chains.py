@@ -17,17 +17,20 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.types import RPCEndpoint, RPCResponse
 
 from ame_chain.exceptions import ChainError
 
@@ -37,6 +40,7 @@ __all__ = [
     "AnvilChain",
     "Chain",
     "InProcessChain",
+    "NodeProvider",
     "RpcChain",
     "anvil_dev_accounts",
     "connect",
@@ -61,6 +65,95 @@ def anvil_dev_accounts(count: int = 10) -> list[LocalAccount]:
         Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
         for i in range(count)
     ]
+
+
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+_DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+# What a well-formed answer to each method AME uses looks like.
+_SHAPES: dict[str, tuple[str, Any]] = {
+    **{
+        m: ("a hex quantity", _QUANTITY)
+        for m in (
+            "eth_chainId",
+            "eth_blockNumber",
+            "eth_getBalance",
+            "eth_getTransactionCount",
+            "eth_estimateGas",
+            "eth_gasPrice",
+            "eth_maxPriorityFeePerGas",
+        )
+    },
+    "eth_getCode": ("hex data", _DATA),
+    "eth_call": ("hex data", _DATA),
+    "eth_getStorageAt": ("hex data", _DATA),
+    "eth_sendRawTransaction": ("a transaction hash", _HASH),
+    "eth_getLogs": ("a list of logs", list),
+    "eth_getBlockByNumber": ("a block or null", (dict, type(None))),
+    "eth_getTransactionReceipt": ("a receipt or null", (dict, type(None))),
+    "eth_getTransactionByHash": ("a transaction or null", (dict, type(None))),
+}
+# Methods whose error answers carry revert data that the callers decode.
+_REVERTING = frozenset({"eth_call", "eth_estimateGas", "eth_sendRawTransaction"})
+
+
+class NodeProvider(HTTPProvider):
+    """An ``HTTPProvider`` whose every failure to get a usable answer is a :class:`ChainError`.
+
+    web3 lets a timeout, a dropped connection, an error answer or a malformed result
+    escape as exceptions of ``requests``, ``web3`` or a bare ``ValueError`` from its
+    formatters; each would reach the user as a traceback. This provider names the node,
+    the method and what went wrong instead. Error answers to ``eth_call``,
+    ``eth_estimateGas`` and ``eth_sendRawTransaction`` pass through: they carry the
+    contract's revert data, which :mod:`ame_chain.errors` decodes.
+
+    Args:
+        url: The node.
+        timeout: Seconds to wait for each answer.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        super().__init__(url, request_kwargs={"timeout": timeout})
+        self.url = url
+        self.timeout = timeout
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            response = super().make_request(method, params)
+        except requests.Timeout:
+            raise ChainError(
+                f"the node at {self.url} did not answer {method} within {self.timeout}s"
+            ) from None
+        except requests.RequestException as err:
+            raise ChainError(f"cannot reach the node at {self.url} ({method}): {err}") from None
+        except ValueError as err:  # the body is not JSON
+            raise ChainError(
+                f"the node at {self.url} answered {method} with something that is not JSON-RPC: "
+                f"{str(err)[:200]}"
+            ) from None
+        if not isinstance(response, dict):
+            raise ChainError(f"the node at {self.url} answered {method} with {response!r:.200}")
+        if "error" in response:
+            if method not in _REVERTING:
+                raise ChainError(
+                    f"the node at {self.url} refused {method}: {str(response['error'])[:300]}"
+                )
+            return response
+        if method in _SHAPES and "result" in response:
+            self._check_shape(method, response["result"])
+        return response
+
+    def _check_shape(self, method: str, result: object) -> None:
+        what, shape = _SHAPES[method]
+        ok = (
+            isinstance(result, str) and shape.fullmatch(result) is not None
+            if isinstance(shape, re.Pattern)
+            else isinstance(result, shape)
+        )
+        if not ok:
+            raise ChainError(
+                f"the node at {self.url} answered {method} with {result!r:.120}, not {what}"
+            )
 
 
 class Chain:
@@ -187,7 +280,7 @@ class AnvilChain(Chain):
             start_new_session=True,
         )
         atexit.register(self.close)
-        w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 30}))
+        w3 = Web3(NodeProvider(self.url))
         deadline = time.monotonic() + startup_timeout
         while True:
             if self._process.poll() is not None:
@@ -228,9 +321,11 @@ class RpcChain(Chain):
     name = "rpc"
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        w3 = Web3(NodeProvider(url, timeout=timeout))
         try:
             connected = w3.is_connected()
+        except ChainError:
+            raise
         except Exception as err:  # any transport failure means the same to the user
             raise ChainError(f"cannot reach the node at {url}: {err}") from err
         if not connected:

@@ -130,7 +130,7 @@ class Session:
         if self.env.chain is not None:
             self._chain = self.env.chain
         elif self.config.chain.rpc:
-            self._chain = RpcChain(self.config.chain.rpc)
+            self._chain = RpcChain(self.config.chain.rpc, timeout=self.config.chain.timeout)
             self.ctx.call_on_close(self._chain.close)
         else:
             self._chain = managed_chain(self.state_dir)
@@ -188,7 +188,17 @@ class Session:
             address = record.address
         if not chain.w3.eth.get_code(to_checksum_address(address)):
             raise WorkflowError(f"--settlement: no contract at {address} on chain {chain.chain_id}")
-        return SettlementClient(chain.w3, address)
+        client = SettlementClient(chain.w3, address)
+        try:  # one cheap view that every AmeSettlement has
+            client.contract.functions.CLAIM_PERIOD().call()
+        except ChainError:
+            raise
+        except Exception:  # reverted or returned nothing: web3's or eth-tester's exception
+            raise WorkflowError(
+                f"--settlement: the contract at {address} on chain {chain.chain_id} is not an "
+                "AmeSettlement"
+            ) from None
+        return client
 
     def workspace(self, *, signing: bool) -> Workspace:
         """Everything a workflow step needs; ``signing`` requires an account."""
@@ -197,7 +207,9 @@ class Session:
         sender = None
         account = self.account()
         if account is not None:
-            sender = DurableSender(chain.w3, account, self.state)
+            sender = DurableSender(
+                chain.w3, account, self.state, receipt_timeout=self.config.chain.receipt_timeout
+            )
         elif signing:
             raise InputError(
                 f"no account: pass --keystore PATH or --dev-account N, or set ${ENV_KEY}"

@@ -24,7 +24,7 @@ from pathlib import Path
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
-from ame_chain.chains import ANVIL_BINARY, Chain
+from ame_chain.chains import ANVIL_BINARY, Chain, NodeProvider
 from ame_chain.workflow.exceptions import ManagedChainError
 
 __all__ = ["CHAIN_RECORD", "DevChain", "LocalChainInfo", "chain_down", "chain_up", "managed_chain"]
@@ -52,7 +52,7 @@ class DevChain(Chain):
     name = "anvil"
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        w3 = Web3(NodeProvider(url, timeout=timeout))
         Account.enable_unaudited_hdwallet_features()
         accounts = [
             Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
