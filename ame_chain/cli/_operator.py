@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -30,8 +31,8 @@ __all__ = ["COMMANDS"]
 @click.option("--challenge-window", type=click.IntRange(min=1), default=None, help="Seconds.")
 @click.option("--dispute-window", type=click.IntRange(min=1), default=None, help="Seconds.")
 @click.option("--claim-period", type=click.IntRange(min=1), default=None, help="Seconds.")
-@click.option("--operator-bond", type=click.IntRange(min=0), default=None, help="Wei.")
-@click.option("--dispute-bond", type=click.IntRange(min=0), default=None, help="Wei.")
+@click.option("--operator-bond", type=click.IntRange(0, 2**96 - 1), default=None, help="Wei.")
+@click.option("--dispute-bond", type=click.IntRange(0, 2**96 - 1), default=None, help="Wei.")
 @click.option("--operator", multiple=True, help="Grant OPERATOR_ROLE (repeatable).")
 @click.option("--arbiter", multiple=True, help="Grant ARBITER_ROLE (repeatable).")
 @click.option("--guardian", multiple=True, help="Grant GUARDIAN_ROLE (repeatable).")
@@ -67,6 +68,8 @@ def deploy(
     params = session.config.deploy.model_copy(
         update={k: v for k, v in given.items() if v is not None}
     )
+    if output is not None:
+        _check_writable(output, "--output")  # before deploying, not after
     chain = session.chain()
     account = session.account()
     if account is None:
@@ -122,9 +125,10 @@ def map_command(
     output: Path,
 ) -> None:
     """Map VALUES (ame.values/1) with REGISTRY to an allocation manifest (ame.manifest/1)."""
+    _check_writable(output, "--output")
     manifest = MappingInputs.load(values, registry, policy, carried).manifest()
     data = manifest.to_json_bytes()
-    output.write_bytes(data)
+    _write(output, data)
     t = manifest.totals
     summary = {
         "epoch": manifest.epoch,
@@ -248,6 +252,27 @@ def withdraw(session: Session, to: str | None) -> None:
     ws = session.workspace(signing=True)
     tx, amount = withdraw_credits(ws, to)
     _done(session, {"withdrawn": str(amount), "tx": tx})
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written, before any work (nothing is created)."""
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option}: cannot write {path}: {existing} is not a writable directory")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"--output: cannot write {path}: {err.strerror or err}") from None
 
 
 def _done(session: Session, fields: dict[str, object]) -> None:

@@ -114,12 +114,15 @@ def claim(
     ws = session.workspace(signing=True)
     wanted = None if claim_all else (list(accounts) or [ws.signer().address])
     result = claim_leaves(ws, accounts=wanted, epochs=epochs, batch_size=batch)
+    for epoch, reason in result.skipped:
+        click.echo(f"skipped epoch {epoch}: {reason}", err=True)
     if session.as_json:
         echo_json(
             {
                 "claims": [line.to_json() for line in result.lines],
                 "total": str(result.total),
                 "txs": result.tx_hashes,
+                "skipped": [{"epoch": e, "reason": r} for e, r in result.skipped],
             }
         )
         return

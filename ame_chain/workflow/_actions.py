@@ -7,15 +7,15 @@ Every transaction is recorded in the state with its step name.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from eth_utils.address import to_checksum_address
-
+from ame_chain._addresses import checked_address
 from ame_chain.workflow._epochs import PublishedEpoch, find_header, load_published
 from ame_chain.workflow._workspace import Workspace
-from ame_chain.workflow.exceptions import WorkflowError
+from ame_chain.workflow.exceptions import FetchError, WorkflowError
 from offchain.exceptions import InputError
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "sweep_epoch",
     "withdraw_credits",
 ]
+
+log = logging.getLogger("ame.claim")
 
 
 @dataclass(frozen=True)
@@ -145,10 +147,17 @@ class ClaimLine:
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """Leaves paid, and the transactions that paid them (one per batch)."""
+    """Leaves paid, the transactions that paid them (one per batch), and epochs passed over.
+
+    Attributes:
+        skipped: ``(epoch, reason)`` for each finalised epoch whose published manifest could
+            not be read or did not match the chain, when no epochs were named: one bad epoch
+            does not keep contributors from the others.
+    """
 
     lines: list[ClaimLine]
     tx_hashes: list[str]
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -188,10 +197,7 @@ def claim_leaves(
         raise InputError(f"--batch: {batch_size} is below 1")
     wanted: set[str] | None = None
     if accounts is not None:
-        try:
-            wanted = {to_checksum_address(a) for a in accounts}
-        except ValueError as err:
-            raise InputError(f"--account: {err}") from None
+        wanted = {checked_address(a, "--account") for a in accounts}
     if epochs:
         chosen = list(epochs)
         for epoch in chosen:
@@ -207,8 +213,16 @@ def claim_leaves(
             if ws.client.status(e) == "Finalized"
         ]
     todo: list[tuple[PublishedEpoch, int]] = []
+    skipped: list[tuple[int, str]] = []
     for epoch in chosen:
-        published = load_published(ws, epoch)
+        try:
+            published = load_published(ws, epoch)
+        except (FetchError, InputError) as err:
+            if epochs:  # named by the caller: the problem is the answer
+                raise
+            log.warning("epoch %d: passed over: %s", epoch, err)
+            skipped.append((epoch, str(err)))
+            continue
         done = _claimed_indices(ws, epoch)
         todo.extend(
             (published, position)
@@ -235,7 +249,7 @@ def claim_leaves(
                     )
                 )
             advance(len(batch))
-    return ClaimResult(lines, hashes)
+    return ClaimResult(lines, hashes, skipped)
 
 
 def finalize_epoch(ws: Workspace, epoch: int) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 from eth_utils.address import to_checksum_address
 from web3.logs import DISCARD
 
+from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
 from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, PayoutLeaf, find_faults
 from ame_chain.tx import TxResult
@@ -61,6 +62,9 @@ from offchain.mapping import (
 __all__ = ["MappingInputs", "SettleResult", "leaves_of", "settle_epoch"]
 
 log = logging.getLogger("ame.settle")
+
+#: The largest pool the contract accepts (``SettlementInvalidPool`` above it).
+MAX_POOL = 2**128 - 1
 
 
 def _canonical(document: object) -> bytes:
@@ -174,7 +178,7 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
     """
     ws.signer()  # fail before any work when no account was given
     key = ws.key(inputs.epoch)
-    token_address = to_checksum_address(token or ZERO_ADDRESS)
+    token_address = checked_address(token, "token") if token else ZERO_ADDRESS
     with _epoch_lock(ws.state.directory, key):
         carried_from = None
         if inputs.carried is None:
@@ -199,8 +203,11 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
         tree = ws.client.epoch_tree(key.epoch, leaves_of(manifest))
         _check_own_tree(tree)
-        # Before anything is written: never overwrite what an earlier proposal published.
-        _refuse_conflicts(ws, key, tree, manifest_hash, uri, token_address)
+        # Before anything is written: never overwrite what an earlier proposal published,
+        # and never publish an epoch that cannot be funded.
+        proposed = _refuse_conflicts(ws, key, tree, manifest_hash, uri, token_address)
+        if not proposed and ws.state.sent_tx(key) is None:
+            _check_funds(ws, key, tree, token_address)
         ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
         for name, document in inputs.documents().items():
             publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
@@ -242,7 +249,8 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
 
 def _refuse_conflicts(
     ws: Workspace, key: EpochKey, tree: EpochTree, manifest_hash: str, uri: str, token: str
-) -> None:
+) -> bool:
+    """Refuse inputs that differ from what was signed or proposed; whether it is on-chain already."""
     row = ws.state.epoch(key)
     if row is not None and (row.manifest_hash, row.manifest_uri, row.token) != (
         manifest_hash,
@@ -258,6 +266,29 @@ def _refuse_conflicts(
     onchain = ws.client.header_of(key.epoch, ws.from_block)
     if onchain is not None:
         _same_proposal(key, onchain, tree.root, manifest_hash, token)
+    return onchain is not None
+
+
+def _check_funds(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> None:
+    """Refuse an epoch the operator cannot fund: the pool (ETH or token) and the bond in ETH."""
+    sender = ws.signer().address
+    bond = int(ws.client.contract.functions.OPERATOR_BOND().call())
+    eth_needed = bond + (tree.pool if token == ZERO_ADDRESS else 0)
+    eth = int(ws.chain.w3.eth.get_balance(sender))  # type: ignore[arg-type]
+    if eth < eth_needed:
+        raise WorkflowError(
+            f"epoch {key.epoch}: {sender} holds {eth} wei; the "
+            + ("pool and bond need" if token == ZERO_ADDRESS else "bond needs")
+            + f" {eth_needed} (plus gas)"
+        )
+    if token != ZERO_ADDRESS:
+        erc20 = ws.chain.w3.eth.contract(address=token, abi=load_artifact("MockERC20").abi)  # type: ignore[call-overload]
+        held = int(erc20.functions.balanceOf(sender).call())
+        if held < tree.pool:
+            raise WorkflowError(
+                f"epoch {key.epoch}: {sender} holds {held} of token {token}; the pool needs "
+                f"{tree.pool}"
+            )
 
 
 def _same_proposal(
@@ -284,6 +315,11 @@ def _check_own_tree(tree: EpochTree) -> None:
         bond=0,
         manifest_hash="0x" + "00" * 32,
     )
+    if tree.pool > MAX_POOL:
+        raise WorkflowError(
+            f"epoch {tree.epoch}: the pool of {tree.pool} exceeds the contract's limit of "
+            f"2^128 - 1 token units; refusing to propose"
+        )
     faults = find_faults(provisional, tree.leaves)
     if faults:
         raise WorkflowError(
