@@ -453,7 +453,8 @@ class Reference(_Spec):
     """What a person expects of the split (read by evaluations, never by attribution).
 
     Attributes:
-        ranking: Asset ids from most to least deserving (a subset may be given).
+        ranking: Asset ids from most to least deserving, each deserving at least as
+            much as the next (ties allowed; a subset may be given).
         shares: Approximate share of the revenue per asset id, each in [0, 1],
             summing to at most 1.
         reasoning: One line saying why.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -17,7 +18,7 @@ from offchain.attribution.multistage import (
     attribute_scenario,
 )
 from offchain.attribution.pipeline import Event, PipelineGame, ReferencePipeline
-from offchain.attribution.scenario import Scenario, parse_scenario
+from offchain.attribution.scenario import Scenario, parse_scenario, reference_scenario
 from offchain.attribution.tda import GroupedScores
 from offchain.exceptions import AttributionError, InputError
 from offchain.mapping import parse_values
@@ -417,3 +418,23 @@ def test_attribute_scenario_runs_the_whole_market() -> None:
     _check_exact(result.events[0])
     with pytest.raises(KeyError):
         result.event("nope")
+
+
+@pytest.mark.slow
+def test_the_reference_market_meets_its_own_references() -> None:
+    # The shipped scenario's references are what evaluations compare against: the
+    # default pipeline must agree with them (about 30 s: 32 models per event).
+    scenario = reference_scenario()
+    result = attribute_scenario(scenario)
+    for spec, item in zip(scenario.events, result.events, strict=True):
+        _check_exact(item)
+        assert spec.reference is not None
+        amounts = [item.amounts[a] for a in spec.reference.ranking]
+        # Non-increasing; equal values may differ by the one unit of a tie.
+        assert all(x >= y - 1 for x, y in pairwise(amounts)), amounts
+        if spec.adapter is not None:
+            assert item.stage_amounts["adapter"] > 0.2 * item.revenue
+        assert item.amounts["irrelevant"] < 0.05 * item.revenue
+    # e4's fact is stated correctly by both geo and its noisy copy.
+    e4 = result.event("e4").amounts
+    assert abs(e4["geo"] - e4["noisy"]) < 0.05 * e4["geo"]

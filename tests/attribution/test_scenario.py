@@ -390,11 +390,13 @@ def test_pipeline_from_the_reference_specs_is_the_default_pipeline() -> None:
     events = built.scenario_events()
     assert [e.id for e in events] == ["e1", "e2", "e3", "e4"]
     assert [e.revenue for e in events] == [int(e["revenue"]) for e in doc["events"]]
+    spec = scenario.events[1]
+    assert spec.adapter is not None
     assert events[1] == default.run(
-        scenario.request(scenario.events[1]),
-        prompt="recall",
-        adapter="pirate",
-        revenue=2_500_000_000_000_000_000,
+        scenario.request(spec),
+        prompt=spec.prompt,
+        adapter=spec.adapter,
+        revenue=spec.revenue,
         event_id="e2",
     )
 
