@@ -30,6 +30,7 @@ import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.providers.rpc.utils import check_if_retry_on_failure
 from web3.types import RPCEndpoint, RPCResponse
 
 from ame_chain.exceptions import ChainError
@@ -121,8 +122,14 @@ class NodeProvider(HTTPProvider):
         try:
             response = super().make_request(method, params)
         except requests.Timeout:
+            retry = self.exception_retry_configuration
+            tries = (
+                f" ({retry.retries} tries)"
+                if retry is not None and check_if_retry_on_failure(method, retry.method_allowlist)
+                else ""
+            )
             raise ChainError(
-                f"the node at {self.url} did not answer {method} within {self.timeout}s"
+                f"the node at {self.url} did not answer {method} within {self.timeout}s{tries}"
             ) from None
         except requests.RequestException as err:
             raise ChainError(f"cannot reach the node at {self.url} ({method}): {err}") from None

@@ -27,6 +27,7 @@ from pathlib import Path
 import click
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from web3.exceptions import Web3RPCError
 
 from ame_chain.chains import Chain, RpcChain
 from ame_chain.cli._output import ClickProgress
@@ -191,8 +192,8 @@ class Session:
         client = SettlementClient(chain.w3, address)
         try:  # one cheap view that every AmeSettlement has
             client.contract.functions.CLAIM_PERIOD().call()
-        except ChainError:
-            raise
+        except (ChainError, Web3RPCError):
+            raise  # the node failed, not the contract
         except Exception:  # reverted or returned nothing: web3's or eth-tester's exception
             raise WorkflowError(
                 f"--settlement: the contract at {address} on chain {chain.chain_id} is not an "

@@ -94,7 +94,6 @@ class FaultyNode:
                 self.wfile.write(payload)
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -126,6 +125,9 @@ class FaultyNode:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # a hung answer must not hold up closing the proxy
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up on a hung answer closes the socket: expected, not news.
         pass
