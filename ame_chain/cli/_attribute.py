@@ -15,12 +15,13 @@ from ame_chain.cli._output import ClickProgress, echo_json, pairs, table
 from offchain.exceptions import InputError
 
 if TYPE_CHECKING:
-    from offchain.attribution.multistage import Method
+    from offchain.attribution.multistage import Method, MultiStageResult
+    from offchain.attribution.scenario import Scenario
 
-__all__ = ["COMMANDS", "write_atomic"]
+__all__ = ["COMMANDS", "METHODS", "attribute_file", "write_atomic"]
 
 # offchain.attribution.multistage.METHODS and pipeline.STAGES, without importing torch.
-_METHODS = ("shapley", "owen", "tracin", "tracin-projected")
+METHODS = ("shapley", "owen", "tracin", "tracin-projected")
 _STAGES = ("data", "base_model", "adapter", "prompt")
 
 
@@ -43,6 +44,33 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def attribute_file(
+    path: Path, *, epoch: int | None, method: str, progress: ClickProgress
+) -> tuple[Scenario, MultiStageResult, dict[str, Any]]:
+    """Load the scenario at ``path``, train its pipeline, attribute its events.
+
+    Returns:
+        The scenario, the attribution, and its ``ame.values/1`` document.
+    """
+    # Imported here: torch loads only for the commands that need it.
+    from offchain.attribution.multistage import MultiStageAttribution
+    from offchain.attribution.pipeline import ReferencePipeline
+    from offchain.attribution.scenario import load_scenario
+
+    spec = load_scenario(path)
+    progress.step(
+        f"training the pipeline of {spec.id!r} (datasets: {len(spec.datasets)}, "
+        f"adapters: {len(spec.adapters)}, prompts: {len(spec.prompts)})"
+    )
+    pipe = ReferencePipeline.from_scenario(spec).fit()
+    events = pipe.scenario_events()
+    progress.step(f"attributing {len(events)} events (within stages: {method})")
+    estimator = MultiStageAttribution(pipe, method=cast("Method", method), seed=spec.seed)
+    with progress.bar("events", len(events)) as advance:
+        result = estimator.fit(events, progress=lambda _i, _item: advance(1)).result
+    return spec, result, result.to_values(spec, epoch=epoch)
+
+
 @click.command()
 @click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option(
@@ -60,7 +88,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 )
 @click.option(
     "--method",
-    type=click.Choice(_METHODS),
+    type=click.Choice(METHODS),
     default="shapley",
     show_default=True,
     help="How assets share their stage's value (stages always split by Shapley/Owen).",
@@ -73,27 +101,12 @@ def attribute(scenario: Path, output: Path, epoch: int | None, method: str, as_j
     over the stages (data, base model, adapter, prompt), then over each stage's assets,
     exactly to the unit. The output is what `ame map` and `ame settle --values` read.
     """
-    # Imported here: torch loads only for the commands that need it.
-    from offchain.attribution.multistage import MultiStageAttribution
-    from offchain.attribution.pipeline import ReferencePipeline
-    from offchain.attribution.scenario import load_scenario
-    from offchain.mapping import parse_values
-
     progress = ClickProgress()
     if not output.parent.is_dir():
         raise InputError(f"{output}: cannot write: {output.parent} is not a directory")
-    spec = load_scenario(scenario)
-    progress.step(
-        f"training the pipeline of {spec.id!r} (datasets: {len(spec.datasets)}, "
-        f"adapters: {len(spec.adapters)}, prompts: {len(spec.prompts)})"
-    )
-    pipe = ReferencePipeline.from_scenario(spec).fit()
-    events = pipe.scenario_events()
-    progress.step(f"attributing {len(events)} events (within stages: {method})")
-    estimator = MultiStageAttribution(pipe, method=cast("Method", method), seed=spec.seed)
-    with progress.bar("events", len(events)) as advance:
-        result = estimator.fit(events, progress=lambda _i, _item: advance(1)).result
-    document = result.to_values(spec, epoch=epoch)
+    spec, result, document = attribute_file(scenario, epoch=epoch, method=method, progress=progress)
+    from offchain.mapping import parse_values
+
     # What `ame map` reads: a document it would refuse is never written.
     values = parse_values(document, source=str(output))
     try:

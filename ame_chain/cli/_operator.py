@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from ame_chain.cli._attribute import METHODS, attribute_file
 from ame_chain.cli._options import input_options, with_session
-from ame_chain.cli._output import echo_json, pairs
+from ame_chain.cli._output import ClickProgress, echo_json, pairs
 from ame_chain.cli._session import Session
 from ame_chain.deployment import deploy_settlement, write_record
 from ame_chain.tx import Transactor
@@ -157,6 +159,25 @@ def map_command(
     metavar="ADDRESS",
     help="ERC-20 pool token (default: ETH or [settlement] token).",
 )
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="ame.scenario/1 file: attribute it first (instead of --values).",
+)
+@click.option(
+    "--epoch",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --scenario: the epoch (default: the scenario's `epoch`).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="shapley",
+    show_default=True,
+    help="With --scenario: how assets share their stage's value.",
+)
 def settle(
     session: Session,
     values: Path | None,
@@ -164,16 +185,30 @@ def settle(
     policy: Path | None,
     carried: Path | None,
     token: str | None,
+    scenario: Path | None,
+    epoch: int | None,
+    method: str,
 ) -> None:
-    """Map, publish, build the tree, fund and propose one epoch (resumable).
+    """Attribute (with --scenario), map, publish, build the tree, fund and propose one epoch.
 
     Balances are carried from the latest earlier epoch in the state unless --carried is
-    given. Rerunning after a crash completes the same epoch: one proposal, one funding.
+    given. Rerunning after a crash completes the same epoch: one proposal, one funding
+    (with --scenario the attribution is recomputed, bit for bit the same).
     """
-    if values is None or registry is None:
-        raise click.UsageError("settle needs --values and --registry")
-    inputs = MappingInputs.load(values, registry, policy, carried)
-    ws = session.workspace(signing=True)
+    if (values is None) == (scenario is None):
+        raise click.UsageError("settle needs --values or --scenario (one of them)")
+    if scenario is None and (epoch is not None or method != "shapley"):
+        raise click.UsageError("--epoch and --method go with --scenario")
+    if scenario is not None:
+        attribute = _scenario_inputs(scenario, registry, policy, carried, epoch, method)
+        ws = session.workspace(signing=True)  # before training: a missing account fails fast
+        inputs = attribute()
+    elif registry is None:
+        raise click.UsageError("settle --values needs --registry")
+    else:
+        assert values is not None  # checked above: exactly one of --values and --scenario
+        inputs = MappingInputs.load(values, registry, policy, carried)
+        ws = session.workspace(signing=True)
     result = settle_epoch(ws, inputs, token=token or session.config.settlement.token)
     if session.as_json:
         echo_json(
@@ -209,6 +244,38 @@ def settle(
         rows.append(("approve tx", result.approve_tx))
     rows.extend(("resumed", line) for line in result.resumed)
     click.echo(pairs(rows))
+
+
+def _scenario_inputs(
+    scenario: Path,
+    registry: Path | None,
+    policy: Path | None,
+    carried: Path | None,
+    epoch: int | None,
+    method: str,
+) -> Callable[[], MappingInputs]:
+    """Validate every input file now; return what trains, attributes and pairs them later.
+
+    The registry is ``--registry`` or the scenario's own ``rights``.
+    """
+    from offchain.attribution.scenario import load_scenario
+    from offchain.mapping import load_carried, load_policy, load_registry, parse_values
+
+    spec = load_scenario(scenario)
+    rights = load_registry(registry) if registry is not None else spec.registry()
+    if rights is None:
+        raise InputError(f"{scenario}: rights: the scenario names no registry; give --registry")
+    loaded_policy = load_policy(policy) if policy is not None else None
+    loaded_carried = load_carried(carried) if carried is not None else None
+
+    def attribute() -> MappingInputs:
+        _, _, document = attribute_file(
+            scenario, epoch=epoch, method=method, progress=ClickProgress()
+        )
+        values = parse_values(document, source=f"{scenario} (attributed)")
+        return MappingInputs(values, rights, loaded_policy, loaded_carried)
+
+    return attribute
 
 
 @click.command()

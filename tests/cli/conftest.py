@@ -41,8 +41,12 @@ class Ame:
 
     def __call__(self, *args: object, env: dict[str, str | None] | None = None) -> Result:
         argv = [str(a) for a in args]
-        # `map` and `demo` keep no state; every other command gets this test's directory.
-        full = argv if argv[0] in {"map", "demo"} else [*argv, "--state-dir", str(self.state_dir)]
+        # `map`, `attribute` and `demo` keep no state; every other command gets this directory.
+        full = (
+            argv
+            if argv[0] in {"map", "attribute", "demo"}
+            else [*argv, "--state-dir", str(self.state_dir)]
+        )
         return CliRunner().invoke(
             main, full, obj=CliEnv(chain=self.chain), env={**CLEAN_ENV, **(env or {})}
         )

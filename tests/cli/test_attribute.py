@@ -15,7 +15,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from ame_chain.cli import main
-from ame_chain.cli._attribute import _METHODS, _STAGES, write_atomic
+from ame_chain.cli._attribute import _STAGES, write_atomic
+from ame_chain.cli._attribute import METHODS as CLI_METHODS
 from offchain.attribution.multistage import METHODS
 from offchain.attribution.pipeline import STAGES
 from offchain.exceptions import InputError
@@ -195,7 +196,7 @@ def test_write_atomic_leaves_the_old_file_on_error(
 
 def test_cli_lists_match_the_library_and_help_does_not_load_torch() -> None:
     # The command keeps torch out of `ame --help` by copying these two tuples.
-    assert _METHODS == METHODS
+    assert CLI_METHODS == METHODS
     assert _STAGES == STAGES
     code = (
         "import sys; from click.testing import CliRunner; from ame_chain.cli import main; "

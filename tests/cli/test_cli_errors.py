@@ -163,7 +163,7 @@ def test_input_errors_name_file_and_field(ame: Ame, chain: InProcessChain, tmp_p
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("settle", "--dev-account", 1), "settle needs --values and --registry"),
+        (("settle", "--dev-account", 1), "settle needs --values or --scenario (one of them)"),
         (("resolve", 1, 0), "give one of --uphold, --reject or --dismiss"),
         (
             ("audit", 1, 2, "--manifest", "x.json"),
