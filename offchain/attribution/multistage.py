@@ -445,7 +445,12 @@ class MultiStageAttribution:
         for stage, assets in stages.items():
             if stage not in within:
                 out[stage] = StageAttribution(
-                    stage, assets, stage_values[stage], 0, "none", amounts={a: 0 for a in assets}
+                    stage,
+                    assets,
+                    stage_values[stage],
+                    0,
+                    "none",
+                    amounts=_frozen(dict.fromkeys(assets, 0)),
                 )
                 continue
             label, values, stderr = within[stage]
