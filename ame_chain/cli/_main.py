@@ -30,7 +30,8 @@ def main() -> None:
     """AME: fair, verifiable revenue sharing for generative AI.
 
     \b
-    Operator:     chain up|down|advance, deploy, map, settle, finalize, refund, sweep, withdraw
+    Operator:     chain up|down|advance, deploy, attribute, map, settle, finalize, refund,
+                  sweep, withdraw
     Contributors: status, claim
     Anyone:       audit, challenge, dispute, resolve (arbiter), report, demo
 
