@@ -27,7 +27,10 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_typing import HexStr
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import TxParams, TxReceipt, Wei
@@ -186,12 +189,17 @@ class DurableSender:
             return None
         receipt = self._receipt(row.tx_hash)
         if row.status == "mined":
-            if receipt is None:
+            if receipt is not None:
+                return TxResult(row.tx_hash, receipt)
+            if not self._target_exists(row):
                 raise ChainError(
                     f"{step}: transaction {row.tx_hash} is recorded as mined but the node has "
-                    "no receipt for it: is this the same chain?"
+                    "no receipt for it and no contract where it went: is this the same chain?"
                 )
-            return TxResult(row.tx_hash, receipt)
+            # A reorganisation took it out of the chain: reconcile it like one never answered
+            # (resend the same bytes while its nonce is free; else it is dropped).
+            log.warning("%s: %s was mined, then reorganised out of the chain", step, row.tx_hash)
+            self.state.mark_tx(row.tx_hash, "signed")
         if receipt is None and not self._pending(row.tx_hash) and not self._rebroadcast(row):
             return None
         if receipt is None:
@@ -202,6 +210,16 @@ class DurableSender:
         return self._finish(row.tx_hash, receipt)
 
     # ------------------------------------------------------------------ helpers
+
+    def _target_exists(self, row: TxRow) -> bool:
+        """Whether the contract the recorded transaction calls has code on this chain."""
+        try:
+            to = TypedTransaction.from_bytes(HexBytes(row.raw)).as_dict().get("to")
+        except Exception:  # not a typed transaction this version can read
+            return False
+        if not isinstance(to, bytes) or len(to) != 20:
+            return False
+        return bool(self.w3.eth.get_code(to_checksum_address(to)))
 
     def _rebroadcast(self, row: TxRow) -> bool:
         confirmed = int(self.w3.eth.get_transaction_count(self.account.address, "latest"))

@@ -287,12 +287,18 @@ class StateStore:
         raw: str,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        """Record a signed transaction before it is broadcast (the intent survives a crash)."""
+        """Record a signed transaction before it is broadcast (the intent survives a crash).
+
+        Signing the same call again after a refused broadcast can give the very same bytes
+        (same nonce, same fees): that row is signed again, not a second one.
+        """
         now = time.time()
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO txs (chain_id, settlement, epoch, step, sender, nonce, tx_hash, raw, "
-                "status, detail, created, updated) VALUES (?,?,?,?,?,?,?,?,'signed',?,?,?)",
+                "status, detail, created, updated) VALUES (?,?,?,?,?,?,?,?,'signed',?,?,?) "
+                "ON CONFLICT(tx_hash) DO UPDATE SET status='signed', block=NULL, gas_used=NULL, "
+                "updated=excluded.updated",
                 (*scope, step, sender, nonce, tx_hash, raw, json.dumps(detail or {}), now, now),
             )
 

@@ -29,7 +29,9 @@ class Fault:
     Attributes:
         kind: ``drop`` (close the connection), ``http500``, ``garbage`` (a body that is not
             JSON), ``error`` (a JSON-RPC error), ``rewrite`` (the node's result passed
-            through ``rewrite``) or ``hang`` (answer nothing for ``seconds``).
+            through ``rewrite``), ``hang`` (answer nothing for ``seconds``) or
+            ``forward-then-act`` (forward the request, run ``action``, then drop the
+            connection: the node did the work but its answer never arrives).
         after: Let this many calls through untouched first.
     """
 
@@ -37,6 +39,7 @@ class Fault:
     rewrite: Rewrite | None = None
     seconds: float = 30.0
     after: int = 0
+    action: Callable[[], None] | None = None
 
 
 @dataclass
@@ -79,6 +82,11 @@ class FaultyNode:
                 elif fault.kind == "hang":
                     time.sleep(fault.seconds)
                     self._reply(200, node._forward(body))
+                elif fault.kind == "forward-then-act" and fault.action is not None:
+                    node._forward(body)
+                    fault.action()
+                    self.close_connection = True
+                    self.connection.close()
                 elif fault.kind == "rewrite" and fault.rewrite is not None:
                     answer = json.loads(node._forward(body))
                     answer["result"] = fault.rewrite(answer.get("result"))
