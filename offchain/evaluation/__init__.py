@@ -1,0 +1,135 @@
+"""Evaluation: how closely revenue-sharing methods agree with reference judgments.
+
+A suite of ``ame.scenario/1`` markets, grouped in families, each carrying what careful
+people expect of the split (:func:`load_suite`; AME's is ``bench/judgments/``). Every
+method (:data:`METHODS`: uniform, split by data size, leave-one-out, flat Shapley,
+data-only Shapley, AME; and :data:`ABLATIONS`) splits each scenario's events on the
+same trained pipeline (:class:`ScenarioRun`, :func:`run_method`); its payouts are
+scored against the reference by Kendall tau, Spearman rho, top-1 agreement, L1
+distance and axiom checks (:func:`evaluate_scenario`, :func:`summarise`).
+``bench/judgments.py`` runs the whole suite and writes the tables.
+
+Loaded on first use, so that the metrics and the suite loader do not import torch:
+:class:`ScenarioRun`, :func:`run_method` and everything in
+:mod:`offchain.evaluation.methods` and :mod:`offchain.evaluation.judgments`.
+
+Example:
+    >>> from offchain.evaluation import kendall_tau
+    >>> kendall_tau(["geo", "fauna", "walk"], {"geo": 0.5, "fauna": 0.1, "walk": 0.0})
+    1.0
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from offchain.evaluation.metrics import (
+    TIE,
+    kendall_tau,
+    l1_distance,
+    spearman_rho,
+    top1_agreement,
+)
+from offchain.evaluation.suite import JudgmentScenario, load_suite
+
+if TYPE_CHECKING:
+    from offchain.evaluation.judgments import (
+        NULL_TOLERANCE,
+        MethodSummary,
+        ScenarioEvaluation,
+        ScenarioScore,
+        Violations,
+        duplicate_groups,
+        evaluate_scenario,
+        grounded,
+        null_assets,
+        score,
+        summarise,
+        violations,
+        with_pipeline,
+    )
+    from offchain.evaluation.methods import (
+        ABLATIONS,
+        METHODS,
+        EventSplit,
+        Method,
+        MethodResult,
+        Payouts,
+        ScenarioRun,
+        pay,
+        run_method,
+        split_revenue,
+    )
+
+_LAZY = {
+    "NULL_TOLERANCE": "judgments",
+    "MethodSummary": "judgments",
+    "ScenarioEvaluation": "judgments",
+    "ScenarioScore": "judgments",
+    "Violations": "judgments",
+    "duplicate_groups": "judgments",
+    "evaluate_scenario": "judgments",
+    "grounded": "judgments",
+    "null_assets": "judgments",
+    "score": "judgments",
+    "summarise": "judgments",
+    "violations": "judgments",
+    "with_pipeline": "judgments",
+    "ABLATIONS": "methods",
+    "METHODS": "methods",
+    "EventSplit": "methods",
+    "Method": "methods",
+    "MethodResult": "methods",
+    "Payouts": "methods",
+    "ScenarioRun": "methods",
+    "pay": "methods",
+    "run_method": "methods",
+    "split_revenue": "methods",
+}
+
+__all__ = [
+    "ABLATIONS",
+    "METHODS",
+    "NULL_TOLERANCE",
+    "TIE",
+    "EventSplit",
+    "JudgmentScenario",
+    "Method",
+    "MethodResult",
+    "MethodSummary",
+    "Payouts",
+    "ScenarioEvaluation",
+    "ScenarioRun",
+    "ScenarioScore",
+    "Violations",
+    "duplicate_groups",
+    "evaluate_scenario",
+    "grounded",
+    "kendall_tau",
+    "l1_distance",
+    "load_suite",
+    "null_assets",
+    "pay",
+    "run_method",
+    "score",
+    "spearman_rho",
+    "split_revenue",
+    "summarise",
+    "top1_agreement",
+    "violations",
+    "with_pipeline",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,59 @@
+"""The public API of offchain.evaluation is pinned: changing it is a deliberate act."""
+
+import offchain.evaluation
+
+EXPECTED = [
+    "ABLATIONS",
+    "METHODS",
+    "NULL_TOLERANCE",
+    "TIE",
+    "EventSplit",
+    "JudgmentScenario",
+    "Method",
+    "MethodResult",
+    "MethodSummary",
+    "Payouts",
+    "ScenarioEvaluation",
+    "ScenarioRun",
+    "ScenarioScore",
+    "Violations",
+    "duplicate_groups",
+    "evaluate_scenario",
+    "grounded",
+    "kendall_tau",
+    "l1_distance",
+    "load_suite",
+    "null_assets",
+    "pay",
+    "run_method",
+    "score",
+    "spearman_rho",
+    "split_revenue",
+    "summarise",
+    "top1_agreement",
+    "violations",
+    "with_pipeline",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert offchain.evaluation.__all__ == EXPECTED
+
+
+def test_every_exported_name_exists_and_is_public() -> None:
+    for name in offchain.evaluation.__all__:
+        assert getattr(offchain.evaluation, name) is not None
+        assert not name.startswith("_")
+    assert sorted(dir(offchain.evaluation)) == dir(offchain.evaluation)
+
+
+def test_the_method_ids_are_the_compared_methods_then_the_ablations() -> None:
+    assert list(offchain.evaluation.METHODS) == [
+        "uniform",
+        "data_size",
+        "loo",
+        "shapley",
+        "data_only",
+        "ame",
+    ]
+    assert list(offchain.evaluation.ABLATIONS) == ["ame_unmapped", "shapley_mapped"]
