@@ -1,0 +1,503 @@
+"""Reference judgments: how closely each revenue-sharing method agrees with people.
+
+Runs every method of :mod:`offchain.evaluation` (uniform split, split by data size,
+leave-one-out, flat Shapley, data-only Shapley, AME, and two ablations) on every
+scenario of the suite in ``bench/judgments/`` (41 markets in 9 families, each with a
+reference judgment written before any method ran) and scores their payouts against
+the references: Kendall tau, Spearman rho, top-1 agreement, L1 distance to the
+reference shares, axiom violations; per scenario, per family, mean and worst family.
+Each scenario's pipeline is trained once and shared by all methods; everything is
+exact and seeded, so a rerun gives the same numbers.
+
+Prints a table, then one JSON line; writes ``docs/img/judgments.png``, the generated
+part of ``docs/evaluation.md``'s "Reference judgments" section and the README's table,
+each between ``<!-- judgments:begin -->`` / ``<!-- judgments:end -->`` markers.
+
+Usage: ``python bench/judgments.py [--smoke] [--jobs 2]``
+(``--smoke``: two small scenarios with a tiny pipeline, under a minute; it checks the
+pipeline, not the numbers, and writes no file unless paths are given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from offchain.evaluation import (  # noqa: E402  (the repository root is put on the path first)
+    ABLATIONS,
+    METHODS,
+    JudgmentScenario,
+    ScenarioEvaluation,
+    ScenarioScore,
+    evaluate_scenario,
+    load_suite,
+    summarise,
+)
+
+SUITE = ROOT / "bench" / "judgments"
+BEGIN, END = "<!-- judgments:begin -->", "<!-- judgments:end -->"
+#: The smoke run: two small scenarios (one mapped through a registry, with payees).
+SMOKE_NAMES = ("planted_facts/revenue_weighted", "co_owned/adapter_split")
+#: A pipeline that trains in a fraction of a second: the numbers mean nothing.
+SMOKE_PIPELINE: dict[str, Any] = {
+    "train": {"pretrain_steps": 20, "n_checkpoints": 2, "adapter_epochs": 3},
+}
+#: Targets of issue #6.
+TARGET_TAU, TARGET_TOP1 = 0.8, 0.9
+LABELS = {
+    "uniform": "uniform",
+    "data_size": "data size",
+    "loo": "leave-one-out",
+    "shapley": "flat Shapley",
+    "data_only": "data-only Shapley",
+    "ame": "**AME**",
+    "ame_unmapped": "AME, no rights mapping",
+    "shapley_mapped": "flat Shapley + rights mapping",
+}
+
+
+def _evaluate(
+    item: JudgmentScenario, methods: Sequence[str], pipeline: dict[str, Any] | None
+) -> ScenarioEvaluation:
+    import torch
+
+    torch.set_num_threads(1)
+    return evaluate_scenario(item, methods, pipeline=pipeline)
+
+
+def run(
+    suite: Sequence[JudgmentScenario],
+    methods: Sequence[str],
+    *,
+    pipeline: dict[str, Any] | None = None,
+    jobs: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Score every method on every scenario; the report the JSON line prints.
+
+    Scenarios run in ``jobs`` processes; the result does not depend on ``jobs``.
+    """
+    start = time.perf_counter()
+    found: list[ScenarioEvaluation] = []
+
+    def done(i: int, item: JudgmentScenario) -> None:
+        if progress:
+            posed = "" if found[-1].well_posed else ", output not grounded"
+            progress(f"[{i + 1}/{len(suite)}] {item.id}: {found[-1].seconds:.1f} s{posed}")
+
+    if jobs <= 1:
+        for i, item in enumerate(suite):
+            found.append(_evaluate(item, methods, pipeline))
+            done(i, item)
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_evaluate, item, methods, pipeline) for item in suite]
+            for i, (item, future) in enumerate(zip(suite, futures, strict=True)):
+                found.append(future.result())
+                done(i, item)
+    scores = [s for e in found for s in e.scores]
+    posed = {e.scenario for e in found if e.well_posed}
+    summaries = summarise(scores)
+    subset = summarise([s for s in scores if s.scenario in posed]) if posed else {}
+    compared = [m for m in methods if m in METHODS]
+    return {
+        "bench": "judgments",
+        "scenarios": len(suite),
+        "families": sorted({item.family for item in suite}),
+        "methods": {m: summaries[m].to_json() for m in methods},
+        "well_posed": {
+            "scenarios": sorted(posed),
+            "methods": {m: subset[m].to_json() for m in methods if m in subset},
+        },
+        "scores": {
+            e.scenario: {
+                "family": e.family,
+                "level": e.level,
+                "seconds": round(e.seconds, 2),
+                "outputs": dict(e.outputs),
+                "grounded": dict(e.grounded),
+                "well_posed": e.well_posed,
+                "methods": {s.method: _score_json(s) for s in e.scores},
+            }
+            for e in found
+        },
+        "targets": _targets(summaries, compared),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _score_json(s: ScenarioScore) -> dict[str, Any]:
+    out = s.to_json()
+    for key in ("scenario", "family", "method", "level"):
+        del out[key]
+    for key in ("tau", "rho", "top1", "l1", "escrowed"):
+        out[key] = round(out[key], 4)
+    return out
+
+
+def _targets(summaries: dict[str, Any], compared: Sequence[str]) -> dict[str, Any]:
+    if "ame" not in summaries:
+        return {}
+    ame = summaries["ame"]
+    others = [summaries[m] for m in compared if m != "ame"]
+    families = sorted(ame.families)
+    behind = [
+        f
+        for f in families
+        if any(o.families[f]["tau"] > ame.families[f]["tau"] + 1e-12 for o in others)
+    ]
+    return {
+        "first_on_mean_tau": all(ame.tau >= o.tau for o in others),
+        "first_in_every_family": not behind,
+        "families_not_first": behind,
+        "mean_tau_at_least_0.8": ame.tau >= TARGET_TAU,
+        "top1_at_least_90_percent": ame.top1 >= TARGET_TOP1,
+    }
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def _fill(text: str) -> str:
+    return textwrap.fill(text, width=88, break_on_hyphens=False)
+
+
+def _summary_lines(methods: dict[str, Any]) -> list[str]:
+    header = (
+        f"{'method':<30} {'tau':>6} {'rho':>6} {'top-1':>6} {'L1':>6} "
+        f"{'worst family (tau)':>28} {'eff/sym/null':>13}"
+    )
+    lines = [header, "-" * len(header)]
+    for m, s in methods.items():
+        v = s["violations"]
+        worst = f"{s['worst_family']} ({s['worst_tau']:+.2f})"
+        lines.append(
+            f"{LABELS[m].strip('*'):<30} {s['tau']:>+6.3f} {s['rho']:>+6.3f} {s['top1']:>6.1%} "
+            f"{s['l1']:>6.3f} {worst:>28} "
+            f"{v['efficiency']:>4}/{v['symmetry']}/{v['null_player']:<4}"
+        )
+    return lines
+
+
+def print_table(report: dict[str, Any]) -> None:
+    """Summary per method, mean tau per family, then the well-posed scenarios alone."""
+    methods = report["methods"]
+    print(
+        f"Reference judgments: {report['scenarios']} scenarios, {len(report['families'])} families"
+    )
+    lines = _summary_lines(methods)
+    print("\n".join(lines))
+    print("-" * len(lines[0]))
+    print(f"{'mean tau per family':<22}" + "".join(f"{m[:10]:>11}" for m in methods))
+    for family in report["families"]:
+        n = sum(1 for s in report["scores"].values() if s["family"] == family)
+        row = "".join(f"{methods[m]['families'][family]['tau']:>+11.2f}" for m in methods)
+        print(f"{family + f' ({n})':<22}{row}")
+    posed = report["well_posed"]
+    print(
+        f"Well-posed scenarios (every output grounded in the training text): "
+        f"{len(posed['scenarios'])} of {report['scenarios']}"
+    )
+    if posed["methods"]:
+        print("\n".join(_summary_lines(posed["methods"])))
+    if report["targets"]:
+        print("targets: " + ", ".join(f"{k}={v}" for k, v in report["targets"].items()))
+
+
+def _compared(report: dict[str, Any]) -> list[str]:
+    return [m for m in report["methods"] if m in METHODS]
+
+
+def summary_table(summaries: dict[str, Any], methods: Sequence[str], *, short: bool) -> str:
+    """The markdown table of methods (``short``: the README's columns)."""
+    if short:
+        lines = [
+            "| method | mean τ | top-1 | L1 to shares | worst family (τ) |",
+            "|---|---:|---:|---:|---|",
+        ]
+    else:
+        lines = [
+            "| method | mean τ | mean \u03c1 | top-1 | L1 to shares | worst family (τ) "
+            "| violations: efficiency / symmetry / null |",
+            "|---|---:|---:|---:|---:|---|---:|",
+        ]
+    for m in methods:
+        s = summaries[m]
+        cells = [LABELS[m], f"{s['tau']:+.2f}"]
+        if not short:
+            cells.append(f"{s['rho']:+.2f}")
+        cells += [
+            f"{s['top1']:.0%}",
+            f"{s['l1']:.2f}",
+            f"{s['worst_family']} ({s['worst_tau']:+.2f})",
+        ]
+        if not short:
+            v = s["violations"]
+            cells.append(f"{v['efficiency']} / {v['symmetry']} / {v['null_player']}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def family_table(report: dict[str, Any], methods: Sequence[str]) -> str:
+    """Mean tau per family and method; the best compared method in each family in bold."""
+    lines = [
+        "| family | " + " | ".join(LABELS[m] for m in methods) + " |",
+        "|---|" + "---:|" * len(methods),
+    ]
+    compared = _compared(report)
+    for family in report["families"]:
+        n = sum(1 for s in report["scores"].values() if s["family"] == family)
+        taus = {m: report["methods"][m]["families"][family]["tau"] for m in methods}
+        best = max(taus[m] for m in compared) if compared else None
+        cells = [
+            f"**{taus[m]:+.2f}**" if m in compared and taus[m] == best else f"{taus[m]:+.2f}"
+            for m in methods
+        ]
+        lines.append(f"| {family} ({n}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def scenario_table(report: dict[str, Any], methods: Sequence[str]) -> str:
+    """Tau of every method per scenario, AME's top-1 and L1, and the premise check."""
+    lines = [
+        "| scenario | level | "
+        + " | ".join(f"τ {LABELS[m]}" for m in methods)
+        + " | AME top-1 | AME L1 | outputs grounded |",
+        "|---|---|" + "---:|" * (len(methods) + 2) + "---|",
+    ]
+    for sid, s in report["scores"].items():
+        taus = " | ".join(f"{s['methods'][m]['tau']:+.2f}" for m in methods)
+        ame = s["methods"].get("ame")
+        tail = f"{ame['top1']:.2f} | {ame['l1']:.2f}" if ame else "- | -"
+        grounded = sum(s["grounded"].values())
+        premise = f"{grounded}/{len(s['grounded'])}" + ("" if s["well_posed"] else " ✗")
+        lines.append(f"| {s['family']}/{sid} | {s['level']} | {taus} | {tail} | {premise} |")
+    return "\n".join(lines)
+
+
+def outputs_table(report: dict[str, Any]) -> str:
+    """Every event's generated output and whether it is grounded."""
+    lines = ["| scenario | event | output | grounded |", "|---|---|---|---|"]
+    for sid, s in report["scores"].items():
+        for event, text in s["outputs"].items():
+            mark = "yes" if s["grounded"][event] else "no"
+            lines.append(f"| {sid} | {event} | `{text}` | {mark} |")
+    return "\n".join(lines)
+
+
+def markdown_block(report: dict[str, Any], image: str) -> str:
+    """The generated part of docs/evaluation.md's section, markers included."""
+    methods = list(report["methods"])
+    compared = _compared(report)
+    t = report["targets"]
+    not_first = ", ".join(t.get("families_not_first", []))
+    targets = (
+        "Targets (issue #6), AME: first on mean τ: "
+        f"{'yes' if t.get('first_on_mean_tau') else 'no'}; first in every family: "
+        f"{'yes' if t.get('first_in_every_family') else 'no, behind in ' + not_first}; "
+        f"mean τ ≥ {TARGET_TAU}: {'yes' if t.get('mean_tau_at_least_0.8') else 'no'}; "
+        f"top-1 ≥ {TARGET_TOP1:.0%}: {'yes' if t.get('top1_at_least_90_percent') else 'no'}."
+        if t
+        else "AME was not run."
+    )
+    intro = (
+        f"Measured by `python bench/judgments.py` on {report['scenarios']} scenarios in "
+        f"{len(report['families'])} families ({report['seconds']:.0f} s). Means over "
+        "scenarios; the worst family is the one with the lowest mean τ; violations are "
+        "counted per event."
+    )
+    posed = report["well_posed"]
+    subset = (
+        f"The {len(posed['scenarios'])} well-posed scenarios alone (every output grounded "
+        f"in the training text): {', '.join(posed['scenarios'])}."
+    )
+    subset_table = summary_table(posed["methods"], methods, short=False) if posed["methods"] else ""
+    return f"""{BEGIN}
+{_fill(intro)}
+
+{summary_table(report["methods"], methods, short=False)}
+
+{_fill(targets)}
+
+Mean Kendall τ per family (best compared method in bold):
+
+{family_table(report, methods)}
+
+![Mean Kendall tau per family and method](img/{image})
+
+{_fill(subset)}
+
+{subset_table}
+
+<details><summary>Per scenario</summary>
+
+{scenario_table(report, compared)}
+
+</details>
+
+<details><summary>Outputs</summary>
+
+{outputs_table(report)}
+
+</details>
+{END}"""
+
+
+def readme_block(report: dict[str, Any]) -> str:
+    """The README's short table, markers included."""
+    text = (
+        f"Agreement with reference judgments written before any method ran, on "
+        f"{report['scenarios']} scenarios in {len(report['families'])} families "
+        "(`python bench/judgments.py`; Kendall τ of the payouts against each reference "
+        "ranking, top-1 agreement, L1 distance to the reference shares). Families, "
+        "per-scenario results and where AME misses: "
+        "[docs/evaluation.md](docs/evaluation.md#reference-judgments)."
+    )
+    return f"""{BEGIN}
+{_fill(text)}
+
+{summary_table(report["methods"], _compared(report), short=True)}
+{END}"""
+
+
+def replace_block(path: Path, block: str, *, title: str | None) -> None:
+    """Replace the text between the markers in ``path``; append it under ``title`` if absent."""
+    if path.exists():
+        text = path.read_text()
+    elif title is not None:
+        text = "# Evaluation\n"
+    else:
+        raise FileNotFoundError(path)
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    elif title is not None:
+        text = text.rstrip("\n") + f"\n\n## {title}\n\n" + block + "\n"
+    else:
+        raise ValueError(f"{path}: no {BEGIN} ... {END} block to replace")
+    path.write_text(text)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Mean Kendall tau per family, one bar per compared method, and the mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = _compared(report)
+    posed = report["well_posed"]["methods"]
+    groups = [*report["families"], "mean", "mean, well-posed"]
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(13, 4.8))
+    for i, m in enumerate(methods):
+        s = report["methods"][m]
+        taus = [s["families"][f]["tau"] for f in report["families"]] + [s["tau"]]
+        taus.append(posed[m]["tau"] if m in posed else float("nan"))
+        xs = [g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))]
+        ax.bar(
+            xs,
+            taus,
+            width,
+            label=LABELS[m].strip("*"),
+            color="black" if m == "ame" else None,
+            zorder=3,
+        )
+    ax.axhline(TARGET_TAU, color="tab:red", linestyle="--", linewidth=1, label="target τ = 0.8")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xticks(range(len(groups)), [g.replace("_", " ") for g in groups], rotation=20)
+    ax.set_ylabel("mean Kendall τ vs reference")
+    ax.set_ylim(-1.05, 1.05)
+    ax.grid(axis="y", alpha=0.3, zorder=0)
+    ax.legend(ncol=4, fontsize=8, loc="lower left")
+    ax.set_title(f"Agreement with reference judgments ({report['scenarios']} scenarios)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
+    """The table, then the plot and markdown that were asked for, then the JSON line."""
+    print_table(report)
+    if args.plot:
+        plot(report, args.plot)
+    if args.markdown:
+        image = args.plot.name if args.plot else "judgments.png"
+        replace_block(args.markdown, markdown_block(report, image), title="Reference judgments")
+    if args.readme:
+        replace_block(args.readme, readme_block(report), title=None)
+    # Insertion order kept: methods and scenarios in run order, so --render rebuilds it all.
+    print(json.dumps(report, ensure_ascii=False))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--smoke", action="store_true", help="two small scenarios, tiny pipeline; writes nothing"
+    )
+    parser.add_argument("--suite", type=Path, default=SUITE, help="suite directory")
+    parser.add_argument("--families", nargs="+", help="only these families")
+    parser.add_argument("--names", nargs="+", help="only these <family>/<file stem>")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=[*METHODS, *ABLATIONS],
+        help="methods to run (default: all, ablations included)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="scenarios run in parallel")
+    parser.add_argument("--plot", type=Path, help="PNG to write (default: docs/img/judgments.png)")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        help="markdown whose block is rewritten (default: docs/evaluation.md)",
+    )
+    parser.add_argument(
+        "--readme", type=Path, help="README whose block is rewritten (default: README.md)"
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        help="rewrite table, plot and docs from a JSON line this script printed, without running",
+    )
+    args = parser.parse_args(argv)
+    if not args.smoke:
+        args.plot = args.plot or ROOT / "docs" / "img" / "judgments.png"
+        args.markdown = args.markdown or ROOT / "docs" / "evaluation.md"
+        args.readme = args.readme or ROOT / "README.md"
+    if args.render:
+        lines = [line for line in args.render.read_text().splitlines() if line.startswith("{")]
+        report = json.loads(lines[-1])
+        if report.get("bench") != "judgments":
+            raise SystemExit(f"{args.render}: no judgments JSON line")
+        write_outputs(report, args)
+        return 0
+    names = args.names or (list(SMOKE_NAMES) if args.smoke else None)
+    suite = load_suite(args.suite, families=args.families, names=names)
+    methods = args.methods or [*METHODS, *ABLATIONS]
+    report = run(
+        suite,
+        methods,
+        pipeline=SMOKE_PIPELINE if args.smoke else None,
+        jobs=args.jobs,
+        progress=lambda line: print(f"# {line}", file=sys.stderr, flush=True),
+    )
+    report["smoke"] = args.smoke
+    write_outputs(report, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
