@@ -144,8 +144,9 @@ class SettleResult:
 
 def leaves_of(manifest: Manifest) -> list[PayoutLeaf]:
     """The manifest's leaves as the contract's :class:`PayoutLeaf` objects."""
+    # Accounts are EIP-55 checked when a manifest is parsed or built: no keccak per leaf again.
     return [
-        PayoutLeaf(leaf.index, to_checksum_address(leaf.account), leaf.amount, leaf.amount_before)
+        PayoutLeaf(leaf.index, str(leaf.account), leaf.amount, leaf.amount_before)
         for leaf in manifest.leaves
     ]
 
