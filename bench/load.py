@@ -17,11 +17,13 @@ fresh subprocess, so its peak RSS (``resource.getrusage``) is its own:
   proof walked, fraud rules, money); the audit must find nothing. The same runs at
   ``--audit-baseline`` leaves give the per-leaf scaling.
 
+``--smoke`` runs every phase at small n in this one process (peak RSS is then the run's).
+
 Usage::
 
     .venv/bin/python bench/load.py
     .venv/bin/python bench/load.py --claims 1000 --audit-leaves 100000 --audit-baseline 10000
-    .venv/bin/python bench/load.py --smoke      # half a minute: what tests/hardening runs
+    .venv/bin/python bench/load.py --smoke      # seconds: what tests/hardening runs
 """
 
 from __future__ import annotations
@@ -204,7 +206,11 @@ def _claims(url: str, settlement: str, root: Path, epoch: int, batch: int) -> di
 PHASES = {"settle": _settle, "audit": _audit, "claims": _claims}
 
 
-def in_subprocess(phase: str, *args: object) -> dict[str, Any]:
+def in_subprocess(phase: str, *args: object, inline: bool = False) -> dict[str, Any]:
+    """Run a phase in a fresh interpreter (its own peak RSS), or here when ``inline``."""
+    if inline:
+        url, settlement, root, *rest = args
+        return PHASES[phase](str(url), str(settlement), Path(str(root)), *map(int, rest))  # type: ignore[operator]
     done = subprocess.run(
         [sys.executable, __file__, "--phase", phase, *map(str, args)],
         capture_output=True,
@@ -257,16 +263,21 @@ def main() -> int:
         root = Path(tmp)
         settlement = _deploy(anvil.url)
         common = (anvil.url, settlement, root)
+        inline = args.smoke  # one interpreter: peak RSS is then the run's, not each phase's
+
+        def phase(name: str, *rest: object) -> dict[str, Any]:
+            return in_subprocess(name, *common, *rest, inline=inline)
+
         # Claims: epoch 1 one by one (the baseline), epoch 2 with claimMany.
-        in_subprocess("settle", *common, args.claims, 1)
-        in_subprocess("settle", *common, args.claims, 2)
-        single = in_subprocess("claims", *common, 1, 1)
-        batched = in_subprocess("claims", *common, 2, args.batch)
+        phase("settle", args.claims, 1)
+        phase("settle", args.claims, 2)
+        single = phase("claims", 1, 1)
+        batched = phase("claims", 2, args.batch)
         audits = []
         for epoch, leaves in ((3, args.audit_baseline), (4, args.audit_leaves)):
             if leaves:
-                settled = in_subprocess("settle", *common, leaves, epoch)
-                audits.append((settled, in_subprocess("audit", *common, epoch)))
+                settled = phase("settle", leaves, epoch)
+                audits.append((settled, phase("audit", epoch)))
 
     print(
         f"AME load benchmark ({platform.python_implementation()} {platform.python_version()}, "
