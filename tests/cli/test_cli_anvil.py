@@ -230,3 +230,25 @@ def test_a_persisted_chain_keeps_its_contracts_across_restarts(tmp_path: Path) -
         assert status.stdout.startswith("no epochs on ")
     finally:
         run(state, "chain", "down")
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_demo_runs_the_whole_market_on_a_fresh_anvil(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    workdir = tmp_path / "demo"
+    argv = ["demo", "--chain", "anvil", "--json", "--workdir", str(workdir)]
+    done = subprocess.run(
+        [sys.executable, "-m", "ame_chain.cli", *argv],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["chain"] == "anvil"
+    assert data["fraud"]["kind"] == "BROKEN_CHAIN" and data["audit"] == "pass"
+    assert all(line["claimed"] for line in data["contributors"])
+    assert sum(int(line["amount"]) for line in data["contributors"]) == int(data["pool"])
+    assert (workdir / "report.html").is_file()
