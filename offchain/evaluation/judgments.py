@@ -29,7 +29,6 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from offchain.attribution.scenario import (
@@ -344,8 +343,8 @@ def evaluate_scenario(
         scenario=item.id,
         family=item.family,
         level=item.level,
-        outputs=MappingProxyType({e.id: e.text for e in run.events}),
-        grounded=MappingProxyType({e.id: grounded(run.pipeline, e) for e in run.events}),
+        outputs={e.id: e.text for e in run.events},
+        grounded={e.id: grounded(run.pipeline, e) for e in run.events},
         scores=scores,
         seconds=time.perf_counter() - start,
     )

@@ -1,8 +1,9 @@
 """Smoke test of ``bench/judgments.py``: the pipeline runs end to end, not the numbers.
 
-``--smoke`` scores every method on two small scenarios with a tiny pipeline (well under
-a minute); the test checks the table, the JSON line, the plot and both markdown blocks,
-then that ``--render`` rebuilds the same blocks from the JSON line without running.
+``--smoke`` scores every method on two small scenarios with a tiny pipeline, here in two
+worker processes (well under a minute); the test checks the table, the JSON line, the plot
+and both markdown blocks, then that ``--render`` rebuilds the same blocks from the JSON
+line without running.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_smoke_run_prints_table_and_json_and_writes_plot_and_blocks(tmp_path: Pa
     )
     readme.write_text(f"# AME\n\n### Reference judgments\n\n{BEGIN}\nold\n{END}\n\n## Next\n")
     paths = ["--plot", str(plot), "--markdown", str(markdown), "--readme", str(readme)]
-    done = _run("--smoke", *paths)
+    done = _run("--smoke", "--jobs", "2", *paths)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     report = json.loads(lines[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -196,6 +197,8 @@ def test_every_method_runs_on_a_tiny_scenario_and_reruns_bit_for_bit() -> None:
     assert by["uniform"].shares["echo"] == pytest.approx(1 / 4)
     assert by["data_size"].shares.get("transformer", 0.0) == 0.0
     assert by["ame"].violations.efficiency == by["shapley"].violations.efficiency == 0
+    # bench/judgments.py --jobs sends evaluations between processes.
+    assert pickle.loads(pickle.dumps(evaluation)) == evaluation
     again = evaluate_scenario(item, pipeline=_TINY)
     assert again.scores == scores and again.outputs == evaluation.outputs
     with pytest.raises(InputError, match=r"^methods: unknown \['nope'\]"):
