@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_smoke_run_prints_table_and_json_and_writes_plot_and_section(tmp_path: P
         low, high = report["operator_range"][token]
         assert 0 < low <= high <= low * 1.005, f"{token} operator cost moves with n"
     # One table row per n, token and round, between the header and the closing rule.
-    rows = [line for line in lines if line.strip()[:1].isdigit()]
+    rows = [line for line in lines if re.match(r"\s*[0-9,]+ (eth|erc20) +(first|repeat) ", line)]
     assert len(rows) == 2 * len(TOKENS) * len(ROUNDS)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = markdown.read_text()
