@@ -46,7 +46,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -63,6 +62,7 @@ from pydantic import (
     model_validator,
 )
 
+from offchain._documents import parse_json, parse_yaml
 from offchain.attribution._pipeline_settings import (
     _FAILURES,
     ModelSettings,
@@ -1047,13 +1047,13 @@ def load_scenario(path: str | Path) -> Scenario:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{file}: cannot read: {err}") from err
-    try:
-        if file.suffix.lower() in {".yaml", ".yml"}:
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
-        raise InputError(f"{file}: not valid {file.suffix.lstrip('.') or 'JSON'}: {err}") from err
+    # The guarded parsers turn hostile input (deep nesting, 5,000-digit numbers) into
+    # InputErrors instead of a RecursionError or a crash of the interpreter.
+    kind = file.suffix.lstrip(".") or "JSON"
+    if file.suffix.lower() in {".yaml", ".yml"}:
+        data = parse_yaml(text, source=str(file), kind=kind)
+    else:
+        data = parse_json(text, source=str(file), decimals=False, kind=kind)
     return parse_scenario(data, source=str(file), base_dir=file.parent)
 
 

@@ -526,15 +526,9 @@ def test_claims_pass_over_epochs_whose_manifest_cannot_be_read(base: Base, tmp_p
         assert f"skipped epoch {epoch}: " in result.stderr
 
 
-# --------------------------------------------------------------------------- open: the scenario loader
-
-_SCENARIO_LOADER = (
-    "offchain/attribution/scenario.py (another helper's) reads scenarios with json.loads and "
-    "yaml.safe_load directly; offchain._documents.parse_json/parse_yaml would refuse these"
-)
+# --------------------------------------------------------------------------- the scenario loader
 
 
-@pytest.mark.xfail(strict=True, reason=_SCENARIO_LOADER)
 def test_scenario_with_a_5000_digit_number_is_an_input_error(base: Base, tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text('{"format": "ame.scenario/1", "seed": ' + HUGE + "}")
@@ -543,7 +537,6 @@ def test_scenario_with_a_5000_digit_number_is_an_input_error(base: Base, tmp_pat
     assert result.exit_code == 1 and "4300 digits" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=_SCENARIO_LOADER + " (this one crashes the interpreter)")
 def test_scenario_nested_200000_deep_is_an_input_error(tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text("[" * 200_000 + "]" * 200_000)
@@ -561,5 +554,5 @@ def test_scenario_nested_200000_deep_is_an_input_error(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1, done.returncode  # -11 today: a segfault
+    assert done.returncode == 1, done.returncode  # was -11: a segfault in the plain parser
     assert "nested too deeply" in done.stderr
