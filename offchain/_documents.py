@@ -24,13 +24,14 @@ import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import yaml
 
 from offchain.exceptions import InputError
 
-__all__ = ["MAX_DEPTH", "parse_json", "parse_toml", "parse_yaml"]
+__all__ = ["MAX_DEPTH", "parse_json", "parse_toml", "parse_yaml", "read_document"]
 
 #: Frames a parser may use above its caller: documents nest far less (a manifest, 6 levels).
 MAX_DEPTH: Final = 400
@@ -106,3 +107,24 @@ def parse_toml(text: str, *, source: str, kind: str = "TOML") -> dict[str, Any]:
         InputError: The text is not TOML, nests too deeply, or holds an unreadable number.
     """
     return _guarded(lambda: tomllib.loads(text), source, kind, (tomllib.TOMLDecodeError,))
+
+
+def read_document(path: str | Path, *, decimals: bool = True) -> Any:
+    """Read a JSON or YAML file: ``.yaml``/``.yml`` as YAML, anything else as JSON.
+
+    Args:
+        path: The file to read.
+        decimals: Read non-integers in JSON as ``Decimal`` (exact) rather than ``float``.
+
+    Raises:
+        InputError: The file cannot be read or parsed (the message names it).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{file}: cannot read: {err}") from err
+    kind = file.suffix.lstrip(".") or "JSON"
+    if file.suffix.lower() in {".yaml", ".yml"}:
+        return parse_yaml(text, source=str(file), kind=kind)
+    return parse_json(text, source=str(file), decimals=decimals, kind=kind)

@@ -62,7 +62,7 @@ from pydantic import (
     model_validator,
 )
 
-from offchain._documents import parse_json, parse_yaml
+from offchain._documents import read_document
 from offchain.attribution._pipeline_settings import (
     _FAILURES,
     ModelSettings,
@@ -1043,17 +1043,9 @@ def load_scenario(path: str | Path) -> Scenario:
         InputError: If the file cannot be read or parsed, or the scenario is invalid.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{file}: cannot read: {err}") from err
-    # The guarded parsers turn hostile input (deep nesting, 5,000-digit numbers) into
-    # InputErrors instead of a RecursionError or a crash of the interpreter.
-    kind = file.suffix.lstrip(".") or "JSON"
-    if file.suffix.lower() in {".yaml", ".yml"}:
-        data = parse_yaml(text, source=str(file), kind=kind)
-    else:
-        data = parse_json(text, source=str(file), decimals=False, kind=kind)
+    # Through the guarded parsers: hostile input (deep nesting, 5,000-digit numbers) is
+    # an InputError, not a RecursionError or a crash of the interpreter.
+    data = read_document(file, decimals=False)
     return parse_scenario(data, source=str(file), base_dir=file.parent)
 
 

@@ -8,13 +8,11 @@ read from the raw input: ``asset 'dataset:x' (assets[3]): owners[0].share: ...``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from offchain._documents import parse_json, parse_yaml
-from offchain.exceptions import InputError
+from offchain._documents import read_document
 
 __all__ = ["format_validation_error", "read_document"]
 
@@ -95,28 +93,3 @@ def format_validation_error(
         shown.append(f"... and {len(lines) - _MAX_LISTED} more")
     count = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
     return f"{source}: {count}:\n  " + "\n  ".join(shown)
-
-
-def read_document(path: str | Path) -> object:
-    """Read a JSON or YAML document; non-integers in JSON are read as ``Decimal``.
-
-    ``.yaml``/``.yml`` files are read with ``yaml.safe_load``; anything else as JSON.
-
-    Args:
-        path: The file to read.
-
-    Returns:
-        The parsed document.
-
-    Raises:
-        InputError: If the file cannot be read or parsed (the message names it).
-    """
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{file}: cannot read: {err}") from err
-    kind = file.suffix.lstrip(".") or "JSON"
-    if file.suffix.lower() in {".yaml", ".yml"}:
-        return parse_yaml(text, source=str(file), kind=kind)
-    return parse_json(text, source=str(file), kind=kind)
