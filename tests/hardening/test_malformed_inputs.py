@@ -526,7 +526,7 @@ def test_claims_pass_over_epochs_whose_manifest_cannot_be_read(base: Base, tmp_p
         assert f"skipped epoch {epoch}: " in result.stderr
 
 
-# --------------------------------------------------------------------------- the scenario loader
+# --------------------------------------------------------------------------- the scenario loader (found here, fixed by its owner)
 
 
 def test_scenario_with_a_5000_digit_number_is_an_input_error(base: Base, tmp_path: Path) -> None:
@@ -540,19 +540,12 @@ def test_scenario_with_a_5000_digit_number_is_an_input_error(base: Base, tmp_pat
 def test_scenario_nested_200000_deep_is_an_input_error(tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text("[" * 200_000 + "]" * 200_000)
+    # In a subprocess, as it once killed the interpreter; the loader alone (no torch to import).
+    code = (
+        "import sys; from offchain.attribution.scenario import load_scenario as f; f(sys.argv[1])"
+    )
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ame_chain.cli",
-            "attribute",
-            str(scenario),
-            "-o",
-            str(tmp_path / "v.json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", code, str(scenario)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 1, done.returncode  # was -11: a segfault in the plain parser
-    assert "nested too deeply" in done.stderr
+    assert "InputError: " in done.stderr and "nested too deeply" in done.stderr
