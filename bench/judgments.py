@@ -365,6 +365,15 @@ def readme_block(report: dict[str, Any]) -> str:
         "per-scenario results and where AME misses: "
         "[docs/evaluation.md](docs/evaluation.md#reference-judgments)."
     )
+    posed = report["well_posed"]
+    ame = posed["methods"].get("ame")
+    if ame is not None and len(posed["scenarios"]) < report["scenarios"]:
+        text += (
+            f" Only {len(posed['scenarios'])} scenarios are well-posed (every output grounded "
+            "in the training text; the others ask facts the small pipeline does not "
+            f"reproduce); on those AME's mean τ is {ame['tau']:+.2f}, top-1 "
+            f"{ame['top1']:.0%}, L1 {ame['l1']:.2f}."
+        )
     return f"""{BEGIN}
 {_fill(text)}
 
