@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from ame_chain.cli import main
 from ame_chain.contracts import load_artifact
 from ame_chain.workflow import DevChain, StateStore, chain_down, chain_up
 from tests.cli.conftest import CLEAN_ENV
@@ -32,13 +33,7 @@ LEAVES = 24
 
 def run(url: str, state: Path, *args: object, env: dict[str, str] | None = None) -> Result:
     argv = [*map(str, args), "--rpc", url, "--state-dir", str(state)]
-    return CliRunner().invoke(main_cli(), argv, env={**CLEAN_ENV, **(env or {})})
-
-
-def main_cli():  # type: ignore[no-untyped-def]
-    from ame_chain.cli import main
-
-    return main
+    return CliRunner().invoke(main, argv, env={**CLEAN_ENV, **(env or {})})
 
 
 def key(chain: DevChain, index: int) -> dict[str, str]:
