@@ -22,7 +22,7 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ from ame_chain.workflow import (
     challenge_epoch,
     claim_leaves,
     finalize_epoch,
+    keccak_hex,
     open_dispute,
     refund_epoch,
     resolve_dispute,
@@ -41,7 +42,7 @@ from ame_chain.workflow import (
     sweep_epoch,
     withdraw_credits,
 )
-from offchain.mapping import parse_policy, parse_registry, parse_values
+from offchain.mapping import Manifest, parse_carried, parse_policy, parse_registry, parse_values
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 from tests.workflow._helpers import (
     ADMIN,
@@ -129,6 +130,17 @@ def world(tmp_path: Path) -> Iterator[World]:
         chain.close()
 
 
+def _totals(manifest: Manifest) -> dict[str, int]:
+    t = manifest.totals
+    return {
+        "revenue": t.revenue,
+        "carried_in": t.carried_in,
+        "pool": t.pool,
+        "carried_out": t.carried_out,
+        "escrowed": t.escrowed,
+    }
+
+
 def play(world: World, seed: int, epochs: int, tmp_path: Path) -> Run:
     rng = random.Random(seed)
     # Every fate at least once, the rest drawn; a dishonest epoch needs two leaves to fault.
@@ -136,15 +148,23 @@ def play(world: World, seed: int, epochs: int, tmp_path: Path) -> Run:
     rng.shuffle(schedule)
     run = Run()
     w = world
+    # The carried ledger each epoch starts from, as the operator has it: the last epoch it
+    # settled (what `settle` carries from its state), or by hand the manifest of an epoch in
+    # which nobody reached the minimum payout (settle refuses to propose it; docs/cli.md).
+    carried_from: bytes | None = None
     for epoch in range(1, epochs + 1):
         inputs = epoch_inputs(rng, epoch)
+        if carried_from is not None:
+            inputs = replace(inputs, carried=parse_carried(json.loads(carried_from)))
         manifest = inputs.manifest()
+        if not manifest.leaves:  # nothing to propose: every balance is carried, by hand
+            run.mapped.append((epoch, _totals(manifest)))
+            carried_from = manifest.to_json_bytes()
+            continue
         fate = schedule[epoch - 1] if len(manifest.leaves) >= 2 else "honest"
-        if not manifest.leaves:
-            continue  # nobody reached the minimum: nothing to propose (carried on by the state)
         if fate == "fraud":
-            # A dishonest proposal bypasses settle and its state: the next epoch carries from
-            # the last one the operator settled, as an honest operator's state would.
+            # A dishonest proposal bypasses settle and its state: the next epoch carries
+            # from the last epoch the operator settled, as its state would.
             leaves = double_leaf(manifest, 1)
             doc = json.loads(manifest.to_json_bytes())
             doc["leaves"][1]["amount"] = str(leaves[1].amount)  # published as committed
@@ -156,20 +176,10 @@ def play(world: World, seed: int, epochs: int, tmp_path: Path) -> Run:
             run.pools[epoch] = header.pool
         else:
             settled = settle_epoch(w.operator, inputs)
+            assert settled.manifest_hash == keccak_hex(manifest.to_json_bytes())  # this one
             run.pools[epoch] = settled.pool
-            totals = manifest.totals
-            run.mapped.append(
-                (
-                    epoch,
-                    {
-                        "revenue": totals.revenue,
-                        "carried_in": totals.carried_in,
-                        "pool": totals.pool,
-                        "carried_out": totals.carried_out,
-                        "escrowed": totals.escrowed,
-                    },
-                )
-            )
+            run.mapped.append((epoch, _totals(manifest)))
+            carried_from = manifest.to_json_bytes()
             if fate == "upheld":
                 evidence = tmp_path / f"evidence-{epoch}.json"
                 evidence.write_text('{"claim": "the values are wrong"}')
