@@ -143,7 +143,9 @@ def _totals(manifest: Manifest) -> dict[str, int]:
 
 def play(world: World, seed: int, epochs: int, tmp_path: Path) -> Run:
     rng = random.Random(seed)
-    # Every fate at least once, the rest drawn; a dishonest epoch needs two leaves to fault.
+    # Every fate at least once, the rest drawn. A dishonest epoch doubles its first leaf, so
+    # the next one no longer chains: it needs two leaves (doubling the last of two would
+    # shift the pool with it and leave nothing provable).
     schedule = ["fraud", "upheld"] + [rng.choice(FATES) for _ in range(epochs - 2)]
     rng.shuffle(schedule)
     run = Run()
@@ -165,9 +167,9 @@ def play(world: World, seed: int, epochs: int, tmp_path: Path) -> Run:
         if fate == "fraud":
             # A dishonest proposal bypasses settle and its state: the next epoch carries
             # from the last epoch the operator settled, as its state would.
-            leaves = double_leaf(manifest, 1)
+            leaves = double_leaf(manifest, 0)
             doc = json.loads(manifest.to_json_bytes())
-            doc["leaves"][1]["amount"] = str(leaves[1].amount)  # published as committed
+            doc["leaves"][0]["amount"] = str(leaves[0].amount)  # published as committed
             data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
             header = propose_published(w.operator, epoch, inputs, data, leaves)
             challenged = challenge_epoch(w.watchdog, epoch)
