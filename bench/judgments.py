@@ -9,13 +9,18 @@ reference shares, axiom violations; per scenario, per family, mean and worst fam
 Each scenario's pipeline is trained once and shared by all methods; everything is
 exact and seeded, so a rerun gives the same numbers.
 
-Prints a table, then one JSON line; writes ``docs/img/judgments.png``, the generated
-part of ``docs/evaluation.md``'s "Reference judgments" section and the README's table,
-each between ``<!-- judgments:begin -->`` / ``<!-- judgments:end -->`` markers.
+Prints a table, then one JSON line; writes ``docs/img/<suite>.png``, the generated
+part of the suite's section of ``docs/evaluation.md`` and the README's table, each
+between ``<!-- <suite>:begin -->`` / ``<!-- <suite>:end -->`` markers, where ``<suite>``
+is the suite folder's name: ``judgments`` for the first suite, ``judgments_v2`` for the
+second (``--suite bench/judgments_v2``), so neither overwrites the other.
 
-Usage: ``python bench/judgments.py [--smoke] [--jobs 2]``
+Usage: ``python bench/judgments.py [--suite DIR] [--smoke] [--jobs 2]``
 (``--smoke``: two small scenarios with a tiny pipeline, under a minute; it checks the
 pipeline, not the numbers, and writes no file unless paths are given).
+``--outputs-only`` is the premise check a judge runs while writing references: it
+trains each scenario's pipeline, prints every event's output and whether it is grounded
+in the training text, and runs no method.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import re
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -41,15 +46,31 @@ from offchain.evaluation import (  # noqa: E402  (the repository root is put on 
     JudgmentScenario,
     ScenarioEvaluation,
     ScenarioScore,
+    check_premise,
     evaluate_scenario,
     load_suite,
     summarise,
 )
 
 SUITE = ROOT / "bench" / "judgments"
-BEGIN, END = "<!-- judgments:begin -->", "<!-- judgments:end -->"
-#: The smoke run: two small scenarios (one mapped through a registry, with payees).
-SMOKE_NAMES = ("planted_facts/revenue_weighted", "co_owned/adapter_split")
+#: The smoke run per suite: two small scenarios (one mapped through a registry, with payees).
+SMOKE_NAMES = {
+    "judgments": ("planted_facts/revenue_weighted", "co_owned/adapter_split"),
+    "judgments_v2": ("planted_facts/one_of_three", "co_owned/adapter_split"),
+}
+#: Title of each suite's section in docs/evaluation.md (its anchor is linked from the README).
+TITLES = {
+    "judgments": "Reference judgments",
+    "judgments_v2": "Reference judgments, second suite",
+}
+#: How each suite's README paragraph opens.
+LEADS = {
+    "judgments": "Agreement with reference judgments written before any method ran",
+    "judgments_v2": (
+        "Second suite, written blind after the first one's outputs proved mostly "
+        "ungrounded: agreement with reference judgments written before any method ran"
+    ),
+}
 #: A pipeline that trains in a fraction of a second: the numbers mean nothing.
 SMOKE_PIPELINE: dict[str, Any] = {
     "train": {"pretrain_steps": 20, "n_checkpoints": 2, "adapter_epochs": 3},
@@ -68,6 +89,24 @@ LABELS = {
 }
 
 
+def markers(suite: str) -> tuple[str, str]:
+    """The markers around a suite's generated blocks, e.g. ``<!-- judgments:begin -->``."""
+    return f"<!-- {suite}:begin -->", f"<!-- {suite}:end -->"
+
+
+def _title(suite: str) -> str:
+    return TITLES.get(suite, f"Reference judgments ({suite})")
+
+
+def _anchor(suite: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", _title(suite).lower()).replace(" ", "-")
+
+
+def _command(suite: str) -> str:
+    default = suite == SUITE.name
+    return "python bench/judgments.py" + ("" if default else f" --suite bench/{suite}")
+
+
 def _evaluate(
     item: JudgmentScenario, methods: Sequence[str], pipeline: dict[str, Any] | None
 ) -> ScenarioEvaluation:
@@ -77,6 +116,30 @@ def _evaluate(
     return evaluate_scenario(item, methods, pipeline=pipeline)
 
 
+def _premise(item: JudgmentScenario, pipeline: dict[str, Any] | None) -> ScenarioEvaluation:
+    import torch
+
+    torch.set_num_threads(1)
+    return check_premise(item, pipeline=pipeline)
+
+
+def _map(
+    work: Callable[..., ScenarioEvaluation],
+    suite: Sequence[JudgmentScenario],
+    args: tuple[Any, ...],
+    jobs: int,
+) -> Iterator[ScenarioEvaluation]:
+    """``work(item, *args)`` for every scenario, in suite order, in ``jobs`` processes."""
+    if jobs <= 1:
+        for item in suite:
+            yield work(item, *args)
+        return
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(work, item, *args) for item in suite]
+        for future in futures:
+            yield future.result()
+
+
 def run(
     suite: Sequence[JudgmentScenario],
     methods: Sequence[str],
@@ -84,10 +147,12 @@ def run(
     pipeline: dict[str, Any] | None = None,
     jobs: int = 1,
     progress: Callable[[str], None] | None = None,
+    name: str = SUITE.name,
 ) -> dict[str, Any]:
     """Score every method on every scenario; the report the JSON line prints.
 
     Scenarios run in ``jobs`` processes; the result does not depend on ``jobs``.
+    ``name`` is the suite's folder name (it picks the markers of the written blocks).
     """
     start = time.perf_counter()
     found: list[ScenarioEvaluation] = []
@@ -97,16 +162,11 @@ def run(
             posed = "" if found[-1].well_posed else ", output not grounded"
             progress(f"[{i + 1}/{len(suite)}] {item.id}: {found[-1].seconds:.1f} s{posed}")
 
-    if jobs <= 1:
-        for i, item in enumerate(suite):
-            found.append(_evaluate(item, methods, pipeline))
-            done(i, item)
-    else:
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_evaluate, item, methods, pipeline) for item in suite]
-            for i, (item, future) in enumerate(zip(suite, futures, strict=True)):
-                found.append(future.result())
-                done(i, item)
+    for i, (item, evaluation) in enumerate(
+        zip(suite, _map(_evaluate, suite, (methods, pipeline), jobs), strict=True)
+    ):
+        found.append(evaluation)
+        done(i, item)
     scores = [s for e in found for s in e.scores]
     posed = {e.scenario for e in found if e.well_posed}
     summaries = summarise(scores)
@@ -114,6 +174,7 @@ def run(
     compared = [m for m in methods if m in METHODS]
     return {
         "bench": "judgments",
+        "suite": name,
         "scenarios": len(suite),
         "families": sorted({item.family for item in suite}),
         "methods": {m: summaries[m].to_json() for m in methods},
@@ -136,6 +197,64 @@ def run(
         "targets": _targets(summaries, compared),
         "seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def premise(
+    suite: Sequence[JudgmentScenario],
+    *,
+    pipeline: dict[str, Any] | None = None,
+    jobs: int = 1,
+    progress: Callable[[str], None] | None = None,
+    name: str = SUITE.name,
+) -> dict[str, Any]:
+    """Every event's output and its premise check, with no method run; the JSON report."""
+    start = time.perf_counter()
+    scores: dict[str, Any] = {}
+    for i, (item, e) in enumerate(
+        zip(suite, _map(_premise, suite, (pipeline,), jobs), strict=True)
+    ):
+        scores[e.scenario] = {
+            "family": item.family,
+            "outputs": dict(e.outputs),
+            "grounded": dict(e.grounded),
+            "found_in": {k: list(v) for k, v in e.found_in.items()},
+            "well_posed": e.well_posed,
+        }
+        if progress:
+            posed = "" if e.well_posed else ", output not grounded"
+            progress(f"[{i + 1}/{len(suite)}] {item.id}: {e.seconds:.1f} s{posed}")
+    return {
+        "bench": "judgments-outputs",
+        "suite": name,
+        "scenarios": len(suite),
+        "well_posed": sum(s["well_posed"] for s in scores.values()),
+        "scores": scores,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def print_outputs(report: dict[str, Any]) -> None:
+    """One line per event: scenario, event, output, grounded; then the count."""
+    rows = [
+        (
+            f"{s['family']}/{sid}",
+            event,
+            text,
+            "yes" if s["grounded"][event] else "NO",
+            ", ".join(s["found_in"][event]),
+        )
+        for sid, s in report["scores"].items()
+        for event, text in s["outputs"].items()
+    ]
+    width = max([len(r[0]) for r in rows] + [8])
+    out = max([len(r[2]) for r in rows] + [6])
+    print(f"{'scenario':<{width}} {'event':<6} {'grounded':<8} {'output':<{out}} found in")
+    for sid, event, text, mark, where in rows:
+        print(f"{sid:<{width}} {event:<6} {mark:<8} {text:<{out}} {where}")
+    print(
+        f"well-posed scenarios (every output grounded): {report['well_posed']} of "
+        f"{report['scenarios']}; no method was run"
+    )
 
 
 def _score_json(s: ScenarioScore) -> dict[str, Any]:
@@ -298,7 +417,9 @@ def outputs_table(report: dict[str, Any]) -> str:
 
 
 def markdown_block(report: dict[str, Any], image: str) -> str:
-    """The generated part of docs/evaluation.md's section, markers included."""
+    """The generated part of the suite's docs/evaluation.md section, markers included."""
+    name = report.get("suite", SUITE.name)
+    begin, end = markers(name)
     methods = list(report["methods"])
     compared = _compared(report)
     t = report["targets"]
@@ -313,7 +434,7 @@ def markdown_block(report: dict[str, Any], image: str) -> str:
         else "AME was not run."
     )
     intro = (
-        f"Measured by `python bench/judgments.py` on {report['scenarios']} scenarios in "
+        f"Measured by `{_command(name)}` on {report['scenarios']} scenarios in "
         f"{len(report['families'])} families ({report['seconds']:.0f} s). Means over "
         "scenarios; the worst family is the one with the lowest mean τ; violations are "
         "counted per event."
@@ -324,7 +445,7 @@ def markdown_block(report: dict[str, Any], image: str) -> str:
         f"in the training text): {', '.join(posed['scenarios'])}."
     )
     subset_table = summary_table(posed["methods"], methods, short=False) if posed["methods"] else ""
-    return f"""{BEGIN}
+    return f"""{begin}
 {_fill(intro)}
 
 {summary_table(report["methods"], methods, short=False)}
@@ -352,18 +473,20 @@ Mean Kendall τ per family (best compared method in bold):
 {outputs_table(report)}
 
 </details>
-{END}"""
+{end}"""
 
 
 def readme_block(report: dict[str, Any]) -> str:
     """The README's short table, markers included."""
+    name = report.get("suite", SUITE.name)
+    begin, end = markers(name)
     text = (
-        f"Agreement with reference judgments written before any method ran, on "
+        f"{LEADS.get(name, LEADS[SUITE.name])}, on "
         f"{report['scenarios']} scenarios in {len(report['families'])} families "
-        "(`python bench/judgments.py`; Kendall τ of the payouts against each reference "
+        f"(`{_command(name)}`; Kendall τ of the payouts against each reference "
         "ranking, top-1 agreement, L1 distance to the reference shares). Families, "
         "per-scenario results and where AME misses: "
-        "[docs/evaluation.md](docs/evaluation.md#reference-judgments)."
+        f"[docs/evaluation.md](docs/evaluation.md#{_anchor(name)})."
     )
     posed = report["well_posed"]
     ame = posed["methods"].get("ame")
@@ -374,28 +497,34 @@ def readme_block(report: dict[str, Any]) -> str:
             f"reproduce); on those AME's mean τ is {ame['tau']:+.2f}, top-1 "
             f"{ame['top1']:.0%}, L1 {ame['l1']:.2f}."
         )
-    return f"""{BEGIN}
+    return f"""{begin}
 {_fill(text)}
 
 {summary_table(report["methods"], _compared(report), short=True)}
-{END}"""
+{end}"""
 
 
 def replace_block(path: Path, block: str, *, title: str | None) -> None:
-    """Replace the text between the markers in ``path``; append it under ``title`` if absent."""
+    """Replace the text between the block's markers in ``path``; append it under ``title``.
+
+    The markers are the block's first and last lines; without them in ``path``, the
+    block is appended under a ``## title`` heading (or, with no title, it is an error).
+    """
+    lines = block.splitlines()
+    begin, end = lines[0], lines[-1]
     if path.exists():
         text = path.read_text()
     elif title is not None:
         text = "# Evaluation\n"
     else:
         raise FileNotFoundError(path)
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text, count=1)
     elif title is not None:
         text = text.rstrip("\n") + f"\n\n## {title}\n\n" + block + "\n"
     else:
-        raise ValueError(f"{path}: no {BEGIN} ... {END} block to replace")
+        raise ValueError(f"{path}: no {begin} ... {end} block to replace")
     path.write_text(text)
 
 
@@ -431,7 +560,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.set_ylim(-1.05, 1.05)
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.legend(ncol=4, fontsize=8, loc="lower left")
-    ax.set_title(f"Agreement with reference judgments ({report['scenarios']} scenarios)")
+    name = report.get("suite", SUITE.name)
+    which = "" if name == SUITE.name else f"{_title(name).split(', ')[-1]}, "
+    ax.set_title(f"Agreement with reference judgments ({which}{report['scenarios']} scenarios)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, metadata={"Software": None})
@@ -443,13 +574,26 @@ def write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
     print_table(report)
     if args.plot:
         plot(report, args.plot)
+    name = report.get("suite", SUITE.name)
     if args.markdown:
-        image = args.plot.name if args.plot else "judgments.png"
-        replace_block(args.markdown, markdown_block(report, image), title="Reference judgments")
+        image = args.plot.name if args.plot else f"{name}.png"
+        replace_block(args.markdown, markdown_block(report, image), title=_title(name))
     if args.readme:
         replace_block(args.readme, readme_block(report), title=None)
     # Insertion order kept: methods and scenarios in run order, so --render rebuilds it all.
     print(json.dumps(report, ensure_ascii=False))
+
+
+def _progress(line: str) -> None:
+    print(f"# {line}", file=sys.stderr, flush=True)
+
+
+def _default_paths(args: argparse.Namespace, name: str) -> None:
+    """Outside a smoke run, write the suite's plot, docs section and README block."""
+    if not args.smoke:
+        args.plot = args.plot or ROOT / "docs" / "img" / f"{name}.png"
+        args.markdown = args.markdown or ROOT / "docs" / "evaluation.md"
+        args.readme = args.readme or ROOT / "README.md"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -467,7 +611,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="methods to run (default: all, ablations included)",
     )
     parser.add_argument("--jobs", type=int, default=1, help="scenarios run in parallel")
-    parser.add_argument("--plot", type=Path, help="PNG to write (default: docs/img/judgments.png)")
+    parser.add_argument(
+        "--outputs-only",
+        action="store_true",
+        help="premise check only: print each event's output and whether it is grounded; "
+        "run no method, write nothing",
+    )
+    parser.add_argument(
+        "--plot", type=Path, help="PNG to write (default: docs/img/<suite folder name>.png)"
+    )
     parser.add_argument(
         "--markdown",
         type=Path,
@@ -482,27 +634,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rewrite table, plot and docs from a JSON line this script printed, without running",
     )
     args = parser.parse_args(argv)
-    if not args.smoke:
-        args.plot = args.plot or ROOT / "docs" / "img" / "judgments.png"
-        args.markdown = args.markdown or ROOT / "docs" / "evaluation.md"
-        args.readme = args.readme or ROOT / "README.md"
+    report: dict[str, Any]
     if args.render:
         lines = [line for line in args.render.read_text().splitlines() if line.startswith("{")]
         report = json.loads(lines[-1])
         if report.get("bench") != "judgments":
             raise SystemExit(f"{args.render}: no judgments JSON line")
+        _default_paths(args, report.get("suite", SUITE.name))
         write_outputs(report, args)
         return 0
-    names = args.names or (list(SMOKE_NAMES) if args.smoke else None)
+    name = args.suite.resolve().name
+    smoke = SMOKE_NAMES.get(name)
+    if args.smoke and not args.names and smoke is None:
+        raise SystemExit(f"--smoke: no smoke scenarios for suite {name!r}; give --names")
+    names = args.names or (list(smoke or ()) if args.smoke else None)
     suite = load_suite(args.suite, families=args.families, names=names)
+    pipeline = SMOKE_PIPELINE if args.smoke else None
+    if args.outputs_only:
+        report = premise(suite, pipeline=pipeline, jobs=args.jobs, progress=_progress, name=name)
+        report["smoke"] = args.smoke
+        print_outputs(report)
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    _default_paths(args, name)
     methods = args.methods or [*METHODS, *ABLATIONS]
-    report = run(
-        suite,
-        methods,
-        pipeline=SMOKE_PIPELINE if args.smoke else None,
-        jobs=args.jobs,
-        progress=lambda line: print(f"# {line}", file=sys.stderr, flush=True),
-    )
+    report = run(suite, methods, pipeline=pipeline, jobs=args.jobs, progress=_progress, name=name)
     report["smoke"] = args.smoke
     write_outputs(report, args)
     return 0

@@ -6,7 +6,8 @@ method (:data:`METHODS`: uniform, split by data size, leave-one-out, flat Shaple
 data-only Shapley, AME; and :data:`ABLATIONS`) splits each scenario's events on the
 same trained pipeline (:class:`ScenarioRun`, :func:`run_method`); its payouts are
 scored against the reference by Kendall tau, Spearman rho, top-1 agreement, L1
-distance and axiom checks (:func:`evaluate_scenario`, :func:`summarise`).
+distance and axiom checks (:func:`evaluate_scenario`, :func:`summarise`);
+:func:`check_premise` answers the events and checks their outputs without any method.
 ``bench/judgments.py`` runs the whole suite and writes the tables.
 
 Loaded on first use, so that the metrics and the suite loader do not import torch:
@@ -40,9 +41,11 @@ if TYPE_CHECKING:
         ScenarioEvaluation,
         ScenarioScore,
         Violations,
+        check_premise,
         duplicate_groups,
         evaluate_scenario,
         grounded,
+        grounded_in,
         null_assets,
         score,
         summarise,
@@ -68,9 +71,11 @@ _LAZY = {
     "ScenarioEvaluation": "judgments",
     "ScenarioScore": "judgments",
     "Violations": "judgments",
+    "check_premise": "judgments",
     "duplicate_groups": "judgments",
     "evaluate_scenario": "judgments",
     "grounded": "judgments",
+    "grounded_in": "judgments",
     "null_assets": "judgments",
     "score": "judgments",
     "summarise": "judgments",
@@ -103,9 +108,11 @@ __all__ = [
     "ScenarioRun",
     "ScenarioScore",
     "Violations",
+    "check_premise",
     "duplicate_groups",
     "evaluate_scenario",
     "grounded",
+    "grounded_in",
     "kendall_tau",
     "l1_distance",
     "load_suite",

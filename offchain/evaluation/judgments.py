@@ -28,7 +28,8 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from itertools import product
 from typing import TYPE_CHECKING, Any
 
 from offchain.attribution.scenario import (
@@ -64,9 +65,11 @@ __all__ = [
     "ScenarioEvaluation",
     "ScenarioScore",
     "Violations",
+    "check_premise",
     "duplicate_groups",
     "evaluate_scenario",
     "grounded",
+    "grounded_in",
     "null_assets",
     "score",
     "summarise",
@@ -262,6 +265,24 @@ def grounded(pipeline: ReferencePipeline, event: Event) -> bool:
     Returns:
         True if the output is grounded in the training text.
     """
+    return bool(grounded_in(pipeline, event))
+
+
+def grounded_in(pipeline: ReferencePipeline, event: Event) -> tuple[str, ...]:
+    """Where an event's output is grounded: the text a judge checks its premise against.
+
+    The ids of the pretraining datasets holding a sentence that the rendered prompt
+    followed by the output (less a trailing style tail of the event's adapter) runs to
+    the end of, in dataset order; or the adapter's id alone when prompt and output are
+    one of its demonstrations. Only text is compared: no model is queried.
+
+    Args:
+        pipeline: The fitted pipeline that answered the event.
+        event: The event.
+
+    Returns:
+        The ids; empty when the output is not grounded (see :func:`grounded`).
+    """
     template = "{request}" if event.prompt is None else pipeline.prompts[event.prompt].template
     context = template.replace("{request}", event.request).split()
     output = event.text.split()
@@ -269,18 +290,18 @@ def grounded(pipeline: ReferencePipeline, event: Event) -> bool:
     if event.adapter is not None:
         pairs = next(d.pairs for d in pipeline.corpora.adapter_data if d.id == event.adapter)
         if any(c.split() == context and t.split() == output for c, t in pairs):
-            return True
+            return (event.adapter,)
         for tail in sorted({tuple(t.split()) for _, t in pairs}):
             if len(output) > len(tail) and tuple(output[-len(tail) :]) == tail:
                 contents.append(output[: -len(tail)])
-    for content in contents:
-        text = context + content
-        for d in pipeline.corpora.datasets:
-            for sentence in d.sentences:
-                words = sentence.split()
-                if len(words) >= len(text) and words[len(words) - len(text) :] == text:
-                    return True
-    return False
+    found = []
+    for d in pipeline.corpora.datasets:
+        for content, sentence in product(contents, d.sentences):
+            text, words = context + content, sentence.split()
+            if len(words) >= len(text) and words[len(words) - len(text) :] == text:
+                found.append(d.id)
+                break
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -295,6 +316,7 @@ class ScenarioEvaluation:
         grounded: Each event's :func:`grounded` verdict, by event id.
         scores: One score per method, in the order asked.
         seconds: Wall time of training and scoring.
+        found_in: Each event's :func:`grounded_in` datasets (or adapter), by event id.
     """
 
     scenario: str
@@ -304,6 +326,7 @@ class ScenarioEvaluation:
     grounded: Mapping[str, bool]
     scores: tuple[ScenarioScore, ...]
     seconds: float
+    found_in: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def well_posed(self) -> bool:
@@ -335,18 +358,48 @@ def evaluate_scenario(
     unknown = [m for m in ids if m not in METHODS and m not in ABLATIONS]
     if unknown:
         raise InputError(f"methods: unknown {unknown}, have {[*METHODS, *ABLATIONS]}")
+    return _evaluate(item, ids, pipeline)
+
+
+def check_premise(
+    item: JudgmentScenario, *, pipeline: Mapping[str, Any] | None = None
+) -> ScenarioEvaluation:
+    """Train a scenario's pipeline, answer its events and check each output is grounded.
+
+    No method runs and no game is evaluated: this is what a judge may see while writing
+    a reference (the outputs), and nothing of how any method would split them.
+
+    Args:
+        item: The suite scenario.
+        pipeline: Overrides of the scenario's ``pipeline`` block (see
+            :func:`with_pipeline`).
+
+    Returns:
+        The evaluation with the outputs and :func:`grounded` verdicts, and no scores.
+
+    Raises:
+        InputError: If the overrides are invalid.
+    """
+    return _evaluate(item, [], pipeline)
+
+
+def _evaluate(
+    item: JudgmentScenario, methods: Sequence[str], pipeline: Mapping[str, Any] | None
+) -> ScenarioEvaluation:
     start = time.perf_counter()
     scenario = item.scenario if not pipeline else with_pipeline(item.scenario, pipeline)
     run = ScenarioRun(scenario).fit()
-    scores = tuple(score(item, run_method(run, m)) for m in ids)
+    scores = tuple(score(item, run_method(run, m)) for m in methods)
+    found = {e.id: grounded_in(run.pipeline, e) for e in run.events}
     return ScenarioEvaluation(
         scenario=item.id,
         family=item.family,
         level=item.level,
         outputs={e.id: e.text for e in run.events},
-        grounded={e.id: grounded(run.pipeline, e) for e in run.events},
+        grounded={e: bool(where) for e, where in found.items()},
         scores=scores,
         seconds=time.perf_counter() - start,
+        found_in=found,
     )
 
 
