@@ -46,6 +46,32 @@ example and :math:`O(p)` memory. Unlike TRAK, no
 :math:`(\Phi^\top \Phi)^{-1}` kernel and no model ensemble are applied: the estimand
 stays TracIn.
 
+A random projection spends its ``k`` coordinates on every direction of parameter space
+alike, so its error shrinks only as :math:`1/\sqrt{k}` whatever the data.
+Per-example gradients of a trained network are far from isotropic: they concentrate
+in a subspace of low dimension. ``projection="subspace"`` spends the coordinates
+there: it stacks the weighted gradients of a seeded sample of ``basis_size`` training
+examples, :math:`\tilde g(z) = (\sqrt{\eta_1} g_1(z), \dots, \sqrt{\eta_C} g_C(z))`,
+into :math:`B \in \mathbb R^{m \times Cp}` and takes the top ``k`` eigenvectors
+:math:`U_k` (eigenvalues :math:`\lambda_k`) of the Gram matrix :math:`B B^\top`; then
+
+.. math::
+
+    V = B^\top U_k \Lambda_k^{-1/2}, \qquad \phi(z) = V^\top \tilde g(z),
+
+so :math:`V` has orthonormal columns spanning the top principal directions of the
+training gradients (an uncentred PCA of the sample) and :math:`\phi(z) \cdot \phi(z')
+= \tilde g(z)^\top V V^\top \tilde g(z')` is TracIn with the training gradient's
+component outside the subspace dropped. The estimate is exact when the training
+gradients lie in the subspace (for instance when ``k`` is at least the number of
+training examples and all of them are in the sample), and biased towards zero, not
+noisy, otherwise; the eigenvalues give the share of the sample's gradient energy
+kept. The cost is a dense ``(Cp, k)`` projection (the same memory as a cached
+Gaussian one) and, at :meth:`~ProjectedTracIn.fit`, the sample's gradients
+(``4 * basis_size * C * p`` bytes) and their Gram matrix. This is the idea of Schioppa
+et al. (2022, "Scaling Up Influence Functions", AAAI), who project onto the top
+eigenvectors of the Hessian, applied to the gradients TracIn multiplies.
+
 Per-dataset values (:func:`aggregate_scores`) sum the scores of a dataset's examples,
 the first-order estimate of how much the test loss would rise without that dataset's
 gradient steps; ``how="mean"`` divides by the dataset size instead, which does not pay
@@ -70,12 +96,22 @@ __all__ = [
     "GroupedScores",
     "LossFn",
     "ProjectedTracIn",
+    "Projection",
     "TracIn",
     "aggregate_scores",
 ]
 
 #: Loss of one example: ``loss_fn(model(inputs[None]), targets[None])`` -> scalar tensor.
 LossFn = Callable[[Tensor, Tensor], Tensor]
+
+#: How :class:`ProjectedTracIn` maps a gradient to a feature.
+Projection = Literal["gaussian", "rademacher", "countsketch", "subspace"]
+_PROJECTIONS: tuple[Projection, ...] = ("gaussian", "rademacher", "countsketch", "subspace")
+#: Seed stream of the subspace's sample, apart from the per-checkpoint streams ``0..C-1``.
+_BASIS_STREAM = 2**32 - 1
+#: Eigenvalues of the Gram matrix below this share of the largest are dropped: the
+#: float32 Gram matrix resolves about 1e-7 of it, and such a direction's energy is nil.
+_RELATIVE_EIGEN_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
@@ -290,7 +326,7 @@ class TracIn:
 
 
 class ProjectedTracIn:
-    """TracIn estimated from seeded random projections of per-example gradients.
+    """TracIn estimated from projections of per-example gradients: random or fitted.
 
     :meth:`fit` stores one ``projection_dim`` feature per training example (an
     ``(n_train, projection_dim)`` float32 matrix); :meth:`score` projects the test
@@ -305,18 +341,22 @@ class ProjectedTracIn:
         projection_dim: ``k``, the feature dimension; error falls as ``1/sqrt(k)``.
         seed: Seeds the projection matrices (one independent matrix per checkpoint).
         projection: ``"gaussian"`` (entries ``N(0, 1/k)``), ``"rademacher"``
-            (entries ``+-1/sqrt(k)``), both dense, or ``"countsketch"`` (sparse; for
-            large models).
+            (entries ``+-1/sqrt(k)``), both dense, ``"countsketch"`` (sparse; for
+            large models), or ``"subspace"`` (dense, fitted: the top ``k`` principal
+            directions of a sample of training gradients; see the module docstring).
         params: As for :class:`TracIn`.
         batch_size: As for :class:`TracIn`.
         test_checkpoints: As for :class:`TracIn`.
         cache_projections: Keep every checkpoint's dense projection matrix in memory
             instead of regenerating it (from its seed) at each :meth:`project` call.
-            Count-sketch hashes and signs are always kept (``O(p)`` memory).
+            Count-sketch hashes and signs and the fitted subspace are always kept.
+        basis_size: For ``"subspace"``: training examples (a seeded sample, or all of
+            them if fewer) whose gradients define the subspace.
 
     Raises:
         InputError: As for :class:`TracIn`, or if ``projection_dim`` is not positive,
-            ``seed`` is negative or ``projection`` is unknown.
+            ``seed`` is negative, ``projection`` is unknown or ``basis_size`` is not
+            positive.
     """
 
     def __init__(
@@ -327,20 +367,24 @@ class ProjectedTracIn:
         *,
         projection_dim: int = 256,
         seed: int = 0,
-        projection: Literal["gaussian", "rademacher", "countsketch"] = "gaussian",
+        projection: Projection = "gaussian",
         params: Sequence[str] | None = None,
         batch_size: int = 64,
         test_checkpoints: Sequence[Checkpoint] | None = None,
         cache_projections: bool = True,
+        basis_size: int = 2048,
     ) -> None:
         if projection_dim <= 0:
             raise InputError(f"projection_dim: must be positive, got {projection_dim}")
         if seed < 0:
             raise InputError(f"seed: must be >= 0, got {seed}")
-        if projection not in ("gaussian", "rademacher", "countsketch"):
+        if projection not in _PROJECTIONS:
             raise InputError(
-                f"projection: must be 'gaussian', 'rademacher' or 'countsketch', got {projection!r}"
+                f"projection: must be one of {', '.join(map(repr, _PROJECTIONS))}, "
+                f"got {projection!r}"
             )
+        if basis_size <= 0:
+            raise InputError(f"basis_size: must be positive, got {basis_size}")
         self._gradients = _PerExampleGradients(
             model, checkpoints, loss_fn, params, batch_size, test_checkpoints
         )
@@ -349,6 +393,9 @@ class ProjectedTracIn:
         self.projection = projection
         self._cache: dict[int, Tensor] | None = {} if cache_projections else None
         self._sketches: dict[int, tuple[Tensor, Tensor]] = {}
+        self.basis_size = basis_size
+        self._subspace: list[Tensor] | None = None
+        self._spectrum: Tensor | None = None
         self._features: Tensor | None = None
 
     def _generator(self, c: int) -> torch.Generator:
@@ -382,7 +429,57 @@ class ProjectedTracIn:
             self._sketches[c] = (buckets, signs)
         return self._sketches[c]
 
+    def _fit_subspace(self, x: Tensor, y: Tensor) -> None:
+        """``sqrt(eta_c) V_c`` per checkpoint from the Gram matrix of ``x``'s gradients."""
+        g = self._gradients
+        p, k = g.dim, self.projection_dim
+        scales = [float(np.sqrt(c.weight)) for c in g.checkpoints]
+        basis = torch.empty(len(x), len(g.checkpoints) * p)
+        for c, scale in enumerate(scales):
+            for s in g.batches(len(x)):
+                block = g(c, x[s : s + g.batch_size], y[s : s + g.batch_size])
+                basis[s : s + len(block), c * p : (c + 1) * p] = block * scale
+        eigenvalues, eigenvectors = torch.linalg.eigh((basis @ basis.T).double())
+        eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
+        # Directions the float32 Gram matrix cannot resolve carry no usable signal.
+        top = float(eigenvalues[0]) if len(eigenvalues) else 0.0
+        rank = int((eigenvalues > top * _RELATIVE_EIGEN_FLOOR).sum()) if top > 0 else 0
+        kept = min(k, rank)
+        whiten = eigenvectors[:, :kept] / eigenvalues[:kept].sqrt()
+        directions = torch.zeros(basis.shape[1], k)
+        directions[:, :kept] = basis.T @ whiten.float()
+        self._subspace = [directions[c * p : (c + 1) * p] * scale for c, scale in enumerate(scales)]
+        self._spectrum = eigenvalues.clamp(min=0.0)
+
+    @property
+    def energy_kept(self) -> float:
+        """For ``"subspace"``: share of the sample's gradient energy in the subspace.
+
+        One minus the relative squared error of projecting the sample's own (weighted)
+        gradients; 1.0 means they lie in the subspace.
+
+        Raises:
+            AttributionError: If the projection is not ``"subspace"`` or not fitted.
+        """
+        if self.projection != "subspace":
+            raise AttributionError(
+                f"energy_kept: only for projection='subspace', not {self.projection!r}"
+            )
+        if self._spectrum is None:
+            raise AttributionError(f"{type(self).__name__} is not fitted: call fit(...) first")
+        total = float(self._spectrum.sum())
+        if total == 0.0:
+            return 1.0
+        return float(self._spectrum[: self.projection_dim].sum()) / total
+
     def _project_block(self, c: int, grads: Tensor) -> Tensor:
+        if self.projection == "subspace":
+            if self._subspace is None:
+                raise AttributionError(
+                    f"{type(self).__name__} is not fitted: the subspace comes from the "
+                    "training gradients, call fit(...) first"
+                )
+            return grads @ self._subspace[c]
         if self.projection != "countsketch":
             return grads @ self._matrix(c)
         buckets, signs = self._sketch(c)
@@ -425,19 +522,44 @@ class ProjectedTracIn:
             raise AttributionError(f"{type(self).__name__} is not fitted: call fit(...) first")
         return self._features
 
-    def fit(self, inputs: Tensor, targets: Tensor) -> Self:
+    def fit(
+        self, inputs: Tensor, targets: Tensor, *, basis: tuple[Tensor, Tensor] | None = None
+    ) -> Self:
         """Project and store the training examples' gradients.
+
+        With ``projection="subspace"`` the subspace is fitted first, from the gradients
+        of ``basis`` or, by default, of a seeded sample of ``basis_size`` training
+        examples (all of them if there are fewer).
 
         Args:
             inputs: Training inputs, one example per row.
             targets: Matching targets.
+            basis: For ``"subspace"``: ``(inputs, targets)`` of the examples whose
+                gradients define the subspace, instead of the sample.
 
         Returns:
             This estimator.
 
         Raises:
-            InputError: If inputs and targets do not pair up or are empty.
+            InputError: If inputs and targets do not pair up or are empty, or
+                ``basis`` is given to a random projection.
         """
+        _check_pair(inputs, targets, "train")
+        if basis is not None and self.projection != "subspace":
+            raise InputError(
+                f"basis: only a 'subspace' projection is fitted, not {self.projection!r}"
+            )
+        if self.projection == "subspace":
+            if basis is not None:
+                _check_pair(*basis, "basis")
+                self._fit_subspace(*basis)
+            elif len(inputs) <= self.basis_size:
+                self._fit_subspace(inputs, targets)
+            else:
+                rng = np.random.default_rng(np.random.SeedSequence([self.seed, _BASIS_STREAM]))
+                rows = np.sort(rng.choice(len(inputs), self.basis_size, replace=False))
+                sample = torch.from_numpy(rows)
+                self._fit_subspace(inputs[sample], targets[sample])
         self._features = self.project(inputs, targets, test=False).contiguous()
         return self
 

@@ -166,6 +166,103 @@ def test_projected_tracin_correlates_with_exact_and_improves_with_dimension() ->
         assert errors[4096] < errors[16] / 5
 
 
+def test_subspace_projection_is_exact_when_the_subspace_spans_the_training_gradients() -> None:
+    model = _wide_mlp()
+    checkpoints = _checkpoints(model, 2)
+    train, test = _data(40, seed=2), _data(3, seed=3)
+    exact = TracIn(model, checkpoints, _cross_entropy).fit(*train).score(*test)
+    # Every training example is in the basis and k exceeds their number.
+    est = ProjectedTracIn(
+        model, checkpoints, _cross_entropy, projection_dim=64, projection="subspace"
+    ).fit(*train)
+    np.testing.assert_allclose(est.score(*test), exact, rtol=1e-4, atol=1e-5 * np.abs(exact).max())
+    assert est.energy_kept == pytest.approx(1.0)
+    assert not est.train_features[:, 40:].any()  # directions past the rank are zero
+
+
+def test_subspace_projection_beats_random_ones_at_the_same_dimension() -> None:
+    model = _wide_mlp()
+    checkpoints = _checkpoints(model, 2)
+    train, test = _data(200, seed=2), _data(3, seed=3)
+    exact = TracIn(model, checkpoints, _cross_entropy).fit(*train).score(*test)
+    errors = {}
+    kinds: tuple[Literal["gaussian", "countsketch", "subspace"], ...] = (
+        "gaussian",
+        "countsketch",
+        "subspace",
+    )
+    for kind in kinds:
+        # A basis of 50 of the 200 examples: the subspace generalises beyond its sample.
+        est = ProjectedTracIn(
+            model,
+            checkpoints,
+            _cross_entropy,
+            projection_dim=32,
+            seed=5,
+            projection=kind,
+            basis_size=50,
+        ).fit(*train)
+        approx = est.score(*test)
+        errors[kind] = float(np.abs(approx - exact).mean() / np.abs(exact).mean())
+        if kind == "subspace":
+            assert 0.9 < est.energy_kept <= 1.0
+            for row, row_exact in zip(approx, exact, strict=True):
+                assert spearmanr(row, row_exact).statistic > 0.99
+    assert errors["subspace"] < min(errors["gaussian"], errors["countsketch"]) / 10
+
+
+def test_subspace_fitted_on_a_given_basis_projects_other_examples() -> None:
+    model = _wide_mlp()
+    checkpoints = _checkpoints(model, 1)
+    train, basis, test = _data(30, seed=2), _data(60, seed=4), _data(2, seed=3)
+    args = (model, checkpoints, _cross_entropy)
+    given = ProjectedTracIn(*args, projection_dim=24, projection="subspace")
+    given.fit(*train, basis=basis)
+    # The same subspace whether the basis is passed or is the whole (small) training set.
+    whole = ProjectedTracIn(*args, projection_dim=24, projection="subspace").fit(*basis)
+    np.testing.assert_allclose(given.project(*test), whole.project(*test), rtol=1e-4, atol=1e-6)
+    with pytest.raises(InputError, match=r"^basis: only a 'subspace' projection"):
+        ProjectedTracIn(*args, projection="gaussian").fit(*train, basis=basis)
+    with pytest.raises(InputError, match=r"^basis: 60 inputs but 59 targets"):
+        given.fit(*train, basis=(basis[0], basis[1][:59]))
+
+
+def test_subspace_sample_is_seeded_and_scores_are_bit_identical() -> None:
+    model = _wide_mlp()
+    checkpoints = _checkpoints(model, 2)
+    train, test = _data(120, seed=2), _data(3, seed=3)
+
+    def run(seed: int) -> np.ndarray:
+        return (
+            ProjectedTracIn(
+                model,
+                checkpoints,
+                _cross_entropy,
+                projection_dim=16,
+                seed=seed,
+                projection="subspace",
+                basis_size=40,
+            )
+            .fit(*train)
+            .score(*test)
+        )
+
+    assert np.array_equal(run(3), run(3))
+    assert not np.array_equal(run(3), run(4))  # another sample of 40, another subspace
+
+
+def test_subspace_needs_a_fit_before_projecting() -> None:
+    model = _mlp()
+    est = ProjectedTracIn(model, _checkpoints(model, 1), _cross_entropy, projection="subspace")
+    with pytest.raises(AttributionError, match="subspace comes from the training gradients"):
+        est.project(*_data(2, seed=1))
+    with pytest.raises(AttributionError, match="not fitted"):
+        _ = est.energy_kept
+    gaussian = ProjectedTracIn(model, _checkpoints(model, 1), _cross_entropy)
+    with pytest.raises(AttributionError, match="only for projection='subspace'"):
+        _ = gaussian.energy_kept
+
+
 def test_projected_tracin_is_unbiased_over_seeds() -> None:
     model = _mlp()
     checkpoints = _checkpoints(model, 3)
@@ -278,6 +375,7 @@ def test_scoring_before_fit_raises_attribution_error() -> None:
         ({"projection_dim": 0}, "projection_dim"),
         ({"seed": -1}, "seed"),
         ({"projection": "sparse"}, "projection"),
+        ({"basis_size": 0}, "basis_size"),
         ({"test_checkpoints": []}, "test_checkpoints"),
     ],
 )
