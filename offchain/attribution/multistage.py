@@ -19,9 +19,9 @@ log-likelihood gain of the output, with free disposal by default) over the asset
    * ``method="shapley"`` (default): :math:`\psi` is the Shapley value of
      :math:`v_k`, exact up to ``max_exact`` assets, else permutation sampling;
    * ``method="tracin"`` / ``"tracin-projected"``: for the data stage, :math:`\psi_d` is
-     dataset :math:`d`'s summed TracIn score for the event (exact, or through the
-     count-sketch projection), the first-order estimate of retraining without it;
-     other stages as ``"shapley"``;
+     dataset :math:`d`'s summed TracIn score for the event (exact, or projected on the
+     training gradients' principal subspace), the first-order estimate of retraining
+     without it; other stages as ``"shapley"``;
    * ``method="owen"``: :math:`\psi` is each asset's Owen value in :math:`v` itself
      (its marginal contributions averaged over every context of the other stages,
      not only the full one).
@@ -309,7 +309,7 @@ class MultiStageAttribution:
         free_disposal: bool = True,
         max_exact: int = 10,
         max_evaluations: int | None = None,
-        projection_dim: int = 4096,
+        projection_dim: int = 256,
     ) -> None:
         if not isinstance(pipeline, ReferencePipeline):
             raise InputError(

@@ -774,7 +774,7 @@ class ReferencePipeline:
                     sequence_nll,
                     projection_dim=projection_dim,
                     seed=self.settings.seed,
-                    projection="countsketch",
+                    projection="subspace",
                     test_checkpoints=test,
                 )
             inputs, targets, _ = self.training_examples()
@@ -801,8 +801,8 @@ class ReferencePipeline:
         Args:
             events: Events to explain.
             projection_dim: None for exact TracIn, else the dimension of
-                :class:`~offchain.attribution.tda.ProjectedTracIn` (with the count
-                sketch).
+                :class:`~offchain.attribution.tda.ProjectedTracIn` (projected on the
+                top principal directions of the training gradients, ``"subspace"``).
             how: Aggregation over a dataset's sentences, see
                 :func:`~offchain.attribution.tda.aggregate_scores`.
 

@@ -250,15 +250,15 @@ def test_projected_influence_tracks_exact_influence(pipe: ReferencePipeline) -> 
     test = pipe.event_example(event)
     args = (pipe.base.model, pipe.base.checkpoints, sequence_nll)
     exact = TracIn(*args).fit(inputs, targets).score(*test)[0]
-    projected = ProjectedTracIn(*args, projection_dim=4096, projection="countsketch")
+    projected = ProjectedTracIn(*args, projection_dim=256, projection="subspace")
     estimate = projected.fit(inputs, targets).score(*test)[0]
-    # Many scores sit near zero and their order is the hardest to keep (see bench/tda.py).
-    assert spearmanr(exact, estimate).statistic > 0.75
-    assert pearsonr(exact, estimate).statistic > 0.95
+    # 256 principal directions of the pipeline's training gradients keep their order.
+    assert spearmanr(exact, estimate).statistic > 0.95
+    assert pearsonr(exact, estimate).statistic > 0.99
     # The pipeline's influence is these estimators', aggregated per dataset.
     grouped = pipe.influence([event])
     np.testing.assert_allclose(grouped.values[0], aggregate_scores(exact[None], groups).values[0])
-    approx = pipe.influence([event], projection_dim=4096)
+    approx = pipe.influence([event], projection_dim=256)
     np.testing.assert_allclose(approx.values[0], aggregate_scores(estimate[None], groups).values[0])
     assert set(np.argsort(approx.values[0])[-2:]) == {2, 3}
 
