@@ -440,11 +440,20 @@ def markdown_block(report: dict[str, Any], image: str) -> str:
         "counted per event."
     )
     posed = report["well_posed"]
-    subset = (
-        f"The {len(posed['scenarios'])} well-posed scenarios alone (every output grounded "
-        f"in the training text): {', '.join(posed['scenarios'])}."
-    )
-    subset_table = summary_table(posed["methods"], methods, short=False) if posed["methods"] else ""
+    if len(posed["scenarios"]) == report["scenarios"]:
+        subset = (
+            f"All {report['scenarios']} scenarios are well-posed (every output grounded in "
+            "the training text): the tables above are the well-posed ones."
+        )
+        subset_table = ""
+    else:
+        subset = (
+            f"The {len(posed['scenarios'])} well-posed scenarios alone (every output "
+            f"grounded in the training text): {', '.join(posed['scenarios'])}."
+        )
+        subset_table = (
+            summary_table(posed["methods"], methods, short=False) if posed["methods"] else ""
+        )
     return f"""{begin}
 {_fill(intro)}
 
@@ -458,9 +467,7 @@ Mean Kendall τ per family (best compared method in bold):
 
 ![Mean Kendall tau per family and method](img/{image})
 
-{_fill(subset)}
-
-{subset_table}
+{_fill(subset) + (f"{chr(10) * 2}{subset_table}" if subset_table else "")}
 
 <details><summary>Per scenario</summary>
 
@@ -496,6 +503,11 @@ def readme_block(report: dict[str, Any]) -> str:
             "in the training text; the others ask facts the small pipeline does not "
             f"reproduce); on those AME's mean τ is {ame['tau']:+.2f}, top-1 "
             f"{ame['top1']:.0%}, L1 {ame['l1']:.2f}."
+        )
+    elif len(posed["scenarios"]) == report["scenarios"]:
+        text += (
+            f" All {report['scenarios']} scenarios are well-posed (every output grounded in "
+            "the training text)."
         )
     return f"""{begin}
 {_fill(text)}
@@ -537,13 +549,16 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     methods = _compared(report)
     posed = report["well_posed"]["methods"]
-    groups = [*report["families"], "mean", "mean, well-posed"]
+    # Every scenario well-posed: the subset's bar would repeat the mean.
+    subset = len(report["well_posed"]["scenarios"]) < report["scenarios"]
+    groups = [*report["families"], "mean", *(["mean, well-posed"] if subset else [])]
     width = 0.8 / len(methods)
     fig, ax = plt.subplots(figsize=(13, 4.8))
     for i, m in enumerate(methods):
         s = report["methods"][m]
         taus = [s["families"][f]["tau"] for f in report["families"]] + [s["tau"]]
-        taus.append(posed[m]["tau"] if m in posed else float("nan"))
+        if subset:
+            taus.append(posed[m]["tau"] if m in posed else float("nan"))
         xs = [g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))]
         ax.bar(
             xs,
