@@ -8,27 +8,36 @@ Prints a table, then one JSON line. Everything is generated and trained here, on
 - model: the reference pipeline's transformer (``ModelSettings()`` defaults), trained
   with ``offchain.attribution.lm.pretrain`` for ``--steps`` steps, keeping
   ``--checkpoints`` checkpoints;
-- event: a training fact's request through the ``the ... is`` prompt, answered greedily;
+- events: ``--events`` training facts' requests (evenly spread over the facts) through
+  the ``the ... is`` prompt, answered greedily;
 - attribution: TracIn through every parameter of the model, exact (per-example
-  gradients streamed at query time) and projected (count sketch, one ``k``-dimensional
-  feature per training example, computed once by ``fit``).
+  gradients streamed at query time) and projected (one ``k``-dimensional feature per
+  training example, computed once by ``fit``): the count sketch (a random projection)
+  and the fitted subspace (the top ``k`` principal directions of the gradients of a
+  seeded sample of ``--basis-size`` training examples).
 
 Measured in the same run:
 
-- projected: ``fit`` on all training examples (reported apart), then scoring the event
-  end to end (its gradients, projection, one matrix product) and the matrix product
-  alone, the median of ``--repeats`` runs; target <= 20 ms;
+- projected with ``--projection`` at ``--dim``: ``fit`` on all training examples
+  (reported apart), then scoring the first event end to end (its gradients, projection,
+  one matrix product) and the matrix product alone, the median of ``--repeats`` runs;
+  target <= 20 ms;
 - exact baseline: TracIn on ``--subset`` training examples drawn at random, timed and
   extrapolated linearly to ``--n-train`` (labelled as such);
-- agreement: Spearman rho (target >= 0.95) and Pearson r between exact and projected
-  scores on that subset, for each ``k`` in ``--dims``; the ``k`` of the full run is
-  ``--dim``. Scoring time for the other ``k`` is one product with an
-  ``(n_train x k)`` matrix of the same shape as real features (labelled).
+- agreement: Spearman rho (target >= 0.95, on the mean over the events; the lowest is
+  printed too) and Pearson r between exact and projected scores on that subset, for
+  each projection in ``--sweep`` and each ``k`` in
+  ``--dims``. Features do not depend on the other training examples, so the subset's
+  features are what the full fit gives them; the subspace is fitted on the same
+  sample of the full training set as the full run. Scoring time for the other
+  ``(projection, k)`` is one product with a ``(k x n_train)`` matrix of the shape and
+  layout of real features (labelled).
 
 Usage::
 
     .venv/bin/python bench/tda.py
-    .venv/bin/python bench/tda.py --n-train 20000 --subset 1000 --dims 256 1024 --dim 1024
+    .venv/bin/python bench/tda.py --n-train 20000 --subset 1000 --dims 128 256 --dim 256
+    .venv/bin/python bench/tda.py --projection countsketch --dim 1024
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ from offchain.attribution.lm import (  # noqa: E402
     sequence_nll,
 )
 from offchain.attribution.pipeline import ModelSettings, TrainSettings  # noqa: E402
-from offchain.attribution.tda import ProjectedTracIn, TracIn  # noqa: E402
+from offchain.attribution.tda import ProjectedTracIn, Projection, TracIn  # noqa: E402
 
 TARGET_MS = 20.0
 TARGET_RHO = 0.95
@@ -111,16 +120,37 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
     return float(np.median(times) * 1e3)
 
 
+def _estimator(
+    args_tracin: tuple[Any, ...], projection: Projection, k: int, basis_size: int, seed: int
+) -> ProjectedTracIn:
+    return ProjectedTracIn(
+        *args_tracin,
+        projection_dim=k,
+        projection=projection,
+        seed=seed,
+        batch_size=256,
+        basis_size=basis_size,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-train", type=int, default=100_000)
     parser.add_argument("--subset", type=int, default=2_000)
-    parser.add_argument("--dims", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
-    parser.add_argument("--dim", type=int, default=1024)
+    parser.add_argument(
+        "--projection", choices=["countsketch", "subspace", "gaussian"], default="subspace"
+    )
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument(
+        "--sweep", nargs="+", default=["countsketch", "subspace"], help="projections compared"
+    )
+    parser.add_argument("--dims", type=int, nargs="+", default=[64, 128, 256, 512, 1024, 4096])
+    parser.add_argument("--basis-size", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--checkpoints", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--events", type=int, default=5, help="events scored (rho averaged)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -139,59 +169,91 @@ def main() -> int:
     trained = pretrain(vocab, sentences, model_settings, train_settings, args.seed)
     train_s = time.perf_counter() - start
 
-    request, answer = facts[0]
-    context = [BOS, *vocab.encode(f"the {request} is")]
-    output = NeuralLM(trained.model).generate(context, 4)
-    ids = [*context, *output]
-    event = (
-        torch.tensor([ids[:-1]]),
-        torch.tensor([[IGNORE] * (len(context) - 1) + output]),
-    )
+    model = NeuralLM(trained.model)
+    events, shown = [], []
+    for f in np.linspace(0, len(facts) - 1, args.events).round().astype(int).tolist():
+        request, answer = facts[f]
+        context = [BOS, *vocab.encode(f"the {request} is")]
+        output = model.generate(context, 4)
+        ids = [*context, *output]
+        events.append(
+            (
+                torch.tensor([ids[:-1]]),
+                torch.tensor([[IGNORE] * (len(context) - 1) + output]),
+            )
+        )
+        shown.append(f"'the {request} is' -> {vocab.decode(output)!r} (planted {answer!r})")
+    event = events[0]
     n_params = sum(p.numel() for p in trained.model.parameters())
     args_tracin = (trained.model, trained.checkpoints, sequence_nll)
 
     rng = np.random.default_rng(args.seed + 1)
     subset = torch.from_numpy(np.sort(rng.choice(args.n_train, size=args.subset, replace=False)))
     sub_x, sub_y = inputs[subset], targets[subset]
+    # The sample whose gradients define the subspace, the same for the sweep and full run.
+    rows = np.random.default_rng(args.seed + 2).choice(
+        args.n_train, size=min(args.basis_size, args.n_train), replace=False
+    )
+    sample = torch.from_numpy(np.sort(rows))
+    basis = (inputs[sample], targets[sample])
 
     exact_est = TracIn(*args_tracin, batch_size=256).fit(sub_x, sub_y)
     start = time.perf_counter()
-    exact = exact_est.score(*event)[0]
+    exact_first = exact_est.score(*event)[0]
     exact_subset_s = time.perf_counter() - start
+    exact = [exact_first, *(exact_est.score(*e)[0] for e in events[1:])]
+
+    def agreement(scores: list[np.ndarray]) -> dict[str, float]:
+        rhos = [spearmanr(x, y).statistic for x, y in zip(exact, scores, strict=True)]
+        rs = [pearsonr(x, y).statistic for x, y in zip(exact, scores, strict=True)]
+        return {
+            "spearman": float(np.mean(rhos)),
+            "spearman_min": float(np.min(rhos)),
+            "pearson": float(np.mean(rs)),
+        }
+
     exact_full_s = exact_subset_s * args.n_train / args.subset
 
-    sweep: dict[int, dict[str, float]] = {}
-    for k in sorted(set(args.dims) | {args.dim}):
-        est = ProjectedTracIn(
-            *args_tracin, projection_dim=k, projection="countsketch", batch_size=256
-        )
-        estimate = est.fit(sub_x, sub_y).score(*event)[0]
-        query, shaped = torch.randn(1, k), torch.randn(args.n_train, k)
+    def fitted(projection: Projection, k: int, x: torch.Tensor, y: torch.Tensor) -> Any:
+        est = _estimator(args_tracin, projection, k, args.basis_size, args.seed)
+        return est.fit(x, y, basis=basis if projection == "subspace" else None)
 
-        def product(q: torch.Tensor = query, m: torch.Tensor = shaped) -> torch.Tensor:
-            return q @ m.T
+    sweep: dict[tuple[str, int], dict[str, float]] = {}
+    for projection in args.sweep:
+        for k in sorted(set(args.dims) | {args.dim}):
+            if projection == "subspace" and k > len(sample):
+                continue  # no more directions than the sample has examples
+            est = fitted(projection, k, sub_x, sub_y)
+            estimates = [est.score(*e)[0] for e in events]
+            # Stored as ProjectedTracIn stores its features: (k, n_train), row-major.
+            query, shaped = torch.randn(1, k), torch.randn(k, args.n_train)
 
-        sweep[k] = {
-            "spearman": float(spearmanr(exact, estimate).statistic),
-            "pearson": float(pearsonr(exact, estimate).statistic),
-            "product_ms_same_shape": median_ms(product, args.repeats),
-            "features_mb": args.n_train * k * 4 / 2**20,
-        }
-        del query, shaped, product
+            def product(q: torch.Tensor = query, m: torch.Tensor = shaped) -> torch.Tensor:
+                return q @ m
 
-    projected = ProjectedTracIn(
-        *args_tracin, projection_dim=args.dim, projection="countsketch", batch_size=256
-    )
+            row = {
+                **agreement(estimates),
+                "product_ms_same_shape": median_ms(product, args.repeats),
+                "features_mb": args.n_train * k * 4 / 2**20,
+                "projection_mb": (
+                    0.0
+                    if projection == "countsketch"
+                    else n_params * args.checkpoints * k * 4 / 2**20
+                ),
+            }
+            if projection == "subspace":
+                row["energy_kept"] = est.energy_kept
+            sweep[projection, k] = row
+            del query, shaped, product, est
+
     start = time.perf_counter()
-    projected.fit(inputs, targets)
+    projected = fitted(args.projection, args.dim, inputs, targets)
     fit_s = time.perf_counter() - start
     features = projected.project(*event)
     end_to_end_ms = median_ms(lambda: projected.score(*event), args.repeats)
     product_ms = median_ms(lambda: projected.score_features(features), args.repeats)
-    full = projected.score_features(features)[0]
-    # Features do not depend on the other training examples: the full fit's rows of the
-    # subset are the subset fit's, so the sweep's rho is the full run's.
-    rho = float(spearmanr(exact, full[subset.numpy()]).statistic)
+    full = agreement([projected.score(*e)[0][subset.numpy()] for e in events])
+    rho = full["spearman"]
 
     print(
         f"AME projected TracIn benchmark ({platform.python_implementation()} "
@@ -203,44 +265,53 @@ def main() -> int:
         f"parameters, {len(trained.checkpoints)} checkpoints; generated in {generate_s:.1f} s, "
         f"trained ({args.steps} steps) in {train_s:.1f} s"
     )
-    print(f"event: 'the {request} is' -> {vocab.decode(output)!r} (planted answer {answer!r})\n")
+    print(f"{len(events)} events, e.g. {shown[0]}\n")
     header = (
-        f"{'method':<46}{'k':>6}{'score 1 event ms':>18}{'Spearman':>10}{'Pearson':>9}{'MB':>8}"
+        f"{'method':<52}{'k':>6}{'score 1 event ms':>18}{'Spearman':>10}{'min':>7}{'Pearson':>9}"
+        f"{'features MB':>13}{'projection MB':>15}"
     )
     print(header)
     print("-" * len(header))
     print(
-        f"{'exact TracIn (extrapolated from subset)':<46}{'-':>6}{exact_full_s * 1e3:>18,.0f}"
-        f"{1.0:>10.3f}{1.0:>9.3f}{'-':>8}"
+        f"{'exact TracIn (extrapolated from subset)':<52}{'-':>6}{exact_full_s * 1e3:>18,.0f}"
+        f"{1.0:>10.3f}{1.0:>7.3f}{1.0:>9.3f}{'-':>13}{'-':>15}"
     )
-    for k, row in sweep.items():
-        label = "projected (count sketch), product on same-shape matrix"
-        if k == args.dim:
-            label = "projected (count sketch), end to end"
-        ms = end_to_end_ms if k == args.dim else row["product_ms_same_shape"]
+    for (projection, k), row in sweep.items():
+        main_row = projection == args.projection and k == args.dim
+        label = f"{projection}, " + ("end to end" if main_row else "product on same-shape matrix")
+        ms = end_to_end_ms if main_row else row["product_ms_same_shape"]
         print(
-            f"{label:<46}{k:>6}{ms:>18.1f}{row['spearman']:>10.3f}{row['pearson']:>9.3f}"
-            f"{row['features_mb']:>8.0f}"
+            f"{label:<52}{k:>6}{ms:>18.1f}{row['spearman']:>10.3f}{row['spearman_min']:>7.3f}"
+            f"{row['pearson']:>9.3f}"
+            f"{row['features_mb']:>13.0f}{row['projection_mb']:>15.0f}"
         )
     print(
         f"\nexact TracIn: {args.subset:,} examples scored in {exact_subset_s:.2f} s, "
         f"x{args.n_train / args.subset:.0f} -> {exact_full_s:.0f} s per event at {args.n_train:,}"
     )
     print(
-        f"projected k={args.dim}: fit {fit_s:.1f} s once for {args.n_train:,} examples; "
+        f"{args.projection} k={args.dim}: fit {fit_s:.1f} s once for {args.n_train:,} examples; "
         f"score one event {end_to_end_ms:.1f} ms end to end, {product_ms:.1f} ms matrix product "
         f"(target <= {TARGET_MS:.0f} ms: {'met' if end_to_end_ms <= TARGET_MS else 'MISSED'}); "
         f"speed-up over exact {exact_full_s * 1e3 / end_to_end_ms:,.0f}x"
     )
-    best = [k for k, row in sweep.items() if row["spearman"] >= TARGET_RHO]
+    for projection in args.sweep:
+        reaching = [
+            k for (p, k), row in sweep.items() if p == projection and row["spearman"] >= TARGET_RHO
+        ]
+        print(
+            f"{projection}: smallest k with Spearman >= {TARGET_RHO}: "
+            f"{min(reaching) if reaching else 'none in ' + str(sorted(set(args.dims) | {args.dim}))}"
+        )
     print(
-        f"Spearman rho at k={args.dim}: {rho:.3f} (target >= {TARGET_RHO}: "
-        f"{'met' if rho >= TARGET_RHO else 'MISSED'}); smallest k reaching it: "
-        f"{min(best) if best else 'none in ' + str(sorted(sweep))}"
+        f"Spearman rho of the full run ({args.projection}, k={args.dim}), mean over "
+        f"{len(events)} events: {rho:.3f}, lowest {full['spearman_min']:.3f} "
+        f"(target >= {TARGET_RHO}: {'met' if rho >= TARGET_RHO else 'MISSED'})"
     )
     result: dict[str, Any] = {
         "bench": "tda",
         "n_train": args.n_train,
+        "events": len(events),
         "vocab": len(vocab),
         "n_params": n_params,
         "checkpoints": len(trained.checkpoints),
@@ -253,15 +324,18 @@ def main() -> int:
         },
         "projected": {
             "k": args.dim,
-            "projection": "countsketch",
+            "projection": args.projection,
+            "basis_size": args.basis_size if args.projection == "subspace" else None,
             "fit_s": round(fit_s, 1),
             "score_ms": round(end_to_end_ms, 2),
             "product_ms": round(product_ms, 2),
             "spearman": round(rho, 4),
+            "spearman_min": round(full["spearman_min"], 4),
+            "pearson": round(full["pearson"], 4),
         },
         "sweep": {
-            str(k): {name: round(value, 4) for name, value in row.items()}
-            for k, row in sweep.items()
+            f"{projection}/{k}": {name: round(value, 4) for name, value in row.items()}
+            for (projection, k), row in sweep.items()
         },
         "target_ms": TARGET_MS,
         "target_spearman": TARGET_RHO,
