@@ -9,18 +9,28 @@ trains in a few seconds on two CPU cores. Invalid values raise
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from offchain.exceptions import InputError
 
 __all__ = [
+    "UTILITIES",
     "CorpusSettings",
     "ModelSettings",
     "PipelineSettings",
     "TrainSettings",
+    "Utility",
 ]
+
+#: How an event's output is scored by the pipeline of a set of assets (see
+#: :mod:`offchain.attribution.pipeline`): ``"loglik"``, the log-likelihood gain over the
+#: uniform distribution summed over the output's tokens; ``"loglik-floored"``, the same
+#: with each token's gain floored at 0.
+Utility = Literal["loglik", "loglik-floored"]
+#: The utilities, default first.
+UTILITIES: Final[tuple[Utility, ...]] = get_args(Utility)
 
 
 Failure = tuple[tuple[str, ...], str, object]
@@ -148,6 +158,11 @@ class PipelineSettings(_Settings):
         max_new_tokens: Longest generated output, in tokens.
         threads: ``torch.set_num_threads`` while the pipeline trains or scores
             (results depend on it only through float summation order).
+        utility: How a coalition's pipeline scores an event's output, one of
+            :data:`UTILITIES`: ``"loglik"`` (default) sums the tokens' log-likelihood
+            gains over the uniform distribution; ``"loglik-floored"`` floors each
+            token's gain at 0, so no coalition is charged for predicting a token worse
+            than no model at all.
     """
 
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
@@ -156,3 +171,4 @@ class PipelineSettings(_Settings):
     train: TrainSettings = TrainSettings()
     max_new_tokens: int = Field(default=6, gt=0, le=256)
     threads: int = Field(default=1, gt=0, le=256)
+    utility: Utility = "loglik"

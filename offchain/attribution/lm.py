@@ -18,7 +18,9 @@ The continuation log-likelihood used by the pipeline utility is
     \\log p(y \\mid x) = \\sum_{t=1}^{|y|} \\log p(y_t \\mid x, y_{<t}),
 
 summed over the output tokens ``y`` (including the end-of-sequence token) after the
-context ``x`` (the beginning-of-sequence token and the rendered prompt).
+context ``x`` (the beginning-of-sequence token and the rendered prompt). Both models
+also give the terms one by one (``token_log_likelihoods``), which the floored utility
+compares token by token.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from offchain.attribution._lm_model import (
     LORA_TARGETS,
@@ -88,18 +91,33 @@ class NeuralLM:
                 f"max_len={self.model.max_len} + 1"
             )
 
-    def log_likelihood(self, context: Sequence[int], continuation: Sequence[int]) -> float:
-        """``log p(continuation | context)`` in nats (0 for an empty continuation)."""
+    def _token_logp(self, context: Sequence[int], continuation: Sequence[int]) -> torch.Tensor:
+        """``log p(y_t | x, y_<t)`` of every continuation token, float64, shape ``(|y|,)``."""
         self._check(context, continuation)
         if not continuation:
-            return 0.0
+            return torch.zeros(0, dtype=torch.float64)
         ids = torch.tensor([*context, *continuation], dtype=torch.long)
         with torch.no_grad():
             logits = self.model(ids[:-1].unsqueeze(0))[0]
         logp = logits.log_softmax(dim=-1)
         start = len(context) - 1
-        picked = logp[start:].gather(1, ids[len(context) :].unsqueeze(1))
-        return float(picked.double().sum())
+        picked: torch.Tensor = logp[start:].gather(1, ids[len(context) :].unsqueeze(1))
+        return picked.squeeze(1).double()
+
+    def log_likelihood(self, context: Sequence[int], continuation: Sequence[int]) -> float:
+        """``log p(continuation | context)`` in nats (0 for an empty continuation)."""
+        return float(self._token_logp(context, continuation).sum())
+
+    def token_log_likelihoods(
+        self, context: Sequence[int], continuation: Sequence[int]
+    ) -> NDArray[np.float64]:
+        """``log p(y_t | x, y_<t)`` of each continuation token, in nats.
+
+        Returns:
+            A float64 array of ``len(continuation)`` entries; they sum to
+            :meth:`log_likelihood` up to rounding.
+        """
+        return self._token_logp(context, continuation).numpy()
 
     def generate(
         self,
@@ -164,3 +182,9 @@ class UniformLM:
     def log_likelihood(self, context: Sequence[int], continuation: Sequence[int]) -> float:
         """``-|y| log |V|``; the context is ignored."""
         return -len(continuation) * float(np.log(self.vocab_size))
+
+    def token_log_likelihoods(
+        self, context: Sequence[int], continuation: Sequence[int]
+    ) -> NDArray[np.float64]:
+        """``-log |V|`` for each continuation token (float64); the context is ignored."""
+        return np.full(len(continuation), -float(np.log(self.vocab_size)))

@@ -20,16 +20,42 @@ That is the reference market (:func:`~offchain.attribution.scenario.reference_sc
 An :class:`Event` is a user request rendered through a prompt, answered by the model
 (with or without an adapter) by greedy or seeded sampling, and paid a revenue.
 
-Utility. For an event with output :math:`y`, the counterfactual pipeline of a set
-:math:`A` of assets scores :math:`y` after its own context :math:`x_A`:
+Utility. For an event with output :math:`y = (y_1, \dots, y_n)`, the counterfactual
+pipeline of a set :math:`A` of assets scores each output token after its own context
+:math:`x_A`; token :math:`t` gains
 
 .. math::
 
-    u(A) = \log p_A(y \mid x_A) - \log p_\varnothing(y),
+    g_t(A) = \log p_A(y_t \mid x_A, y_{<t}) - \log p_\varnothing(y_t)
 
-the log-likelihood gain in nats over the empty pipeline :math:`p_\varnothing`, the
-uniform distribution over the vocabulary. The pipeline :math:`p_A` uses the assets in
-:math:`A` only:
+nats over the empty pipeline :math:`p_\varnothing`, the uniform distribution over the
+vocabulary. The utility, ``PipelineSettings.utility``, is one of
+
+* ``"loglik"`` (the default): the output's log-likelihood gain,
+
+  .. math::
+
+      u(A) = \sum_t g_t(A) = \log p_A(y \mid x_A) - \log p_\varnothing(y);
+
+* ``"loglik-floored"``: each token's gain floored at zero,
+
+  .. math::
+
+      u(A) = \sum_t \max(0, g_t(A)),
+
+  so no coalition is charged, token by token, for predicting an output token worse
+  than no model at all: the argument of free disposal (below), one level down. Under
+  ``"loglik"`` one surprising token can decide the whole game: in an output
+  ``kelvo . arr`` whose tail ``arr`` only the pirate adapter teaches, the model
+  without the adapter gives ``arr`` a log-probability of -18.7 against -4.51 for the
+  uniform distribution, and that one token's -14.2 makes the adapter look pivotal for
+  the answer too. The floored utility is never below the plain one, is non-negative,
+  and equals it when every token beats the uniform distribution. It is not the
+  likelihood of a pipeline one could run (falling back to the uniform distribution
+  on exactly the tokens a model predicts worse needs the output in advance): it is a
+  valuation rule.
+
+The pipeline :math:`p_A` uses the assets in :math:`A` only:
 
 * without the base asset there is no trained model to use any other asset: :math:`p_A
   = p_\varnothing` (data, adapters and prompts alone generate nothing);
@@ -54,7 +80,11 @@ so :math:`v` is monotone and every Shapley value is non-negative: a dataset that
 not help, like the irrelevant one, is worth about nothing instead of being charged for
 the damage a model trained on it alone would do (a model trained only on unrelated text
 predicts the output worse than the uniform reference). ``free_disposal=False`` gives
-the raw :math:`u`.
+the raw :math:`u`. Both utilities give :math:`u(A) = 0` for every :math:`A` without the
+base model (every :math:`g_t = 0` there), so :math:`v(\varnothing) = 0` either way; the
+floored one is non-negative but not monotone (a dataset can lower one token's gain), so
+free disposal still matters; everything below is defined from :math:`v` alone, so
+efficiency and the stage and data games hold under either.
 
 Games. :meth:`ReferencePipeline.asset_game` is the game over every asset the event
 used; :meth:`~ReferencePipeline.stage_game` is its quotient over the stages (a stage
@@ -79,6 +109,7 @@ from typing import Literal, Self
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from offchain.attribution._pipeline_corpora import (
     NEUTRAL_TEMPLATE,
@@ -90,10 +121,12 @@ from offchain.attribution._pipeline_corpora import (
     generate_corpora,
 )
 from offchain.attribution._pipeline_settings import (
+    UTILITIES,
     CorpusSettings,
     ModelSettings,
     PipelineSettings,
     TrainSettings,
+    Utility,
 )
 from offchain.attribution.lm import (
     BOS,
@@ -122,6 +155,7 @@ __all__ = [
     "BASE_MODEL",
     "MODEL_DEVELOPER",
     "STAGES",
+    "UTILITIES",
     "Corpora",
     "CorpusSettings",
     "Dataset",
@@ -134,6 +168,7 @@ __all__ = [
     "PromptTemplate",
     "ReferencePipeline",
     "TrainSettings",
+    "Utility",
     "generate_corpora",
 ]
 
@@ -582,26 +617,59 @@ class ReferencePipeline:
         if not event.output:
             raise InputError(f"event.output: empty in event {event.id!r}")
 
+    def _scorer(
+        self, event: Event, assets: Iterable[str]
+    ) -> tuple[NeuralLM | UniformLM, list[int]]:
+        """The model of ``assets`` and the context it reads the event's output after."""
+        used = set(chain.from_iterable(self.assets(event).values()))
+        chosen = frozenset(assets)
+        if chosen - used:
+            raise InputError(f"assets: {sorted(chosen - used)} not used by event {event.id!r}")
+        if self.base_id not in chosen:
+            return UniformLM(len(self.vocab)), [BOS]
+        adapter = event.adapter if event.adapter in chosen else None
+        model = self._model(chosen.intersection(self.datasets), adapter)
+        prompt = event.prompt if event.prompt in chosen else None
+        return model, self._context(event.request, prompt)
+
     def log_likelihood(self, event: Event, assets: Iterable[str]) -> float:
         """``log p_A(y | x_A)`` of the event's output under the pipeline of ``assets``.
 
         Raises:
             InputError: If ``assets`` holds an id the event did not use.
         """
-        used = set(chain.from_iterable(self.assets(event).values()))
-        chosen = frozenset(assets)
-        if chosen - used:
-            raise InputError(f"assets: {sorted(chosen - used)} not used by event {event.id!r}")
-        if self.base_id not in chosen:
-            return UniformLM(len(self.vocab)).log_likelihood([BOS], event.output)
-        adapter = event.adapter if event.adapter in chosen else None
-        model = self._model(chosen.intersection(self.datasets), adapter)
-        prompt = event.prompt if event.prompt in chosen else None
+        model, context = self._scorer(event, assets)
         with _threads(self.settings.threads):
-            return model.log_likelihood(self._context(event.request, prompt), event.output)
+            return model.log_likelihood(context, event.output)
+
+    def token_log_likelihoods(self, event: Event, assets: Iterable[str]) -> NDArray[np.float64]:
+        """``log p_A(y_t | x_A, y_<t)`` of each output token under the pipeline of ``assets``.
+
+        Returns:
+            One float64 per token of ``event.output``; they sum to :meth:`log_likelihood`
+            up to rounding.
+
+        Raises:
+            InputError: If ``assets`` holds an id the event did not use.
+        """
+        model, context = self._scorer(event, assets)
+        with _threads(self.settings.threads):
+            return model.token_log_likelihoods(context, event.output)
 
     def utility(self, event: Event, assets: Iterable[str]) -> float:
-        """:math:`v(A) = \\log p_A(y \\mid x_A) - \\log p_\\varnothing(y)`, see the module."""
+        """:math:`u(A)` of the pipeline's ``settings.utility``, in nats (see the module).
+
+        ``"loglik"``: :math:`\\log p_A(y \\mid x_A) - \\log p_\\varnothing(y)`;
+        ``"loglik-floored"``: :math:`\\sum_t \\max(0, g_t(A))` over the output tokens.
+
+        Raises:
+            InputError: If ``assets`` holds an id the event did not use.
+        """
+        if self.settings.utility == "loglik-floored":
+            gains = self.token_log_likelihoods(event, assets) - self.token_log_likelihoods(
+                event, ()
+            )
+            return float(np.maximum(gains, 0.0).sum())
         return self.log_likelihood(event, assets) - self.log_likelihood(event, ())
 
     def asset_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:

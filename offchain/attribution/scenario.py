@@ -65,9 +65,11 @@ from pydantic import (
 from offchain._documents import read_document
 from offchain.attribution._pipeline_settings import (
     _FAILURES,
+    UTILITIES,
     ModelSettings,
     PipelineSettings,
     TrainSettings,
+    Utility,
 )
 from offchain.exceptions import InputError
 
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
 __all__ = [
     "REFERENCE_SCENARIO",
     "SCENARIO_FORMAT",
+    "UTILITIES",
     "AdapterSpec",
     "BaseModelSpec",
     "CopyGenerator",
@@ -553,19 +556,22 @@ class Rights(_Spec):
 
 
 class PipelineSpec(_Spec):
-    """Sizes of the reference pipeline (everything but the seed and the corpora).
+    """Sizes and utility of the reference pipeline (everything but the seed and corpora).
 
     Attributes:
         model: Shape of the transformer.
         train: Optimisation of pretraining and adapters.
         max_new_tokens: Longest generated output, in tokens.
         threads: ``torch.set_num_threads`` while training and scoring.
+        utility: How a coalition's pipeline scores an event's output: ``loglik``
+            (default) or ``loglik-floored`` (see :class:`PipelineSettings`).
     """
 
     model: ModelSettings = ModelSettings()
     train: TrainSettings = TrainSettings()
     max_new_tokens: StrictInt = Field(default=6, gt=0, le=256)
     threads: StrictInt = Field(default=1, gt=0, le=256)
+    utility: Utility = "loglik"
 
 
 # -- the scenario ----------------------------------------------------------------------
@@ -851,6 +857,7 @@ class Scenario(_Spec):
             train=p.train,
             max_new_tokens=p.max_new_tokens,
             threads=p.threads,
+            utility=p.utility,
         )
 
     def corpora(self) -> Corpora:

@@ -2,10 +2,11 @@ r"""The revenue-sharing methods compared on the reference-judgment suite.
 
 Every method gets the same inputs: a scenario's fitted pipeline
 (:class:`~offchain.attribution.pipeline.ReferencePipeline`), its answered events, and
-per event the asset game :math:`v` over the assets the event used (the log-likelihood
-gain of the output, with free disposal: :meth:`ReferencePipeline.asset_game`). Each
-method splits each event's revenue :math:`R` over those assets, exactly, in integers
-(largest remainder over its non-negative weights):
+per event the asset game :math:`v` over the assets the event used (the utility the
+scenario's ``pipeline.utility`` names, by default the log-likelihood gain of the output,
+with free disposal: :meth:`ReferencePipeline.asset_game`). Each method splits each
+event's revenue :math:`R` over those assets, exactly, in integers (largest remainder
+over its non-negative weights):
 
 ==================  ===================================================================
 ``uniform``         the same weight for every asset the event used

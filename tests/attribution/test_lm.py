@@ -224,9 +224,36 @@ def test_generation_is_greedy_by_default_and_seeded_when_sampling(trained: Train
         model.generate(context, 5, temperature=-1.0)
 
 
+def test_token_log_likelihoods_are_the_terms_of_the_log_likelihood(trained: Trained) -> None:
+    model = NeuralLM(trained.base.model)
+    context, continuation = [BOS, 4, 5], [6, 7, EOS]
+    tokens = model.token_log_likelihoods(context, continuation)
+    assert tokens.dtype == np.float64 and tokens.shape == (3,)
+    assert np.all(tokens < 0)
+    assert float(tokens.sum()) == pytest.approx(model.log_likelihood(context, continuation))
+    assert np.array_equal(tokens, model.token_log_likelihoods(context, continuation))
+    assert model.token_log_likelihoods(context, []).shape == (0,)
+    with pytest.raises(InputError, match=r"^context\+continuation"):
+        model.token_log_likelihoods([BOS] * 20, [4] * 10)
+
+
+def test_token_log_likelihoods_of_a_constant_head_are_its_log_softmax() -> None:
+    # A head with zero weights predicts softmax(bias) after any context: closed form.
+    model = TinyTransformerLM(6, ModelSettings(d_model=8, n_heads=2, d_ff=8, max_len=8))
+    bias = torch.tensor([0.0, 0.0, 0.0, 0.0, np.log(3.0), 0.0])
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(bias)
+    # p(4) = 3/8, every other token 1/8.
+    got = NeuralLM(model).token_log_likelihoods([BOS, 5], [4, 5, 4])
+    np.testing.assert_allclose(got, np.log([3 / 8, 1 / 8, 3 / 8]), rtol=1e-6)
+
+
 def test_uniform_model_scores_every_token_minus_log_vocabulary_size() -> None:
     uniform = UniformLM(50)
     assert uniform.log_likelihood([BOS, 7], [1, 2, 3]) == pytest.approx(-3 * np.log(50))
+    assert np.array_equal(uniform.token_log_likelihoods([BOS], [1, 2]), [-np.log(50)] * 2)
+    assert uniform.token_log_likelihoods([BOS], []).shape == (0,)
     with pytest.raises(InputError, match=r"^vocab_size"):
         UniformLM(0)
 
@@ -256,6 +283,11 @@ def test_transformer_is_causal() -> None:
             r"^PipelineSettings\.epochs: Extra inputs",
         ),
         (lambda: PipelineSettings(train={"batch_size": "x"}), r"^PipelineSettings\.train\.batch"),
+        (
+            lambda: PipelineSettings(utility="floored"),  # type: ignore[arg-type]
+            r"^PipelineSettings\.utility: Input should be 'loglik' or 'loglik-floored' "
+            r"\(got 'floored'\)",
+        ),
     ],
 )
 def test_bad_settings_raise_input_error_naming_the_field(build: object, message: str) -> None:

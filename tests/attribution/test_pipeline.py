@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pytest
@@ -18,6 +18,7 @@ from offchain.attribution.pipeline import (
     PipelineGame,
     PipelineSettings,
     ReferencePipeline,
+    TrainSettings,
     generate_corpora,
 )
 from offchain.attribution.tda import ProjectedTracIn, TracIn, aggregate_scores
@@ -37,6 +38,11 @@ def _one_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def pipe() -> ReferencePipeline:
     return ReferencePipeline().fit()
+
+
+@pytest.fixture(scope="module")
+def floored() -> ReferencePipeline:
+    return ReferencePipeline(PipelineSettings(utility="loglik-floored")).fit()
 
 
 def _events(pipe: ReferencePipeline, source: str, adapter: str | None = None) -> list[Event]:
@@ -145,6 +151,107 @@ def test_raw_utility_rewards_each_stage_of_the_full_pipeline(pipe: ReferencePipe
             assert u(full) > u(full - {"plain"})
             if adapter is not None:
                 assert u(full) > u(full - {adapter}) + 2.0
+
+
+def _stage_unions(pipe: ReferencePipeline, event: Event) -> Iterator[frozenset[str]]:
+    """Every union of whole stages: the raw worths these need train 4 models at most."""
+    stages = pipe.assets(event)
+    for chosen in _coalitions(tuple(stages)):
+        yield frozenset(itertools.chain.from_iterable(stages[s] for s in chosen))
+
+
+def test_floored_utility_sums_each_tokens_gain_over_uniform_floored_at_zero(
+    pipe: ReferencePipeline, floored: ReferencePipeline
+) -> None:
+    log_v = float(np.log(len(floored.vocab)))
+    events = [*_events(floored, "geo")[:1], *_events(floored, "fauna", "pirate")[:1]]
+    assert len(events) == 2 and events[1].text.endswith("arr")
+    below = above = 0
+    for event in events:
+        for assets in _stage_unions(floored, event):
+            tokens = floored.token_log_likelihoods(event, assets)
+            assert tokens.shape == (len(event.output),)
+            assert float(tokens.sum()) == pytest.approx(floored.log_likelihood(event, assets))
+            # The utility does not enter training: the same seed gives the same models.
+            assert np.array_equal(tokens, pipe.token_log_likelihoods(event, assets))
+            gains = tokens + log_v
+            u = floored.utility(event, assets)
+            assert u == pytest.approx(float(np.maximum(gains, 0.0).sum()), abs=1e-12)
+            assert u == floored.utility(event, assets)
+            plain = pipe.utility(event, assets)
+            assert u >= 0.0
+            if BASE_MODEL not in assets:
+                assert u == plain == 0.0
+            elif np.all(gains > 0):
+                above += 1
+                assert u == pytest.approx(plain, rel=1e-9)
+            else:
+                below += 1
+                assert u > plain
+    # Both cases occur: the full pipelines beat uniform on every token; without the
+    # adapter the model never predicts the pirate tail.
+    assert above > 0 and below > 0
+
+
+class _TablePipeline(ReferencePipeline):
+    """The pipeline with token log-probabilities from a rule, for closed-form games.
+
+    The output has three tokens: an answer (log p = -1 with ``geo``, -8 without), a
+    full stop (-0.5) and the pirate tail (-1 with the ``pirate`` adapter, -20 without);
+    without the base model every token has the uniform ``-log |V|``.
+    """
+
+    def token_log_likelihoods(self, event: Event, assets: Iterable[str]) -> np.ndarray:
+        chosen = frozenset(assets)
+        if BASE_MODEL not in chosen:
+            return np.full(3, -np.log(len(self.vocab)))
+        answer = -1.0 if "geo" in chosen else -8.0
+        tail = -1.0 if "pirate" in chosen else -20.0
+        return np.array([answer, -0.5, tail])
+
+    def log_likelihood(self, event: Event, assets: Iterable[str]) -> float:
+        return float(self.token_log_likelihoods(event, assets).sum())
+
+
+def test_floored_games_match_their_closed_form_and_stop_one_token_deciding() -> None:
+    tiny = TrainSettings(pretrain_steps=1, n_checkpoints=1, adapter_epochs=1)
+    plain, floored = (
+        _TablePipeline(PipelineSettings(train=tiny, utility=u)).fit()
+        for u in ("loglik", "loglik-floored")
+    )
+    geo = plain.corpora.facts_of("geo")[0]
+    output = tuple(plain.vocab.encode(f"{geo.value} . arr"))
+    event = Event("e", geo.request, "plain", "pirate", 0, output, f"{geo.value} . arr")
+    big_l = float(np.log(len(plain.vocab)))
+    # Each token's gain over uniform: the answer's is negative without geo, the tail's
+    # without pirate.
+    g, a, p = big_l - 1.0, big_l - 0.5, big_l - 1.0
+    assert big_l - 8.0 < 0 < 3 * big_l - 9.5 and 3 * big_l - 21.5 < 0
+    # Floored: v(S) = [base] (a + g [geo] + p [pirate]), additive given the base.
+    want = {BASE_MODEL: a + g / 2 + p / 2, "geo": g / 2, "pirate": p / 2}
+    values = _shapley(floored.asset_game(event))
+    for player, value in values.items():
+        assert value == pytest.approx(want.get(player, 0.0), abs=1e-12), player
+    stages = _shapley(floored.stage_game(event))
+    assert stages == pytest.approx(
+        {"data": g / 2, "base_model": a + g / 2 + p / 2, "adapter": p / 2, "prompt": 0.0}
+    )
+    game = floored.asset_game(event)
+    full = frozenset(game.players)
+    assert game(frozenset()) == 0.0 and sum(values.values()) == pytest.approx(game(full))
+    for smaller, larger in itertools.combinations(
+        _coalitions(("geo", "noisy", BASE_MODEL, "pirate", "plain")), 2
+    ):
+        if smaller < larger:
+            assert game(smaller) <= game(larger)
+    # Plain: only {base, pirate} (worth y) and {base, geo, pirate} (x) beat uniform, so
+    # the tail makes the adapter as pivotal as the base model, ahead of the answer's source.
+    x, y = 3 * big_l - 2.5, 3 * big_l - 9.5
+    want = {BASE_MODEL: y / 6 + x / 3, "geo": (x - y) / 3, "pirate": y / 6 + x / 3}
+    values = _shapley(plain.asset_game(event))
+    for player, value in values.items():
+        assert value == pytest.approx(want.get(player, 0.0), abs=1e-12), player
+    assert values["pirate"] > values["geo"] + 1.0
 
 
 def test_retrained_models_are_cached_and_duplicate_datasets_are_interchangeable(

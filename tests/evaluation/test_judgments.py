@@ -118,6 +118,11 @@ def test_with_pipeline_merges_the_block_and_changes_the_digest() -> None:
     assert tiny.reference == scenario.reference and tiny.digest() != scenario.digest()
     with pytest.raises(InputError, match=r"pipeline\.train\.pretrain_steps"):
         with_pipeline(scenario, {"train": {"pretrain_steps": 0}})
+    floored = with_pipeline(scenario, {"utility": "loglik-floored"})
+    assert floored.settings().utility == "loglik-floored" != scenario.settings().utility
+    assert floored.digest() != scenario.digest()
+    with pytest.raises(InputError, match=r"pipeline\.utility: Input should be 'loglik' or"):
+        with_pipeline(scenario, {"utility": "floored"})
 
 
 def test_an_output_is_grounded_only_if_it_continues_a_training_sentence() -> None:
@@ -201,5 +206,13 @@ def test_every_method_runs_on_a_tiny_scenario_and_reruns_bit_for_bit() -> None:
     assert pickle.loads(pickle.dumps(evaluation)) == evaluation
     again = evaluate_scenario(item, pipeline=_TINY)
     assert again.scores == scores and again.outputs == evaluation.outputs
+    # Under the floored utility every method reads the floored game; outputs are the same.
+    floored = evaluate_scenario(item, pipeline={**_TINY, "utility": "loglik-floored"})
+    assert floored.outputs == evaluation.outputs
+    by = {s.method: s for s in floored.scores}
+    assert list(by) == [*METHODS, *ABLATIONS]
+    assert by["ame"].violations.efficiency == by["shapley"].violations.efficiency == 0
+    for method in ("loo", "shapley", "data_only", "ame"):
+        assert by[method].shares.get("echo", 0.0) == 0.0
     with pytest.raises(InputError, match=r"^methods: unknown \['nope'\]"):
         evaluate_scenario(item, ["nope"])
