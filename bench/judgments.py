@@ -15,9 +15,15 @@ between ``<!-- <suite>:begin -->`` / ``<!-- <suite>:end -->`` markers, where ``<
 is the suite folder's name: ``judgments`` for the first suite, ``judgments_v2`` for the
 second (``--suite bench/judgments_v2``), so neither overwrites the other.
 
-Usage: ``python bench/judgments.py [--suite DIR] [--smoke] [--jobs 2]``
+Usage: ``python bench/judgments.py [--suite DIR] [--utility U] [--smoke] [--jobs 2]``
 (``--smoke``: two small scenarios with a tiny pipeline, under a minute; it checks the
 pipeline, not the numbers, and writes no file unless paths are given).
+``--utility`` scores every scenario under that pipeline utility (``loglik`` or
+``loglik-floored``, see ``offchain/attribution/pipeline.py``) instead of the scenario's
+own; every method reads the same asset game, so it changes them all alike. A run under
+a utility other than the default writes no file unless paths are given: its JSON line,
+saved, goes to ``--compare``, which writes the utilities' comparison block
+(``<!-- judgments-utilities:begin -->``) from the saved lines of both suites.
 ``--outputs-only`` is the premise check a judge runs while writing references: it
 trains each scenario's pipeline, prints every event's output and whether it is grounded
 in the training text, and runs no method.
@@ -40,7 +46,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from offchain.evaluation import (  # noqa: E402  (the repository root is put on the path first)
+# The repository root is put on the path first, hence E402.
+from offchain.attribution.scenario import UTILITIES  # noqa: E402
+from offchain.evaluation import (  # noqa: E402
     ABLATIONS,
     METHODS,
     JudgmentScenario,
@@ -51,6 +59,9 @@ from offchain.evaluation import (  # noqa: E402  (the repository root is put on 
     load_suite,
     summarise,
 )
+
+#: The pipeline's default utility (what the frozen suites' scenarios use).
+DEFAULT_UTILITY = UTILITIES[0]
 
 SUITE = ROOT / "bench" / "judgments"
 #: The smoke run per suite: two small scenarios (one mapped through a registry, with payees).
@@ -102,9 +113,24 @@ def _anchor(suite: str) -> str:
     return re.sub(r"[^a-z0-9 -]", "", _title(suite).lower()).replace(" ", "-")
 
 
-def _command(suite: str) -> str:
+def _command(suite: str, utility: str = DEFAULT_UTILITY) -> str:
     default = suite == SUITE.name
-    return "python bench/judgments.py" + ("" if default else f" --suite bench/{suite}")
+    command = "python bench/judgments.py" + ("" if default else f" --suite bench/{suite}")
+    return command + ("" if utility == DEFAULT_UTILITY else f" --utility {utility}")
+
+
+def overrides(*, smoke: bool, utility: str | None) -> dict[str, Any] | None:
+    """The ``pipeline`` overrides of a run: tiny sizes for a smoke run, the utility."""
+    block: dict[str, Any] = dict(SMOKE_PIPELINE) if smoke else {}
+    if utility is not None:
+        block["utility"] = utility
+    return block or None
+
+
+def _utility(suite: Sequence[JudgmentScenario], pipeline: dict[str, Any] | None) -> str:
+    """The utility the run scores under: the override, else the scenarios' own."""
+    found = {(pipeline or {}).get("utility", item.scenario.pipeline.utility) for item in suite}
+    return found.pop() if len(found) == 1 else "mixed"
 
 
 def _evaluate(
@@ -175,6 +201,7 @@ def run(
     return {
         "bench": "judgments",
         "suite": name,
+        "utility": _utility(suite, pipeline),
         "scenarios": len(suite),
         "families": sorted({item.family for item in suite}),
         "methods": {m: summaries[m].to_json() for m in methods},
@@ -434,7 +461,8 @@ def markdown_block(report: dict[str, Any], image: str) -> str:
         else "AME was not run."
     )
     intro = (
-        f"Measured by `{_command(name)}` on {report['scenarios']} scenarios in "
+        f"Measured by `{_command(name, report.get('utility', DEFAULT_UTILITY))}` on "
+        f"{report['scenarios']} scenarios in "
         f"{len(report['families'])} families ({report['seconds']:.0f} s). Means over "
         "scenarios; the worst family is the one with the lowest mean τ; violations are "
         "counted per event."
@@ -540,6 +568,137 @@ def replace_block(path: Path, block: str, *, title: str | None) -> None:
     path.write_text(text)
 
 
+def _saved_report(path: Path) -> dict[str, Any]:
+    """The last judgments JSON line in ``path`` (a saved run's output)."""
+    lines = [line for line in path.read_text().splitlines() if line.startswith("{")]
+    report: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+    if report.get("bench") != "judgments":
+        raise SystemExit(f"{path}: no judgments JSON line")
+    return report
+
+
+def _arrow(values: Sequence[str]) -> str:
+    return " → ".join(values)
+
+
+def utility_block(reports: Sequence[dict[str, Any]]) -> str:
+    """Every method of each suite under each utility, side by side, markers included.
+
+    Args:
+        reports: Saved reports, each of one suite under one utility; each suite's
+            reports must cover the same scenarios and methods.
+
+    Raises:
+        SystemExit: If two reports share suite and utility, or a suite's reports do
+            not cover the same scenarios.
+    """
+    suites: dict[str, dict[str, dict[str, Any]]] = {}
+    for report in reports:
+        name, utility = report.get("suite", SUITE.name), report.get("utility", DEFAULT_UTILITY)
+        if utility in suites.setdefault(name, {}):
+            raise SystemExit(f"--compare: two reports of suite {name!r} under {utility!r}")
+        suites[name][utility] = report
+    order = [u for u in UTILITIES if any(u in runs for runs in suites.values())]
+    begin, end = markers("judgments-utilities")
+    out = [
+        begin,
+        "Generated by `python bench/judgments.py --compare <saved runs>` from the JSON lines",
+        "of these runs:",
+        "",
+        *(
+            f"- `{_command(n, u)} --jobs 2`"
+            for n, runs in suites.items()
+            for u in order
+            if u in runs
+        ),
+        "",
+        f"Each cell reads {_arrow([f'`{u}`' for u in order])}.",
+    ]
+    for name, runs in suites.items():
+        present = [u for u in order if u in runs]
+        first = runs[present[0]]
+        if any(set(runs[u]["scores"]) != set(first["scores"]) for u in present):
+            raise SystemExit(f"--compare: the runs of {name!r} cover different scenarios")
+        methods = [m for m in first["methods"] if all(m in runs[u]["methods"] for u in present)]
+        out += [
+            "",
+            f"{_title(name)} ({first['scenarios']} scenarios):",
+            "",
+            "| method | mean τ | top-1 | L1 to shares | violations: efficiency / symmetry / null |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        rows = [(LABELS[m], [runs[u]["methods"][m] for u in present]) for m in methods]
+        posed = first["well_posed"]["scenarios"]
+        if len(posed) < first["scenarios"] and all(
+            "ame" in runs[u]["well_posed"]["methods"] for u in present
+        ):
+            rows.append(
+                (
+                    f"AME, {len(posed)} well-posed scenarios",
+                    [runs[u]["well_posed"]["methods"]["ame"] for u in present],
+                )
+            )
+        for label, found in rows:
+            v = [s["violations"] for s in found]
+            cells = [
+                _arrow([f"{s['tau']:+.2f}" for s in found]),
+                _arrow([f"{s['top1']:.0%}" for s in found]),
+                _arrow([f"{s['l1']:.2f}" for s in found]),
+                _arrow([f"{x['efficiency']} / {x['symmetry']} / {x['null_player']}" for x in v]),
+            ]
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+        if "ame" not in methods:
+            continue
+        out += [
+            "",
+            "| AME per family | mean τ | top-1 | L1 to shares |",
+            "|---|---:|---:|---:|",
+        ]
+        for family in first["families"]:
+            n = sum(1 for s in first["scores"].values() if s["family"] == family)
+            found = [runs[u]["methods"]["ame"]["families"][family] for u in present]
+            cells = [
+                _arrow([f"{f['tau']:+.2f}" for f in found]),
+                _arrow([f"{f['top1']:.0%}" for f in found]),
+                _arrow([f"{f['l1']:.2f}" for f in found]),
+            ]
+            out.append(f"| {family} ({n}) | " + " | ".join(cells) + " |")
+        targets = []
+        for u in present:
+            t = runs[u]["targets"]
+            behind = ", ".join(t.get("families_not_first", [])) or "none"
+            targets.append(
+                f"`{u}`: first on mean τ {'yes' if t['first_on_mean_tau'] else 'no'}, "
+                f"behind in {behind}, mean τ ≥ {TARGET_TAU} "
+                f"{'yes' if t['mean_tau_at_least_0.8'] else 'no'}, top-1 ≥ "
+                f"{TARGET_TOP1:.0%} {'yes' if t['top1_at_least_90_percent'] else 'no'}"
+            )
+        out += ["", _fill("Targets (issue #6), AME: " + "; ".join(targets) + ".")]
+        for u in present[1:]:
+            base, other = runs[present[0]]["scores"], runs[u]["scores"]
+            moved = {
+                sid: (base[sid]["methods"]["ame"], other[sid]["methods"]["ame"])
+                for sid in base
+                if base[sid]["methods"]["ame"]["tau"] != other[sid]["methods"]["ame"]["tau"]
+                or base[sid]["methods"]["ame"]["top1"] != other[sid]["methods"]["ame"]["top1"]
+            }
+            changes = "; ".join(
+                f"`{base[sid]['family']}/{sid}` τ {a['tau']:+.2f} → {b['tau']:+.2f}, top-1 "
+                f"{a['top1']:.2f} → {b['top1']:.2f}"
+                for sid, (a, b) in moved.items()
+            )
+            out += [
+                "",
+                _fill(
+                    f"Scenarios where AME's τ or top-1 differ under `{u}` ({len(moved)}): "
+                    + (changes or "none")
+                    + "."
+                ),
+            ]
+    out.append(end)
+    return "\n".join(out)
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
     """Mean Kendall tau per family, one bar per compared method, and the mean."""
     import matplotlib
@@ -603,9 +762,10 @@ def _progress(line: str) -> None:
     print(f"# {line}", file=sys.stderr, flush=True)
 
 
-def _default_paths(args: argparse.Namespace, name: str) -> None:
-    """Outside a smoke run, write the suite's plot, docs section and README block."""
-    if not args.smoke:
+def _default_paths(args: argparse.Namespace, name: str, utility: str) -> None:
+    """Outside a smoke run, under the default utility, write the suite's plot, docs
+    section and README block (which show the default)."""
+    if not args.smoke and utility == DEFAULT_UTILITY:
         args.plot = args.plot or ROOT / "docs" / "img" / f"{name}.png"
         args.markdown = args.markdown or ROOT / "docs" / "evaluation.md"
         args.readme = args.readme or ROOT / "README.md"
@@ -626,6 +786,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="methods to run (default: all, ablations included)",
     )
     parser.add_argument("--jobs", type=int, default=1, help="scenarios run in parallel")
+    parser.add_argument(
+        "--utility",
+        choices=UTILITIES,
+        help="score every scenario under this pipeline utility (default: the scenario's "
+        f"own, {DEFAULT_UTILITY} unless it says otherwise); a run under another utility "
+        "than the default writes no file unless paths are given",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        help="write the utilities' comparison block into --markdown (default "
+        "docs/evaluation.md) from files holding JSON lines this script printed, without "
+        "running",
+    )
     parser.add_argument(
         "--outputs-only",
         action="store_true",
@@ -650,12 +825,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     report: dict[str, Any]
+    if args.compare:
+        reports = [_saved_report(path) for path in args.compare]
+        block = utility_block(reports)
+        print(block)
+        replace_block(args.markdown or ROOT / "docs" / "evaluation.md", block, title=None)
+        return 0
     if args.render:
-        lines = [line for line in args.render.read_text().splitlines() if line.startswith("{")]
-        report = json.loads(lines[-1])
-        if report.get("bench") != "judgments":
-            raise SystemExit(f"{args.render}: no judgments JSON line")
-        _default_paths(args, report.get("suite", SUITE.name))
+        report = _saved_report(args.render)
+        _default_paths(
+            args, report.get("suite", SUITE.name), report.get("utility", DEFAULT_UTILITY)
+        )
         write_outputs(report, args)
         return 0
     name = args.suite.resolve().name
@@ -664,14 +844,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--smoke: no smoke scenarios for suite {name!r}; give --names")
     names = args.names or (list(smoke or ()) if args.smoke else None)
     suite = load_suite(args.suite, families=args.families, names=names)
-    pipeline = SMOKE_PIPELINE if args.smoke else None
+    pipeline = overrides(smoke=args.smoke, utility=args.utility)
     if args.outputs_only:
         report = premise(suite, pipeline=pipeline, jobs=args.jobs, progress=_progress, name=name)
         report["smoke"] = args.smoke
         print_outputs(report)
         print(json.dumps(report, ensure_ascii=False))
         return 0
-    _default_paths(args, name)
+    _default_paths(args, name, _utility(suite, pipeline))
     methods = args.methods or [*METHODS, *ABLATIONS]
     report = run(suite, methods, pipeline=pipeline, jobs=args.jobs, progress=_progress, name=name)
     report["smoke"] = args.smoke

@@ -10,10 +10,13 @@ runs no method.
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,3 +129,65 @@ def test_outputs_only_prints_each_output_and_its_premise_and_runs_no_method() ->
             assert scored["grounded"][event] == bool(where)
     assert lines[0].split() == ["scenario", "event", "grounded", "output", "found", "in"]
     assert lines[-2].endswith("no method was run")
+
+
+def _bench() -> Any:
+    spec = importlib.util.spec_from_file_location("judgments_bench", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_only_a_default_utility_run_writes_the_docs_by_default() -> None:
+    bench = _bench()
+    assert bench.DEFAULT_UTILITY == "loglik"
+    for utility, writes in (("loglik", True), ("loglik-floored", False)):
+        args = argparse.Namespace(smoke=False, plot=None, markdown=None, readme=None)
+        bench._default_paths(args, "judgments_v2", utility)
+        assert (args.plot is not None, args.markdown is not None) == (writes, writes)
+    assert bench.overrides(smoke=False, utility=None) is None
+    assert bench.overrides(smoke=True, utility="loglik-floored") == {
+        **bench.SMOKE_PIPELINE,
+        "utility": "loglik-floored",
+    }
+
+
+@pytest.mark.torch
+def test_a_utility_run_reports_its_utility_and_compare_writes_both_side_by_side(
+    tmp_path: Path,
+) -> None:
+    done = _run("--smoke", "--utility", "loglik-floored", "--methods", "shapley", "ame")
+    assert done.returncode == 0, done.stderr
+    floored = json.loads(done.stdout.splitlines()[-1])
+    assert floored["utility"] == "loglik-floored" and list(floored["methods"]) == ["shapley", "ame"]
+    # --compare renders saved lines without training: a copy stands in for the other run.
+    plain = {**floored, "utility": "loglik"}
+    ame = floored["scores"]["planted-revenue-weighted"]["methods"]["ame"]
+    plain["scores"] = {
+        **floored["scores"],
+        "planted-revenue-weighted": {
+            **floored["scores"]["planted-revenue-weighted"],
+            "methods": {"shapley": ame, "ame": {**ame, "tau": ame["tau"] - 0.5}},
+        },
+    }
+    saved = []
+    for name, report in (("floored", floored), ("plain", plain)):
+        path = tmp_path / f"{name}.txt"
+        path.write_text(f"table\n{json.dumps(report)}\n")
+        saved.append(str(path))
+    begin, end = "<!-- judgments-utilities:begin -->", "<!-- judgments-utilities:end -->"
+    markdown = tmp_path / "eval.md"
+    markdown.write_text(f"# Evaluation\n\n{begin}\nstale\n{end}\n\nprose\n")
+    compared = _run("--compare", *saved, "--markdown", str(markdown))
+    assert compared.returncode == 0, compared.stderr
+    text = markdown.read_text()
+    assert "stale" not in text and text.endswith(f"{end}\n\nprose\n")
+    assert "Each cell reads `loglik` → `loglik-floored`." in text
+    assert "- `python bench/judgments.py --utility loglik-floored --jobs 2`" in text
+    s = floored["methods"]["ame"]
+    assert f"| **AME** | {plain['methods']['ame']['tau']:+.2f} → {s['tau']:+.2f} |" in text
+    assert "| AME per family | mean τ | top-1 | L1 to shares |" in text
+    assert "Scenarios where AME's τ or top-1 differ under `loglik-floored` (1):" in text
+    twice = _run("--compare", saved[0], saved[0], "--markdown", str(markdown))
+    assert twice.returncode != 0 and "two reports of suite" in twice.stderr
