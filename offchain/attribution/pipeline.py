@@ -53,7 +53,10 @@ vocabulary. The utility, ``PipelineSettings.utility``, is one of
   and equals it when every token beats the uniform distribution. It is not the
   likelihood of a pipeline one could run (falling back to the uniform distribution
   on exactly the tokens a model predicts worse needs the output in advance): it is a
-  valuation rule.
+  valuation rule. Nor is it the default: each token is scored after the output's own
+  prefix, so a coalition that gets the answer badly wrong is still credited for the
+  tokens that follow it (a full stop, the end of the sentence), and data unrelated to
+  the answer is paid for them (``docs/evaluation.md``, "A floored utility").
 
 The pipeline :math:`p_A` uses the assets in :math:`A` only:
 
