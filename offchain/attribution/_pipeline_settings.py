@@ -28,7 +28,7 @@ __all__ = [
 #: :mod:`offchain.attribution.pipeline`): ``"loglik"``, the log-likelihood gain over the
 #: uniform distribution summed over the output's tokens; ``"loglik-floored"``, the same
 #: with each token's gain floored at 0.
-Utility = Literal["loglik", "loglik-floored"]
+Utility = Literal["loglik", "loglik-floored", "loglik-prefix"]
 #: The utilities, default first.
 UTILITIES: Final[tuple[Utility, ...]] = get_args(Utility)
 
@@ -162,7 +162,9 @@ class PipelineSettings(_Settings):
             :data:`UTILITIES`: ``"loglik"`` (default) sums the tokens' log-likelihood
             gains over the uniform distribution; ``"loglik-floored"`` floors each
             token's gain at 0, so no coalition is charged for predicting a token worse
-            than no model at all.
+            than no model at all; ``"loglik-prefix"`` takes the best running sum of
+            the gains over the output's prefixes, crediting a coalition with the
+            longest-paying start of the output it accounts for.
     """
 
     seed: int = Field(default=0, ge=0, le=2**63 - 1)

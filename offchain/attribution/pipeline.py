@@ -56,7 +56,23 @@ vocabulary. The utility, ``PipelineSettings.utility``, is one of
   valuation rule. Nor is it the default: each token is scored after the output's own
   prefix, so a coalition that gets the answer badly wrong is still credited for the
   tokens that follow it (a full stop, the end of the sentence), and data unrelated to
-  the answer is paid for them (``docs/evaluation.md``, "A floored utility").
+  the answer is paid for them (``docs/evaluation.md``, "A floored utility");
+
+* ``"loglik-prefix"``: the best running gain over the output's prefixes,
+
+  .. math::
+
+      u(A) = \max_{0 \le k \le |y|} \sum_{t \le k} g_t(A),
+
+  free disposal of the output's tail. A pipeline writes left to right and may stop:
+  a coalition is credited with the start of the output it accounts for best, and a
+  tail that only some asset explains (the adapter's ``arr``) is that asset's, without
+  the rest of the output being lost with it. Unlike the floored utility, a token
+  after one the coalition gets badly wrong earns it nothing unless the gains that
+  follow make up for the loss: a wrong answer's full stop is not paid. It lies
+  between the two others: :math:`\max(0, \sum_t g_t) \le u \le \sum_t \max(0,
+  g_t)`, and equals the plain gain when every prefix gains (``docs/evaluation.md``,
+  "A prefix utility").
 
 The pipeline :math:`p_A` uses the assets in :math:`A` only:
 
@@ -663,16 +679,19 @@ class ReferencePipeline:
         """:math:`u(A)` of the pipeline's ``settings.utility``, in nats (see the module).
 
         ``"loglik"``: :math:`\\log p_A(y \\mid x_A) - \\log p_\\varnothing(y)`;
-        ``"loglik-floored"``: :math:`\\sum_t \\max(0, g_t(A))` over the output tokens.
+        ``"loglik-floored"``: :math:`\\sum_t \\max(0, g_t(A))` over the output tokens;
+        ``"loglik-prefix"``: :math:`\\max_k \\sum_{t \\le k} g_t(A)` (0 for the empty prefix).
 
         Raises:
             InputError: If ``assets`` holds an id the event did not use.
         """
-        if self.settings.utility == "loglik-floored":
+        if self.settings.utility in ("loglik-floored", "loglik-prefix"):
             gains = self.token_log_likelihoods(event, assets) - self.token_log_likelihoods(
                 event, ()
             )
-            return float(np.maximum(gains, 0.0).sum())
+            if self.settings.utility == "loglik-floored":
+                return float(np.maximum(gains, 0.0).sum())
+            return float(max(0.0, np.cumsum(gains).max(initial=0.0)))
         return self.log_likelihood(event, assets) - self.log_likelihood(event, ())
 
     def asset_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:

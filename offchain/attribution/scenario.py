@@ -564,7 +564,8 @@ class PipelineSpec(_Spec):
         max_new_tokens: Longest generated output, in tokens.
         threads: ``torch.set_num_threads`` while training and scoring.
         utility: How a coalition's pipeline scores an event's output: ``loglik``
-            (default) or ``loglik-floored`` (see :class:`PipelineSettings`).
+            (default), ``loglik-floored`` or ``loglik-prefix`` (see
+            :class:`PipelineSettings`).
     """
 
     model: ModelSettings = ModelSettings()

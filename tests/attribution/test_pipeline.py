@@ -193,6 +193,26 @@ def test_floored_utility_sums_each_tokens_gain_over_uniform_floored_at_zero(
     assert above > 0 and below > 0
 
 
+def test_prefix_utility_is_the_best_running_gain_between_the_plain_and_floored_ones(
+    pipe: ReferencePipeline, floored: ReferencePipeline
+) -> None:
+    prefix = ReferencePipeline(PipelineSettings(utility="loglik-prefix")).fit()
+    log_v = float(np.log(len(prefix.vocab)))
+    events = [*_events(prefix, "geo")[:1], *_events(prefix, "fauna", "pirate")[:1]]
+    inside = 0
+    for event in events:
+        for assets in _stage_unions(prefix, event):
+            gains = prefix.token_log_likelihoods(event, assets) + log_v
+            u = prefix.utility(event, assets)
+            assert u == pytest.approx(max(0.0, float(np.cumsum(gains).max())), abs=1e-12)
+            assert u == prefix.utility(event, assets)
+            low, high = max(0.0, pipe.utility(event, assets)), floored.utility(event, assets)
+            assert low - 1e-9 <= u <= high + 1e-9
+            inside += low + 1e-9 < u < high - 1e-9
+    # Somewhere the best prefix stops before a token only another asset explains.
+    assert inside > 0
+
+
 class _TablePipeline(ReferencePipeline):
     """The pipeline with token log-probabilities from a rule, for closed-form games.
 
@@ -252,6 +272,25 @@ def test_floored_games_match_their_closed_form_and_stop_one_token_deciding() -> 
     for player, value in values.items():
         assert value == pytest.approx(want.get(player, 0.0), abs=1e-12), player
     assert values["pirate"] > values["geo"] + 1.0
+
+
+def test_prefix_game_matches_its_closed_form_and_pays_the_answer_before_the_tail() -> None:
+    tiny = TrainSettings(pretrain_steps=1, n_checkpoints=1, adapter_epochs=1)
+    prefix = _TablePipeline(PipelineSettings(train=tiny, utility="loglik-prefix")).fit()
+    geo = prefix.corpora.facts_of("geo")[0]
+    output = tuple(prefix.vocab.encode(f"{geo.value} . arr"))
+    event = Event("e", geo.request, "plain", "pirate", 0, output, f"{geo.value} . arr")
+    big_l = float(np.log(len(prefix.vocab)))
+    assert big_l > 4.25  # so that every prefix below is worth its closed form
+    # Given the base model, the best prefix is worth 2L - 8.5 (answer wrong, full stop
+    # makes up for it), +7 with geo (the answer right), +(L - 1) with pirate (the tail
+    # counted): additive, so Shapley splits it exactly.
+    base, g, p = 2 * big_l - 8.5 + 7 / 2 + (big_l - 1) / 2, 7 / 2, (big_l - 1) / 2
+    values = _shapley(prefix.asset_game(event))
+    want = {BASE_MODEL: base, "geo": g, "pirate": p}
+    for player, value in values.items():
+        assert value == pytest.approx(want.get(player, 0.0), abs=1e-12), player
+    assert values["geo"] > values["pirate"]  # the answer's source ahead of the styled tail
 
 
 def test_retrained_models_are_cached_and_duplicate_datasets_are_interchangeable(

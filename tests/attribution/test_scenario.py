@@ -292,7 +292,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("pipeline.train.lr", 0, r"^pipeline\.train\.lr: Input should be greater than 0, got 0"),
     ("pipeline.train.momentum", 0.9, r"^pipeline\.train\.momentum: Extra inputs are not permitted"),
     ("pipeline.max_new_tokens", 0, r"^pipeline\.max_new_tokens: Input should be greater than 0"),
-    ("pipeline.utility", "floored", r"^pipeline\.utility: Input should be 'loglik' or 'loglik-floored', got 'floored'"),
+    ("pipeline.utility", "floored", r"^pipeline\.utility: Input should be 'loglik', 'loglik-floored' or 'loglik-prefix', got 'floored'"),
     ("events", [], r"^events: must list at least one item"),
     ("events[0].revenue", 1.5, r"^events\[0\]\.revenue: must be an integer amount in base units \(a digit string\), got float 1\.5"),
     ("events[0].revenue", "1.5", r"^events\[0\]\.revenue: must be a string of decimal digits, got '1\.5'"),

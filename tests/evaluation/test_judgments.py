@@ -121,7 +121,9 @@ def test_with_pipeline_merges_the_block_and_changes_the_digest() -> None:
     floored = with_pipeline(scenario, {"utility": "loglik-floored"})
     assert floored.settings().utility == "loglik-floored" != scenario.settings().utility
     assert floored.digest() != scenario.digest()
-    with pytest.raises(InputError, match=r"pipeline\.utility: Input should be 'loglik' or"):
+    with pytest.raises(
+        InputError, match=r"pipeline\.utility: Input should be 'loglik', 'loglik-floored' or"
+    ):
         with_pipeline(scenario, {"utility": "floored"})
 
 
