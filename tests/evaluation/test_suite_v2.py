@@ -1,8 +1,9 @@
-"""The second reference-judgment suite follows the rules its README states, file by file.
+"""The second and third reference-judgment suites follow the rules their READMEs state.
 
-Read from the files alone (no pipeline is trained): nine families of at least three
-scenarios, shares for every asset (and every registry owner where payees are judged),
-and rankings in which each contributor's share is at least twice the next one's.
+Read from the files alone (no pipeline is trained), file by file: nine families of at
+least three scenarios, shares for every asset (and every registry owner where payees
+are judged), and rankings in which each contributor's share is at least twice the next
+one's. The third suite, held out, states the second's rules unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from offchain.evaluation import JudgmentScenario, load_suite
 
-SUITE = Path(__file__).resolve().parents[2] / "bench" / "judgments_v2"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 FAMILIES = [
     "adapter_style",
     "base_model",
@@ -26,15 +27,23 @@ FAMILIES = [
     "restricted",
     "royalties",
 ]
-ITEMS = load_suite(SUITE)
+#: Each suite and the fewest scenarios it must hold.
+SUITES = {"judgments_v2": 30, "judgments_v3": 27}
+ITEMS = {name: load_suite(BENCH / name) for name in SUITES}
 
 
-def test_the_suite_has_nine_families_of_at_least_three_scenarios() -> None:
-    families = [item.family for item in ITEMS]
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_the_suite_has_nine_families_of_at_least_three_scenarios(suite: str) -> None:
+    items = ITEMS[suite]
+    families = [item.family for item in items]
     assert sorted(set(families)) == FAMILIES
-    assert len(ITEMS) >= 30
+    assert len(items) >= SUITES[suite]
     assert min(families.count(f) for f in FAMILIES) >= 3
-    assert len({item.id for item in ITEMS}) == len(ITEMS)
+    assert len({item.id for item in items}) == len(items)
+
+
+def test_the_held_out_suite_shares_no_scenario_id_with_the_second() -> None:
+    assert not {i.id for i in ITEMS["judgments_v2"]} & {i.id for i in ITEMS["judgments_v3"]}
 
 
 def _ordered(ranking: tuple[str, ...], shares: dict[str, float]) -> list[str]:
@@ -48,7 +57,11 @@ def _ordered(ranking: tuple[str, ...], shares: dict[str, float]) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("item", ITEMS, ids=lambda i: f"{i.family}/{i.path.stem}")
+@pytest.mark.parametrize(
+    "item",
+    [item for name in sorted(SUITES) for item in ITEMS[name]],
+    ids=lambda i: f"{i.path.parent.parent.name}/{i.family}/{i.path.stem}",
+)
 def test_every_reference_follows_the_suite_rules(item: JudgmentScenario) -> None:
     scenario, reference = item.scenario, item.reference
     assets = set(scenario.asset_ids())
