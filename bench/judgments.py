@@ -18,9 +18,9 @@ second (``--suite bench/judgments_v2``), so neither overwrites the other.
 Usage: ``python bench/judgments.py [--suite DIR] [--utility U] [--smoke] [--jobs 2]``
 (``--smoke``: two small scenarios with a tiny pipeline, under a minute; it checks the
 pipeline, not the numbers, and writes no file unless paths are given).
-``--utility`` scores every scenario under that pipeline utility (``loglik`` or
-``loglik-floored``, see ``offchain/attribution/pipeline.py``) instead of the scenario's
-own; every method reads the same asset game, so it changes them all alike. A run under
+``--utility`` scores every scenario under that pipeline utility (``loglik-prefix``, the
+default, ``loglik`` or ``loglik-floored``, see ``offchain/attribution/pipeline.py``)
+instead of the scenario's own; every method reads the same asset game, so it changes them all alike. A run under
 a utility other than the default writes no file unless paths are given: its JSON line,
 saved, goes to ``--compare``, which writes the utilities' comparison block
 (``<!-- judgments-utilities:begin -->``) from the saved lines of both suites.
@@ -60,7 +60,7 @@ from offchain.evaluation import (  # noqa: E402
     summarise,
 )
 
-#: The pipeline's default utility (what the frozen suites' scenarios use).
+#: The pipeline's default utility (what the frozen suites' scenarios, which set none, use).
 DEFAULT_UTILITY = UTILITIES[0]
 
 SUITE = ROOT / "bench" / "judgments"
@@ -68,11 +68,13 @@ SUITE = ROOT / "bench" / "judgments"
 SMOKE_NAMES = {
     "judgments": ("planted_facts/revenue_weighted", "co_owned/adapter_split"),
     "judgments_v2": ("planted_facts/one_of_three", "co_owned/adapter_split"),
+    "judgments_v3": ("planted_facts/two_word_values", "co_owned/adapter_three_owners"),
 }
 #: Title of each suite's section in docs/evaluation.md (its anchor is linked from the README).
 TITLES = {
     "judgments": "Reference judgments",
     "judgments_v2": "Reference judgments, second suite",
+    "judgments_v3": "Reference judgments, held-out third suite",
 }
 #: How each suite's README paragraph opens.
 LEADS = {
@@ -80,6 +82,10 @@ LEADS = {
     "judgments_v2": (
         "Second suite, written blind after the first one's outputs proved mostly "
         "ungrounded: agreement with reference judgments written before any method ran"
+    ),
+    "judgments_v3": (
+        "Held-out third suite, written blind after the utility was chosen on the first "
+        "two: agreement with reference judgments written before any method ran"
     ),
 }
 #: A pipeline that trains in a fraction of a second: the numbers mean nothing.

@@ -25,10 +25,11 @@ __all__ = [
 ]
 
 #: How an event's output is scored by the pipeline of a set of assets (see
-#: :mod:`offchain.attribution.pipeline`): ``"loglik"``, the log-likelihood gain over the
-#: uniform distribution summed over the output's tokens; ``"loglik-floored"``, the same
+#: :mod:`offchain.attribution.pipeline`): ``"loglik-prefix"`` (the default), the best
+#: running sum of the output tokens' log-likelihood gains over the uniform distribution
+#: over the output's prefixes; ``"loglik"``, their sum; ``"loglik-floored"``, the sum
 #: with each token's gain floored at 0.
-Utility = Literal["loglik", "loglik-floored", "loglik-prefix"]
+Utility = Literal["loglik-prefix", "loglik", "loglik-floored"]
 #: The utilities, default first.
 UTILITIES: Final[tuple[Utility, ...]] = get_args(Utility)
 
@@ -159,12 +160,12 @@ class PipelineSettings(_Settings):
         threads: ``torch.set_num_threads`` while the pipeline trains or scores
             (results depend on it only through float summation order).
         utility: How a coalition's pipeline scores an event's output, one of
-            :data:`UTILITIES`: ``"loglik"`` (default) sums the tokens' log-likelihood
-            gains over the uniform distribution; ``"loglik-floored"`` floors each
-            token's gain at 0, so no coalition is charged for predicting a token worse
-            than no model at all; ``"loglik-prefix"`` takes the best running sum of
-            the gains over the output's prefixes, crediting a coalition with the
-            longest-paying start of the output it accounts for.
+            :data:`UTILITIES`: ``"loglik-prefix"`` (default) takes the best running
+            sum of the tokens' log-likelihood gains over the uniform distribution over
+            the output's prefixes, crediting a coalition with the start of the output
+            it accounts for best; ``"loglik"`` sums the gains; ``"loglik-floored"``
+            floors each token's gain at 0, so no coalition is charged for predicting a
+            token worse than no model at all.
     """
 
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
@@ -173,4 +174,4 @@ class PipelineSettings(_Settings):
     train: TrainSettings = TrainSettings()
     max_new_tokens: int = Field(default=6, gt=0, le=256)
     threads: int = Field(default=1, gt=0, le=256)
-    utility: Utility = "loglik"
+    utility: Utility = "loglik-prefix"

@@ -31,7 +31,7 @@ pipeline of a set :math:`A` of assets scores each output token after its own con
 nats over the empty pipeline :math:`p_\varnothing`, the uniform distribution over the
 vocabulary. The utility, ``PipelineSettings.utility``, is one of
 
-* ``"loglik"`` (the default): the output's log-likelihood gain,
+* ``"loglik"``: the output's log-likelihood gain,
 
   .. math::
 
@@ -58,7 +58,7 @@ vocabulary. The utility, ``PipelineSettings.utility``, is one of
   tokens that follow it (a full stop, the end of the sentence), and data unrelated to
   the answer is paid for them (``docs/evaluation.md``, "A floored utility");
 
-* ``"loglik-prefix"``: the best running gain over the output's prefixes,
+* ``"loglik-prefix"`` (the default): the best running gain over the output's prefixes,
 
   .. math::
 

@@ -563,16 +563,17 @@ class PipelineSpec(_Spec):
         train: Optimisation of pretraining and adapters.
         max_new_tokens: Longest generated output, in tokens.
         threads: ``torch.set_num_threads`` while training and scoring.
-        utility: How a coalition's pipeline scores an event's output: ``loglik``
-            (default), ``loglik-floored`` or ``loglik-prefix`` (see
-            :class:`PipelineSettings`).
+        utility: How a coalition's pipeline scores an event's output:
+            ``loglik-prefix`` (default), ``loglik`` or ``loglik-floored`` (see
+            :class:`PipelineSettings`). Always part of :meth:`Scenario.canonical`, so
+            a digest names the utility its values were computed under.
     """
 
     model: ModelSettings = ModelSettings()
     train: TrainSettings = TrainSettings()
     max_new_tokens: StrictInt = Field(default=6, gt=0, le=256)
     threads: StrictInt = Field(default=1, gt=0, le=256)
-    utility: Utility = "loglik"
+    utility: Utility = "loglik-prefix"
 
 
 # -- the scenario ----------------------------------------------------------------------
@@ -899,6 +900,9 @@ class Scenario(_Spec):
         the registry file does not change the digest but editing it does.
         """
         doc = self.model_dump(mode="json", exclude_defaults=True, exclude={"rights"})
+        # The utility's default has changed once (loglik -> loglik-prefix): recording it
+        # keeps a digest from standing for values computed under another utility.
+        doc.setdefault("pipeline", {})["utility"] = self.settings().utility
         if self.rights is not None and self._registry is not None:
             doc["rights"] = {"registry": self._registry.canonical()}
         return doc

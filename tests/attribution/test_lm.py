@@ -285,7 +285,7 @@ def test_transformer_is_causal() -> None:
         (lambda: PipelineSettings(train={"batch_size": "x"}), r"^PipelineSettings\.train\.batch"),
         (
             lambda: PipelineSettings(utility="floored"),  # type: ignore[arg-type]
-            r"^PipelineSettings\.utility: Input should be 'loglik', 'loglik-floored' or 'loglik-prefix' "
+            r"^PipelineSettings\.utility: Input should be 'loglik-prefix', 'loglik' or 'loglik-floored' "
             r"\(got 'floored'\)",
         ),
     ],

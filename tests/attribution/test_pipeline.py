@@ -41,6 +41,11 @@ def pipe() -> ReferencePipeline:
 
 
 @pytest.fixture(scope="module")
+def plain() -> ReferencePipeline:
+    return ReferencePipeline(PipelineSettings(utility="loglik")).fit()
+
+
+@pytest.fixture(scope="module")
 def floored() -> ReferencePipeline:
     return ReferencePipeline(PipelineSettings(utility="loglik-floored")).fit()
 
@@ -161,8 +166,9 @@ def _stage_unions(pipe: ReferencePipeline, event: Event) -> Iterator[frozenset[s
 
 
 def test_floored_utility_sums_each_tokens_gain_over_uniform_floored_at_zero(
-    pipe: ReferencePipeline, floored: ReferencePipeline
+    plain: ReferencePipeline, floored: ReferencePipeline
 ) -> None:
+    pipe = plain
     log_v = float(np.log(len(floored.vocab)))
     events = [*_events(floored, "geo")[:1], *_events(floored, "fauna", "pirate")[:1]]
     assert len(events) == 2 and events[1].text.endswith("arr")
@@ -194,9 +200,10 @@ def test_floored_utility_sums_each_tokens_gain_over_uniform_floored_at_zero(
 
 
 def test_prefix_utility_is_the_best_running_gain_between_the_plain_and_floored_ones(
-    pipe: ReferencePipeline, floored: ReferencePipeline
+    pipe: ReferencePipeline, plain: ReferencePipeline, floored: ReferencePipeline
 ) -> None:
-    prefix = ReferencePipeline(PipelineSettings(utility="loglik-prefix")).fit()
+    prefix = pipe
+    assert prefix.settings.utility == "loglik-prefix"  # the default
     log_v = float(np.log(len(prefix.vocab)))
     events = [*_events(prefix, "geo")[:1], *_events(prefix, "fauna", "pirate")[:1]]
     inside = 0
@@ -206,7 +213,7 @@ def test_prefix_utility_is_the_best_running_gain_between_the_plain_and_floored_o
             u = prefix.utility(event, assets)
             assert u == pytest.approx(max(0.0, float(np.cumsum(gains).max())), abs=1e-12)
             assert u == prefix.utility(event, assets)
-            low, high = max(0.0, pipe.utility(event, assets)), floored.utility(event, assets)
+            low, high = max(0.0, plain.utility(event, assets)), floored.utility(event, assets)
             assert low - 1e-9 <= u <= high + 1e-9
             inside += low + 1e-9 < u < high - 1e-9
     # Somewhere the best prefix stops before a token only another asset explains.

@@ -155,16 +155,18 @@ def test_canonical_form_round_trips_and_ignores_notation(tmp_path: Path) -> None
 
 def test_pipeline_utility_reaches_the_settings_and_the_digest() -> None:
     scenario = parse_scenario(_doc())
-    assert scenario.settings().utility == "loglik"
-    assert "utility" not in scenario.canonical().get("pipeline", {})
+    assert scenario.settings().utility == "loglik-prefix"
+    # Recorded even at its default: the default changed once, and a digest must say.
+    assert scenario.canonical()["pipeline"] == {"utility": "loglik-prefix"}
     doc = _doc()
     doc["pipeline"] = {"utility": "loglik-floored"}
     floored = parse_scenario(doc)
     assert floored.settings().utility == "loglik-floored"
     assert floored.canonical()["pipeline"] == {"utility": "loglik-floored"}
     assert floored.digest() != scenario.digest()
-    doc["pipeline"] = {"utility": "loglik"}
+    doc["pipeline"] = {"utility": "loglik-prefix"}
     assert parse_scenario(doc).digest() == scenario.digest()
+    assert parse_scenario(scenario.canonical()) == scenario
 
 
 def test_documents_are_normalised_and_revenue_is_an_exact_integer() -> None:
@@ -292,7 +294,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("pipeline.train.lr", 0, r"^pipeline\.train\.lr: Input should be greater than 0, got 0"),
     ("pipeline.train.momentum", 0.9, r"^pipeline\.train\.momentum: Extra inputs are not permitted"),
     ("pipeline.max_new_tokens", 0, r"^pipeline\.max_new_tokens: Input should be greater than 0"),
-    ("pipeline.utility", "floored", r"^pipeline\.utility: Input should be 'loglik', 'loglik-floored' or 'loglik-prefix', got 'floored'"),
+    ("pipeline.utility", "floored", r"^pipeline\.utility: Input should be 'loglik-prefix', 'loglik' or 'loglik-floored', got 'floored'"),
     ("events", [], r"^events: must list at least one item"),
     ("events[0].revenue", 1.5, r"^events\[0\]\.revenue: must be an integer amount in base units \(a digit string\), got float 1\.5"),
     ("events[0].revenue", "1.5", r"^events\[0\]\.revenue: must be a string of decimal digits, got '1\.5'"),

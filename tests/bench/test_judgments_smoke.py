@@ -141,8 +141,8 @@ def _bench() -> Any:
 
 def test_only_a_default_utility_run_writes_the_docs_by_default() -> None:
     bench = _bench()
-    assert bench.DEFAULT_UTILITY == "loglik"
-    for utility, writes in (("loglik", True), ("loglik-floored", False)):
+    assert bench.DEFAULT_UTILITY == "loglik-prefix"
+    for utility, writes in (("loglik-prefix", True), ("loglik", False), ("loglik-floored", False)):
         args = argparse.Namespace(smoke=False, plot=None, markdown=None, readme=None)
         bench._default_paths(args, "judgments_v2", utility)
         assert (args.plot is not None, args.markdown is not None) == (writes, writes)
