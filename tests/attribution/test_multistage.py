@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
 import pytest
-import torch
 
 from offchain.attribution.multistage import (
     METHODS,
@@ -23,7 +22,8 @@ from offchain.attribution.tda import GroupedScores
 from offchain.exceptions import AttributionError, InputError
 from offchain.mapping import parse_values
 
-pytestmark = pytest.mark.torch
+# One torch thread: results depend on float summation order, and xdist runs two workers.
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 REVENUE = 10**18 + 7  # odd, so the integer split has remainders to place
 
@@ -53,14 +53,6 @@ def _scenario_doc() -> dict[str, Any]:
             {"id": "fauna-plain", "fact": {"dataset": "fauna", "index": 0}, **event},
         ],
     }  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,8 @@ from offchain.attribution.pipeline import (
 from offchain.attribution.tda import ProjectedTracIn, TracIn, aggregate_scores
 from offchain.exceptions import AttributionError, InputError
 
-pytestmark = pytest.mark.torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# One torch thread: results depend on float summation order, and xdist runs two workers.
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")

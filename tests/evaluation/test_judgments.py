@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import torch
 
 from offchain.attribution.pipeline import Event
 from offchain.attribution.scenario import parse_scenario
@@ -161,19 +159,11 @@ def test_an_output_is_grounded_only_if_it_continues_a_training_sentence() -> Non
     assert not grounded(pipe, event("greet me", "ahoy ahoy .", adapter="greeter"))
 
 
-@pytest.fixture
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 _TINY: dict[str, Any] = {"train": {"pretrain_steps": 15, "n_checkpoints": 2, "adapter_epochs": 2}}
 
 
 @pytest.mark.torch
-@pytest.mark.usefixtures("_one_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 def test_every_method_runs_on_a_tiny_scenario_and_reruns_bit_for_bit() -> None:
     doc = {
         "format": "ame.scenario/1",

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import torch
 
 from offchain.attribution.pipeline import Event
 from offchain.attribution.scenario import parse_scenario
@@ -61,16 +59,8 @@ def test_grounded_in_names_every_dataset_holding_the_sentence_or_the_demonstrati
         assert not grounded(pipe, _event(capital, wandering))
 
 
-@pytest.fixture
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.torch
-@pytest.mark.usefixtures("_one_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 def test_check_premise_answers_every_event_and_scores_no_method() -> None:
     item = JudgmentScenario("toy", Path("toy.yaml"), parse_scenario(_DOC))
     tiny = {"train": {"pretrain_steps": 15, "n_checkpoints": 2, "adapter_epochs": 2}}
