@@ -37,9 +37,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from offchain._lazy import lazy_exports
 from offchain.attribution.banzhaf import banzhaf_values
 from offchain.attribution.game import CachedGame, Game
 from offchain.attribution.knn import knn_shapley
@@ -137,15 +137,4 @@ __all__ = [
     "shapley_values",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
