@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from ame_chain.cli import main
 from ame_chain.contracts import load_artifact
 from ame_chain.workflow import DevChain, StateStore, chain_down, chain_up
-from tests.cli.conftest import CLEAN_ENV
+from tests.hardening._cli import key, run
 from tests.hardening._faulty_node import Fault, FaultyNode
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 from tests.workflow._helpers import ADMIN, CONFIG, ETHER, OPERATOR, write_inputs
@@ -29,15 +27,6 @@ pytestmark = pytest.mark.anvil
 
 RELAYER = 8
 LEAVES = 24
-
-
-def run(url: str, state: Path, *args: object, env: dict[str, str] | None = None) -> Result:
-    argv = [*map(str, args), "--rpc", url, "--state-dir", str(state)]
-    return CliRunner().invoke(main, argv, env={**CLEAN_ENV, **(env or {})})
-
-
-def key(chain: DevChain, index: int) -> dict[str, str]:
-    return {"AME_PRIVATE_KEY": "0x" + chain.dev_accounts[index].key.hex().removeprefix("0x")}
 
 
 @dataclass

@@ -20,25 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from ame_chain.chains import AnvilChain
-from ame_chain.cli import main
-from tests.cli.conftest import CLEAN_ENV
+from tests.hardening._cli import key, run
 from tests.hardening._faulty_node import Fault, FaultyNode
 from tests.hardening.test_malformed_inputs import snapshot
 from tests.workflow._helpers import ADMIN, OPERATOR, write_inputs
 
 pytestmark = pytest.mark.anvil
-
-
-def run(url: str, state: Path, *args: object, env: dict[str, str] | None = None) -> Result:
-    argv = [*map(str, args), "--rpc", url, "--state-dir", str(state)]
-    return CliRunner().invoke(main, argv, env={**CLEAN_ENV, **(env or {})})
-
-
-def key(chain: AnvilChain, index: int) -> dict[str, str]:
-    return {"AME_PRIVATE_KEY": "0x" + chain.dev_accounts[index].key.hex().removeprefix("0x")}
 
 
 @dataclass

@@ -1,0 +1,22 @@
+"""Running ``ame`` in-process against a node URL, as the fault and node-answer tests do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from ame_chain.chains import Chain
+from ame_chain.cli import main
+from tests.cli.conftest import CLEAN_ENV
+
+
+def run(url: str, state: Path, *args: object, env: dict[str, str] | None = None) -> Result:
+    """``ame ARGS --rpc URL --state-dir STATE`` with a clean environment plus ``env``."""
+    argv = [*map(str, args), "--rpc", url, "--state-dir", str(state)]
+    return CliRunner().invoke(main, argv, env={**CLEAN_ENV, **(env or {})})
+
+
+def key(chain: Chain, index: int) -> dict[str, str]:
+    """The environment that makes development account ``index`` the signer."""
+    return {"AME_PRIVATE_KEY": "0x" + chain.dev_accounts[index].key.hex().removeprefix("0x")}
