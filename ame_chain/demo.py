@@ -18,9 +18,12 @@ from ame_chain.leaves import EpochHeader, build_leaves
 from ame_chain.tx import Transactor
 from offchain.exceptions import InputError
 
-__all__ = ["DemoResult", "run_settlement_demo"]
+__all__ = ["DEMO_CONFIG", "DemoResult", "run_settlement_demo"]
 
 ETHER = 10**18
+
+#: The demos' deployment: windows short enough that a demo's time jumps stay small.
+DEMO_CONFIG = SettlementConfig(challenge_window=3600, dispute_window=86400, claim_period=30 * 86400)
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ def run_settlement_demo(chain: Chain, say: Callable[[str], None] = print) -> Dem
         )
     admin, operator, arbiter, prover, *contributors = chain.dev_accounts[:8]
     gas: dict[str, int] = {}
-    config = SettlementConfig(challenge_window=3600, dispute_window=86400, claim_period=30 * 86400)
+    config = DEMO_CONFIG
     client, deployed = SettlementClient.deploy(Transactor(chain.w3, admin), config=config)
     gas["deploy"] = deployed.gas_used
     client.grant_role("OPERATOR_ROLE", operator.address)

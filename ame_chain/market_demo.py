@@ -35,7 +35,8 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 
 from ame_chain.chains import ANVIL_MNEMONIC, Chain
-from ame_chain.client import SettlementClient, SettlementConfig
+from ame_chain.client import SettlementClient
+from ame_chain.demo import DEMO_CONFIG
 from ame_chain.deployment import deploy_settlement
 from ame_chain.leaves import EpochHeader
 from ame_chain.tx import Transactor
@@ -78,13 +79,7 @@ GAS_MONEY = 10**17
 # Each role keeps its own state and published copy under workdir/<role>.
 _ROLES = ("operator", "watchdog", "auditor", "relayer")
 
-CONFIG = SettlementConfig(
-    challenge_window=3600,
-    dispute_window=86400,
-    claim_period=30 * 86400,
-    operator_bond=10**17,
-    dispute_bond=10**16,
-)
+CONFIG = DEMO_CONFIG
 
 
 @dataclass(frozen=True)
