@@ -691,7 +691,7 @@ class ReferencePipeline:
             )
             if self.settings.utility == "loglik-floored":
                 return float(np.maximum(gains, 0.0).sum())
-            return float(max(0.0, np.cumsum(gains).max(initial=0.0)))
+            return float(np.cumsum(gains).max(initial=0.0))  # the empty prefix is worth 0
         return self.log_likelihood(event, assets) - self.log_likelihood(event, ())
 
     def asset_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
