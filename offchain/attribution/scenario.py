@@ -893,7 +893,8 @@ class Scenario(_Spec):
     # -- canonical form ---------------------------------------------------------------------
 
     def canonical(self) -> dict[str, Any]:
-        """The scenario as a JSON document, fields at their defaults left out.
+        """The scenario as a JSON document, fields at their defaults left out (but for
+        ``pipeline.utility``, always present).
 
         It parses back to an equal scenario. The rights appear as the registry's own
         canonical form, wherever the registry came from (inline or a file), so moving
