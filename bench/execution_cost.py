@@ -46,9 +46,7 @@ import argparse
 import json
 import math
 import random
-import re
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -67,6 +65,10 @@ from ame_chain.leaves import EpochHeader, PayoutLeaf, build_leaves
 from ame_chain.tx import Transactor
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: only bench/ is on the path
+    sys.path.insert(0, str(ROOT))
+from bench._docblocks import add_output_options, fill, replace_block  # noqa: E402
+
 NS = (10, 100, 1_000, 10_000, 100_000)
 SMOKE_NS = (10, 100)
 FULL_UP_TO = 10_000
@@ -532,7 +534,7 @@ def _notes(report: dict[str, Any]) -> list[str]:
 
 
 def _fill(text: str) -> str:
-    return textwrap.fill(text, width=92, break_on_hyphens=False, break_long_words=False)
+    return fill(text, width=92, break_long_words=False)
 
 
 def markdown_section(report: dict[str, Any], image: str) -> str:
@@ -600,24 +602,6 @@ def readme_block(report: dict[str, Any]) -> str:
 
 {markdown_table(report, "repeat")}
 {END}"""
-
-
-def replace_block(path: Path, block: str, *, create_title: str | None) -> None:
-    """Replace the text between the markers in ``path``; append it (or create the file) if absent."""
-    if path.exists():
-        text = path.read_text()
-    elif create_title is not None:
-        text = f"# {create_title}\n"
-    else:
-        raise FileNotFoundError(path)
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text, count=1)
-    elif create_title is not None:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    else:
-        raise ValueError(f"{path}: no {BEGIN} ... {END} block to replace")
-    path.write_text(text)
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -723,9 +707,11 @@ def write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
         plot(report, args.plot)
     if args.markdown:
         image = args.plot.name if args.plot else "execution_cost.png"
-        replace_block(args.markdown, markdown_section(report, image), create_title="Evaluation")
+        replace_block(
+            args.markdown, markdown_section(report, image), append=True, new_file="Evaluation"
+        )
     if args.readme:
-        replace_block(args.readme, readme_block(report), create_title=None)
+        replace_block(args.readme, readme_block(report))
     print(json.dumps(report, sort_keys=True))
 
 
@@ -744,22 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"sampled blocks of {SAMPLE_BLOCK:,} leaves beyond {FULL_UP_TO:,}",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled blocks")
-    parser.add_argument(
-        "--plot", type=Path, help="PNG to write (default: docs/img/execution_cost.png)"
-    )
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        help="markdown whose section is rewritten (default: docs/evaluation.md)",
-    )
-    parser.add_argument(
-        "--readme", type=Path, help="README whose block is rewritten (default: README.md)"
-    )
-    parser.add_argument(
-        "--render",
-        type=Path,
-        help="rewrite table, plot and docs from a JSON line this script printed, without running",
-    )
+    add_output_options(parser, plot="docs/img/execution_cost.png", markdown="section")
     args = parser.parse_args(argv)
     if not args.smoke:
         args.plot = args.plot or ROOT / "docs" / "img" / "execution_cost.png"

@@ -35,7 +35,6 @@ import argparse
 import json
 import re
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # The repository root is put on the path first, hence E402.
+from bench._docblocks import add_output_options, fill, replace_block  # noqa: E402
 from offchain.attribution.scenario import UTILITIES  # noqa: E402
 from offchain.evaluation import (  # noqa: E402
     ABLATIONS,
@@ -323,7 +323,7 @@ def _targets(summaries: dict[str, Any], compared: Sequence[str]) -> dict[str, An
 
 
 def _fill(text: str) -> str:
-    return textwrap.fill(text, width=88, break_on_hyphens=False)
+    return fill(text, width=88)
 
 
 def _summary_lines(methods: dict[str, Any]) -> list[str]:
@@ -550,30 +550,6 @@ def readme_block(report: dict[str, Any]) -> str:
 {end}"""
 
 
-def replace_block(path: Path, block: str, *, title: str | None) -> None:
-    """Replace the text between the block's markers in ``path``; append it under ``title``.
-
-    The markers are the block's first and last lines; without them in ``path``, the
-    block is appended under a ``## title`` heading (or, with no title, it is an error).
-    """
-    lines = block.splitlines()
-    begin, end = lines[0], lines[-1]
-    if path.exists():
-        text = path.read_text()
-    elif title is not None:
-        text = "# Evaluation\n"
-    else:
-        raise FileNotFoundError(path)
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text, count=1)
-    elif title is not None:
-        text = text.rstrip("\n") + f"\n\n## {title}\n\n" + block + "\n"
-    else:
-        raise ValueError(f"{path}: no {begin} ... {end} block to replace")
-    path.write_text(text)
-
-
 def _saved_report(path: Path) -> dict[str, Any]:
     """The last judgments JSON line in ``path`` (a saved run's output)."""
     lines = [line for line in path.read_text().splitlines() if line.startswith("{")]
@@ -757,9 +733,15 @@ def write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
     name = report.get("suite", SUITE.name)
     if args.markdown:
         image = args.plot.name if args.plot else f"{name}.png"
-        replace_block(args.markdown, markdown_block(report, image), title=_title(name))
+        replace_block(
+            args.markdown,
+            markdown_block(report, image),
+            append=True,
+            heading=_title(name),
+            new_file="Evaluation",
+        )
     if args.readme:
-        replace_block(args.readme, readme_block(report), title=None)
+        replace_block(args.readme, readme_block(report))
     # Insertion order kept: methods and scenarios in run order, so --render rebuilds it all.
     print(json.dumps(report, ensure_ascii=False))
 
@@ -813,29 +795,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="premise check only: print each event's output and whether it is grounded; "
         "run no method, write nothing",
     )
-    parser.add_argument(
-        "--plot", type=Path, help="PNG to write (default: docs/img/<suite folder name>.png)"
-    )
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        help="markdown whose block is rewritten (default: docs/evaluation.md)",
-    )
-    parser.add_argument(
-        "--readme", type=Path, help="README whose block is rewritten (default: README.md)"
-    )
-    parser.add_argument(
-        "--render",
-        type=Path,
-        help="rewrite table, plot and docs from a JSON line this script printed, without running",
-    )
+    add_output_options(parser, plot="docs/img/<suite folder name>.png", markdown="block")
     args = parser.parse_args(argv)
     report: dict[str, Any]
     if args.compare:
         reports = [_saved_report(path) for path in args.compare]
         block = utility_block(reports)
         print(block)
-        replace_block(args.markdown or ROOT / "docs" / "evaluation.md", block, title=None)
+        replace_block(args.markdown or ROOT / "docs" / "evaluation.md", block)
         return 0
     if args.render:
         report = _saved_report(args.render)

@@ -98,9 +98,9 @@ def test_replace_block_rewrites_only_its_own_section(
 ) -> None:
     path = tmp_path / "evaluation.md"
     begin, end = bench_module.BEGIN, bench_module.END
-    bench_module.replace_block(path, f"{begin}\none\n{end}", create_title="Evaluation")
+    bench_module.replace_block(path, f"{begin}\none\n{end}", append=True, new_file="Evaluation")
     path.write_text(path.read_text() + "\n## Reference judgments\n\nkept\n")
-    bench_module.replace_block(path, f"{begin}\ntwo\n{end}", create_title="Evaluation")
+    bench_module.replace_block(path, f"{begin}\ntwo\n{end}", append=True, new_file="Evaluation")
     text = path.read_text()
     assert text.startswith("# Evaluation\n")
     assert "one" not in text
@@ -110,4 +110,4 @@ def test_replace_block_rewrites_only_its_own_section(
     readme = tmp_path / "README.md"
     readme.write_text("# Project\n")
     with pytest.raises(ValueError, match="no <!-- execution-cost:begin -->"):
-        bench_module.replace_block(readme, f"{begin}\nx\n{end}", create_title=None)
+        bench_module.replace_block(readme, f"{begin}\nx\n{end}")
