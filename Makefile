@@ -24,7 +24,7 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/ame demo
 
-LINTED := $(wildcard ame_chain offchain tests deploy bench)
+LINTED := $(wildcard ame_core offchain ame_chain ame tests deploy bench)
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)

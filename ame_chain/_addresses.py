@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 
-from offchain.exceptions import InputError
+from ame_core.exceptions import InputError
 
 __all__ = ["checked_address", "is_valid_address"]
 

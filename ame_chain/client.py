@@ -32,7 +32,7 @@ from ame_chain.leaves import (
     find_faults,
 )
 from ame_chain.tx import Transactor, TxResult
-from offchain.exceptions import InputError
+from ame_core.exceptions import InputError
 
 __all__ = [
     "EpochStatus",

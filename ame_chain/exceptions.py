@@ -1,4 +1,4 @@
-"""Exceptions of the chain layer, under the project-wide :class:`~offchain.exceptions.AmeError`.
+"""Exceptions of the chain layer, under the project-wide :class:`~ame_core.exceptions.AmeError`.
 
 Tree::
 
@@ -16,7 +16,7 @@ Tree::
 
 from __future__ import annotations
 
-from offchain.exceptions import AmeError, InputError
+from ame_core.exceptions import AmeError, InputError
 
 __all__ = [
     "ChainError",

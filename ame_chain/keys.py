@@ -12,8 +12,8 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from offchain._documents import parse_json
-from offchain.exceptions import InputError
+from ame_core.documents import parse_json
+from ame_core.exceptions import InputError
 
 __all__ = ["ENV_KEY", "ENV_PASSWORD", "account_from_env", "account_from_keystore"]
 

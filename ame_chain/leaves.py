@@ -22,7 +22,7 @@ from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from ame_chain.merkle import StandardMerkleTree
-from offchain.exceptions import InputError
+from ame_core.exceptions import InputError
 
 __all__ = [
     "LEAF_ENCODING",

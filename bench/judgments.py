@@ -1,6 +1,6 @@
 """Reference judgments: how closely each revenue-sharing method agrees with people.
 
-Runs every method of :mod:`offchain.evaluation` (uniform split, split by data size,
+Runs every method of :mod:`bench.evaluation` (uniform split, split by data size,
 leave-one-out, flat Shapley, data-only Shapley, AME, and two ablations) on every
 scenario of the suite in ``bench/judgments/`` (41 markets in 9 families, each with a
 reference judgment written before any method ran) and scores their payouts against
@@ -19,7 +19,7 @@ Usage: ``python bench/judgments.py [--suite DIR] [--utility U] [--smoke] [--jobs
 (``--smoke``: two small scenarios with a tiny pipeline, under a minute; it checks the
 pipeline, not the numbers, and writes no file unless paths are given).
 ``--utility`` scores every scenario under that pipeline utility (``loglik-prefix``, the
-default, ``loglik`` or ``loglik-floored``, see ``offchain/attribution/pipeline.py``)
+default, ``loglik`` or ``loglik-floored``, see ``offchain/attribution/reference/pipeline.py``)
 instead of the scenario's own; every method reads the same asset game, so it changes them all alike. A run under
 a utility other than the default writes no file unless paths are given: its JSON line,
 saved, goes to ``--compare``, which writes the utilities' comparison block
@@ -47,8 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 # The repository root is put on the path first, hence E402.
 from bench._docblocks import add_output_options, fill, replace_block  # noqa: E402
-from offchain.attribution.scenario import UTILITIES  # noqa: E402
-from offchain.evaluation import (  # noqa: E402
+from bench.evaluation import (  # noqa: E402
     ABLATIONS,
     METHODS,
     JudgmentScenario,
@@ -59,6 +58,7 @@ from offchain.evaluation import (  # noqa: E402
     load_suite,
     summarise,
 )
+from offchain.scenario import UTILITIES  # noqa: E402
 
 #: The pipeline's default utility (what the frozen suites' scenarios, which set none, use).
 DEFAULT_UTILITY = UTILITIES[0]

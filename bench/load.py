@@ -101,8 +101,8 @@ def _documents(payees: int, epoch: int, salt: int) -> tuple[dict[str, Any], dict
 
 
 def _workspace(url: str, settlement: str, root: Path, account: int | None) -> Any:
+    from ame.workflow import DevChain, DurableSender, StateStore, Workspace
     from ame_chain.client import SettlementClient
-    from ame_chain.workflow import DevChain, DurableSender, StateStore, Workspace
 
     chain = DevChain(url, timeout=600)
     state = StateStore(root / "state")
@@ -117,7 +117,7 @@ def _workspace(url: str, settlement: str, root: Path, account: int | None) -> An
 
 def _settle(url: str, settlement: str, root: Path, payees: int, epoch: int) -> dict[str, Any]:
     """Map, publish, build the tree and propose an epoch of ``payees`` leaves."""
-    from ame_chain.workflow import MappingInputs, settle_epoch
+    from ame.workflow import MappingInputs, settle_epoch
     from offchain.mapping import parse_registry, parse_values
 
     registry, values = _documents(payees, epoch, salt=epoch)
@@ -133,7 +133,7 @@ def _settle(url: str, settlement: str, root: Path, payees: int, epoch: int) -> d
 
 def _audit(url: str, settlement: str, root: Path, epoch: int) -> dict[str, Any]:
     """An outsider's audit of ``epoch``, from public data only, with an empty state."""
-    from ame_chain.workflow import audit_epoch
+    from ame.workflow import audit_epoch
 
     ws = _workspace(url, settlement, root / f"auditor-{epoch}", None)
     ws.publish_dir = root / "published"
@@ -153,7 +153,7 @@ def _audit(url: str, settlement: str, root: Path, epoch: int) -> dict[str, Any]:
 
 def _claims(url: str, settlement: str, root: Path, epoch: int, batch: int) -> dict[str, Any]:
     """Finalise ``epoch`` if needed, claim every leaf ``batch`` at a time, check nothing is lost."""
-    from ame_chain.workflow import claim_leaves, finalize_epoch, load_published
+    from ame.workflow import claim_leaves, finalize_epoch, load_published
 
     ws = _workspace(url, settlement, root / f"relayer-{epoch}", RELAYER)
     ws.publish_dir = root / "published"
@@ -224,10 +224,10 @@ def in_subprocess(phase: str, *args: object, inline: bool = False) -> dict[str, 
 
 
 def _deploy(url: str) -> str:
+    from ame.deployment import deploy_settlement
+    from ame.workflow import DevChain
     from ame_chain.client import SettlementConfig
-    from ame_chain.deployment import deploy_settlement
     from ame_chain.tx import Transactor
-    from ame_chain.workflow import DevChain
 
     chain = DevChain(url)
     accounts = chain.dev_accounts

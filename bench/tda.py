@@ -6,7 +6,7 @@ Prints a table, then one JSON line. Everything is generated and trained here, on
   paraphrase ``<value> is the <relation> of <a> <b> .``) over seeded pseudo-words, so
   the vocabulary stays small (~600 words) while the facts are many;
 - model: the reference pipeline's transformer (``ModelSettings()`` defaults), trained
-  with ``offchain.attribution.lm.pretrain`` for ``--steps`` steps, keeping
+  with ``offchain.attribution.reference.lm.pretrain`` for ``--steps`` steps, keeping
   ``--checkpoints`` checkpoints;
 - events: ``--events`` training facts' requests (evenly spread over the facts) through
   the ``the ... is`` prompt, answered greedily;
@@ -60,7 +60,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
-from offchain.attribution.lm import (  # noqa: E402
+from offchain.attribution.reference.lm import (  # noqa: E402
     BOS,
     IGNORE,
     NeuralLM,
@@ -69,7 +69,7 @@ from offchain.attribution.lm import (  # noqa: E402
     pretrain,
     sequence_nll,
 )
-from offchain.attribution.pipeline import ModelSettings, TrainSettings  # noqa: E402
+from offchain.attribution.reference.pipeline import ModelSettings, TrainSettings  # noqa: E402
 from offchain.attribution.tda import ProjectedTracIn, Projection, TracIn  # noqa: E402
 
 TARGET_MS = 20.0

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
+from ame.deployment import deploy_settlement, write_record
 from ame_chain.chains import Chain
 from ame_chain.client import SettlementConfig
-from ame_chain.deployment import deploy_settlement, write_record
 from ame_chain.tx import Transactor
 
 

@@ -12,8 +12,8 @@ import argparse
 import sys
 
 from ame_chain.chains import RpcChain, anvil_dev_accounts
+from ame_core.exceptions import AmeError
 from deploy._common import add_config_arguments, deploy_and_record
-from offchain.exceptions import AmeError
 
 
 def main(argv: list[str] | None = None) -> int:

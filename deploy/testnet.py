@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ame_chain.chains import RpcChain
 from ame_chain.keys import ENV_PASSWORD, account_from_env, account_from_keystore
+from ame_core.exceptions import AmeError, InputError
 from deploy._common import add_config_arguments, deploy_and_record
-from offchain.exceptions import AmeError, InputError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
-"""Off-chain stages of AME: attribution (who created the value) and mapping (who is paid)."""
+"""Off-chain stages of AME: attribution (who created the value), mapping (who is paid),
+and the scenario format that describes a whole market to both."""
 
-from offchain.exceptions import AmeError, AttributionError, InputError, MappingError, RegistryError
+from offchain.exceptions import AttributionError, MappingError, RegistryError
 
-__all__ = ["AmeError", "AttributionError", "InputError", "MappingError", "RegistryError"]
+__all__ = ["AttributionError", "MappingError", "RegistryError"]

@@ -1,43 +1,19 @@
-"""Exceptions shared by every AME package.
-
-Every error AME raises on purpose derives from :class:`AmeError`; the CLI catches that
-base alone, so anything else reaching it is a bug. Where callers expect a builtin, the
-subclass also inherits it (``InputError`` is a ``ValueError``).
+"""Exceptions of the off-chain stages, under :class:`~ame_core.exceptions.AmeError`.
 
 Tree::
 
     AmeError
-    ├── InputError (ValueError)          bad user input: files, fields, arguments
+    ├── InputError (ValueError)          (ame_core.exceptions)
     ├── AttributionError                 valuation could not be computed
-    ├── MappingError                     rights and payouts could not be mapped
-    │   └── RegistryError (InputError)   the rights registry is malformed
-    └── (ame_chain.exceptions)
-        ├── MerkleError                  tree construction, proofs, dumps
-        ├── CompilationError             contracts could not be compiled
-        ├── ChainError                   talking to a node failed
-        └── SettlementError              a settlement transaction reverted
+    └── MappingError                     rights and payouts could not be mapped
+        └── RegistryError (InputError)   the rights registry is malformed
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "AmeError",
-    "AttributionError",
-    "InputError",
-    "MappingError",
-    "RegistryError",
-]
+from ame_core.exceptions import AmeError, InputError
 
-
-class AmeError(Exception):
-    """Base of every error AME raises on purpose."""
-
-
-class InputError(AmeError, ValueError):
-    """Input given by a user (a file, a field, an argument) is invalid.
-
-    The message names where the value came from and why it was refused.
-    """
+__all__ = ["AttributionError", "MappingError", "RegistryError"]
 
 
 class AttributionError(AmeError):

@@ -15,13 +15,20 @@ prompts...), with a game given as a callable on ``frozenset`` coalitions:
 Each returns a :class:`ValuationResult`. Games are evaluated through a
 :class:`CachedGame`; :mod:`offchain.attribution.games` has games with known values.
 
+Layout, as pyDVL lays out its valuation package: :mod:`~offchain.attribution.methods`
+(the valuation methods), :mod:`~offchain.attribution.samplers` (Monte Carlo samplers and
+stopping rules), :mod:`~offchain.attribution.game` and :mod:`~offchain.attribution.games`
+(the game protocol and closed-form games), :mod:`~offchain.attribution.result`;
+:mod:`~offchain.attribution.tda` (gradient-based data attribution);
+:mod:`~offchain.attribution.multistage` (revenue split over stages, then assets); and
+:mod:`~offchain.attribution.reference` (the reference generative pipeline). Scenario
+files live above attribution, in :mod:`offchain.scenario`.
+
 Loaded on first use, so that importing this package does not import torch:
 
 * the reference generative pipeline (:class:`ReferencePipeline`, its :class:`Event`,
   :class:`PipelineGame` and :class:`PipelineSettings`, :data:`BASE_MODEL`,
   :data:`STAGES`);
-* scenario files, ``ame.scenario/1`` (:class:`Scenario`, :func:`load_scenario`,
-  :func:`parse_scenario`, :func:`reference_scenario`);
 * multi-stage attribution of events' revenue (:class:`MultiStageAttribution`, its
   :class:`MultiStageResult`, :class:`EventAttribution`, :class:`StageAttribution`,
   and :func:`attribute_scenario`);
@@ -39,14 +46,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from offchain._lazy import lazy_exports
-from offchain.attribution.banzhaf import banzhaf_values
+from ame_core.lazy import lazy_exports
 from offchain.attribution.game import CachedGame, Game
-from offchain.attribution.knn import knn_shapley
-from offchain.attribution.loo import loo_values
-from offchain.attribution.owen import owen_values
+from offchain.attribution.methods import (
+    banzhaf_values,
+    knn_shapley,
+    loo_values,
+    owen_values,
+    shapley_values,
+)
 from offchain.attribution.result import ValuationResult
-from offchain.attribution.shapley import shapley_values
 
 if TYPE_CHECKING:
     from offchain.attribution.multistage import (
@@ -56,20 +65,13 @@ if TYPE_CHECKING:
         StageAttribution,
         attribute_scenario,
     )
-    from offchain.attribution.pipeline import (
+    from offchain.attribution.reference.pipeline import (
         BASE_MODEL,
         STAGES,
         Event,
         PipelineGame,
         PipelineSettings,
         ReferencePipeline,
-    )
-    from offchain.attribution.scenario import (
-        SCENARIO_FORMAT,
-        Scenario,
-        load_scenario,
-        parse_scenario,
-        reference_scenario,
     )
     from offchain.attribution.tda import (
         Checkpoint,
@@ -79,25 +81,20 @@ if TYPE_CHECKING:
         aggregate_scores,
     )
 
-# Imported on first use: these pull in torch (pipeline, tda) or pydantic and YAML
-# (scenario), which the cooperative-game core does not need.
+# Imported on first use: these pull in torch (pipeline, tda), which the
+# cooperative-game core does not need.
 _LAZY = {
     "EventAttribution": "multistage",
     "MultiStageAttribution": "multistage",
     "MultiStageResult": "multistage",
     "StageAttribution": "multistage",
     "attribute_scenario": "multistage",
-    "BASE_MODEL": "pipeline",
-    "STAGES": "pipeline",
-    "Event": "pipeline",
-    "PipelineGame": "pipeline",
-    "PipelineSettings": "pipeline",
-    "ReferencePipeline": "pipeline",
-    "SCENARIO_FORMAT": "scenario",
-    "Scenario": "scenario",
-    "load_scenario": "scenario",
-    "parse_scenario": "scenario",
-    "reference_scenario": "scenario",
+    "BASE_MODEL": "reference.pipeline",
+    "STAGES": "reference.pipeline",
+    "Event": "reference.pipeline",
+    "PipelineGame": "reference.pipeline",
+    "PipelineSettings": "reference.pipeline",
+    "ReferencePipeline": "reference.pipeline",
     "Checkpoint": "tda",
     "GroupedScores": "tda",
     "ProjectedTracIn": "tda",
@@ -107,7 +104,6 @@ _LAZY = {
 
 __all__ = [
     "BASE_MODEL",
-    "SCENARIO_FORMAT",
     "STAGES",
     "CachedGame",
     "Checkpoint",
@@ -121,7 +117,6 @@ __all__ = [
     "PipelineSettings",
     "ProjectedTracIn",
     "ReferencePipeline",
-    "Scenario",
     "StageAttribution",
     "TracIn",
     "ValuationResult",
@@ -129,11 +124,8 @@ __all__ = [
     "attribute_scenario",
     "banzhaf_values",
     "knn_shapley",
-    "load_scenario",
     "loo_values",
     "owen_values",
-    "parse_scenario",
-    "reference_scenario",
     "shapley_values",
 ]
 

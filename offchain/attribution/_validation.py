@@ -1,6 +1,6 @@
 """Argument checks shared by the valuation functions.
 
-Every check raises :class:`~offchain.exceptions.InputError` with a message that names
+Every check raises :class:`~ame_core.exceptions.InputError` with a message that names
 the argument, the offending value and the reason, so a caller can fix the call without
 reading the source.
 """
@@ -11,7 +11,7 @@ import math
 from collections.abc import Hashable, Iterable, Sequence
 from typing import TypeVar
 
-from offchain.exceptions import InputError
+from ame_core.exceptions import InputError
 
 __all__ = [
     "check_choice",

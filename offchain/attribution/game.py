@@ -14,7 +14,8 @@ import math
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeAlias, TypeVar
 
-from offchain.exceptions import AttributionError, InputError
+from ame_core.exceptions import InputError
+from offchain.exceptions import AttributionError
 
 __all__ = ["CachedGame", "Game"]
 

@@ -44,8 +44,8 @@ from typing import Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from ame_core.exceptions import InputError
 from offchain.attribution._validation import check_players
-from offchain.exceptions import InputError
 
 __all__ = [
     "AirportGame",

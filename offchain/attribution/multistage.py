@@ -1,7 +1,7 @@
 r"""Multi-stage attribution: split each event's revenue over stages, then over assets.
 
 For an event with revenue :math:`R` answered by the pipeline, let :math:`v` be its
-asset game (:meth:`~offchain.attribution.pipeline.ReferencePipeline.asset_game`: the
+asset game (:meth:`~offchain.attribution.reference.pipeline.ReferencePipeline.asset_game`: the
 log-likelihood gain of the output, with free disposal by default) over the assets
 :math:`N`, partitioned into the stages the event used,
 :math:`N = B_\text{data} \cup B_\text{base} \cup B_\text{adapter} \cup B_\text{prompt}`.
@@ -14,7 +14,7 @@ log-likelihood gain of the output, with free disposal by default) over the asset
    values :math:`\psi_a` in the stage's own game with the rest of the pipeline present,
    :math:`v_k(S) = v(S \cup \bar B_k) - v(\bar B_k)` with :math:`\bar B_k = N
    \setminus B_k` (for the data stage this is
-   :meth:`~offchain.attribution.pipeline.ReferencePipeline.data_game`):
+   :meth:`~offchain.attribution.reference.pipeline.ReferencePipeline.data_game`):
 
    * ``method="shapley"`` (default): :math:`\psi` is the Shapley value of
      :math:`v_k`, exact up to ``max_exact`` assets, else permutation sampling;
@@ -76,15 +76,16 @@ from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from ame_core.exceptions import InputError
 from offchain.attribution.game import CachedGame
-from offchain.attribution.owen import owen_values
-from offchain.attribution.pipeline import STAGES, Event, PipelineGame, ReferencePipeline
+from offchain.attribution.methods.owen import owen_values
+from offchain.attribution.methods.shapley import shapley_values
+from offchain.attribution.reference.pipeline import STAGES, Event, PipelineGame, ReferencePipeline
 from offchain.attribution.result import ValuationResult
-from offchain.attribution.shapley import shapley_values
-from offchain.exceptions import AttributionError, InputError
+from offchain.exceptions import AttributionError
 
 if TYPE_CHECKING:
-    from offchain.attribution.scenario import Scenario
+    from offchain.scenario import Scenario
 
 __all__ = [
     "METHODS",
@@ -110,7 +111,7 @@ class StageAttribution:
     """One stage of one event: its value, its amount and how its assets share it.
 
     Attributes:
-        stage: Stage id (one of :data:`~offchain.attribution.pipeline.STAGES`).
+        stage: Stage id (one of :data:`~offchain.attribution.reference.pipeline.STAGES`).
         assets: The stage's asset ids, in pipeline order.
         value: The stage's Shapley value in the stage game (nats), before clipping.
         amount: Revenue the stage receives, in base units.
@@ -291,7 +292,7 @@ class MultiStageAttribution:
         projection_dim: Dimension of ``"tracin-projected"``.
 
     Example:
-        >>> from offchain.attribution.scenario import reference_scenario
+        >>> from offchain.scenario import reference_scenario
         >>> pipe = ReferencePipeline.from_scenario(reference_scenario()).fit()
         >>> event = pipe.scenario_events()[0]
         >>> split = MultiStageAttribution(pipe).fit([event]).result.events[0]

@@ -15,8 +15,8 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ame_core.exceptions import InputError
 from offchain.attribution._validation import check_players
-from offchain.exceptions import InputError
 
 __all__ = ["ValuationResult"]
 

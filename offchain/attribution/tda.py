@@ -89,7 +89,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from offchain.exceptions import AttributionError, InputError
+from ame_core.exceptions import InputError
+from offchain.exceptions import AttributionError
 
 __all__ = [
     "Checkpoint",

@@ -16,7 +16,7 @@ Inputs: ``ame.values/1`` (:class:`Values`), ``ame.registry/1`` (:class:`Registry
 ``docs/manifest.md``), which :func:`verify_manifest` checks.
 """
 
-from offchain.mapping._apportion import apportion
+from ame_core.apportion import apportion
 from offchain.mapping._engine import map_epoch
 from offchain.mapping._manifest import (
     MANIFEST_FORMAT,

@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from ame_core.apportion import apportion
 from offchain.exceptions import MappingError
-from offchain.mapping._apportion import apportion
 from offchain.mapping._eligibility import Eligibility
 from offchain.mapping._gc import paused_gc
 from offchain.mapping._manifest import (

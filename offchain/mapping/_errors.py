@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from offchain._documents import read_document
+from ame_core.documents import read_document
 
 __all__ = ["format_validation_error", "read_document"]
 

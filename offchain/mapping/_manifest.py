@@ -18,9 +18,10 @@ from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, ValidationError
 
-from offchain._documents import parse_json
-from offchain.exceptions import InputError, MappingError
-from offchain.mapping._apportion import apportion
+from ame_core.apportion import apportion
+from ame_core.documents import parse_json
+from ame_core.exceptions import InputError
+from offchain.exceptions import MappingError
 from offchain.mapping._errors import format_validation_error
 from offchain.mapping._gc import paused_gc
 from offchain.mapping._policy import CarriedLedger, Policy

@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from offchain.exceptions import InputError
+from ame_core.exceptions import InputError
 from offchain.mapping._errors import format_validation_error, read_document
 from offchain.mapping._types import (
     Amount,

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+from ame_core.exceptions import InputError
 from offchain.attribution import banzhaf_values, loo_values
 from offchain.attribution.games import UnanimityGame, WeightedVotingGame
-from offchain.exceptions import AttributionError, InputError
+from offchain.exceptions import AttributionError
 from tests.attribution.helpers import symmetric_pair_games, table_game, table_games
 
 Game = Callable[[frozenset[Hashable]], float]

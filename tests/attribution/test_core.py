@@ -13,6 +13,9 @@ import pytest
 
 import offchain.attribution
 import offchain.attribution.games
+import offchain.attribution.methods
+import offchain.attribution.samplers
+from ame_core.exceptions import InputError
 from offchain.attribution import CachedGame, ValuationResult
 from offchain.attribution.games import (
     AirportGame,
@@ -21,13 +24,12 @@ from offchain.attribution.games import (
     UnanimityGame,
     WeightedVotingGame,
 )
-from offchain.exceptions import AttributionError, InputError
+from offchain.exceptions import AttributionError
 
 
 def test_public_api_is_pinned() -> None:
     assert offchain.attribution.__all__ == [
         "BASE_MODEL",
-        "SCENARIO_FORMAT",
         "STAGES",
         "CachedGame",
         "Checkpoint",
@@ -41,7 +43,6 @@ def test_public_api_is_pinned() -> None:
         "PipelineSettings",
         "ProjectedTracIn",
         "ReferencePipeline",
-        "Scenario",
         "StageAttribution",
         "TracIn",
         "ValuationResult",
@@ -49,12 +50,27 @@ def test_public_api_is_pinned() -> None:
         "attribute_scenario",
         "banzhaf_values",
         "knn_shapley",
-        "load_scenario",
         "loo_values",
         "owen_values",
-        "parse_scenario",
-        "reference_scenario",
         "shapley_values",
+    ]
+    assert offchain.attribution.methods.__all__ == [
+        "banzhaf_values",
+        "knn_shapley",
+        "loo_values",
+        "owen_values",
+        "shapley_values",
+    ]
+    assert offchain.attribution.samplers.__all__ == [
+        "MIN_BLOCKS",
+        "MIN_SAMPLES",
+        "BlockEstimator",
+        "Orders",
+        "PermutationEstimator",
+        "RunningMean",
+        "StoppingRules",
+        "min_blocks",
+        "run",
     ]
     assert offchain.attribution.games.__all__ == [
         "AirportGame",
@@ -72,8 +88,9 @@ def test_public_api_is_pinned() -> None:
 def test_importing_the_package_does_not_import_torch() -> None:
     # The pipeline, TracIn and multi-stage names load on first use.
     code = (
-        "import sys, offchain.attribution as a; "
-        "assert 'torch' not in sys.modules; a.Scenario; assert 'torch' not in sys.modules; "
+        "import sys, offchain.attribution as a, offchain.attribution.reference as r; "
+        "import offchain.scenario as s; s.Scenario; r.PipelineSettings; "
+        "assert 'torch' not in sys.modules; "
         "a.ReferencePipeline; assert 'torch' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -81,7 +98,15 @@ def test_importing_the_package_does_not_import_torch() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["__init__", "banzhaf", "game", "knn", "loo", "owen", "shapley"],
+    [
+        "__init__",
+        "methods.banzhaf",
+        "game",
+        "methods.knn",
+        "methods.loo",
+        "methods.owen",
+        "methods.shapley",
+    ],
 )
 def test_docstring_examples_run(module: str) -> None:
     name = "offchain.attribution" + ("" if module == "__init__" else f".{module}")

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from offchain.attribution import knn as knn_impl
+from ame_core.exceptions import InputError
 from offchain.attribution import knn_shapley, shapley_values
-from offchain.exceptions import InputError
+from offchain.attribution.methods import knn as knn_impl
 from tests.attribution.helpers import knn_utility
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from offchain.attribution.lm import (
+from ame_core.exceptions import InputError
+from offchain.attribution.reference.lm import (
     BOS,
     EOS,
     IGNORE,
@@ -28,7 +29,7 @@ from offchain.attribution.lm import (
     train_adapter,
     wrap_with_lora,
 )
-from offchain.attribution.pipeline import (
+from offchain.attribution.reference.pipeline import (
     Corpora,
     CorpusSettings,
     ModelSettings,
@@ -36,7 +37,6 @@ from offchain.attribution.pipeline import (
     TrainSettings,
     generate_corpora,
 )
-from offchain.exceptions import InputError
 
 # One torch thread: results depend on float summation order, and xdist runs two workers.
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]

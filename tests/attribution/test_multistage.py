@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
+from ame_core.exceptions import InputError
 from offchain.attribution.multistage import (
     METHODS,
     EventAttribution,
@@ -16,11 +17,11 @@ from offchain.attribution.multistage import (
     MultiStageResult,
     attribute_scenario,
 )
-from offchain.attribution.pipeline import Event, PipelineGame, ReferencePipeline
-from offchain.attribution.scenario import Scenario, parse_scenario, reference_scenario
+from offchain.attribution.reference.pipeline import Event, PipelineGame, ReferencePipeline
 from offchain.attribution.tda import GroupedScores
-from offchain.exceptions import AttributionError, InputError
+from offchain.exceptions import AttributionError
 from offchain.mapping import parse_values
+from offchain.scenario import Scenario, parse_scenario, reference_scenario
 
 # One torch thread: results depend on float summation order, and xdist runs two workers.
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]

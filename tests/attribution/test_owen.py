@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ame_core.exceptions import InputError
 from offchain.attribution import CachedGame, owen_values, shapley_values
 from offchain.attribution.games import GloveGame, UnanimityGame, WeightedVotingGame
-from offchain.exceptions import InputError
 from tests.attribution.helpers import symmetric_pair_games, table_games
 
 Game = Callable[[frozenset[Hashable]], float]

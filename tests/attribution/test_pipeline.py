@@ -10,9 +10,10 @@ import pytest
 import torch
 from scipy.stats import pearsonr, spearmanr
 
+from ame_core.exceptions import InputError
 from offchain.attribution import owen_values, shapley_values
-from offchain.attribution.lm import sequence_nll
-from offchain.attribution.pipeline import (
+from offchain.attribution.reference.lm import sequence_nll
+from offchain.attribution.reference.pipeline import (
     BASE_MODEL,
     Event,
     PipelineGame,
@@ -22,7 +23,7 @@ from offchain.attribution.pipeline import (
     generate_corpora,
 )
 from offchain.attribution.tda import ProjectedTracIn, TracIn, aggregate_scores
-from offchain.exceptions import AttributionError, InputError
+from offchain.exceptions import AttributionError
 
 # One torch thread: results depend on float summation order, and xdist runs two workers.
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ame_core.exceptions import InputError
 from offchain.attribution import CachedGame, shapley_values
 from offchain.attribution.games import (
     AirportGame,
@@ -18,7 +19,7 @@ from offchain.attribution.games import (
     UnanimityGame,
     WeightedVotingGame,
 )
-from offchain.exceptions import AttributionError, InputError
+from offchain.exceptions import AttributionError
 from tests.attribution.helpers import symmetric_pair_games, table_game, table_games
 
 SAMPLERS = ["stratified", "antithetic", "plain"]

@@ -10,15 +10,16 @@ import torch
 from scipy.stats import spearmanr
 from torch import Tensor, nn
 
-from offchain.attribution.lm import TinyTransformerLM, sequence_nll
-from offchain.attribution.pipeline import ModelSettings
+from ame_core.exceptions import InputError
+from offchain.attribution.reference.lm import TinyTransformerLM, sequence_nll
+from offchain.attribution.reference.pipeline import ModelSettings
 from offchain.attribution.tda import (
     Checkpoint,
     ProjectedTracIn,
     TracIn,
     aggregate_scores,
 )
-from offchain.exceptions import AttributionError, InputError
+from offchain.exceptions import AttributionError
 
 # One torch thread: results depend on float summation order, and xdist runs two workers.
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]

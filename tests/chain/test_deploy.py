@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from ame.deployment import artifact_hash, read_record
 from ame_chain.chains import AnvilChain
 from ame_chain.client import ROLES, SettlementClient
-from ame_chain.deployment import artifact_hash, read_record
+from ame_core.exceptions import InputError
 from deploy import anvil as anvil_script
 from deploy import testnet as testnet_script
-from offchain.exceptions import InputError
 
 pytestmark = pytest.mark.anvil
 

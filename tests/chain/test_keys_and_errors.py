@@ -13,7 +13,7 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from ame_chain import errors
 from ame_chain.exceptions import SettlementError, TransactionError
 from ame_chain.keys import account_from_env, account_from_keystore
-from offchain.exceptions import InputError
+from ame_core.exceptions import InputError
 
 KEY = "0x" + "11" * 32
 

@@ -23,7 +23,7 @@ from ame_chain import _keccak
 from ame_chain._abi_fast import LeafCodec
 from ame_chain.exceptions import MerkleError, MerkleInputError
 from ame_chain.merkle import FORMAT, StandardMerkleTree
-from offchain.exceptions import AmeError, InputError
+from ame_core.exceptions import AmeError, InputError
 
 SETTLEMENT = ["uint256", "address", "uint256", "uint256", "address", "uint256", "uint256"]
 PAIR = ["address", "uint256"]

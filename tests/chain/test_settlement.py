@@ -14,7 +14,7 @@ from web3.logs import DISCARD
 from ame_chain import errors
 from ame_chain.contracts import load_artifact
 from ame_chain.leaves import EpochHeader, EpochTree, FraudKind, PayoutLeaf, build_leaves
-from offchain.exceptions import InputError
+from ame_core.exceptions import InputError
 from tests.chain.conftest import CONFIG, Deployment, deploy_test_contract
 
 ETHER = 10**18

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from ame.cli import CliEnv, main
 from ame_chain.chains import InProcessChain
-from ame_chain.cli import CliEnv, main
 
 # Variables a developer's shell may hold that would change what the commands do.
 CLEAN_ENV: dict[str, str | None] = {

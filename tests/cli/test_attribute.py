@@ -14,12 +14,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from ame_chain.cli import main
-from ame_chain.cli._attribute import _STAGES, write_atomic
-from ame_chain.cli._attribute import METHODS as CLI_METHODS
+from ame.cli import main
+from ame.cli._attribute import _STAGES, write_atomic
+from ame.cli._attribute import METHODS as CLI_METHODS
+from ame_core.exceptions import InputError
 from offchain.attribution.multistage import METHODS
-from offchain.attribution.pipeline import STAGES
-from offchain.exceptions import InputError
+from offchain.attribution.reference.pipeline import STAGES
 from offchain.mapping import load_values, map_epoch, parse_registry, parse_values
 from tests.cli.conftest import CLEAN_ENV
 from tests.mapping._builders import address, asset_doc, registry_doc
@@ -199,7 +199,7 @@ def test_cli_lists_match_the_library_and_help_does_not_load_torch() -> None:
     assert CLI_METHODS == METHODS
     assert _STAGES == STAGES
     code = (
-        "import sys; from click.testing import CliRunner; from ame_chain.cli import main; "
+        "import sys; from click.testing import CliRunner; from ame.cli import main; "
         "assert CliRunner().invoke(main, ['attribute', '--help']).exit_code == 0; "
         "assert 'torch' not in sys.modules"
     )

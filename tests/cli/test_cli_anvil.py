@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from ame.workflow import CRASH_EXIT_CODE, CRASH_POINTS, DevChain, StateStore
 from ame_chain.contracts import load_artifact
 from ame_chain.tx import Transactor
-from ame_chain.workflow import CRASH_EXIT_CODE, CRASH_POINTS, DevChain, StateStore
 from tests.cli.conftest import CLEAN_ENV
 from tests.workflow._helpers import ARBITER, CONFIG, ETHER, OPERATOR, write_inputs
 
@@ -30,7 +30,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
     return subprocess.run(
-        [sys.executable, "-m", "ame_chain.cli", *map(str, args), "--state-dir", str(state)],
+        [sys.executable, "-m", "ame.cli", *map(str, args), "--state-dir", str(state)],
         env={**clean, **(env or {})},
         capture_output=True,
         text=True,
@@ -239,7 +239,7 @@ def test_demo_runs_the_whole_market_on_a_fresh_anvil(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     argv = ["demo", "--chain", "anvil", "--json", "--workdir", str(workdir)]
     done = subprocess.run(
-        [sys.executable, "-m", "ame_chain.cli", *argv],
+        [sys.executable, "-m", "ame.cli", *argv],
         env=clean,
         capture_output=True,
         text=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ame.workflow import MappingInputs, StateStore, Workspace, keccak_hex
 from ame_chain.chains import InProcessChain
-from ame_chain.workflow import MappingInputs, StateStore, Workspace, keccak_hex
 from offchain.mapping import load_registry, load_values, map_epoch
 from tests.cli.conftest import Ame
 from tests.workflow._helpers import (
@@ -147,8 +147,8 @@ def test_audit_of_a_tampered_manifest_names_each_mismatch_and_exits_3(
 
 def _dishonest(ame: Ame, chain: InProcessChain, tmp_path: Path, epoch: int) -> None:
     """The operator proposes a manifest whose amounts do not follow from its inputs."""
+    from ame.workflow import DurableSender
     from ame_chain.client import SettlementClient
-    from ame_chain.workflow import DurableSender
 
     with StateStore(ame.state_dir) as operator_state:
         record = operator_state.deployment(chain.chain_id)

@@ -53,7 +53,7 @@ def test_demo_refuses_a_directory_it_did_not_make(ame: Ame, tmp_path: Path) -> N
 
 def test_demo_share_column_adds_up() -> None:
     """Shares are exact fractions of the pool (the table rounds them for display only)."""
-    from ame_chain.market_demo import ContributorLine
+    from ame.demos.market import ContributorLine
 
     line = ContributorLine("a", "0x" + "11" * 20, ("dataset",), Fraction(1, 3), 1, True, "self")
     assert line.share * 3 == 1

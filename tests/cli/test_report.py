@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-import ame_chain.report
+import ame.report
+from ame.report import KIND_STAGES, stage_lines, value_flow
+from ame.workflow import DurableSender, MappingInputs, StateStore, Workspace
 from ame_chain.chains import InProcessChain
 from ame_chain.client import SettlementClient
-from ame_chain.report import KIND_STAGES, stage_lines, value_flow
-from ame_chain.workflow import DurableSender, MappingInputs, StateStore, Workspace
 from offchain.mapping import map_epoch, parse_registry, parse_values
 from tests.cli.conftest import Ame
 from tests.cli.test_cli_workflow import deploy
@@ -458,7 +458,7 @@ def test_value_flow_through_stages_conserves_every_unit() -> None:
 
 
 def test_report_exports_are_pinned() -> None:
-    assert ame_chain.report.__all__ == [
+    assert ame.report.__all__ == [
         "KIND_STAGES",
         "ContributorLine",
         "Decision",

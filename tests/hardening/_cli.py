@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from ame.cli import main
 from ame_chain.chains import Chain
-from ame_chain.cli import main
 from tests.cli.conftest import CLEAN_ENV
 
 

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from ame_chain.chains import InProcessChain
-from ame_chain.workflow import (
+from ame.workflow import (
     MappingInputs,
     Workspace,
     challenge_epoch,
@@ -42,6 +41,7 @@ from ame_chain.workflow import (
     sweep_epoch,
     withdraw_credits,
 )
+from ame_chain.chains import InProcessChain
 from offchain.mapping import Manifest, parse_carried, parse_policy, parse_registry, parse_values
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 from tests.workflow._helpers import (

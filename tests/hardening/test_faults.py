@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from ame.workflow import DevChain, StateStore, chain_down, chain_up
 from ame_chain.contracts import load_artifact
-from ame_chain.workflow import DevChain, StateStore, chain_down, chain_up
 from tests.hardening._cli import key, run
 from tests.hardening._faulty_node import Fault, FaultyNode
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc

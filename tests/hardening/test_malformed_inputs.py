@@ -29,13 +29,13 @@ import pytest
 from click.testing import CliRunner, Result
 from eth_account import Account
 
+from ame.cli import CliEnv, main
+from ame.workflow import keccak_hex
 from ame_chain.chains import InProcessChain
-from ame_chain.cli import CliEnv, main
 from ame_chain.contracts import load_artifact
 from ame_chain.exceptions import MerkleInputError
 from ame_chain.merkle import StandardMerkleTree
 from ame_chain.tx import Transactor
-from ame_chain.workflow import keccak_hex
 from tests.cli.conftest import CLEAN_ENV
 from tests.workflow._helpers import ADMIN, ARBITER, CONFIG, OPERATOR, write_inputs
 
@@ -278,11 +278,7 @@ def _newer_state(e: Env) -> list[object]:
 
 
 _REFERENCE_SCENARIO = (
-    Path(__file__).resolve().parents[2]
-    / "offchain"
-    / "attribution"
-    / "scenarios"
-    / "reference.yaml"
+    Path(__file__).resolve().parents[2] / "offchain" / "scenario" / "data" / "reference.yaml"
 ).read_text()
 
 
@@ -541,9 +537,7 @@ def test_scenario_nested_200000_deep_is_an_input_error(tmp_path: Path) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text("[" * 200_000 + "]" * 200_000)
     # In a subprocess, as it once killed the interpreter; the loader alone (no torch to import).
-    code = (
-        "import sys; from offchain.attribution.scenario import load_scenario as f; f(sys.argv[1])"
-    )
+    code = "import sys; from offchain.scenario import load_scenario as f; f(sys.argv[1])"
     done = subprocess.run(
         [sys.executable, "-c", code, str(scenario)], capture_output=True, text=True, timeout=120
     )

@@ -23,12 +23,12 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ame_chain.config import load_config
-from ame_chain.deployment import read_record
+from ame.config import load_config
+from ame.deployment import read_record
 from ame_chain.keys import account_from_keystore
 from ame_chain.merkle import StandardMerkleTree
-from offchain._documents import MAX_DEPTH, parse_json, parse_toml, parse_yaml
-from offchain.exceptions import AmeError, InputError
+from ame_core.documents import MAX_DEPTH, parse_json, parse_toml, parse_yaml
+from ame_core.exceptions import AmeError, InputError
 from offchain.mapping import (
     load_registry,
     load_values,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from offchain.exceptions import InputError
+from ame_core.exceptions import InputError
 from offchain.mapping import CarriedLedger, Policy, parse_carried, parse_policy, parse_values
 
 from ._builders import address, event_doc, values_doc

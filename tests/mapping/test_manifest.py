@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from offchain.exceptions import InputError, MappingError
+from ame_core.exceptions import InputError
+from offchain.exceptions import MappingError
 from offchain.mapping import (
     CarriedLedger,
     Manifest,

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from offchain.exceptions import InputError, MappingError, RegistryError
+from ame_core.exceptions import InputError
+from offchain.exceptions import MappingError, RegistryError
 from offchain.mapping import load_registry, parse_registry
 
 from ._builders import address, asset_doc, registry_doc

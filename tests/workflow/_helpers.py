@@ -9,14 +9,14 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
+from ame.deployment import deploy_settlement
+from ame.workflow import DurableSender, StateStore, Workspace, keccak_hex, leaves_of
+from ame.workflow._publish import epoch_folder, publish
+from ame.workflow._settle import MappingInputs
 from ame_chain.chains import Chain
 from ame_chain.client import SettlementClient, SettlementConfig
-from ame_chain.deployment import deploy_settlement
 from ame_chain.leaves import EpochHeader, PayoutLeaf
 from ame_chain.tx import Transactor
-from ame_chain.workflow import DurableSender, StateStore, Workspace, keccak_hex, leaves_of
-from ame_chain.workflow._publish import epoch_folder, publish
-from ame_chain.workflow._settle import MappingInputs
 from offchain.mapping import Manifest, parse_manifest
 from tests.mapping._builders import asset_doc, event_doc, registry_doc, values_doc
 

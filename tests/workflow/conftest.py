@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ame.workflow import Workspace
 from ame_chain.chains import InProcessChain
 from ame_chain.client import SettlementClient
-from ame_chain.workflow import Workspace
 from tests.workflow._helpers import OPERATOR, WATCHDOG, deploy, workspace
 
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ame_chain.chains import InProcessChain
-from ame_chain.leaves import FraudKind, find_faults
-from ame_chain.workflow import (
+from ame.workflow import (
     EVIDENCE_FORMAT,
     AuditInputs,
     MappingInputs,
@@ -26,6 +24,8 @@ from ame_chain.workflow import (
     resolve_dispute,
     settle_epoch,
 )
+from ame_chain.chains import InProcessChain
+from ame_chain.leaves import FraudKind, find_faults
 from tests.workflow._helpers import (
     ARBITER,
     CONFIG,

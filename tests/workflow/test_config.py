@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ame_chain.config import ConfigError, load_config
+from ame.config import ConfigError, load_config
 
 ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 

@@ -1,7 +1,7 @@
-"""The public API of ame_chain.workflow and ame_chain.cli is pinned: changing it is a deliberate act."""
+"""The public API of ame.workflow and ame.cli is pinned: changing it is a deliberate act."""
 
-import ame_chain.cli
-import ame_chain.workflow
+import ame.cli
+import ame.workflow
 
 WORKFLOW = [
     "CRASH_ENV",
@@ -55,11 +55,11 @@ WORKFLOW = [
 
 
 def test_workflow_exports() -> None:
-    assert ame_chain.workflow.__all__ == WORKFLOW
+    assert ame.workflow.__all__ == WORKFLOW
     for name in WORKFLOW:
-        assert hasattr(ame_chain.workflow, name), name
+        assert hasattr(ame.workflow, name), name
 
 
 def test_cli_exports() -> None:
-    assert ame_chain.cli.__all__ == ["EXIT_AUDIT_MISMATCH", "EXIT_ERROR", "CliEnv", "main"]
-    assert (ame_chain.cli.EXIT_ERROR, ame_chain.cli.EXIT_AUDIT_MISMATCH) == (1, 3)
+    assert ame.cli.__all__ == ["EXIT_AUDIT_MISMATCH", "EXIT_ERROR", "CliEnv", "main"]
+    assert (ame.cli.EXIT_ERROR, ame.cli.EXIT_AUDIT_MISMATCH) == (1, 3)

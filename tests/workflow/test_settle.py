@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ame_chain import errors
-from ame_chain.chains import InProcessChain
-from ame_chain.client import SettlementClient
-from ame_chain.contracts import load_artifact
-from ame_chain.leaves import EpochHeader
-from ame_chain.tx import Transactor
-from ame_chain.workflow import (
+from ame.workflow import (
     CRASH_POINTS,
     MappingInputs,
     StateError,
@@ -26,6 +20,12 @@ from ame_chain.workflow import (
     leaves_of,
     settle_epoch,
 )
+from ame_chain import errors
+from ame_chain.chains import InProcessChain
+from ame_chain.client import SettlementClient
+from ame_chain.contracts import load_artifact
+from ame_chain.leaves import EpochHeader
+from ame_chain.tx import Transactor
 from offchain.mapping import load_manifest
 from tests.chain.conftest import deploy_test_contract
 from tests.workflow._helpers import (

@@ -1,0 +1,175 @@
+"""``ame attribute``: split a scenario's revenue over its contributions (``ame.values/1``)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import click
+
+from ame.cli._output import ClickProgress, echo_json, pairs, table
+from ame_core.exceptions import InputError
+
+if TYPE_CHECKING:
+    from offchain.attribution.multistage import Method, MultiStageResult
+    from offchain.scenario import Scenario
+
+__all__ = ["COMMANDS", "METHODS", "attribute_file", "write_atomic"]
+
+# offchain.attribution.multistage.METHODS and pipeline.STAGES, without importing torch.
+METHODS = ("shapley", "owen", "tracin", "tracin-projected")
+_STAGES = ("data", "base_model", "adapter", "prompt")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` all at once: a temporary file beside it, then a rename.
+
+    A crash or an error leaves either the old file or the new one, never a part.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def attribute_file(
+    path: Path, *, epoch: int | None, method: str, progress: ClickProgress
+) -> tuple[Scenario, MultiStageResult, dict[str, Any]]:
+    """Load the scenario at ``path``, train its pipeline, attribute its events.
+
+    Returns:
+        The scenario, the attribution, and its ``ame.values/1`` document.
+    """
+    # Imported here: torch loads only for the commands that need it.
+    from offchain.attribution.multistage import MultiStageAttribution
+    from offchain.attribution.reference.pipeline import ReferencePipeline
+    from offchain.scenario import load_scenario
+
+    spec = load_scenario(path)
+    progress.step(
+        f"training the pipeline of {spec.id!r} (datasets: {len(spec.datasets)}, "
+        f"adapters: {len(spec.adapters)}, prompts: {len(spec.prompts)})"
+    )
+    pipe = ReferencePipeline.from_scenario(spec).fit()
+    events = pipe.scenario_events()
+    progress.step(f"attributing {len(events)} events (within stages: {method})")
+    estimator = MultiStageAttribution(pipe, method=cast("Method", method), seed=spec.seed)
+    with progress.bar("events", len(events)) as advance:
+        result = estimator.fit(events, progress=lambda _i, _item: advance(1)).result
+    return spec, result, result.to_values(spec, epoch=epoch)
+
+
+@click.command()
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the ame.values/1 document.",
+)
+@click.option(
+    "--epoch",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Epoch of the values (default: the scenario's `epoch`).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="shapley",
+    show_default=True,
+    help="How assets share their stage's value (stages always split by Shapley/Owen).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def attribute(scenario: Path, output: Path, epoch: int | None, method: str, as_json: bool) -> None:
+    """Attribute SCENARIO's events (ame.scenario/1) and write their values (ame.values/1).
+
+    Trains the scenario's pipeline, answers every event, splits each event's revenue
+    over the stages (data, base model, adapter, prompt), then over each stage's assets,
+    exactly to the unit. The output is what `ame map` and `ame settle --values` read.
+    """
+    progress = ClickProgress()
+    if not output.parent.is_dir():
+        raise InputError(f"{output}: cannot write: {output.parent} is not a directory")
+    spec, result, document = attribute_file(scenario, epoch=epoch, method=method, progress=progress)
+    from offchain.mapping import parse_values
+
+    # What `ame map` reads: a document it would refuse is never written.
+    values = parse_values(document, source=str(output))
+    try:
+        write_atomic(output, (json.dumps(document, indent=2) + "\n").encode())
+    except OSError as err:
+        raise InputError(f"{output}: cannot write: {err}") from err
+
+    stages = list(_STAGES)
+    totals = result.totals()
+    summary: dict[str, Any] = {
+        "output": str(output),
+        "epoch": values.epoch,
+        "scenario": {"id": spec.id, "sha256": spec.digest()},
+        "method": method,
+        "valuesSha256": values.digest(),
+        "events": [
+            {
+                "id": item.event.id,
+                "output": item.event.text,
+                "revenue": str(item.revenue),
+                "stages": {s: str(v) for s, v in item.stage_amounts.items()},
+                "values": {a: str(v) for a, v in item.amounts.items()},
+                "notes": list(item.notes),
+            }
+            for item in result.events
+        ],
+        "totals": {a: str(v) for a, v in sorted(totals.items())},
+    }
+    if as_json:
+        echo_json(summary)
+        return
+    rows = []
+    for item in result.events:
+        amounts = item.stage_amounts
+        top = max(item.amounts, key=lambda a: (item.amounts[a], a), default="")
+        rows.append(
+            (
+                item.event.id,
+                item.event.text,
+                item.revenue,
+                *(amounts.get(s, "") for s in stages),
+                top,
+            )
+        )
+    click.echo(table(["event", "output", "revenue", *stages, "top asset"], rows))
+    click.echo("")
+    click.echo(table(["asset", "owner", "amount"], _asset_rows(totals, spec.owners())))
+    click.echo("")
+    click.echo(
+        pairs(
+            [
+                ("values", output),
+                ("epoch", values.epoch),
+                ("scenario", f"{spec.id} {spec.digest()}"),
+                ("sha256", values.digest()),
+            ]
+        )
+    )
+
+
+def _asset_rows(totals: dict[str, int], owners: dict[str, str]) -> list[tuple[str, str, int]]:
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    return [(asset, owners.get(asset, ""), amount) for asset, amount in ranked]
+
+
+COMMANDS = [attribute]

@@ -1,0 +1,352 @@
+"""Operator commands: deploy, map, settle, finalize, refund, sweep, withdraw."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from ame.cli._attribute import METHODS, attribute_file
+from ame.cli._options import input_options, with_session
+from ame.cli._output import ClickProgress, echo_json, pairs
+from ame.cli._session import Session
+from ame.deployment import deploy_settlement, write_record
+from ame.workflow import (
+    MappingInputs,
+    finalize_epoch,
+    keccak_hex,
+    refund_epoch,
+    settle_epoch,
+    sweep_epoch,
+    withdraw_credits,
+)
+from ame_chain.tx import Transactor
+from ame_core.exceptions import InputError
+
+__all__ = ["COMMANDS"]
+
+
+@click.command()
+@with_session(account=True)
+@click.option("--challenge-window", type=click.IntRange(min=1), default=None, help="Seconds.")
+@click.option("--dispute-window", type=click.IntRange(min=1), default=None, help="Seconds.")
+@click.option("--claim-period", type=click.IntRange(min=1), default=None, help="Seconds.")
+@click.option("--operator-bond", type=click.IntRange(0, 2**96 - 1), default=None, help="Wei.")
+@click.option("--dispute-bond", type=click.IntRange(0, 2**96 - 1), default=None, help="Wei.")
+@click.option("--operator", multiple=True, help="Grant OPERATOR_ROLE (repeatable).")
+@click.option("--arbiter", multiple=True, help="Grant ARBITER_ROLE (repeatable).")
+@click.option("--guardian", multiple=True, help="Grant GUARDIAN_ROLE (repeatable).")
+@click.option("--sweep-recipient", default=None, help="Default: the deployer.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+def deploy(
+    session: Session,
+    challenge_window: int | None,
+    dispute_window: int | None,
+    claim_period: int | None,
+    operator_bond: int | None,
+    dispute_bond: int | None,
+    operator: tuple[str, ...],
+    arbiter: tuple[str, ...],
+    guardian: tuple[str, ...],
+    sweep_recipient: str | None,
+    output: Path | None,
+) -> None:
+    """Deploy the settlement contract and make it this chain's default.
+
+    Parameters default to [deploy] in ame.toml. With no --operator, --arbiter or
+    --guardian, the deployer takes all three roles (convenient locally; name them on a
+    real network). The deployment record goes to the state directory (and to -o).
+    """
+    given = {
+        "challenge_window": challenge_window,
+        "dispute_window": dispute_window,
+        "claim_period": claim_period,
+        "operator_bond": operator_bond,
+        "dispute_bond": dispute_bond,
+    }
+    # The options are range-checked by click; the rest comes validated from the config.
+    params = session.config.deploy.model_copy(
+        update={k: v for k, v in given.items() if v is not None}
+    )
+    if output is not None:
+        _check_writable(output, "--output")  # before deploying, not after
+    chain = session.chain()
+    account = session.account()
+    if account is None:
+        raise InputError(
+            "no account: pass --keystore PATH or --dev-account N, or set $AME_PRIVATE_KEY"
+        )
+    session.progress.step(f"deploying AmeSettlement on chain {chain.chain_id}")
+    me = [account.address]
+    _, record = deploy_settlement(
+        Transactor(chain.w3, account),
+        config=params.settlement_config(),
+        operators=list(operator) or me,
+        arbiters=list(arbiter) or me,
+        guardians=list(guardian) or me,
+        sweep_recipient=sweep_recipient,
+    )
+    session.state.add_deployment(record)
+    path = session.state_dir / "deployments" / f"{record.chain_id}-{record.address.lower()}.json"
+    write_record(record, path)
+    if output is not None:
+        write_record(record, output)
+    if session.as_json:
+        echo_json({**record.to_json(), "recordPath": str(output or path)})
+        return
+    rows = [
+        ("address", record.address),
+        ("chain id", record.chain_id),
+        ("block", record.block),
+        ("tx", record.tx_hash),
+        *((role.lower(), ", ".join(accounts)) for role, accounts in record.roles.items()),
+        ("record", output or path),
+    ]
+    click.echo(pairs(rows))
+
+
+@click.command(name="map")
+@with_session(chain=False)
+@click.argument("values", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("registry", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--policy", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--carried",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="ame.carried/1 ledger or the previous epoch's manifest.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def map_command(
+    session: Session,
+    values: Path,
+    registry: Path,
+    policy: Path | None,
+    carried: Path | None,
+    output: Path,
+) -> None:
+    """Map VALUES (ame.values/1) with REGISTRY to an allocation manifest (ame.manifest/1)."""
+    _check_writable(output, "--output")
+    manifest = MappingInputs.load(values, registry, policy, carried).manifest()
+    data = manifest.to_json_bytes()
+    _write(output, data)
+    t = manifest.totals
+    summary = {
+        "epoch": manifest.epoch,
+        "output": str(output),
+        "leaves": len(manifest.leaves),
+        "revenue": str(t.revenue),
+        "pool": str(t.pool),
+        "escrowed": str(t.escrowed),
+        "carriedIn": str(t.carried_in),
+        "carriedOut": str(t.carried_out),
+        "sha256": manifest.sha256(),
+        "keccak256": keccak_hex(data),
+    }
+    if session.as_json:
+        echo_json(summary)
+    else:
+        click.echo(pairs(list(summary.items())))
+
+
+@click.command()
+@with_session(account=True)
+@input_options
+@click.option(
+    "--token",
+    default=None,
+    metavar="ADDRESS",
+    help="ERC-20 pool token (default: ETH or [settlement] token).",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="ame.scenario/1 file: attribute it first (instead of --values).",
+)
+@click.option(
+    "--epoch",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --scenario: the epoch (default: the scenario's `epoch`).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="shapley",
+    show_default=True,
+    help="With --scenario: how assets share their stage's value.",
+)
+def settle(
+    session: Session,
+    values: Path | None,
+    registry: Path | None,
+    policy: Path | None,
+    carried: Path | None,
+    token: str | None,
+    scenario: Path | None,
+    epoch: int | None,
+    method: str,
+) -> None:
+    """Attribute (with --scenario), map, publish, build the tree, fund and propose one epoch.
+
+    Balances are carried from the latest earlier epoch in the state unless --carried is
+    given. Rerunning after a crash completes the same epoch: one proposal, one funding
+    (with --scenario the attribution is recomputed, bit for bit the same).
+    """
+    if (values is None) == (scenario is None):
+        raise click.UsageError("settle needs --values or --scenario (one of them)")
+    if scenario is None and (epoch is not None or method != "shapley"):
+        raise click.UsageError("--epoch and --method go with --scenario")
+    if scenario is not None:
+        attribute = _scenario_inputs(scenario, registry, policy, carried, epoch, method)
+        ws = session.workspace(signing=True)  # before training: a missing account fails fast
+        inputs = attribute()
+    elif registry is None:
+        raise click.UsageError("settle --values needs --registry")
+    else:
+        assert values is not None  # checked above: exactly one of --values and --scenario
+        inputs = MappingInputs.load(values, registry, policy, carried)
+        ws = session.workspace(signing=True)
+    result = settle_epoch(ws, inputs, token=token or session.config.settlement.token)
+    if session.as_json:
+        echo_json(
+            {
+                "epoch": result.epoch,
+                "manifestURI": result.manifest_uri,
+                "manifestHash": result.manifest_hash,
+                "root": result.root,
+                "pool": str(result.pool),
+                "leafCount": result.leaf_count,
+                "token": result.token,
+                "header": result.header.to_json(),
+                "proposeTx": result.propose_tx,
+                "approveTx": result.approve_tx,
+                "carriedFrom": result.carried_from,
+                "resumed": result.resumed,
+            }
+        )
+        return
+    rows: list[tuple[str, object]] = [
+        ("epoch", result.epoch),
+        ("status", ws.client.status(result.epoch)),
+        ("pool", result.pool),
+        ("leaves", result.leaf_count),
+        ("token", "ETH" if result.header.is_eth else result.token),
+        ("root", result.root),
+        ("manifest", result.manifest_uri),
+        ("manifest hash", result.manifest_hash),
+        ("challenge ends", result.header.challenge_end),
+        ("propose tx", result.propose_tx or "(found on-chain)"),
+    ]
+    if result.approve_tx:
+        rows.append(("approve tx", result.approve_tx))
+    rows.extend(("resumed", line) for line in result.resumed)
+    click.echo(pairs(rows))
+
+
+def _scenario_inputs(
+    scenario: Path,
+    registry: Path | None,
+    policy: Path | None,
+    carried: Path | None,
+    epoch: int | None,
+    method: str,
+) -> Callable[[], MappingInputs]:
+    """Validate every input file now; return what trains, attributes and pairs them later.
+
+    The registry is ``--registry`` or the scenario's own ``rights``.
+    """
+    from offchain.mapping import load_carried, load_policy, load_registry, parse_values
+    from offchain.scenario import load_scenario
+
+    spec = load_scenario(scenario)
+    rights = load_registry(registry) if registry is not None else spec.registry()
+    if rights is None:
+        raise InputError(f"{scenario}: rights: the scenario names no registry; give --registry")
+    loaded_policy = load_policy(policy) if policy is not None else None
+    loaded_carried = load_carried(carried) if carried is not None else None
+
+    def attribute() -> MappingInputs:
+        _, _, document = attribute_file(
+            scenario, epoch=epoch, method=method, progress=ClickProgress()
+        )
+        values = parse_values(document, source=f"{scenario} (attributed)")
+        return MappingInputs(values, rights, loaded_policy, loaded_carried)
+
+    return attribute
+
+
+@click.command()
+@with_session(account=True)
+@click.argument("epoch", type=click.IntRange(min=0))
+def finalize(session: Session, epoch: int) -> None:
+    """Make EPOCH claimable (after its challenge window, with no open dispute)."""
+    ws = session.workspace(signing=True)
+    tx = finalize_epoch(ws, epoch)
+    _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "tx": tx})
+
+
+@click.command()
+@with_session(account=True)
+@click.argument("epoch", type=click.IntRange(min=0))
+def refund(session: Session, epoch: int) -> None:
+    """Send the pool of a voided EPOCH back to its operator."""
+    ws = session.workspace(signing=True)
+    tx = refund_epoch(ws, epoch)
+    _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "tx": tx})
+
+
+@click.command()
+@with_session(account=True)
+@click.argument("epoch", type=click.IntRange(min=0))
+def sweep(session: Session, epoch: int) -> None:
+    """Send what is left of an expired EPOCH to the sweep recipient."""
+    ws = session.workspace(signing=True)
+    tx, amount = sweep_epoch(ws, epoch)
+    _done(
+        session,
+        {"epoch": epoch, "status": ws.client.status(epoch), "swept": str(amount), "tx": tx},
+    )
+
+
+@click.command()
+@with_session(account=True)
+@click.option("--to", default=None, metavar="ADDRESS", help="Default: the signing account.")
+def withdraw(session: Session, to: str | None) -> None:
+    """Withdraw the signing account's ETH credit (bonds returned, refused payouts)."""
+    ws = session.workspace(signing=True)
+    tx, amount = withdraw_credits(ws, to)
+    _done(session, {"withdrawn": str(amount), "tx": tx})
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written, before any work (nothing is created)."""
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option}: cannot write {path}: {existing} is not a writable directory")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"--output: cannot write {path}: {err.strerror or err}") from None
+
+
+def _done(session: Session, fields: dict[str, object]) -> None:
+    if session.as_json:
+        echo_json(fields)
+    else:
+        click.echo(pairs(list(fields.items())))
+
+
+COMMANDS = [deploy, map_command, settle, finalize, refund, sweep, withdraw]

@@ -1,0 +1,143 @@
+"""Options shared by the ``ame`` subcommands, built once (ApeWorX ``cli/options.py`` style).
+
+``@with_session(chain=..., account=...)`` adds the options a command needs and hands it a
+:class:`~ame.cli._session.Session` as its first argument:
+
+* always: ``--config``, ``--state-dir``, ``-v/--verbose``, ``--json``;
+* ``chain=True``: ``--rpc``, ``--settlement``;
+* ``account=True``: ``--keystore``, ``--dev-account``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TimeExhausted, Web3RPCError
+
+from ame.cli._session import Session
+from ame_chain.errors import decode_revert, revert_data
+from ame_chain.exceptions import ChainError
+
+__all__ = ["input_options", "with_session"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_COMMON = [
+    click.option(
+        "--config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Config file (default: $AME_CONFIG, else ./ame.toml if present).",
+    ),
+    click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Operator state directory (default: $AME_STATE_DIR, [state] dir, else .ame).",
+    ),
+    click.option("-v", "--verbose", count=True, help="Log what happens (-vv: more) on stderr."),
+    click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+]
+_CHAIN = [
+    click.option(
+        "--rpc",
+        default=None,
+        metavar="URL",
+        help="Node URL (default: $AME_RPC_URL, [chain] rpc, else the chain of `ame chain up`).",
+    ),
+    click.option(
+        "--settlement",
+        default=None,
+        metavar="ADDRESS",
+        help="Settlement contract (default: $AME_SETTLEMENT, else the last `ame deploy`).",
+    ),
+]
+_ACCOUNT = [
+    click.option(
+        "--keystore",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Signing keystore; password from $AME_KEYSTORE_PASSWORD or a prompt.",
+    ),
+    click.option(
+        "--dev-account",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="Sign with development account N (local chains only).",
+    ),
+]
+_SESSION_KEYS = (
+    "config",
+    "state_dir",
+    "verbose",
+    "as_json",
+    "rpc",
+    "settlement",
+    "keystore",
+    "dev_account",
+)
+
+
+# What web3 raises when a node's answer cannot be used though the transport worked: an
+# error without revert data, an empty or undecodable call result (no contract, or not an
+# AmeSettlement, at the address), a transaction never mined.
+_NODE_ANSWERS = (Web3RPCError, BadFunctionCallOutput, TimeExhausted, ContractLogicError)
+
+
+def _node_answer(err: Exception) -> str:
+    if isinstance(err, BadFunctionCallOutput):
+        return (
+            "a contract call returned nothing usable (is the address an AmeSettlement, and "
+            f"the node synced?): {str(err)[:300]}"
+        )
+    return f"the node's answer cannot be used: {type(err).__name__}: {str(err)[:300]}"
+
+
+def with_session(*, chain: bool = True, account: bool = False) -> Callable[[F], F]:
+    """Add the shared options and pass a :class:`Session` as the command's first argument."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            options = {k: kwargs.pop(k) for k in _SESSION_KEYS if k in kwargs}
+            session = Session(click.get_current_context(), **options)
+            try:
+                return func(session, *args, **kwargs)
+            except _NODE_ANSWERS as err:
+                data = revert_data(err)
+                decoded = decode_revert(data) if data else None
+                if decoded is not None:  # a view reverted with one of the contract's errors
+                    raise decoded from err
+                raise ChainError(_node_answer(err)) from err
+
+        decorated: Any = wrapper
+        for option in reversed(_COMMON + (_CHAIN if chain else []) + (_ACCOUNT if account else [])):
+            decorated = option(decorated)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def input_options(func: F) -> F:
+    """``--values``, ``--registry``, ``--policy``, ``--carried``: the mapping inputs of an epoch."""
+    file = click.Path(path_type=Path, dir_okay=False, exists=True)
+    for option in reversed(
+        [
+            click.option("--values", type=file, default=None, help="ame.values/1 file."),
+            click.option("--registry", type=file, default=None, help="ame.registry/1 file."),
+            click.option("--policy", type=file, default=None, help="ame.policy/1 file."),
+            click.option(
+                "--carried",
+                type=file,
+                default=None,
+                help="ame.carried/1 ledger or the previous manifest.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func

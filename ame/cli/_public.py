@@ -1,0 +1,271 @@
+"""Commands for contributors, auditors and arbiters: status, claim, audit, challenge, dispute, resolve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ame.cli._main import EXIT_AUDIT_MISMATCH
+from ame.cli._options import input_options, with_session
+from ame.cli._output import echo_json, pairs, table
+from ame.cli._session import Session
+from ame.workflow import (
+    AuditInputs,
+    audit_epoch,
+    challenge_epoch,
+    claim_leaves,
+    epoch_summaries,
+    open_dispute,
+    resolve_dispute,
+)
+
+__all__ = ["COMMANDS"]
+
+_EPOCHS = click.argument("epochs", nargs=-1, type=click.IntRange(min=0))
+_EPOCH = click.argument("epoch", type=click.IntRange(min=0))
+_MANIFEST = click.option(
+    "--manifest",
+    "manifest_uri",
+    default=None,
+    metavar="URI",
+    help="Read the manifest here instead of at the URI published on-chain.",
+)
+
+
+@click.command()
+@with_session()
+@_EPOCHS
+def status(session: Session, epochs: tuple[int, ...]) -> None:
+    """Show every epoch (or EPOCHS): status, pool, claims, disputes, transactions."""
+    ws = session.workspace(signing=False)
+    summaries = epoch_summaries(ws, epochs)
+    if session.as_json:
+        echo_json({"settlement": ws.client.address, "epochs": [s.to_json() for s in summaries]})
+        return
+    if not summaries:
+        click.echo(f"no epochs on {ws.client.address} yet")
+        return
+    rows = [
+        (
+            s.epoch,
+            s.status,
+            s.pool,
+            s.leaf_count,
+            s.claimed,
+            s.remaining,
+            f"{s.open_disputes}/{s.dispute_count}",
+            s.challenge_end,
+            s.propose_tx,
+        )
+        for s in summaries
+    ]
+    headers = [
+        "epoch",
+        "status",
+        "pool",
+        "leaves",
+        "claimed",
+        "remaining",
+        "disputes",
+        "challenge end",
+        "propose tx",
+    ]
+    click.echo(table(headers, rows))
+
+
+@click.command()
+@with_session(account=True)
+@click.option(
+    "--account",
+    "accounts",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Whose leaves (repeatable; default: the signer's).",
+)
+@click.option("--all", "claim_all", is_flag=True, help="Every unclaimed leaf.")
+@click.option(
+    "--epoch",
+    "epochs",
+    multiple=True,
+    type=click.IntRange(min=0),
+    help="Only these epochs (repeatable; default: every finalised one).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Leaves per transaction.",
+)
+def claim(
+    session: Session,
+    accounts: tuple[str, ...],
+    claim_all: bool,
+    epochs: tuple[int, ...],
+    batch: int,
+) -> None:
+    """Claim unclaimed leaves: one with `claim`, many in one `claimMany` transaction.
+
+    A leaf pays its own account whoever sends the claim, so anyone may claim for others.
+    """
+    if claim_all and accounts:
+        raise click.UsageError("--all and --account exclude each other")
+    ws = session.workspace(signing=True)
+    wanted = None if claim_all else (list(accounts) or [ws.signer().address])
+    result = claim_leaves(ws, accounts=wanted, epochs=epochs, batch_size=batch)
+    for epoch, reason in result.skipped:
+        click.echo(f"skipped epoch {epoch}: {reason}", err=True)
+    if session.as_json:
+        echo_json(
+            {
+                "claims": [line.to_json() for line in result.lines],
+                "total": str(result.total),
+                "txs": result.tx_hashes,
+                "skipped": [{"epoch": e, "reason": r} for e, r in result.skipped],
+            }
+        )
+        return
+    if not result.lines:
+        click.echo("nothing to claim")
+        return
+    rows = [(c.epoch, c.index, c.account, c.amount, c.tx_hash) for c in result.lines]
+    click.echo(table(["epoch", "leaf", "account", "amount", "tx"], rows))
+    click.echo(f"paid {result.total} in {len(result.tx_hashes)} transaction(s)")
+
+
+@click.command()
+@with_session()
+@_EPOCHS
+@input_options
+@_MANIFEST
+def audit(
+    session: Session,
+    epochs: tuple[int, ...],
+    values: Path | None,
+    registry: Path | None,
+    policy: Path | None,
+    carried: Path | None,
+    manifest_uri: str | None,
+) -> None:
+    """Recompute and check EPOCHS (default: all) against the chain; exit 3 on any mismatch.
+
+    Inputs are read beside the published manifest unless given (one epoch only).
+    """
+    inputs = AuditInputs(values, registry, policy, carried)
+    ws = session.workspace(signing=False)
+    chosen = list(epochs) or sorted(ws.client.proposed_headers(ws.from_block))
+    if (inputs != AuditInputs() or manifest_uri) and len(chosen) != 1:
+        raise click.UsageError("input files and --manifest need exactly one EPOCH")
+    reports = [audit_epoch(ws, epoch, inputs, manifest_uri=manifest_uri) for epoch in chosen]
+    if session.as_json:
+        echo_json({"ok": all(r.ok for r in reports), "epochs": [r.to_json() for r in reports]})
+    else:
+        for report in reports:
+            verdict = "OK" if report.ok else f"{len(report.mismatches)} mismatch(es)"
+            click.echo(
+                f"epoch {report.epoch} ({report.status}): {verdict}; checked {', '.join(report.checks)}"
+            )
+        rows = [
+            (m.epoch, "" if m.leaf is None else m.leaf, m.field, m.expected, m.found)
+            for r in reports
+            for m in r.mismatches
+        ]
+        if rows:
+            click.echo(table(["epoch", "leaf", "field", "expected", "found"], rows))
+        if not reports:
+            click.echo(f"no epochs on {ws.client.address} yet")
+    if not all(r.ok for r in reports):
+        session.ctx.exit(EXIT_AUDIT_MISMATCH)
+
+
+@click.command()
+@with_session(account=True)
+@_EPOCH
+@input_options
+@_MANIFEST
+def challenge(
+    session: Session,
+    epoch: int,
+    values: Path | None,
+    registry: Path | None,
+    policy: Path | None,
+    carried: Path | None,
+    manifest_uri: str | None,
+) -> None:
+    """Audit EPOCH and challenge it: prove a fault on-chain, else dispute with the evidence."""
+    ws = session.workspace(signing=True)
+    result = challenge_epoch(
+        ws, epoch, AuditInputs(values, registry, policy, carried), manifest_uri=manifest_uri
+    )
+    if session.as_json:
+        echo_json(result.to_json())
+        return
+    if result.action == "none":
+        click.echo(f"epoch {epoch}: the audit found nothing wrong; nothing to challenge")
+        return
+    if result.action == "fraud" and result.fault is not None:
+        rows: list[tuple[str, object]] = [
+            ("fraud proven", result.fault.kind.name),
+            ("leaves", list(result.fault.positions)),
+        ]
+    else:
+        rows = [("dispute opened", result.dispute_id), ("evidence", result.evidence_uri)]
+    rows += [
+        ("epoch", epoch),
+        ("status", result.status),
+        ("tx", result.tx_hash),
+        ("mismatches", len(result.mismatches)),
+    ]
+    click.echo(pairs(rows))
+
+
+@click.command()
+@with_session(account=True)
+@_EPOCH
+@click.argument("evidence", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--uri", default=None, help="Where EVIDENCE is already published (default: publish it)."
+)
+def dispute(session: Session, epoch: int, evidence: Path, uri: str | None) -> None:
+    """Open a dispute on EPOCH with an EVIDENCE file (its keccak256 goes on-chain) and the bond."""
+    ws = session.workspace(signing=True)
+    dispute_id, tx, where = open_dispute(ws, epoch, evidence, uri=uri)
+    fields = {"epoch": epoch, "disputeId": dispute_id, "evidenceURI": where, "tx": tx}
+    if session.as_json:
+        echo_json(fields)
+    else:
+        click.echo(pairs(list(fields.items())))
+
+
+@click.command()
+@with_session(account=True)
+@_EPOCH
+@click.argument("dispute_id", type=click.IntRange(min=0))
+@click.option("--uphold", "verdict", flag_value="uphold", help="Arbiter: void the epoch.")
+@click.option(
+    "--reject", "verdict", flag_value="reject", help="Arbiter: the bond goes to the operator."
+)
+@click.option(
+    "--dismiss", "verdict", flag_value="dismiss", help="Anyone, past the deadline: bond back."
+)
+def resolve(session: Session, epoch: int, dispute_id: int, verdict: str | None) -> None:
+    """Close DISPUTE_ID of EPOCH: --uphold or --reject (arbiter), or --dismiss (past its deadline)."""
+    if verdict not in ("uphold", "reject", "dismiss"):
+        raise click.UsageError("give one of --uphold, --reject or --dismiss")
+    ws = session.workspace(signing=True)
+    tx, outcome = resolve_dispute(ws, epoch, dispute_id, verdict)  # type: ignore[arg-type]
+    fields = {
+        "epoch": epoch,
+        "disputeId": dispute_id,
+        "dispute": outcome,
+        "status": ws.client.status(epoch),
+        "tx": tx,
+    }
+    if session.as_json:
+        echo_json(fields)
+    else:
+        click.echo(pairs(list(fields.items())))
+
+
+COMMANDS = [status, claim, audit, challenge, dispute, resolve]

@@ -1,0 +1,61 @@
+"""``ame report``: the HTML report of some epochs, with plots (:mod:`ame.report`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ame.cli._options import with_session
+from ame.cli._output import echo_json, table
+from ame.cli._session import Session
+
+__all__ = ["COMMANDS"]
+
+
+@click.command()
+@with_session()
+@click.argument("epochs", nargs=-1, type=click.IntRange(min=0))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("report.html"),
+    show_default=True,
+    help="The HTML file to write.",
+)
+def report(session: Session, epochs: tuple[int, ...], output: Path) -> None:
+    """Write an HTML report of EPOCHS (default: all): value flow, shares, decisions, gas, audit.
+
+    The audit is the one `ame audit` runs; its verdict is in the report, and the exit
+    status is 0 whenever the report was written (gate on `ame audit`).
+    """
+    from ame.report import (  # imports matplotlib: only here
+        check_output,
+        collect_report,
+        render_html,
+        write_html,
+    )
+
+    ws = session.workspace(signing=False)
+    check_output(output)
+    collected = collect_report(ws, epochs)
+    session.progress.step("drawing the report")
+    path = write_html(render_html(collected), output)
+    rows = [
+        {
+            "epoch": s.epoch,
+            "status": s.status,
+            "audit": "OK" if s.audit.ok else f"{len(s.audit.mismatches)} mismatch(es)",
+            "gas": sum(g.gas_used for g in s.gas),
+        }
+        for s in collected.epochs
+    ]
+    if session.as_json:
+        echo_json({"report": str(path), "epochs": rows})
+        return
+    click.echo(table(["epoch", "status", "audit", "gas"], [tuple(r.values()) for r in rows]))
+    click.echo(f"report written to {path}")
+
+
+COMMANDS = [report]

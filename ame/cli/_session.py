@@ -1,0 +1,231 @@
+"""What a command works with, resolved once from options, environment and ``ame.toml``.
+
+How the chain is chosen (first that applies):
+
+1. a chain handed in by the embedding program (``main(obj=CliEnv(chain=...))``, used by
+   tests that drive the whole CLI on one in-process chain);
+2. ``--rpc URL``, ``$AME_RPC_URL`` or ``[chain] rpc``: that node;
+3. the managed chain that ``ame chain up`` started in the state directory.
+
+Otherwise the command stops with a ``ChainError`` saying how to get a chain. (``ame demo``
+keeps its own ``--chain`` choice and runs on the in-process chain by default.)
+
+The signing account, first that applies: ``--dev-account N`` (development chains only),
+``--keystore PATH`` (password from ``$AME_KEYSTORE_PASSWORD`` or a hidden prompt),
+``$AME_PRIVATE_KEY``, ``[account] keystore`` / ``$AME_KEYSTORE``. Keys are never printed
+or logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from web3.exceptions import Web3RPCError
+
+from ame.cli._output import ClickProgress
+from ame.config import AmeConfig, load_config
+from ame.workflow import DurableSender, StateStore, Workspace, managed_chain
+from ame.workflow.exceptions import WorkflowError
+from ame_chain.chains import Chain, RpcChain
+from ame_chain.client import SettlementClient
+from ame_chain.exceptions import ChainError
+from ame_chain.keys import ENV_KEY, ENV_PASSWORD, account_from_env, account_from_keystore
+from ame_core.exceptions import InputError
+
+__all__ = ["CliEnv", "Session"]
+
+
+@dataclass
+class CliEnv:
+    """What an embedding program hands the CLI (``main(obj=CliEnv(...))``).
+
+    Attributes:
+        chain: Use this chain for every command instead of connecting to one.
+    """
+
+    chain: Chain | None = None
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the current ``sys.stderr`` (which CliRunner swaps per invocation)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _configure_logging(verbose: int) -> None:
+    logger = logging.getLogger("ame")
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(handler)
+    if verbose:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+
+
+class Session:
+    """One command's configuration, state, chain, contract and account, built on first use."""
+
+    def __init__(
+        self,
+        ctx: click.Context,
+        *,
+        config: Path | None = None,
+        state_dir: Path | None = None,
+        verbose: int = 0,
+        as_json: bool = False,
+        rpc: str | None = None,
+        settlement: str | None = None,
+        keystore: Path | None = None,
+        dev_account: int | None = None,
+    ) -> None:
+        _configure_logging(verbose)
+        self.ctx = ctx
+        self.env: CliEnv = ctx.find_object(CliEnv) or CliEnv()
+        self.as_json = as_json
+        self.config: AmeConfig = load_config(
+            config,
+            overrides={
+                ("state", "dir"): state_dir,
+                ("chain", "rpc"): rpc,
+                ("settlement", "address"): settlement,
+                ("account", "keystore"): keystore,
+            },
+        )
+        self.keystore_given = keystore is not None
+        self.dev_account = dev_account
+        self.progress = ClickProgress(quiet=False)
+        self._state: StateStore | None = None
+        self._chain: Chain | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        """The state directory."""
+        return self.config.state_dir
+
+    @property
+    def state(self) -> StateStore:
+        """The operator state (opened on first use, closed with the command)."""
+        if self._state is None:
+            self._state = StateStore(self.state_dir)
+            self.ctx.call_on_close(self._state.close)
+        return self._state
+
+    def chain(self) -> Chain:
+        """The chain, chosen as the module docstring says.
+
+        Raises:
+            ChainError: No chain is configured or running, or the node cannot be reached.
+        """
+        if self._chain is not None:
+            return self._chain
+        if self.env.chain is not None:
+            self._chain = self.env.chain
+        elif self.config.chain.rpc:
+            self._chain = RpcChain(self.config.chain.rpc, timeout=self.config.chain.timeout)
+            self.ctx.call_on_close(self._chain.close)
+        else:
+            self._chain = managed_chain(self.state_dir)
+            if self._chain is None:
+                raise ChainError(
+                    f"no chain: start one with `ame chain up` (state {self.state_dir}), or pass "
+                    "--rpc URL (or set AME_RPC_URL, or [chain] rpc in ame.toml)"
+                )
+        return self._chain
+
+    def account(self) -> LocalAccount | None:
+        """The signing account, or None when none was given."""
+        if self.dev_account is not None:
+            accounts = self.chain().dev_accounts
+            if not accounts:
+                raise InputError(
+                    "--dev-account: this chain has no development accounts; use --keystore "
+                    f"or ${ENV_KEY}"
+                )
+            if not 0 <= self.dev_account < len(accounts):
+                raise InputError(
+                    f"--dev-account: {self.dev_account} is not in 0..{len(accounts) - 1}"
+                )
+            return accounts[self.dev_account]
+        keystore = self.config.account.keystore
+        if self.keystore_given and keystore is not None:
+            return self._from_keystore(keystore)
+        if os.environ.get(ENV_KEY):
+            return account_from_env()
+        if keystore is not None:
+            return self._from_keystore(keystore)
+        return None
+
+    def _from_keystore(self, path: Path) -> LocalAccount:
+        password = os.environ.get(ENV_PASSWORD)
+        if password is None and sys.stdin.isatty():
+            password = click.prompt(f"password for {path}", hide_input=True, err=True)
+        return account_from_keystore(path, password)
+
+    def client(self) -> SettlementClient:
+        """The settlement contract: given, configured, or the last deployed on this chain.
+
+        Raises:
+            WorkflowError: No contract is known, or there is no code at the address.
+        """
+        chain = self.chain()
+        address = self.config.settlement.address
+        if address is None:
+            record = self.state.deployment(chain.chain_id)
+            if record is None:
+                raise WorkflowError(
+                    f"no settlement contract on chain {chain.chain_id}: run `ame deploy`, or pass "
+                    "--settlement ADDRESS (or set AME_SETTLEMENT)"
+                )
+            address = record.address
+        if not chain.w3.eth.get_code(to_checksum_address(address)):
+            raise WorkflowError(f"--settlement: no contract at {address} on chain {chain.chain_id}")
+        client = SettlementClient(chain.w3, address)
+        try:  # one cheap view that every AmeSettlement has
+            client.contract.functions.CLAIM_PERIOD().call()
+        except (ChainError, Web3RPCError):
+            raise  # the node failed, not the contract
+        except Exception:  # reverted or returned nothing: web3's or eth-tester's exception
+            raise WorkflowError(
+                f"--settlement: the contract at {address} on chain {chain.chain_id} is not an "
+                "AmeSettlement"
+            ) from None
+        return client
+
+    def workspace(self, *, signing: bool) -> Workspace:
+        """Everything a workflow step needs; ``signing`` requires an account."""
+        client = self.client()
+        chain = self.chain()
+        sender = None
+        account = self.account()
+        if account is not None:
+            sender = DurableSender(
+                chain.w3, account, self.state, receipt_timeout=self.config.chain.receipt_timeout
+            )
+        elif signing:
+            raise InputError(
+                f"no account: pass --keystore PATH or --dev-account N, or set ${ENV_KEY}"
+            )
+        from_block = self.config.settlement.from_block
+        if from_block is None:
+            record = self.state.deployment(chain.chain_id, client.address)
+            from_block = record.block if record is not None else 0
+        return Workspace(
+            chain=chain,
+            client=client,
+            state=self.state,
+            publish_dir=self.config.publish_dir,
+            base_uri=self.config.publish.base_uri,
+            from_block=from_block,
+            sender=sender,
+            progress=self.progress,
+        )

@@ -1,0 +1,298 @@
+"""Operator configuration: one TOML file (``ame.toml``) with ``AME_*`` environment overrides.
+
+Precedence, highest first: command-line options, environment variables, the config
+file, defaults. The file is ``--config PATH``, else ``$AME_CONFIG``, else ``./ame.toml``
+when it exists; no file at all means defaults and environment only.
+
+```toml
+[state]
+dir = ".ame"                    # SQLite state, managed chain, published files
+
+[chain]
+rpc = "https://rpc.example"     # a node; otherwise the chain `ame chain up` started
+timeout = 30                    # seconds per request to the node
+receipt_timeout = 120           # seconds to wait for a transaction to be mined
+
+[settlement]
+address = "0x..."               # otherwise the last `ame deploy` on this chain
+token = "0x..."                 # ERC-20 pools; ETH when absent
+from_block = 0                  # where to start reading events
+
+[publish]
+dir = ".ame/published"          # where manifests, inputs and evidence are written
+base_uri = "https://example.org/ame/"  # their public address; file:// URIs when absent
+
+[account]
+keystore = "operator.json"      # eth-account keystore; password from $AME_KEYSTORE_PASSWORD or a prompt
+
+[deploy]
+challenge_window = 3600         # seconds; also dispute_window, claim_period
+operator_bond = 100000000000000000   # wei; also dispute_bond
+```
+
+Every value is validated here (pydantic), before any work starts; an error names the
+field and where the value came from: ``ame.toml: settlement.address: ...`` or
+``$AME_SETTLEMENT (settlement.address): ...``. Relative paths in the file are relative
+to the file's directory; from the environment, to the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from eth_utils.address import is_address, to_checksum_address
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from ame_chain._addresses import is_valid_address
+from ame_chain.client import SettlementConfig
+from ame_core.documents import parse_toml
+from ame_core.exceptions import InputError
+
+__all__ = ["CONFIG_FILE", "ENV_CONFIG", "ENV_OVERRIDES", "AmeConfig", "ConfigError", "load_config"]
+
+CONFIG_FILE: Final = "ame.toml"
+ENV_CONFIG: Final = "AME_CONFIG"
+
+#: Environment variable -> ``(section, field)`` it overrides.
+ENV_OVERRIDES: Final[dict[str, tuple[str, str]]] = {
+    "AME_STATE_DIR": ("state", "dir"),
+    "AME_RPC_URL": ("chain", "rpc"),
+    "AME_RPC_TIMEOUT": ("chain", "timeout"),
+    "AME_RECEIPT_TIMEOUT": ("chain", "receipt_timeout"),
+    "AME_SETTLEMENT": ("settlement", "address"),
+    "AME_TOKEN": ("settlement", "token"),
+    "AME_FROM_BLOCK": ("settlement", "from_block"),
+    "AME_PUBLISH_DIR": ("publish", "dir"),
+    "AME_PUBLISH_BASE_URI": ("publish", "base_uri"),
+    "AME_KEYSTORE": ("account", "keystore"),
+    "AME_CHALLENGE_WINDOW": ("deploy", "challenge_window"),
+    "AME_DISPUTE_WINDOW": ("deploy", "dispute_window"),
+    "AME_CLAIM_PERIOD": ("deploy", "claim_period"),
+    "AME_OPERATOR_BOND": ("deploy", "operator_bond"),
+    "AME_DISPUTE_BOND": ("deploy", "dispute_bond"),
+}
+
+
+class ConfigError(InputError):
+    """A configuration value is invalid (the message names the field and its source)."""
+
+
+def _address(value: object) -> str:
+    if not is_valid_address(value):
+        wrong_sum = isinstance(value, str) and is_address(value)
+        raise ValueError(
+            f"{value!r} is not an address" + (" (wrong checksum)" if wrong_sum else "")
+        )
+    return str(to_checksum_address(str(value)))
+
+
+def _url(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _base_uri(value: object) -> str:
+    if not isinstance(value, str) or "://" not in value:
+        raise ValueError(f"{value!r} is not a URI (scheme://...)")
+    return value if value.endswith("/") else value + "/"
+
+
+def _integer(value: object) -> object:
+    # Environment values arrive as text; TOML integers as int. Floats and bools are refused.
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+Address = Annotated[str, BeforeValidator(_address)]
+Url = Annotated[str, BeforeValidator(_url)]
+BaseUri = Annotated[str, BeforeValidator(_base_uri)]
+Seconds = Annotated[int, BeforeValidator(_integer), Field(ge=1)]
+# Bonds are stored in 96 bits by the contract (``SettlementInvalidConfig`` above).
+Bond = Annotated[int, BeforeValidator(_integer), Field(ge=0, le=2**96 - 1)]
+Block = Annotated[int, BeforeValidator(_integer), Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StateSection(_Section):
+    """Where the operator's state lives."""
+
+    dir: Path = Path(".ame")
+
+
+class ChainSection(_Section):
+    """Which node to talk to, and how long to wait for it (seconds)."""
+
+    rpc: Url | None = None
+    timeout: Seconds = 30
+    receipt_timeout: Seconds = 120
+
+
+class SettlementSection(_Section):
+    """Which settlement contract, token and first block."""
+
+    address: Address | None = None
+    token: Address | None = None
+    from_block: Block | None = None
+
+
+class PublishSection(_Section):
+    """Where published files are written and the URI they are served at."""
+
+    dir: Path | None = None
+    base_uri: BaseUri | None = None
+
+
+class AccountSection(_Section):
+    """The signing account's keystore."""
+
+    keystore: Path | None = None
+
+
+_DEFAULTS = SettlementConfig()
+
+
+class DeploySection(_Section):
+    """Parameters of `ame deploy`, in seconds and wei."""
+
+    challenge_window: Seconds = _DEFAULTS.challenge_window
+    dispute_window: Seconds = _DEFAULTS.dispute_window
+    claim_period: Seconds = _DEFAULTS.claim_period
+    operator_bond: Bond = _DEFAULTS.operator_bond
+    dispute_bond: Bond = _DEFAULTS.dispute_bond
+
+    def settlement_config(self) -> SettlementConfig:
+        """The contract configuration these values describe."""
+        return SettlementConfig(
+            challenge_window=self.challenge_window,
+            dispute_window=self.dispute_window,
+            claim_period=self.claim_period,
+            operator_bond=self.operator_bond,
+            dispute_bond=self.dispute_bond,
+        )
+
+
+class AmeConfig(_Section):
+    """The whole configuration; build it with :func:`load_config`.
+
+    Attributes:
+        source: The config file read, if any.
+    """
+
+    state: StateSection = StateSection()
+    chain: ChainSection = ChainSection()
+    settlement: SettlementSection = SettlementSection()
+    publish: PublishSection = PublishSection()
+    account: AccountSection = AccountSection()
+    deploy: DeploySection = DeploySection()
+    source: Path | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        """The state directory."""
+        return self.state.dir
+
+    @property
+    def publish_dir(self) -> Path:
+        """Where published files go: ``publish.dir``, else ``<state>/published``."""
+        return self.publish.dir if self.publish.dir is not None else self.state.dir / "published"
+
+
+_PATH_FIELDS = {("state", "dir"), ("publish", "dir"), ("account", "keystore")}
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from None
+    try:
+        data = parse_toml(text, source=str(path))
+    except InputError as err:
+        raise ConfigError(str(err)) from None
+    for section, fields in data.items():
+        if not isinstance(fields, dict):
+            raise ConfigError(f"{path}: {section}: must be a [{section}] table")
+        for name, value in fields.items():
+            if (section, name) in _PATH_FIELDS and isinstance(value, str):
+                fields[name] = str((path.parent / value).resolve())
+    return data
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[tuple[str, str], object] | None = None,
+    cwd: Path | None = None,
+) -> AmeConfig:
+    """Read the config file, apply environment overrides, then ``overrides`` (command-line values).
+
+    Args:
+        path: The config file; else ``$AME_CONFIG``; else ``./ame.toml`` if it exists.
+        env: The environment (``os.environ`` by default).
+        overrides: ``(section, field) -> value`` from the command line; None values are ignored.
+        cwd: Where ``ame.toml`` is looked for.
+
+    Raises:
+        ConfigError: The file cannot be read or parsed, or a value is invalid; the message
+            names the field and where the value came from.
+    """
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV_CONFIG):
+        path = Path(env[ENV_CONFIG])
+    if path is None and (candidate := (cwd or Path.cwd()) / CONFIG_FILE).is_file():
+        path = candidate
+    data: dict[str, Any] = _read_file(path) if path is not None else {}
+    # Where each value came from, as the prefix of its error message.
+    sources: dict[tuple[str, str], str] = {
+        (section, name): f"{path}: {section}.{name}"
+        for section, fields in data.items()
+        for name in fields
+    }
+    layers: list[tuple[str, Mapping[tuple[str, str], object]]] = [
+        (f"${var}", {key: env[var]}) for var, key in ENV_OVERRIDES.items() if env.get(var)
+    ]
+    layers.append(("command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
+    for source, values in layers:
+        for (section, name), value in values.items():
+            data.setdefault(section, {})[name] = value
+            sources[(section, name)] = f"{source} ({section}.{name})"
+    try:
+        return AmeConfig.model_validate({**data, "source": path})
+    except ValidationError as err:
+        raise ConfigError(_describe(err, sources, path)) from None
+
+
+def _describe(
+    err: ValidationError, sources: Mapping[tuple[str, str], str], path: Path | None
+) -> str:
+    lines = []
+    for item in err.errors():
+        loc = [str(part) for part in item["loc"]]
+        field = ".".join(loc)
+        where = sources.get((loc[0], loc[1])) if len(loc) >= 2 else None
+        if where is None:
+            where = f"{path if path is not None else 'configuration'}: {field}"
+        ctx = item.get("ctx") or {}
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "value_error" and "error" in ctx:
+            message = str(ctx["error"])
+        else:
+            message = str(item["msg"])
+            if "input" in item and not isinstance(item["input"], dict):
+                message += f", got {item['input']!r}"
+        lines.append(f"{where}: {message}")
+    return "; ".join(lines)

@@ -1,0 +1,140 @@
+"""Deploying the settlement contract and recording where it went.
+
+A deployment record is a small JSON file (chain id, address, block, transaction hash,
+the keccak256 of the creation bytecode, configuration and roles) that the operator's
+tools and auditors read to find the contract and check it runs the committed code.
+Records are written atomically: a failed deployment leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from ame_chain._addresses import checked_address
+from ame_chain.client import SettlementClient, SettlementConfig
+from ame_chain.contracts import load_artifact
+from ame_chain.tx import Transactor
+from ame_core.documents import parse_json
+from ame_core.exceptions import InputError
+
+__all__ = ["DeploymentRecord", "deploy_settlement", "read_record", "write_record"]
+
+RECORD_FORMAT = "ame.deployment/1"
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """Where a settlement contract was deployed and with what."""
+
+    chain_id: int
+    address: str
+    block: int
+    tx_hash: str
+    artifact_hash: str
+    deployer: str
+    config: dict[str, int]
+    roles: dict[str, list[str]]
+    sweep_recipient: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The record file's content."""
+        return {"format": RECORD_FORMAT, **asdict(self)}
+
+
+def artifact_hash() -> str:
+    """keccak256 of the committed creation bytecode of ``AmeSettlement``."""
+    return "0x" + keccak(hexstr=load_artifact("AmeSettlement").bytecode).hex()
+
+
+def deploy_settlement(
+    transactor: Transactor,
+    *,
+    config: SettlementConfig,
+    operators: Sequence[str] = (),
+    arbiters: Sequence[str] = (),
+    guardians: Sequence[str] = (),
+    sweep_recipient: str | None = None,
+) -> tuple[SettlementClient, DeploymentRecord]:
+    """Deploy, grant the roles, and return the client and its record.
+
+    The deployer keeps ``DEFAULT_ADMIN_ROLE`` (it can grant roles later).
+    """
+    roles = {"OPERATOR_ROLE": operators, "ARBITER_ROLE": arbiters, "GUARDIAN_ROLE": guardians}
+    checked = {
+        role: [_address(a, f"{role.split('_')[0].lower()}s") for a in accounts]
+        for role, accounts in roles.items()
+    }
+    recipient = (
+        _address(sweep_recipient, "sweep_recipient") if sweep_recipient else transactor.address
+    )
+    client, result = SettlementClient.deploy(transactor, config=config, sweep_recipient=recipient)
+    for role, accounts in checked.items():
+        for account in accounts:
+            client.grant_role(role, account)
+    record = DeploymentRecord(
+        chain_id=client.chain_id,
+        address=client.address,
+        block=int(result.receipt["blockNumber"]),
+        tx_hash=result.tx_hash,
+        artifact_hash=artifact_hash(),
+        deployer=transactor.address,
+        config={
+            "challengeWindow": config.challenge_window,
+            "disputeWindow": config.dispute_window,
+            "claimPeriod": config.claim_period,
+            "operatorBond": config.operator_bond,
+            "disputeBond": config.dispute_bond,
+        },
+        roles=checked,
+        sweep_recipient=recipient,
+    )
+    return client, record
+
+
+def _address(value: str | None, field: str) -> str:
+    return checked_address(value, field)
+
+
+def write_record(record: DeploymentRecord, path: Path) -> None:
+    """Write ``record`` to ``path`` atomically (a temporary file, then a rename).
+
+    Raises:
+        InputError: The file cannot be written.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"deployment record {path}: cannot write: {err.strerror or err}") from None
+
+
+def read_record(path: Path) -> DeploymentRecord:
+    """Read a record written by :func:`write_record`.
+
+    Raises:
+        InputError: The file is missing, not JSON, of another format, or lacks a field.
+    """
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"deployment record {path}: file not found") from None
+    except OSError as err:
+        raise InputError(f"deployment record {path}: cannot read: {err.strerror or err}") from None
+    data = parse_json(text, source=f"deployment record {path}", decimals=False)
+    if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
+        raise InputError(f"deployment record {path}: format is not {RECORD_FORMAT!r}")
+    fields = {k: v for k, v in data.items() if k != "format"}
+    try:
+        return DeploymentRecord(**fields)
+    except TypeError as err:
+        raise InputError(f"deployment record {path}: {err}") from None

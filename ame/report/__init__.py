@@ -1,0 +1,91 @@
+"""The settlement report: one HTML file with the plots and tables of some epochs.
+
+Per epoch it shows the value flow from revenue through pipeline stages (when the values
+document recorded them) and assets to accounts, each contributor's share (role, amount
+paid, claimed or not), the licence and opt-out decisions of the manifest, the gas each
+step used, and the verdict of the same audit ``ame audit`` runs::
+
+    from ame.report import write_report
+
+    path = write_report(ws, [1, 2], Path("report.html"))   # ws: a Workspace
+
+Figures are PNG images (matplotlib, Agg canvas) embedded in the HTML as ``data:`` URIs,
+so the file stands alone. Given the same chain, state and published documents the bytes
+are the same. :func:`collect_report` and :func:`render_html` are the two halves, for
+callers that want the numbers or the bytes; :mod:`ame.report._analysis` computes
+the flow, shares and decisions from a manifest alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ame.report._analysis import (
+    KIND_STAGES,
+    ContributorLine,
+    Decision,
+    FlowLink,
+    FlowNode,
+    StageLine,
+    ValueFlow,
+    contributor_lines,
+    decisions,
+    stage_lines,
+    value_flow,
+)
+from ame.report._collect import EpochReport, GasLine, Report, collect_report
+from ame.report._html import check_output, format_amount, render_html, write_html
+from ame.workflow import Workspace
+
+__all__ = [
+    "KIND_STAGES",
+    "ContributorLine",
+    "Decision",
+    "EpochReport",
+    "FlowLink",
+    "FlowNode",
+    "GasLine",
+    "Report",
+    "StageLine",
+    "ValueFlow",
+    "check_output",
+    "collect_report",
+    "contributor_lines",
+    "decisions",
+    "format_amount",
+    "render_html",
+    "stage_lines",
+    "value_flow",
+    "write_html",
+    "write_report",
+]
+
+
+def write_report(
+    ws: Workspace,
+    epochs: Sequence[int] = (),
+    path: Path | str = "report.html",
+    *,
+    stage_of: Mapping[str, str] | None = None,
+) -> Path:
+    """Collect the report of ``epochs`` (default: every proposed epoch) and write it to ``path``.
+
+    Args:
+        ws: The workspace (chain, contract, operator state); no signing account needed.
+        epochs: The epochs to report on.
+        path: The HTML file to write (atomically; folders are created).
+        stage_of: Asset id to pipeline stage for the flow's stage layer (default: by the
+            asset's registry kind, :data:`KIND_STAGES`).
+
+    Returns:
+        The path written.
+
+    Raises:
+        WorkflowError: An epoch was never proposed, or none was.
+        InputError: The file cannot be written.
+    """
+    check_output(path)  # before the work, not after
+    report = collect_report(ws, epochs, stage_of=stage_of)
+    ws.progress.step("drawing the report")
+    return write_html(render_html(report), Path(path))

@@ -1,0 +1,111 @@
+"""The operator workflow: settle epochs, claim, audit, challenge, and the state behind them.
+
+Every step works on a :class:`Workspace` (a chain, a contract, the operator's SQLite
+:class:`StateStore`, where documents are published, and optionally a signing account)::
+
+    ws = Workspace(chain, client, StateStore(Path(".ame")), Path(".ame/published"),
+                   sender=DurableSender(chain.w3, operator, state))
+    settled = settle_epoch(ws, MappingInputs.load(values, registry))
+    report = audit_epoch(ws, settled.epoch)          # report.mismatches is empty
+    challenge_epoch(ws_of_a_watchdog, settled.epoch)  # action "none": nothing to challenge
+
+``settle_epoch`` is idempotent and resumable (:mod:`._sender` records every signed
+transaction before it is broadcast); the ``ame`` command (:mod:`ame.cli`) is a thin
+layer over these functions. See ``docs/cli.md``, ``docs/audit.md`` and
+``docs/threat-model.md``.
+"""
+
+from ame.workflow._actions import (
+    ClaimLine,
+    ClaimResult,
+    EpochSummary,
+    claim_leaves,
+    epoch_summaries,
+    finalize_epoch,
+    refund_epoch,
+    resolve_dispute,
+    sweep_epoch,
+    withdraw_credits,
+)
+from ame.workflow._audit import AuditInputs, AuditReport, Mismatch, audit_epoch
+from ame.workflow._challenge import (
+    EVIDENCE_FORMAT,
+    ChallengeResult,
+    challenge_epoch,
+    open_dispute,
+)
+from ame.workflow._epochs import PublishedEpoch, load_published
+from ame.workflow._localchain import (
+    DevChain,
+    LocalChainInfo,
+    chain_down,
+    chain_up,
+    managed_chain,
+)
+from ame.workflow._publish import fetch, keccak_hex
+from ame.workflow._sender import (
+    CRASH_ENV,
+    CRASH_EXIT_CODE,
+    CRASH_POINTS,
+    DurableSender,
+    RecordingTransactor,
+)
+from ame.workflow._settle import MappingInputs, SettleResult, leaves_of, settle_epoch
+from ame.workflow._state import EpochKey, EpochRow, StateStore, TxRow
+from ame.workflow._workspace import Progress, Workspace, quiet_progress
+from ame.workflow.exceptions import (
+    FetchError,
+    ManagedChainError,
+    StateError,
+    WorkflowError,
+)
+
+__all__ = [
+    "CRASH_ENV",
+    "CRASH_EXIT_CODE",
+    "CRASH_POINTS",
+    "EVIDENCE_FORMAT",
+    "AuditInputs",
+    "AuditReport",
+    "ChallengeResult",
+    "ClaimLine",
+    "ClaimResult",
+    "DevChain",
+    "DurableSender",
+    "EpochKey",
+    "EpochRow",
+    "EpochSummary",
+    "FetchError",
+    "LocalChainInfo",
+    "ManagedChainError",
+    "MappingInputs",
+    "Mismatch",
+    "Progress",
+    "PublishedEpoch",
+    "RecordingTransactor",
+    "SettleResult",
+    "StateError",
+    "StateStore",
+    "TxRow",
+    "WorkflowError",
+    "Workspace",
+    "audit_epoch",
+    "chain_down",
+    "chain_up",
+    "challenge_epoch",
+    "claim_leaves",
+    "epoch_summaries",
+    "fetch",
+    "finalize_epoch",
+    "keccak_hex",
+    "leaves_of",
+    "load_published",
+    "managed_chain",
+    "open_dispute",
+    "quiet_progress",
+    "refund_epoch",
+    "resolve_dispute",
+    "settle_epoch",
+    "sweep_epoch",
+    "withdraw_credits",
+]

@@ -1,0 +1,401 @@
+"""Audit a proposed epoch from public data only: the chain, the published manifest and its inputs.
+
+The procedure (``docs/audit.md``), each step naming what it finds wrong as a
+:class:`Mismatch` ``(epoch, leaf, field, expected, found)``:
+
+1. **Header**: the ``EpochProposed`` event hashes to the stored commitment.
+2. **Manifest**: fetched from the URI in the event; ``keccak256(bytes) == manifestHash``;
+   a well-formed ``ame.manifest/1`` in canonical form, for this epoch; every identity of
+   ``verify_manifest`` holds.
+3. **Inputs**: values, registry, policy and carried ledger (published beside the manifest
+   unless given) have the SHA-256 the manifest records; the carried ledger is the
+   previous epoch's; ``map_epoch`` on them gives the same bytes, else every differing
+   leaf, total or section is named.
+4. **Tree**: the leaves build the root for (chain id, contract, epoch); ``leafCount`` and
+   ``pool`` match; ``Σ leaves == pool``; every proof verifies; the contract hashes a leaf
+   the same way; no fault the contract's fraud rules accept.
+5. **Money**: what was claimed (``Claimed`` events) are leaves of the manifest, and the
+   pool is conserved: ``remaining == pool - claimed`` once finalised, ``claimed + swept ==
+   pool`` once swept, ``refunded == pool`` once refunded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ame.workflow._epochs import find_header
+from ame.workflow._publish import fetch, keccak_hex, sibling_uri
+from ame.workflow._settle import leaves_of
+from ame.workflow._workspace import Workspace
+from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, find_faults
+from ame_core.exceptions import AmeError
+from offchain.mapping import (
+    CarriedLedger,
+    Manifest,
+    load_carried,
+    load_policy,
+    load_registry,
+    load_values,
+    map_epoch,
+    parse_carried,
+    parse_manifest,
+    parse_policy,
+    parse_registry,
+    parse_values,
+    verify_manifest,
+)
+
+__all__ = ["AuditInputs", "AuditReport", "Mismatch", "audit_epoch"]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One thing the audit found wrong: in ``epoch`` (and ``leaf``), ``field`` was ``found``, not ``expected``."""
+
+    epoch: int
+    field: str
+    expected: str
+    found: str
+    leaf: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "epoch": self.epoch,
+            "leaf": self.leaf,
+            "field": self.field,
+            "expected": self.expected,
+            "found": self.found,
+        }
+
+
+@dataclass(frozen=True)
+class AuditInputs:
+    """Input files an auditor holds, used instead of the ones published beside the manifest."""
+
+    values: Path | None = None
+    registry: Path | None = None
+    policy: Path | None = None
+    carried: Path | None = None
+
+
+@dataclass
+class AuditReport:
+    """The result of auditing one epoch.
+
+    Attributes:
+        checks: The checks that ran, in order.
+        mismatches: Everything found wrong; the epoch passes when empty.
+        tree_matches: Whether the published leaves build the committed root (fraud
+            proofs are possible only then).
+        leaves: The published leaves, when the manifest could be read.
+    """
+
+    epoch: int
+    status: str
+    manifest_uri: str
+    header: EpochHeader
+    checks: list[str] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
+    tree_matches: bool = False
+    leaves: list[PayoutLeaf] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything matched."""
+        return not self.mismatches
+
+    def add(
+        self, field_name: str, expected: object, found: object, leaf: int | None = None
+    ) -> None:
+        """Record a mismatch."""
+        self.mismatches.append(Mismatch(self.epoch, field_name, str(expected), str(found), leaf))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "epoch": self.epoch,
+            "status": self.status,
+            "manifestURI": self.manifest_uri,
+            "ok": self.ok,
+            "checks": self.checks,
+            "mismatches": [m.to_json() for m in self.mismatches],
+        }
+
+
+def _short(value: object, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if len(text) <= limit:
+        return text
+    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()[:16]} ({len(text)} chars)"
+
+
+def audit_epoch(
+    ws: Workspace,
+    epoch: int,
+    inputs: AuditInputs | None = None,
+    *,
+    manifest_uri: str | None = None,
+) -> AuditReport:
+    """Audit ``epoch``: recompute, rebuild, compare with the chain (see the module docstring).
+
+    Args:
+        ws: The workspace (no signing account needed).
+        epoch: The epoch to audit.
+        inputs: Input files to use instead of those published beside the manifest.
+        manifest_uri: Read the manifest here instead of at the URI published on-chain.
+
+    Raises:
+        WorkflowError: The epoch was never proposed.
+    """
+    header, published_uri = find_header(ws, epoch)
+    uri = manifest_uri or published_uri
+    report = AuditReport(epoch, ws.client.status(epoch), uri, header)
+    report.checks.append("header")
+    stored = ws.client.commitment_of(epoch)
+    if header.commitment() != stored:
+        report.add("header", stored, header.commitment())
+    manifest = _check_manifest(report, header, uri)
+    if manifest is None:
+        return report
+    _check_inputs(ws, report, manifest, uri, inputs or AuditInputs())
+    _check_tree(ws, report, header, manifest)
+    _check_money(ws, report, header)
+    return report
+
+
+def _check_manifest(report: AuditReport, header: EpochHeader, uri: str) -> Manifest | None:
+    report.checks.append("manifest")
+    try:
+        # Always what is published, never the operator's own copy: that is what others see.
+        data = fetch(uri)
+    except AmeError as err:
+        report.add("manifestURI", "a readable manifest", err)
+        return None
+    found = keccak_hex(data)
+    if found != header.manifest_hash:
+        report.add("manifestHash", header.manifest_hash, found)
+    try:
+        manifest = parse_manifest(data, source=uri)
+    except AmeError as err:
+        report.add("manifest", "an ame.manifest/1 document", _short(str(err), 400))
+        return None
+    if manifest.to_json_bytes() != data:
+        report.add("manifest", "canonical JSON", "other bytes for the same document")
+    if manifest.epoch != report.epoch:
+        report.add("manifest.epoch", report.epoch, manifest.epoch)
+    try:
+        verify_manifest(manifest)
+    except AmeError as err:
+        report.add("manifest", "every identity of verify_manifest", err)
+    return manifest
+
+
+_LOADERS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "values": (load_values, parse_values),
+    "registry": (load_registry, parse_registry),
+    "policy": (load_policy, parse_policy),
+    "carried": (load_carried, parse_carried),
+}
+
+
+def _input(report: AuditReport, name: str, path: Path | None, uri: str) -> Any:
+    load, parse = _LOADERS[name]
+    where = str(path) if path is not None else sibling_uri(uri, f"{name}.json")
+    try:
+        if path is not None:
+            return load(path)
+        return parse(json.loads(fetch(where), parse_float=Decimal), source=where)
+    except AmeError as err:
+        report.add(f"inputs.{name}", f"a valid {name} document at {where}", _short(str(err), 300))
+    except ValueError as err:
+        report.add(f"inputs.{name}", f"a JSON document at {where}", err)
+    return None
+
+
+def _check_inputs(
+    ws: Workspace, report: AuditReport, manifest: Manifest, uri: str, given: AuditInputs
+) -> None:
+    report.checks.append("inputs")
+    parsed: dict[str, Any] = {}
+    for name in ("values", "registry", "policy", "carried"):
+        value = _input(report, name, getattr(given, name), uri)
+        if value is None:
+            continue
+        parsed[name] = value
+        expected = getattr(manifest.inputs, name).sha256
+        found = value.digest()
+        if found != expected:
+            report.add(f"inputs.{name}.sha256", expected, found)
+    _check_carried_chain(ws, report, manifest)
+    if len(parsed) != 4:
+        return
+    report.checks.append("recompute")
+    try:
+        recomputed = map_epoch(
+            parsed["values"], parsed["registry"], parsed["policy"], carried=parsed["carried"]
+        )
+    except AmeError as err:
+        report.add("recompute", "map_epoch succeeds on the inputs", err)
+        return
+    _compare(report, recomputed, manifest)
+
+
+def _check_carried_chain(ws: Workspace, report: AuditReport, manifest: Manifest) -> None:
+    # The carried ledger must be the one the previous epoch's manifest handed on.
+    previous = manifest.inputs.carried.epoch
+    if previous is None:
+        return
+    found = ws.client.header_of(previous, ws.from_block)
+    if found is None:
+        return  # an epoch that paid nobody was never proposed: nothing on-chain to compare
+    header, uri = found
+    try:
+        data = fetch(uri)
+        if keccak_hex(data) != header.manifest_hash:
+            report.add(
+                "inputs.carried",
+                f"epoch {previous}'s manifest at {uri} hashing to {header.manifest_hash}",
+                keccak_hex(data),
+            )
+            return
+        ledger: CarriedLedger = parse_carried(json.loads(data), source=uri)
+    except (AmeError, ValueError) as err:
+        report.add("inputs.carried", f"the carried ledger of epoch {previous}", err)
+        return
+    if ledger.digest() != manifest.inputs.carried.sha256:
+        report.add(
+            "inputs.carried.sha256",
+            f"{ledger.digest()} (epoch {previous}'s carried ledger)",
+            manifest.inputs.carried.sha256,
+        )
+
+
+def _compare(report: AuditReport, expected: Manifest, found: Manifest) -> None:
+    if expected.to_json_bytes() == found.to_json_bytes():
+        return
+    want, got = expected.leaves, found.leaves
+    if len(want) != len(got):
+        report.add("leaves.count", len(want), len(got))
+    for index in range(max(len(want), len(got))):
+        if index >= len(want):
+            report.add("leaf", "no leaf", got[index].model_dump(by_alias=True), leaf=index)
+            continue
+        if index >= len(got):
+            report.add("leaf", want[index].model_dump(by_alias=True), "missing", leaf=index)
+            continue
+        for name in ("account", "amount", "amount_before"):
+            a, b = getattr(want[index], name), getattr(got[index], name)
+            if a != b:
+                label = "amountBefore" if name == "amount_before" else name
+                report.add(label, a, b, leaf=index)
+    for name in ("revenue", "carried_in", "escrowed", "carried_out", "pool"):
+        a, b = getattr(expected.totals, name), getattr(found.totals, name)
+        if a != b:
+            report.add(f"totals.{name}", a, b)
+    want_doc, got_doc = expected.to_document(), found.to_document()
+    for section in sorted(want_doc):
+        if section in ("leaves", "totals"):
+            continue
+        if want_doc[section] != got_doc.get(section):
+            report.add(section, _short(want_doc[section]), _short(got_doc.get(section)))
+
+
+def _check_tree(
+    ws: Workspace, report: AuditReport, header: EpochHeader, manifest: Manifest
+) -> None:
+    report.checks.append("tree")
+    leaves = leaves_of(manifest)
+    report.leaves = leaves
+    pool = sum(leaf.amount for leaf in leaves)
+    if pool != header.pool:
+        report.add("pool", header.pool, f"{pool} (sum of the manifest's leaves)")
+    if manifest.totals.pool != header.pool:
+        report.add("totals.pool", header.pool, manifest.totals.pool)
+    if len(leaves) != header.leaf_count:
+        report.add("leafCount", header.leaf_count, len(leaves))
+    if not leaves:
+        return
+    tree = ws.client.epoch_tree(report.epoch, leaves)
+    if tree.root != header.root:
+        report.add("root", header.root, tree.root)
+    else:
+        report.tree_matches = True
+        report.checks.append("proofs")
+        _check_proofs(ws, report, header, tree)
+    onchain = (
+        "0x"
+        + bytes(
+            ws.client.contract.functions.leafHash(report.epoch, leaves[0].as_tuple()).call()
+        ).hex()
+    )
+    offchain = tree.tree.leaf_hash(tree.values(leaves[0]))
+    if onchain != offchain:
+        report.add("leafHash", onchain, offchain, leaf=0)
+    report.checks.append("fraud rules")
+    for fault in find_faults(header, leaves):
+        report.add(
+            f"fraud:{fault.kind.name}",
+            "no fault",
+            f"leaves {list(fault.positions)} break the rule",
+            leaf=leaves[fault.positions[0]].index,
+        )
+
+
+def _check_proofs(ws: Workspace, report: AuditReport, header: EpochHeader, tree: EpochTree) -> None:
+    """Every proof a claimant will be given leads from its leaf to the committed root.
+
+    Called once the tree's root is the header's: each proof is walked from the leaf hash
+    the tree computed from the manifest's values (encoded in one batch), which is the
+    contract's leaf hash (checked on-chain below). Re-encoding every leaf on its own, as
+    ``StandardMerkleTree.verify_proof`` does, made this 0.7 ms a leaf: most of an audit.
+    """
+    proofs = tree.tree.get_all_proofs()
+    with ws.progress.bar(f"epoch {report.epoch}: verifying proofs", len(proofs)) as advance:
+        for position, (leaf, proof) in enumerate(zip(tree.leaves, proofs, strict=True)):
+            if not tree.tree.verify(position, proof):
+                report.add("proof", f"verifies against {header.root}", "does not", leaf=leaf.index)
+            if position % 1024 == 1023 or position == len(proofs) - 1:
+                advance(position % 1024 + 1)
+
+
+def _check_money(ws: Workspace, report: AuditReport, header: EpochHeader) -> None:
+    report.checks.append("money")
+    contract = ws.client.contract
+    by_index = {leaf.index: leaf for leaf in report.leaves}
+    claimed = 0
+    for event in contract.events.Claimed().get_logs(
+        argument_filters={"epoch": report.epoch}, from_block=ws.from_block
+    ):
+        args = event["args"]
+        index, amount = int(args["index"]), int(args["amount"])
+        claimed += amount
+        leaf = by_index.get(index)
+        if leaf is None or (leaf.account, leaf.amount) != (args["account"], amount):
+            expected = f"{leaf.account} {leaf.amount}" if leaf else "no leaf"
+            report.add("claimed", expected, f"{args['account']} {amount}", leaf=index)
+    state = ws.client.epoch_state(report.epoch)
+
+    def total(name: str) -> int:
+        logs = getattr(contract.events, name)().get_logs(
+            argument_filters={"epoch": report.epoch}, from_block=ws.from_block
+        )
+        return sum(int(e["args"]["amount"]) for e in logs)
+
+    status = state["status"]
+    if status == "Finalized" and state["remaining"] != header.pool - claimed:
+        report.add("remaining", f"{header.pool - claimed} (pool - claimed)", state["remaining"])
+    elif status == "Swept" and claimed + total("Swept") != header.pool:
+        report.add("pool", f"{header.pool} claimed + swept", claimed + total("Swept"))
+    elif status == "Refunded" and (claimed, total("Refunded")) != (0, header.pool):
+        report.add(
+            "pool", f"{header.pool} refunded", f"{total('Refunded')} refunded, {claimed} claimed"
+        )
+    elif status in ("Proposed", "Voided") and claimed:
+        report.add("claimed", f"nothing while {status}", claimed)

@@ -1,0 +1,392 @@
+"""Settle one epoch: map the inputs, publish the manifest, build the tree, fund and propose.
+
+Steps, each safe to repeat:
+
+1. **map**: :class:`MappingInputs` become the manifest (``map_epoch``); balances carried
+   from the latest earlier epoch in the state unless a carried ledger is given;
+2. **publish**: the manifest's exact bytes and its canonical inputs are written where
+   auditors fetch them; ``manifestHash = keccak256(bytes)``;
+3. **tree**: the leaves' tree for (chain id, contract, epoch), checked against the
+   contract's fraud rules; manifest and tree dump are recorded in the state;
+4. **fund** (ERC-20 only): ``approve(pool)`` unless the allowance already covers it;
+5. **propose**: root, pool, leaf count, manifest hash and URI, with the pool (ETH) and bond.
+
+Rerunning ``settle`` for an epoch first reconciles every recorded transaction with the
+chain (:meth:`DurableSender.resume`), then adopts a proposal already on-chain when it
+matches this manifest, so whatever step a previous run died in, the epoch ends with one
+proposal and one funding. A different manifest for an epoch that already has a
+transaction is refused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from eth_utils.address import to_checksum_address
+from web3.logs import DISCARD
+
+from ame.workflow._publish import (
+    MANIFEST_NAME,
+    epoch_folder,
+    keccak_hex,
+    publish,
+    published_uri,
+)
+from ame.workflow._state import EpochKey
+from ame.workflow._workspace import Workspace
+from ame.workflow.exceptions import StateError, WorkflowError
+from ame_chain._addresses import checked_address
+from ame_chain.contracts import load_artifact
+from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, PayoutLeaf, find_faults
+from ame_chain.tx import TxResult
+from offchain.mapping import (
+    CarriedLedger,
+    Manifest,
+    Policy,
+    Registry,
+    Values,
+    load_carried,
+    load_policy,
+    load_registry,
+    load_values,
+    map_epoch,
+    parse_carried,
+)
+
+__all__ = ["MappingInputs", "SettleResult", "leaves_of", "settle_epoch"]
+
+log = logging.getLogger("ame.settle")
+
+#: The largest pool the contract accepts (``SettlementInvalidPool`` above it).
+MAX_POOL = 2**128 - 1
+
+
+def _canonical(document: object) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class MappingInputs:
+    """The inputs of one epoch's mapping: values, registry, and optionally policy and carried ledger.
+
+    ``ame map`` and ``ame settle`` read these from files; a scenario path (attribution
+    first) builds the :class:`~offchain.mapping.Values` and hands the same object on.
+    """
+
+    values: Values
+    registry: Registry
+    policy: Policy | None = None
+    carried: CarriedLedger | None = None
+
+    @classmethod
+    def load(
+        cls,
+        values: Path,
+        registry: Path,
+        policy: Path | None = None,
+        carried: Path | None = None,
+    ) -> MappingInputs:
+        """Read and validate the input files (``InputError`` names the file and field)."""
+        return cls(
+            load_values(values),
+            load_registry(registry),
+            load_policy(policy) if policy is not None else None,
+            load_carried(carried) if carried is not None else None,
+        )
+
+    @property
+    def epoch(self) -> int:
+        """The values' epoch."""
+        return self.values.epoch
+
+    def manifest(self) -> Manifest:
+        """``map_epoch`` of these inputs."""
+        return map_epoch(self.values, self.registry, self.policy, carried=self.carried)
+
+    def documents(self) -> dict[str, bytes]:
+        """Each input's canonical form, as published beside the manifest."""
+        return {
+            "values": _canonical(self.values.canonical()),
+            "registry": _canonical(self.registry.canonical()),
+            "policy": _canonical((self.policy or Policy()).canonical()),
+            "carried": _canonical((self.carried or CarriedLedger()).canonical()),
+        }
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    """What ``settle`` did for one epoch.
+
+    Attributes:
+        resumed: What an earlier run had left and this one reconciled, in order.
+        carried_from: The epoch whose carried ledger was used, when taken from the state.
+    """
+
+    epoch: int
+    manifest_uri: str
+    manifest_hash: str
+    root: str
+    pool: int
+    leaf_count: int
+    token: str
+    header: EpochHeader
+    propose_tx: str | None
+    approve_tx: str | None = None
+    carried_from: int | None = None
+    resumed: list[str] = field(default_factory=list)
+
+
+def leaves_of(manifest: Manifest) -> list[PayoutLeaf]:
+    """The manifest's leaves as the contract's :class:`PayoutLeaf` objects."""
+    # Accounts are EIP-55 checked when a manifest is parsed or built: no keccak per leaf again.
+    return [
+        PayoutLeaf(leaf.index, str(leaf.account), leaf.amount, leaf.amount_before)
+        for leaf in manifest.leaves
+    ]
+
+
+@contextmanager
+def _epoch_lock(directory: Path, key: EpochKey) -> Iterator[None]:
+    # One settle per epoch at a time: a second process waits rather than racing the first.
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"settle-{key.chain_id}-{key.settlement.lower()}-{key.epoch}.lock"
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = None) -> SettleResult:
+    """Map, publish, build the tree, fund and propose one epoch; resume whatever a crash left.
+
+    Args:
+        ws: The workspace; needs a signing account with the operator role.
+        inputs: The epoch's mapping inputs.
+        token: ERC-20 pool token; ETH when None.
+
+    Raises:
+        StateError: The epoch is already settled or proposed with a different manifest.
+        WorkflowError: Nobody reaches the minimum payout (nothing to propose).
+        SettlementError: The contract refused the proposal (e.g. no operator role).
+    """
+    ws.signer()  # fail before any work when no account was given
+    key = ws.key(inputs.epoch)
+    token_address = checked_address(token, "token") if token else ZERO_ADDRESS
+    with _epoch_lock(ws.state.directory, key):
+        carried_from = None
+        if inputs.carried is None:
+            previous = ws.state.previous_epoch(key)
+            if previous is not None:
+                carried_from = previous.key.epoch
+                inputs = replace(
+                    inputs, carried=parse_carried(json.loads(previous.manifest), source="state")
+                )
+                ws.progress.step(f"carrying balances from epoch {carried_from}")
+        ws.progress.step(f"mapping epoch {key.epoch}")
+        manifest = inputs.manifest()
+        if not manifest.leaves:
+            raise WorkflowError(
+                f"epoch {key.epoch}: no account reaches the minimum payout, so there is nothing "
+                "to propose; map it with `ame map` and pass that manifest as --carried next epoch"
+            )
+        data = manifest.to_json_bytes()
+        manifest_hash = keccak_hex(data)
+        folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
+        uri = published_uri(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME)
+        ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
+        tree = ws.client.epoch_tree(key.epoch, leaves_of(manifest))
+        _check_own_tree(tree)
+        # Before anything is written: never overwrite what an earlier proposal published,
+        # and never publish an epoch that cannot be funded.
+        proposed = _refuse_conflicts(ws, key, tree, manifest_hash, uri, token_address)
+        if not proposed and ws.state.sent_tx(key) is None:
+            _check_funds(ws, key, tree, token_address)
+        ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
+        for name, document in inputs.documents().items():
+            publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
+        publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
+        row = ws.state.epoch(key)
+        if row is None or (row.manifest_hash, row.manifest_uri, row.token) != (
+            manifest_hash,
+            uri,
+            token_address,
+        ):
+            ws.state.save_epoch(
+                key,
+                manifest=data,
+                manifest_hash=manifest_hash,
+                manifest_uri=uri,
+                token=token_address,
+                root=tree.root,
+                pool=tree.pool,
+                leaf_count=len(tree.leaves),
+                tree=tree.tree.dump(),
+            )
+        proposal = _propose(ws, key, tree, token_address, manifest_hash, uri)
+        ws.state.set_header(key, proposal.header)
+        return SettleResult(
+            epoch=key.epoch,
+            manifest_uri=uri,
+            manifest_hash=manifest_hash,
+            root=tree.root,
+            pool=tree.pool,
+            leaf_count=len(tree.leaves),
+            token=token_address,
+            header=proposal.header,
+            propose_tx=proposal.propose_tx,
+            approve_tx=proposal.approve_tx,
+            carried_from=carried_from,
+            resumed=proposal.resumed,
+        )
+
+
+def _refuse_conflicts(
+    ws: Workspace, key: EpochKey, tree: EpochTree, manifest_hash: str, uri: str, token: str
+) -> bool:
+    """Refuse inputs that differ from what was signed or proposed; whether it is on-chain already."""
+    row = ws.state.epoch(key)
+    if row is not None and (row.manifest_hash, row.manifest_uri, row.token) != (
+        manifest_hash,
+        uri,
+        token,
+    ):
+        sent = ws.state.sent_tx(key)
+        if sent is not None:
+            raise StateError(
+                f"epoch {key.epoch}: transaction {sent} was already signed for it with manifest "
+                f"{row.manifest_hash} ({row.manifest_uri}); these inputs give {manifest_hash}"
+            )
+    onchain = ws.client.header_of(key.epoch, ws.from_block)
+    if onchain is not None:
+        _same_proposal(key, onchain, tree.root, manifest_hash, token)
+    return onchain is not None
+
+
+def _check_funds(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> None:
+    """Refuse an epoch the operator cannot fund: the pool (ETH or token) and the bond in ETH."""
+    sender = ws.signer().address
+    bond = int(ws.client.contract.functions.OPERATOR_BOND().call())
+    eth_needed = bond + (tree.pool if token == ZERO_ADDRESS else 0)
+    eth = int(ws.chain.w3.eth.get_balance(sender))  # type: ignore[arg-type]
+    if eth < eth_needed:
+        raise WorkflowError(
+            f"epoch {key.epoch}: {sender} holds {eth} wei; the "
+            + ("pool and bond need" if token == ZERO_ADDRESS else "bond needs")
+            + f" {eth_needed} (plus gas)"
+        )
+    if token != ZERO_ADDRESS:
+        erc20 = ws.chain.w3.eth.contract(address=token, abi=load_artifact("MockERC20").abi)  # type: ignore[call-overload]
+        held = int(erc20.functions.balanceOf(sender).call())
+        if held < tree.pool:
+            raise WorkflowError(
+                f"epoch {key.epoch}: {sender} holds {held} of token {token}; the pool needs "
+                f"{tree.pool}"
+            )
+
+
+def _same_proposal(
+    key: EpochKey, onchain: tuple[EpochHeader, str], root: str, manifest_hash: str, token: str
+) -> None:
+    header, published = onchain
+    if (header.root, header.manifest_hash, header.token) != (root, manifest_hash, token):
+        raise StateError(
+            f"epoch {key.epoch} is already proposed on-chain with root {header.root}, "
+            f"manifest {header.manifest_hash} ({published}), token {header.token}; these "
+            f"inputs give root {root}, manifest {manifest_hash}, token {token}"
+        )
+
+
+def _check_own_tree(tree: EpochTree) -> None:
+    provisional = EpochHeader(
+        epoch=tree.epoch,
+        root=tree.root,
+        token=ZERO_ADDRESS,
+        pool=tree.pool,
+        leaf_count=len(tree.leaves),
+        challenge_end=0,
+        operator=ZERO_ADDRESS,
+        bond=0,
+        manifest_hash="0x" + "00" * 32,
+    )
+    if tree.pool > MAX_POOL:
+        raise WorkflowError(
+            f"epoch {tree.epoch}: the pool of {tree.pool} exceeds the contract's limit of "
+            f"2^128 - 1 token units; refusing to propose"
+        )
+    faults = find_faults(provisional, tree.leaves)
+    if faults:
+        raise WorkflowError(
+            f"epoch {tree.epoch}: the manifest's leaves break the contract's rules "
+            f"({faults[0].kind.name} at leaves {list(faults[0].positions)}); refusing to propose"
+        )
+
+
+def _header_from(ws: Workspace, tx: TxResult) -> EpochHeader:
+    (event,) = ws.client.contract.events.EpochProposed().process_receipt(tx.receipt, errors=DISCARD)
+    return EpochHeader.from_event(event["args"])
+
+
+@dataclass(frozen=True)
+class _Proposal:
+    header: EpochHeader
+    propose_tx: str | None
+    approve_tx: str | None
+    resumed: list[str]
+
+
+def _propose(
+    ws: Workspace, key: EpochKey, tree: EpochTree, token: str, manifest_hash: str, uri: str
+) -> _Proposal:
+    sender = ws.signer()
+    resumed: list[str] = []
+    approve_tx = None
+    if token != ZERO_ADDRESS:
+        approved = sender.resume(key, "approve")
+        if approved is not None:
+            approve_tx = approved.tx_hash
+            resumed.append(f"approve {approved.tx_hash} mined")
+    proposed = sender.resume(key, "propose")
+    if proposed is not None:
+        resumed.append(f"propose {proposed.tx_hash} mined")
+        return _Proposal(_header_from(ws, proposed), proposed.tx_hash, approve_tx, resumed)
+    onchain = ws.client.header_of(key.epoch, ws.from_block)
+    if onchain is not None:
+        _same_proposal(key, onchain, tree.root, manifest_hash, token)
+        resumed.append("proposal found on-chain")
+        return _Proposal(onchain[0], None, approve_tx, resumed)
+    if token != ZERO_ADDRESS:
+        approve_tx = _fund(ws, key, tree, token) or approve_tx
+    call, value = ws.client.propose_call(
+        tree, token=token, manifest_hash=manifest_hash, manifest_uri=uri
+    )
+    ws.progress.step(f"proposing epoch {key.epoch} (pool {tree.pool}, bond included)")
+    tx = sender.send(key, "propose", call, value=value, detail={"root": tree.root})
+    return _Proposal(_header_from(ws, tx), tx.tx_hash, approve_tx, resumed)
+
+
+def _fund(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> str | None:
+    sender = ws.signer()
+    erc20 = ws.chain.w3.eth.contract(
+        address=to_checksum_address(token), abi=load_artifact("MockERC20").abi
+    )
+    allowance = int(erc20.functions.allowance(sender.address, ws.client.address).call())
+    if allowance >= tree.pool:
+        log.info("allowance %d already covers the pool %d", allowance, tree.pool)
+        return None
+    balance = int(erc20.functions.balanceOf(sender.address).call())
+    if balance < tree.pool:
+        raise WorkflowError(
+            f"epoch {key.epoch}: {sender.address} holds {balance} of token {token}; "
+            f"the pool needs {tree.pool}"
+        )
+    ws.progress.step(f"approving {tree.pool} of token {token}")
+    call = erc20.functions.approve(ws.client.address, tree.pool)
+    return sender.send(key, "approve", call).tx_hash

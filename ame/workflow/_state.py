@@ -1,0 +1,369 @@
+"""The operator's state: one SQLite file holding deployments, epochs and every transaction.
+
+Each epoch is keyed by ``(chain id, settlement contract, epoch)``, so one state directory
+can serve several chains and contracts. A transaction is written here, signed, *before*
+it is broadcast, and its receipt after it is mined; each write is one SQLite transaction
+(atomic and durable with ``synchronous=FULL``), so a process killed at any point leaves a
+record that :mod:`ame.workflow._sender` reconciles with the chain on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+from ame.deployment import DeploymentRecord
+from ame.workflow.exceptions import StateError
+from ame_chain.leaves import EpochHeader
+
+__all__ = ["EpochKey", "EpochRow", "StateStore", "TxRow", "TxScope"]
+
+STATE_FILE = "ame.db"
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deployments (
+    chain_id INTEGER NOT NULL, address TEXT NOT NULL, block INTEGER NOT NULL,
+    tx_hash TEXT NOT NULL, record TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (chain_id, address));
+CREATE TABLE IF NOT EXISTS epochs (
+    chain_id INTEGER NOT NULL, settlement TEXT NOT NULL, epoch INTEGER NOT NULL,
+    manifest BLOB NOT NULL, manifest_hash TEXT NOT NULL, manifest_uri TEXT NOT NULL,
+    token TEXT NOT NULL, root TEXT NOT NULL, pool TEXT NOT NULL, leaf_count INTEGER NOT NULL,
+    tree TEXT NOT NULL, header TEXT, status TEXT NOT NULL, updated REAL NOT NULL,
+    PRIMARY KEY (chain_id, settlement, epoch));
+CREATE TABLE IF NOT EXISTS txs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chain_id INTEGER NOT NULL, settlement TEXT NOT NULL, epoch INTEGER, step TEXT NOT NULL,
+    sender TEXT NOT NULL, nonce INTEGER NOT NULL, tx_hash TEXT NOT NULL UNIQUE,
+    raw TEXT NOT NULL, status TEXT NOT NULL, block INTEGER, gas_used INTEGER,
+    detail TEXT, created REAL NOT NULL, updated REAL NOT NULL);
+"""
+
+
+class EpochKey(NamedTuple):
+    """An epoch of one contract on one chain."""
+
+    chain_id: int
+    settlement: str
+    epoch: int
+
+
+#: What a transaction is about: ``(chain id, settlement, epoch)``; epoch None for claims across epochs.
+TxScope = tuple[int, str, int | None]
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """What the operator recorded about an epoch.
+
+    Attributes:
+        status: ``published`` (manifest written, nothing proposed yet), ``proposed``, or
+            the last on-chain status seen (``Finalized``, ``Voided``, ...).
+        header: The on-chain header, once proposed.
+        tree: The dump of the epoch's Merkle tree (``StandardMerkleTree.dump``).
+    """
+
+    key: EpochKey
+    manifest: bytes
+    manifest_hash: str
+    manifest_uri: str
+    token: str
+    root: str
+    pool: int
+    leaf_count: int
+    tree: dict[str, Any]
+    header: EpochHeader | None
+    status: str
+
+
+@dataclass(frozen=True)
+class TxRow:
+    """A transaction the workflow signed: ``signed`` (maybe broadcast), ``mined``, ``failed`` or ``dropped``."""
+
+    id: int
+    scope: TxScope
+    step: str
+    sender: str
+    nonce: int
+    tx_hash: str
+    raw: str
+    status: str
+    block: int | None
+    gas_used: int | None
+    detail: dict[str, Any]
+
+
+class StateStore:
+    """The operator's SQLite state in ``directory/ame.db`` (created on first use).
+
+    Args:
+        directory: The state directory.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / STATE_FILE
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except (OSError, sqlite3.Error) as err:
+            raise StateError(f"state {self.path}: cannot open: {err}") from None
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA_VERSION),))
+        elif int(row[0]) != _SCHEMA_VERSION:
+            raise StateError(
+                f"state {self.path}: schema version {row[0]}, this ame reads {_SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ deployments
+
+    def add_deployment(self, record: DeploymentRecord) -> None:
+        """Remember a deployment; the latest one per chain is the default contract there."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.chain_id,
+                    record.address,
+                    record.block,
+                    record.tx_hash,
+                    json.dumps(record.to_json(), sort_keys=True),
+                    time.time(),
+                ),
+            )
+
+    def deployment(self, chain_id: int, address: str | None = None) -> DeploymentRecord | None:
+        """The latest deployment on ``chain_id`` (or the one at ``address``), if recorded."""
+        query = "SELECT record FROM deployments WHERE chain_id=?"
+        args: tuple[Any, ...] = (chain_id,)
+        if address is not None:
+            query += " AND address=?"
+            args += (address,)
+        row = self._db.execute(query + " ORDER BY created DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return None
+        fields = {k: v for k, v in json.loads(row[0]).items() if k != "format"}
+        return DeploymentRecord(**fields)
+
+    # ------------------------------------------------------------------ epochs
+
+    def save_epoch(
+        self,
+        key: EpochKey,
+        *,
+        manifest: bytes,
+        manifest_hash: str,
+        manifest_uri: str,
+        token: str,
+        root: str,
+        pool: int,
+        leaf_count: int,
+        tree: dict[str, Any],
+    ) -> None:
+        """Record an epoch's published manifest and tree (status ``published``).
+
+        Raises:
+            StateError: The epoch already has a transaction: its manifest cannot change.
+        """
+        with self._transaction() as db:
+            sent = self.sent_tx(key)
+            if sent is not None:
+                raise StateError(
+                    f"epoch {key.epoch}: transaction {sent} was already signed for it; "
+                    "its manifest cannot change"
+                )
+            db.execute(
+                "INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,'published',?)",
+                (
+                    *key,
+                    manifest,
+                    manifest_hash,
+                    manifest_uri,
+                    token,
+                    root,
+                    str(pool),
+                    leaf_count,
+                    json.dumps(tree),
+                    time.time(),
+                ),
+            )
+
+    def sent_tx(self, key: EpochKey) -> str | None:
+        """The hash of a transaction signed for the epoch and not dropped, if any."""
+        row = self._db.execute(
+            "SELECT tx_hash FROM txs WHERE chain_id=? AND settlement=? AND epoch=? "
+            "AND status != 'dropped' ORDER BY id LIMIT 1",
+            key,
+        ).fetchone()
+        return str(row[0]) if row is not None else None
+
+    def set_header(self, key: EpochKey, header: EpochHeader) -> None:
+        """Record the on-chain header of a proposed epoch."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE epochs SET header=?, status='proposed', updated=? "
+                "WHERE chain_id=? AND settlement=? AND epoch=?",
+                (json.dumps(header.to_json()), time.time(), *key),
+            )
+
+    def set_status(self, key: EpochKey, status: str) -> None:
+        """Record the last on-chain status seen for the epoch."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE epochs SET status=?, updated=? WHERE chain_id=? AND settlement=? AND epoch=?",
+                (status, time.time(), *key),
+            )
+
+    def epoch(self, key: EpochKey) -> EpochRow | None:
+        """The recorded epoch, if any."""
+        row = self._db.execute(
+            "SELECT * FROM epochs WHERE chain_id=? AND settlement=? AND epoch=?", key
+        ).fetchone()
+        return _epoch_row(row) if row is not None else None
+
+    def epochs(self, chain_id: int, settlement: str) -> list[EpochRow]:
+        """Every recorded epoch of the contract, by epoch number."""
+        rows = self._db.execute(
+            "SELECT * FROM epochs WHERE chain_id=? AND settlement=? ORDER BY epoch",
+            (chain_id, settlement),
+        ).fetchall()
+        return [_epoch_row(row) for row in rows]
+
+    def previous_epoch(self, key: EpochKey) -> EpochRow | None:
+        """The latest recorded epoch before ``key.epoch`` of the same contract."""
+        row = self._db.execute(
+            "SELECT * FROM epochs WHERE chain_id=? AND settlement=? AND epoch<? "
+            "ORDER BY epoch DESC LIMIT 1",
+            key,
+        ).fetchone()
+        return _epoch_row(row) if row is not None else None
+
+    # ------------------------------------------------------------------ transactions
+
+    def record_signed(
+        self,
+        scope: TxScope,
+        step: str,
+        *,
+        sender: str,
+        nonce: int,
+        tx_hash: str,
+        raw: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a signed transaction before it is broadcast (the intent survives a crash).
+
+        Signing the same call again after a refused broadcast can give the very same bytes
+        (same nonce, same fees): that row is signed again, not a second one.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO txs (chain_id, settlement, epoch, step, sender, nonce, tx_hash, raw, "
+                "status, detail, created, updated) VALUES (?,?,?,?,?,?,?,?,'signed',?,?,?) "
+                "ON CONFLICT(tx_hash) DO UPDATE SET status='signed', block=NULL, gas_used=NULL, "
+                "updated=excluded.updated",
+                (*scope, step, sender, nonce, tx_hash, raw, json.dumps(detail or {}), now, now),
+            )
+
+    def mark_tx(
+        self, tx_hash: str, status: str, *, block: int | None = None, gas_used: int | None = None
+    ) -> None:
+        """Record what became of a transaction: ``mined``, ``failed`` or ``dropped``."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE txs SET status=?, block=?, gas_used=?, updated=? WHERE tx_hash=?",
+                (status, block, gas_used, time.time(), tx_hash),
+            )
+
+    def open_tx(self, scope: TxScope, step: str) -> TxRow | None:
+        """The latest transaction of ``step`` that is not dropped or failed."""
+        row = self._db.execute(
+            "SELECT * FROM txs WHERE chain_id=? AND settlement=? AND epoch IS ? AND step=? "
+            "AND status IN ('signed', 'mined') ORDER BY id DESC LIMIT 1",
+            (*scope, step),
+        ).fetchone()
+        return _tx_row(row) if row is not None else None
+
+    def txs(self, scope: TxScope | None = None) -> list[TxRow]:
+        """Every transaction recorded, for one scope or all, oldest first."""
+        if scope is None:
+            rows = self._db.execute("SELECT * FROM txs ORDER BY id").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM txs WHERE chain_id=? AND settlement=? AND epoch IS ? ORDER BY id",
+                scope,
+            ).fetchall()
+        return [_tx_row(row) for row in rows]
+
+
+def _epoch_row(row: tuple[Any, ...]) -> EpochRow:
+    chain_id, settlement, epoch, manifest, mhash, uri, token, root, pool, count, tree = row[:11]
+    header, status = row[11], row[12]
+    return EpochRow(
+        key=EpochKey(chain_id, settlement, epoch),
+        manifest=bytes(manifest),
+        manifest_hash=mhash,
+        manifest_uri=uri,
+        token=token,
+        root=root,
+        pool=int(pool),
+        leaf_count=count,
+        tree=json.loads(tree),
+        header=EpochHeader.from_json(json.loads(header)) if header else None,
+        status=status,
+    )
+
+
+def _tx_row(row: tuple[Any, ...]) -> TxRow:
+    (tx_id, chain_id, settlement, epoch, step, sender, nonce, tx_hash, raw, status) = row[:10]
+    block, gas_used, detail = row[10], row[11], row[12]
+    return TxRow(
+        id=tx_id,
+        scope=(chain_id, settlement, epoch),
+        step=step,
+        sender=sender,
+        nonce=nonce,
+        tx_hash=tx_hash,
+        raw=raw,
+        status=status,
+        block=block,
+        gas_used=gas_used,
+        detail=json.loads(detail) if detail else {},
+    )

@@ -1,0 +1,96 @@
+"""What every workflow step works with: a chain, a contract, the state, and where to publish."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ame.workflow._sender import DurableSender, RecordingTransactor
+from ame.workflow._state import EpochKey, StateStore, TxScope
+from ame.workflow.exceptions import WorkflowError
+from ame_chain.chains import Chain
+from ame_chain.client import SettlementClient
+
+__all__ = ["Progress", "Workspace", "quiet_progress"]
+
+
+class Progress(Protocol):
+    """Reports long steps: ``step`` says what starts, ``bar`` counts work items."""
+
+    def step(self, message: str) -> None:
+        """A step starts."""
+
+    def bar(
+        self, label: str, total: int
+    ) -> contextlib.AbstractContextManager[Callable[[int], None]]:
+        """A progress bar over ``total`` items; the callable advances it."""
+
+
+class _Quiet:
+    def step(self, message: str) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def bar(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda _n: None
+
+
+#: Reports nothing.
+quiet_progress: Progress = _Quiet()
+
+
+@dataclass
+class Workspace:
+    """One contract on one chain, the operator's state, and where documents are published.
+
+    Attributes:
+        chain: The connected chain.
+        client: The settlement contract (with a signing account when ``sender`` is set).
+        state: The operator's SQLite state.
+        publish_dir: Where manifests, inputs and evidence are written.
+        base_uri: Their public base URI; ``file://`` URIs when None.
+        from_block: First block to read events from (the deployment block when known).
+        sender: Records and sends transactions; None for read-only work (audit, status).
+        progress: Where long steps are reported.
+    """
+
+    chain: Chain
+    client: SettlementClient
+    state: StateStore
+    publish_dir: Path
+    base_uri: str | None = None
+    from_block: int = 0
+    sender: DurableSender | None = None
+    progress: Progress = field(default=quiet_progress)
+
+    def key(self, epoch: int) -> EpochKey:
+        """The state key of ``epoch`` of this contract on this chain."""
+        return EpochKey(self.client.chain_id, self.client.address, epoch)
+
+    def signer(self) -> DurableSender:
+        """The sender, or an error naming what is missing.
+
+        Raises:
+            WorkflowError: No signing account was given.
+        """
+        if self.sender is None:
+            raise WorkflowError(
+                "this step sends a transaction: give an account (--keystore, --dev-account, "
+                "or $AME_PRIVATE_KEY)"
+            )
+        return self.sender
+
+    @contextlib.contextmanager
+    def acting(self, step: str, epoch: int | None = None) -> Iterator[SettlementClient]:
+        """The contract acting as the signing account; its transactions are recorded as ``step``.
+
+        Raises:
+            WorkflowError: No signing account was given.
+        """
+        transactor = RecordingTransactor(self.signer())
+        scope: TxScope = (self.client.chain_id, self.client.address, epoch)
+        with transactor.recording(scope, step):
+            yield self.client.with_transactor(transactor)

@@ -1,0 +1,923 @@
+r"""The reference generative pipeline and the cooperative games it defines per event.
+
+The pipeline has four stages, each made of assets owned by someone:
+
+==============  ===================================================================
+stage           assets
+==============  ===================================================================
+``data``        five pretraining datasets with planted provenance (see the corpora)
+``base_model``  ``transformer``: a tiny causal word-level transformer and its
+                training recipe (architecture, initialisation, optimiser, compute)
+``adapter``     LoRA adapters fine-tuned on fine-tuners' style demonstrations
+                (``pirate``, ``formal``), merged into the transformer when used
+``prompt``      prompt templates with a ``{request}`` slot (``plain``, ``recall``)
+==============  ===================================================================
+
+That is the reference market (:func:`~offchain.scenario.reference_scenario`);
+:meth:`ReferencePipeline.from_scenario` builds the same pipeline over any
+``ame.scenario/1`` market: its datasets, base model, adapters and prompts.
+
+An :class:`Event` is a user request rendered through a prompt, answered by the model
+(with or without an adapter) by greedy or seeded sampling, and paid a revenue.
+
+Utility. For an event with output :math:`y = (y_1, \dots, y_n)`, the counterfactual
+pipeline of a set :math:`A` of assets scores each output token after its own context
+:math:`x_A`; token :math:`t` gains
+
+.. math::
+
+    g_t(A) = \log p_A(y_t \mid x_A, y_{<t}) - \log p_\varnothing(y_t)
+
+nats over the empty pipeline :math:`p_\varnothing`, the uniform distribution over the
+vocabulary. The utility, ``PipelineSettings.utility``, is one of
+
+* ``"loglik"``: the output's log-likelihood gain,
+
+  .. math::
+
+      u(A) = \sum_t g_t(A) = \log p_A(y \mid x_A) - \log p_\varnothing(y);
+
+* ``"loglik-floored"``: each token's gain floored at zero,
+
+  .. math::
+
+      u(A) = \sum_t \max(0, g_t(A)),
+
+  so no coalition is charged, token by token, for predicting an output token worse
+  than no model at all: the argument of free disposal (below), one level down. Under
+  ``"loglik"`` one surprising token can decide the whole game: in an output
+  ``kelvo . arr`` whose tail ``arr`` only the pirate adapter teaches, the model
+  without the adapter gives ``arr`` a log-probability of -18.7 against -4.51 for the
+  uniform distribution, and that one token's -14.2 makes the adapter look pivotal for
+  the answer too. The floored utility is never below the plain one, is non-negative,
+  and equals it when every token beats the uniform distribution. It is not the
+  likelihood of a pipeline one could run (falling back to the uniform distribution
+  on exactly the tokens a model predicts worse needs the output in advance): it is a
+  valuation rule. Nor is it the default: each token is scored after the output's own
+  prefix, so a coalition that gets the answer badly wrong is still credited for the
+  tokens that follow it (a full stop, the end of the sentence), and data unrelated to
+  the answer is paid for them (``docs/evaluation.md``, "A floored utility");
+
+* ``"loglik-prefix"`` (the default): the best running gain over the output's prefixes,
+
+  .. math::
+
+      u(A) = \max_{0 \le k \le |y|} \sum_{t \le k} g_t(A),
+
+  free disposal of the output's tail. A pipeline writes left to right and may stop:
+  a coalition is credited with the start of the output it accounts for best, and a
+  tail that only some asset explains (the adapter's ``arr``) is that asset's, without
+  the rest of the output being lost with it. Unlike the floored utility, a token
+  after one the coalition gets badly wrong earns it nothing unless the gains that
+  follow make up for the loss: a wrong answer's full stop is not paid. It lies
+  between the two others: :math:`\max(0, \sum_t g_t) \le u \le \sum_t \max(0,
+  g_t)`, and equals the plain gain when every prefix gains (``docs/evaluation.md``,
+  "A prefix utility").
+
+The pipeline :math:`p_A` uses the assets in :math:`A` only:
+
+* without the base asset there is no trained model to use any other asset: :math:`p_A
+  = p_\varnothing` (data, adapters and prompts alone generate nothing);
+* with it, the transformer is trained from scratch, same seed and recipe, on the
+  datasets :math:`T = A \cap \text{datasets}` (its initialisation when
+  :math:`T = \varnothing`; one model per subset, cached: removing a dataset means
+  retraining without it);
+* with the event's adapter, that adapter is retrained on the fine-tuner's data on top
+  of the model of :math:`T` (cached) and merged in, so an adapter never meets a base it
+  was not trained for;
+* with the event's prompt, :math:`x_A` is the rendered template, otherwise the bare
+  request (the neutral prompt).
+
+The worth of a coalition :math:`S` of players is what its assets can achieve when any
+of them may be left out (free disposal, the default):
+
+.. math::
+
+    v(S) = \max_{R \subseteq S} u(R), \qquad v(\varnothing) = 0,
+
+so :math:`v` is monotone and every Shapley value is non-negative: a dataset that does
+not help, like the irrelevant one, is worth about nothing instead of being charged for
+the damage a model trained on it alone would do (a model trained only on unrelated text
+predicts the output worse than the uniform reference). ``free_disposal=False`` gives
+the raw :math:`u`. Both utilities give :math:`u(A) = 0` for every :math:`A` without the
+base model (every :math:`g_t = 0` there), so :math:`v(\varnothing) = 0` either way; the
+floored one is non-negative but not monotone (a dataset can lower one token's gain), so
+free disposal still matters; everything below is defined from :math:`v` alone, so
+efficiency and the stage and data games hold under either.
+
+Games. :meth:`ReferencePipeline.asset_game` is the game over every asset the event
+used; :meth:`~ReferencePipeline.stage_game` is its quotient over the stages (a stage
+brings all its assets, so stage Shapley values are the totals of the assets' Owen
+values), :meth:`~ReferencePipeline.data_game` its restriction to the datasets with the
+rest of the pipeline present (the within-stage split), and
+:meth:`~ReferencePipeline.influence_game` an additive data game from TracIn scores (the
+first-order estimate of retraining). Each is a callable
+``v(coalition: frozenset[str]) -> float`` over string player ids.
+:meth:`~ReferencePipeline.revenue_game` sums events' games normalised to their revenue,
+so efficient values of it split the total revenue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Literal, Self
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from ame_core.exceptions import InputError
+from offchain.attribution.reference.corpora import (
+    NEUTRAL_TEMPLATE,
+    Corpora,
+    Dataset,
+    Demonstrations,
+    Fact,
+    PromptTemplate,
+    generate_corpora,
+)
+from offchain.attribution.reference.lm import (
+    BOS,
+    IGNORE,
+    LoRAAdapter,
+    NeuralLM,
+    PretrainedLM,
+    UniformLM,
+    Vocabulary,
+    encode_sentences,
+    pretrain,
+    sequence_nll,
+    train_adapter,
+)
+from offchain.attribution.reference.settings import (
+    UTILITIES,
+    CorpusSettings,
+    ModelSettings,
+    PipelineSettings,
+    TrainSettings,
+    Utility,
+)
+from offchain.attribution.tda import (
+    Checkpoint,
+    GroupedScores,
+    ProjectedTracIn,
+    TracIn,
+    aggregate_scores,
+)
+from offchain.exceptions import AttributionError
+from offchain.scenario import Scenario
+
+__all__ = [
+    "BASE_MODEL",
+    "MODEL_DEVELOPER",
+    "STAGES",
+    "UTILITIES",
+    "Corpora",
+    "CorpusSettings",
+    "Dataset",
+    "Demonstrations",
+    "Event",
+    "Fact",
+    "ModelSettings",
+    "PipelineGame",
+    "PipelineSettings",
+    "PromptTemplate",
+    "ReferencePipeline",
+    "TrainSettings",
+    "Utility",
+    "generate_corpora",
+]
+
+#: Asset id of the pretrained transformer (the base-model stage's only asset).
+BASE_MODEL = "transformer"
+#: Owner of the base model.
+MODEL_DEVELOPER = "model_developer"
+#: Stage ids, in pipeline order.
+STAGES = ("data", "base_model", "adapter", "prompt")
+
+
+class PipelineGame:
+    """A cooperative game of the pipeline: a callable on coalitions of string ids.
+
+    It is a :data:`~offchain.attribution.game.Game` (what ``shapley_values`` and
+    ``owen_values`` consume) that also knows its players, refuses unknown ids and keeps
+    every worth it computed, so several valuation methods share the retrained models.
+
+    Args:
+        players: The player ids.
+        worth: The raw characteristic function :math:`u`, called once per coalition.
+        free_disposal: If True, ``v(S) = max over R within S of u(R)`` (monotone);
+            otherwise ``v = u``.
+    """
+
+    def __init__(
+        self,
+        players: Iterable[str],
+        worth: Callable[[frozenset[str]], float],
+        *,
+        free_disposal: bool = True,
+    ) -> None:
+        self.players: tuple[str, ...] = tuple(players)
+        if len(set(self.players)) != len(self.players):
+            raise InputError(f"players: duplicate ids in {self.players}")
+        self.free_disposal = free_disposal
+        self._worth = worth
+        self._raw: dict[frozenset[str], float] = {}
+        self._best: dict[frozenset[str], float] = {frozenset(): 0.0}
+
+    def _check(self, coalition: Iterable[str]) -> frozenset[str]:
+        chosen = frozenset(coalition)
+        unknown = chosen.difference(self.players)
+        if unknown:
+            raise InputError(f"coalition: unknown players {sorted(unknown)}, have {self.players}")
+        return chosen
+
+    def worth(self, coalition: Iterable[str]) -> float:
+        """The raw worth :math:`u(S)`, all of the coalition's assets in use.
+
+        Raises:
+            InputError: If the coalition holds an id that is not a player.
+        """
+        chosen = self._check(coalition)
+        if chosen not in self._raw:
+            self._raw[chosen] = float(self._worth(chosen))
+        return self._raw[chosen]
+
+    def __call__(self, coalition: frozenset[str]) -> float:
+        """The worth :math:`v(S)` of a coalition (see the class).
+
+        Raises:
+            InputError: If the coalition holds an id that is not a player.
+        """
+        chosen = self._check(coalition)
+        if not self.free_disposal:
+            return self.worth(chosen) if chosen else 0.0
+        if chosen not in self._best:
+            # max over subsets = max(u(S), max_i v(S - i)); each subset is visited once.
+            self._best[chosen] = max(
+                self.worth(chosen), *(self(chosen - {p}) for p in sorted(chosen))
+            )
+        return self._best[chosen]
+
+    def __repr__(self) -> str:
+        return f"PipelineGame(players={self.players}, free_disposal={self.free_disposal})"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A user request answered by the full pipeline.
+
+    Attributes:
+        id: Event id.
+        request: The user request, e.g. ``capital of zorbia``.
+        prompt: Id of the prompt template used, or None for the neutral prompt.
+        adapter: Id of the adapter used, or None.
+        revenue: What the event paid, in the token's smallest unit.
+        output: Generated token ids (ending with ``<eos>`` unless cut off).
+        text: The decoded output.
+    """
+
+    id: str
+    request: str
+    prompt: str | None
+    adapter: str | None
+    revenue: int
+    output: tuple[int, ...]
+    text: str
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    corpora: Corpora
+    vocab: Vocabulary
+    base: PretrainedLM
+    adapters: Mapping[str, LoRAAdapter]
+
+
+class ReferencePipeline:
+    """The embedded reference pipeline: corpora, base model, adapters, prompts.
+
+    Args:
+        settings: Sizes, steps and seed; the defaults train in seconds on two cores.
+
+    Example:
+        >>> pipe = ReferencePipeline().fit()
+        >>> event = pipe.run(pipe.corpora.facts[0].request, prompt="plain")
+        >>> game = pipe.stage_game(event)
+        >>> game(frozenset()), game(frozenset(game.players)) > 0
+        (0.0, True)
+    """
+
+    def __init__(self, settings: PipelineSettings | None = None) -> None:
+        if settings is not None and not isinstance(settings, PipelineSettings):
+            raise InputError(f"settings: expected PipelineSettings, got {type(settings).__name__}")
+        self.settings = settings or PipelineSettings()
+        self._scenario: Scenario | None = None
+        self._fitted: _Fitted | None = None
+        self._models: dict[frozenset[str], PretrainedLM] = {}
+        self._adapters: dict[tuple[frozenset[str], str], LoRAAdapter] = {}
+        self._neural: dict[tuple[frozenset[str], str], NeuralLM] = {}
+        self._estimators: dict[tuple[str, int | None], TracIn | ProjectedTracIn] = {}
+        self._adapted: dict[str, tuple[Checkpoint, ...]] = {}
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> ReferencePipeline:
+        """The pipeline of an ``ame.scenario/1`` market (not fitted yet).
+
+        Its settings are :meth:`Scenario.settings` (seed and ``pipeline`` block), its
+        corpora :meth:`Scenario.corpora`, its base model the scenario's ``base_model``;
+        :meth:`scenario_events` runs the scenario's events. The reference scenario gives
+        the same pipeline as ``ReferencePipeline()``.
+
+        Raises:
+            InputError: If ``scenario`` is not a :class:`Scenario`.
+        """
+        if not isinstance(scenario, Scenario):
+            raise InputError(f"scenario: expected a Scenario, got {type(scenario).__name__}")
+        pipe = cls(scenario.settings())
+        pipe._scenario = scenario
+        return pipe
+
+    @property
+    def scenario(self) -> Scenario | None:
+        """The scenario the pipeline was built from, if any."""
+        return self._scenario
+
+    @property
+    def base_id(self) -> str:
+        """Asset id of the base model: the scenario's, else :data:`BASE_MODEL`."""
+        return BASE_MODEL if self._scenario is None else self._scenario.base_model.id
+
+    # -- fitting -----------------------------------------------------------------------
+
+    def fit(self) -> Self:
+        """Generate the corpora, pretrain the transformer on them, train every adapter.
+
+        Returns:
+            This pipeline.
+        """
+        s = self.settings
+        if self._scenario is not None:
+            corpora = self._scenario.corpora()
+        else:
+            corpora = generate_corpora(s.corpus, s.seed)
+        vocab = Vocabulary.from_texts(corpora.texts())
+        self._fitted = None
+        for cache in (self._models, self._adapters, self._neural, self._estimators, self._adapted):
+            cache.clear()
+        everything = frozenset(d.id for d in corpora.datasets)
+        base = self._pretrain(corpora, vocab, everything)
+        adapters = {
+            d.id: self._train_adapter(corpora, vocab, everything, d.id)
+            for d in corpora.adapter_data
+        }
+        self._fitted = _Fitted(corpora, vocab, base, adapters)
+        return self
+
+    def _state(self) -> _Fitted:
+        if self._fitted is None:
+            raise AttributionError("ReferencePipeline is not fitted: call fit() first")
+        return self._fitted
+
+    @property
+    def corpora(self) -> Corpora:
+        """The generated corpora, adapter data and prompts."""
+        return self._state().corpora
+
+    @property
+    def vocab(self) -> Vocabulary:
+        """The word vocabulary of every model."""
+        return self._state().vocab
+
+    @property
+    def base(self) -> PretrainedLM:
+        """The transformer pretrained on every dataset, with its checkpoints."""
+        return self._state().base
+
+    @property
+    def adapters(self) -> Mapping[str, LoRAAdapter]:
+        """Adapters trained on the full base model, by id."""
+        return self._state().adapters
+
+    @property
+    def prompts(self) -> dict[str, PromptTemplate]:
+        """Prompt templates by id."""
+        return {p.id: p for p in self.corpora.prompts}
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """Pretraining dataset ids."""
+        return tuple(d.id for d in self.corpora.datasets)
+
+    @property
+    def owners(self) -> dict[str, str]:
+        """Owner of every asset, by asset id."""
+        c = self.corpora
+        out = {d.id: d.owner for d in c.datasets}
+        out.update({d.id: d.owner for d in c.adapter_data})
+        out.update({p.id: p.author for p in c.prompts})
+        if self._scenario is None:
+            out[BASE_MODEL] = MODEL_DEVELOPER
+        else:
+            out[self.base_id] = self._scenario.base_model.owner
+        return out
+
+    # -- counterfactual models -----------------------------------------------------------
+
+    def _subset(self, datasets: Iterable[str]) -> frozenset[str]:
+        key = frozenset(datasets)
+        unknown = key.difference(self.datasets)
+        if unknown:
+            raise InputError(f"datasets: unknown ids {sorted(unknown)}, have {self.datasets}")
+        return key
+
+    def model_for(self, datasets: Iterable[str]) -> PretrainedLM:
+        """The transformer trained from scratch on ``datasets`` only.
+
+        Cached per subset; the full set is :attr:`base`.
+
+        Raises:
+            InputError: If an id is not a dataset.
+        """
+        state = self._state()
+        return self._pretrain(state.corpora, state.vocab, self._subset(datasets))
+
+    def adapter_for(self, datasets: Iterable[str], adapter: str) -> LoRAAdapter:
+        """``adapter`` retrained on :meth:`model_for` ``(datasets)`` (cached).
+
+        Raises:
+            InputError: If an id is unknown.
+        """
+        state = self._state()
+        if adapter not in state.adapters:
+            raise InputError(f"adapter: unknown id {adapter!r}, have {sorted(state.adapters)}")
+        return self._train_adapter(state.corpora, state.vocab, self._subset(datasets), adapter)
+
+    def _pretrain(self, corpora: Corpora, vocab: Vocabulary, key: frozenset[str]) -> PretrainedLM:
+        if key not in self._models:
+            chosen = [d for d in corpora.datasets if d.id in key]
+            sentences = [s for d in chosen for s in d.sentences]
+            s = self.settings
+            with _threads(s.threads):
+                self._models[key] = pretrain(vocab, sentences, s.model, s.train, s.seed)
+        return self._models[key]
+
+    def _train_adapter(
+        self, corpora: Corpora, vocab: Vocabulary, key: frozenset[str], adapter: str
+    ) -> LoRAAdapter:
+        if (key, adapter) not in self._adapters:
+            index, data = next(
+                (i, d) for i, d in enumerate(corpora.adapter_data) if d.id == adapter
+            )
+            base = self._pretrain(corpora, vocab, key).model
+            s = self.settings
+            with _threads(s.threads):
+                self._adapters[key, adapter] = train_adapter(
+                    base,
+                    vocab,
+                    data.pairs,
+                    s.train,
+                    s.seed + 1 + index,
+                    adapter_id=data.id,
+                    owner=data.owner,
+                )
+        return self._adapters[key, adapter]
+
+    def _model(self, datasets: frozenset[str], adapter: str | None) -> NeuralLM:
+        key = (datasets, adapter or "")
+        if key not in self._neural:
+            model = self.model_for(datasets).model
+            if adapter is not None:
+                model = self.adapter_for(datasets, adapter).apply(model)
+            self._neural[key] = NeuralLM(model)
+        return self._neural[key]
+
+    def _context(self, request: str, prompt: str | None) -> list[int]:
+        template = NEUTRAL_TEMPLATE if prompt is None else self.prompts[prompt].template
+        return [BOS, *self.vocab.encode(template.replace("{request}", request))]
+
+    # -- events ------------------------------------------------------------------------
+
+    def run(
+        self,
+        request: str,
+        *,
+        prompt: str | None = None,
+        adapter: str | None = None,
+        revenue: int = 0,
+        temperature: float = 0.0,
+        seed: int = 0,
+        event_id: str = "event",
+    ) -> Event:
+        """Answer ``request`` through the full pipeline.
+
+        Args:
+            request: The user request (whitespace-tokenised words).
+            prompt: Prompt id, or None for the neutral prompt.
+            adapter: Adapter id, or None for the bare base model.
+            revenue: What the event paid, >= 0, in the token's smallest unit.
+            temperature: 0 for greedy decoding, otherwise the sampling temperature.
+            seed: Seeds sampling.
+            event_id: Id of the returned event.
+
+        Returns:
+            The event with its generated output.
+
+        Raises:
+            InputError: If a field is invalid (named in the message).
+        """
+        state = self._state()
+        if not isinstance(request, str) or not request.split():
+            raise InputError(f"request: must contain at least one word, got {request!r}")
+        if prompt is not None and prompt not in self.prompts:
+            raise InputError(f"prompt: unknown id {prompt!r}, have {sorted(self.prompts)}")
+        if adapter is not None and adapter not in state.adapters:
+            raise InputError(f"adapter: unknown id {adapter!r}, have {sorted(state.adapters)}")
+        if isinstance(revenue, bool) or not isinstance(revenue, int) or revenue < 0:
+            raise InputError(f"revenue: must be an int >= 0, got {revenue!r}")
+        context = self._context(request, prompt)
+        model = self._model(frozenset(self.datasets), adapter)
+        with _threads(self.settings.threads):
+            output = model.generate(
+                context, self.settings.max_new_tokens, temperature=temperature, seed=seed
+            )
+        if not output:
+            raise InputError(f"request: {request!r} leaves no room to generate within max_len")
+        text = self.vocab.decode(output)
+        return Event(event_id, request, prompt, adapter, revenue, tuple(output), text)
+
+    def sample_events(self, n: int, *, seed: int | None = None) -> list[Event]:
+        """``n`` events asking for planted pretraining facts, with random prompt/adapter.
+
+        Args:
+            n: Number of events, > 0.
+            seed: Seeds the choice of fact, prompt, adapter and revenue; default the
+                pipeline seed.
+
+        Returns:
+            The events, decoded greedily, with revenues in whole multiples of 10**15.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise InputError(f"n: must be a positive int, got {n!r}")
+        root = self.settings.seed if seed is None else seed
+        rng = np.random.default_rng(np.random.SeedSequence([root, 0xE7]))
+        facts = [f for f in self.corpora.facts if f.dataset in self.datasets]
+        prompts: list[str | None] = [None, *self.prompts]
+        adapters: list[str | None] = [None, *self.adapters]
+        events = []
+        for i in range(n):
+            fact = facts[int(rng.integers(len(facts)))]
+            events.append(
+                self.run(
+                    fact.request,
+                    prompt=prompts[int(rng.integers(len(prompts)))],
+                    adapter=adapters[int(rng.integers(len(adapters)))],
+                    revenue=int(rng.integers(1, 1000)) * 10**15,
+                    event_id=f"e{i}",
+                )
+            )
+        return events
+
+    def scenario_events(self) -> list[Event]:
+        """The scenario's events, answered greedily, in scenario order.
+
+        Raises:
+            AttributionError: If the pipeline was not built from a scenario.
+        """
+        if self._scenario is None:
+            raise AttributionError("scenario_events: the pipeline was not built from a scenario")
+        scenario = self._scenario
+        return [
+            self.run(
+                scenario.request(e),
+                prompt=e.prompt,
+                adapter=e.adapter,
+                revenue=e.revenue,
+                event_id=e.id,
+            )
+            for e in scenario.events
+        ]
+
+    # -- utility and games ---------------------------------------------------------------
+
+    def assets(self, event: Event) -> dict[str, tuple[str, ...]]:
+        """The assets ``event`` used, by stage (stages it did not use are left out).
+
+        This is the partition of the asset game's players into stages (for Owen values).
+        """
+        self._check_event(event)
+        out = {"data": self.datasets, "base_model": (self.base_id,)}
+        if event.adapter is not None:
+            out["adapter"] = (event.adapter,)
+        if event.prompt is not None:
+            out["prompt"] = (event.prompt,)
+        return out
+
+    def _check_event(self, event: Event) -> None:
+        if not isinstance(event, Event):
+            raise InputError(f"event: expected an Event, got {type(event).__name__}")
+        if event.prompt is not None and event.prompt not in self.prompts:
+            raise InputError(f"event.prompt: unknown id {event.prompt!r} in event {event.id!r}")
+        if event.adapter is not None and event.adapter not in self.adapters:
+            raise InputError(f"event.adapter: unknown id {event.adapter!r} in event {event.id!r}")
+        if not event.output:
+            raise InputError(f"event.output: empty in event {event.id!r}")
+
+    def _scorer(
+        self, event: Event, assets: Iterable[str]
+    ) -> tuple[NeuralLM | UniformLM, list[int]]:
+        """The model of ``assets`` and the context it reads the event's output after."""
+        used = set(chain.from_iterable(self.assets(event).values()))
+        chosen = frozenset(assets)
+        if chosen - used:
+            raise InputError(f"assets: {sorted(chosen - used)} not used by event {event.id!r}")
+        if self.base_id not in chosen:
+            return UniformLM(len(self.vocab)), [BOS]
+        adapter = event.adapter if event.adapter in chosen else None
+        model = self._model(chosen.intersection(self.datasets), adapter)
+        prompt = event.prompt if event.prompt in chosen else None
+        return model, self._context(event.request, prompt)
+
+    def log_likelihood(self, event: Event, assets: Iterable[str]) -> float:
+        """``log p_A(y | x_A)`` of the event's output under the pipeline of ``assets``.
+
+        Raises:
+            InputError: If ``assets`` holds an id the event did not use.
+        """
+        model, context = self._scorer(event, assets)
+        with _threads(self.settings.threads):
+            return model.log_likelihood(context, event.output)
+
+    def token_log_likelihoods(self, event: Event, assets: Iterable[str]) -> NDArray[np.float64]:
+        """``log p_A(y_t | x_A, y_<t)`` of each output token under the pipeline of ``assets``.
+
+        Returns:
+            One float64 per token of ``event.output``; they sum to :meth:`log_likelihood`
+            up to rounding.
+
+        Raises:
+            InputError: If ``assets`` holds an id the event did not use.
+        """
+        model, context = self._scorer(event, assets)
+        with _threads(self.settings.threads):
+            return model.token_log_likelihoods(context, event.output)
+
+    def utility(self, event: Event, assets: Iterable[str]) -> float:
+        """:math:`u(A)` of the pipeline's ``settings.utility``, in nats (see the module).
+
+        ``"loglik"``: :math:`\\log p_A(y \\mid x_A) - \\log p_\\varnothing(y)`;
+        ``"loglik-floored"``: :math:`\\sum_t \\max(0, g_t(A))` over the output tokens;
+        ``"loglik-prefix"``: :math:`\\max_k \\sum_{t \\le k} g_t(A)` (0 for the empty prefix).
+
+        Raises:
+            InputError: If ``assets`` holds an id the event did not use.
+        """
+        if self.settings.utility in ("loglik-floored", "loglik-prefix"):
+            gains = self.token_log_likelihoods(event, assets) - self.token_log_likelihoods(
+                event, ()
+            )
+            if self.settings.utility == "loglik-floored":
+                return float(np.maximum(gains, 0.0).sum())
+            return float(np.cumsum(gains).max(initial=0.0))  # the empty prefix is worth 0
+        return self.log_likelihood(event, assets) - self.log_likelihood(event, ())
+
+    def asset_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
+        """The game over every asset ``event`` used (datasets, base, adapter, prompt).
+
+        Its players, grouped by stage, are :meth:`assets` (the structure for Owen
+        values). With free disposal, the worth of a coalition holding the datasets
+        needs the model (and the event's adapter) retrained on each of their subsets;
+        retrained models are cached, so that happens once per pipeline.
+        """
+        players = list(chain.from_iterable(self.assets(event).values()))
+        return PipelineGame(
+            players, lambda coalition: self.utility(event, coalition), free_disposal=free_disposal
+        )
+
+    def stage_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
+        """The quotient of :meth:`asset_game` over the stages ``event`` used.
+
+        A stage brings all its assets: ``v(S) = v_assets(union of the stages in S)``,
+        so the Shapley value of a stage is the total of its assets' Owen values. Its
+        players are stage ids (:data:`STAGES`).
+        """
+        stages = self.assets(event)
+        assets = self.asset_game(event, free_disposal=free_disposal)
+
+        def worth(coalition: frozenset[str]) -> float:
+            return assets(frozenset(chain.from_iterable(stages[s] for s in coalition)))
+
+        return PipelineGame(stages, worth, free_disposal=False)
+
+    def data_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
+        """The datasets' game with the rest of the pipeline present (within-stage split).
+
+        ``v_D(T) = v(T + R) - v(R)`` for :meth:`asset_game`'s ``v`` and ``R`` the
+        event's non-data assets: the datasets share what the data stage adds on top of
+        the base model's initialisation, the adapter and the prompt.
+        """
+        stages = self.assets(event)
+        rest = frozenset(a for s, ids in stages.items() if s != "data" for a in ids)
+        assets = self.asset_game(event, free_disposal=free_disposal)
+        offset = assets(rest)
+        return PipelineGame(self.datasets, lambda t: assets(t | rest) - offset, free_disposal=False)
+
+    def revenue_game(
+        self,
+        events: Sequence[Event],
+        level: Literal["stage", "asset"] = "stage",
+        *,
+        free_disposal: bool = True,
+    ) -> PipelineGame:
+        """``V(S) = sum_e revenue_e * v_e(S) / v_e(N_e)`` over a batch of events.
+
+        Shapley values are linear and efficient, so those of this game split the total
+        revenue, each event's revenue in proportion to its own game's values.
+
+        Args:
+            events: The events to settle.
+            level: ``"stage"`` (players are stages) or ``"asset"`` (asset ids).
+            free_disposal: Passed to each event's game.
+
+        Raises:
+            InputError: If ``events`` is empty or ``level`` unknown.
+            AttributionError: If an event's full pipeline does not beat the empty one
+                (``v_e(N_e) <= 0``), so its revenue cannot be split by this utility.
+        """
+        if not events:
+            raise InputError("events: need at least one event, got none")
+        if level not in ("stage", "asset"):
+            raise InputError(f"level: must be 'stage' or 'asset', got {level!r}")
+        make = self.stage_game if level == "stage" else self.asset_game
+        games = [make(e, free_disposal=free_disposal) for e in events]
+        totals = []
+        for event, game in zip(events, games, strict=True):
+            total = game(frozenset(game.players))
+            if not total > 0:
+                raise AttributionError(
+                    f"event {event.id!r}: v(N) = {total:.6g} <= 0, its revenue cannot be split"
+                )
+            totals.append(total)
+        players = list(dict.fromkeys(chain.from_iterable(g.players for g in games)))
+
+        def worth(coalition: frozenset[str]) -> float:
+            return sum(
+                e.revenue * g(coalition.intersection(g.players)) / t
+                for e, g, t in zip(events, games, totals, strict=True)
+            )
+
+        # Each event's game already applies (or not) free disposal; a sum of games is
+        # taken as is.
+        return PipelineGame(players, worth, free_disposal=False)
+
+    # -- influence -----------------------------------------------------------------------
+
+    def training_examples(self) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+        """Every pretraining sentence as ``(inputs, targets, dataset id)`` for TracIn."""
+        sentences: list[str] = []
+        groups: list[str] = []
+        for d in self.corpora.datasets:
+            sentences.extend(d.sentences)
+            groups.extend([d.id] * len(d.sentences))
+        inputs, targets = encode_sentences(self.vocab, sentences, self.settings.model.max_len)
+        return inputs, targets, tuple(groups)
+
+    def event_example(self, event: Event) -> tuple[torch.Tensor, torch.Tensor]:
+        """The event as a one-row TracIn test batch: loss only on the output tokens."""
+        self._check_event(event)
+        context = self._context(event.request, event.prompt)
+        ids = [*context, *event.output]
+        targets = [IGNORE] * (len(context) - 1) + list(event.output)
+        return torch.tensor([ids[:-1]]), torch.tensor([targets])
+
+    def adapter_checkpoints(self, adapter: str) -> tuple[Checkpoint, ...]:
+        """The pretraining checkpoints, each with ``adapter`` retrained on it and merged.
+
+        What :meth:`influence` differentiates an adapter event's loss at (cached).
+
+        Raises:
+            InputError: If ``adapter`` is unknown.
+        """
+        if adapter not in self.adapters:
+            raise InputError(f"adapter: unknown id {adapter!r}, have {sorted(self.adapters)}")
+        if adapter not in self._adapted:
+            self._adapted[adapter] = tuple(
+                self._adapted_checkpoint(c, adapter) for c in self.base.checkpoints
+            )
+        return self._adapted[adapter]
+
+    def _adapted_checkpoint(self, checkpoint: Checkpoint, adapter: str) -> Checkpoint:
+        state = self._state()
+        model = copy.deepcopy(state.base.model)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_(checkpoint.params[name])
+        index, data = next(
+            (i, d) for i, d in enumerate(state.corpora.adapter_data) if d.id == adapter
+        )
+        s = self.settings
+        with _threads(s.threads):
+            trained = train_adapter(
+                model,
+                state.vocab,
+                data.pairs,
+                s.train,
+                s.seed + 1 + index,
+                adapter_id=data.id,
+                owner=data.owner,
+            )
+        deltas = trained.deltas()
+        params = {n: t + deltas[n] if n in deltas else t for n, t in checkpoint.params.items()}
+        return Checkpoint(params, checkpoint.weight)
+
+    def _estimator(
+        self, adapter: str | None, projection_dim: int | None
+    ) -> TracIn | ProjectedTracIn:
+        key = (adapter or "", projection_dim)
+        if key not in self._estimators:
+            base = self.base
+            test: list[Checkpoint] | None = None
+            if adapter is not None:
+                test = list(self.adapter_checkpoints(adapter))
+            estimator: TracIn | ProjectedTracIn
+            if projection_dim is None:
+                estimator = TracIn(
+                    base.model, base.checkpoints, sequence_nll, test_checkpoints=test
+                )
+            else:
+                estimator = ProjectedTracIn(
+                    base.model,
+                    base.checkpoints,
+                    sequence_nll,
+                    projection_dim=projection_dim,
+                    seed=self.settings.seed,
+                    projection="subspace",
+                    test_checkpoints=test,
+                )
+            inputs, targets, _ = self.training_examples()
+            with _threads(self.settings.threads):
+                self._estimators[key] = estimator.fit(inputs, targets)
+        return self._estimators[key]
+
+    def influence(
+        self,
+        events: Sequence[Event],
+        *,
+        projection_dim: int | None = None,
+        how: Literal["sum", "mean"] = "sum",
+    ) -> GroupedScores:
+        """TracIn of the pretraining sentences on the events' outputs, per dataset.
+
+        The event loss is ``-log p(y | x)`` under the full pipeline, differentiated with
+        respect to the base model's parameters at each pretraining checkpoint: with the
+        event's prompt and, for an adapter event, with the adapter retrained on that
+        checkpoint and merged in (the final adapter on an early checkpoint would be off
+        its training distribution and swamp the gradients; retraining costs one
+        adapter fit per checkpoint, cached).
+
+        Args:
+            events: Events to explain.
+            projection_dim: None for exact TracIn, else the dimension of
+                :class:`~offchain.attribution.tda.ProjectedTracIn` (projected on the
+                top principal directions of the training gradients, ``"subspace"``).
+            how: Aggregation over a dataset's sentences, see
+                :func:`~offchain.attribution.tda.aggregate_scores`.
+
+        Returns:
+            Per-event scores of each dataset (higher: its sentences raised the
+            output's likelihood more).
+        """
+        if not events:
+            raise InputError("events: need at least one event, got none")
+        _, _, groups = self.training_examples()
+        rows = []
+        for event in events:
+            x, y = self.event_example(event)
+            with _threads(self.settings.threads):
+                rows.append(self._estimator(event.adapter, projection_dim).score(x, y))
+        return aggregate_scores(np.concatenate(rows), groups, how)
+
+    def influence_game(self, event: Event, *, projection_dim: int | None = None) -> PipelineGame:
+        """Additive data game from TracIn: ``v(T) = sum_{d in T} influence_d``.
+
+        The first-order estimate of :meth:`data_game`: a dataset's Shapley value in it
+        is its summed TracIn score.
+        """
+        row = self.influence([event], projection_dim=projection_dim).row(0)
+        return PipelineGame(
+            self.datasets, lambda t: float(sum(row[d] for d in sorted(t))), free_disposal=False
+        )

@@ -1,0 +1,66 @@
+"""The public APIs of the core and the scenario package are pinned: changing them is a
+deliberate act."""
+
+import ame_core
+import offchain
+import offchain.attribution.reference
+import offchain.scenario
+
+
+def test_core_exports() -> None:
+    assert ame_core.__all__ == ["AmeError", "InputError", "apportion"]
+    assert issubclass(ame_core.InputError, ame_core.AmeError)
+    assert issubclass(ame_core.InputError, ValueError)
+
+
+def test_offchain_exports_only_its_own_errors() -> None:
+    assert offchain.__all__ == ["AttributionError", "MappingError", "RegistryError"]
+    for name in offchain.__all__:
+        assert issubclass(getattr(offchain, name), ame_core.AmeError)
+
+
+def test_scenario_exports() -> None:
+    assert offchain.scenario.__all__ == [
+        "REFERENCE_SCENARIO",
+        "SCENARIO_FORMAT",
+        "UTILITIES",
+        "AdapterSpec",
+        "BaseModelSpec",
+        "CopyGenerator",
+        "DatasetSpec",
+        "Demonstration",
+        "EventSpec",
+        "FactRef",
+        "FactsGenerator",
+        "NoisyCopyGenerator",
+        "PayeeReference",
+        "PipelineSpec",
+        "PromptSpec",
+        "RandomWalkGenerator",
+        "Reference",
+        "Rights",
+        "Scenario",
+        "StyleGenerator",
+        "load_scenario",
+        "parse_scenario",
+        "reference_scenario",
+    ]
+
+
+def test_reference_pipeline_exports() -> None:
+    assert offchain.attribution.reference.__all__ == [
+        "BASE_MODEL",
+        "MODEL_DEVELOPER",
+        "STAGES",
+        "UTILITIES",
+        "CorpusSettings",
+        "Event",
+        "ModelSettings",
+        "PipelineGame",
+        "PipelineSettings",
+        "ReferencePipeline",
+        "TrainSettings",
+        "Utility",
+    ]
+    for name in offchain.attribution.reference.__all__:
+        assert getattr(offchain.attribution.reference, name) is not None
