@@ -9,7 +9,6 @@ Records are written atomically: a failed deployment leaves no file behind.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from ame_chain.contracts import load_artifact
 from ame_chain.tx import Transactor
 from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
+from ame_core.files import atomic_write
 
 __all__ = ["DeploymentRecord", "deploy_settlement", "read_record", "write_record"]
 
@@ -108,13 +108,9 @@ def write_record(record: DeploymentRecord, path: Path) -> None:
     Raises:
         InputError: The file cannot be written.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        atomic_write(path, json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"deployment record {path}: cannot write: {err.strerror or err}") from None
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -13,35 +10,17 @@ import click
 
 from ame.cli._output import ClickProgress, echo_json, pairs, table
 from ame_core.exceptions import InputError
+from ame_core.files import atomic_write
 
 if TYPE_CHECKING:
     from offchain.attribution.multistage import Method, MultiStageResult
     from offchain.scenario import Scenario
 
-__all__ = ["COMMANDS", "METHODS", "attribute_file", "write_atomic"]
+__all__ = ["COMMANDS", "METHODS", "attribute_file"]
 
 # offchain.attribution.multistage.METHODS and pipeline.STAGES, without importing torch.
 METHODS = ("shapley", "owen", "tracin", "tracin-projected")
 _STAGES = ("data", "base_model", "adapter", "prompt")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` all at once: a temporary file beside it, then a rename.
-
-    A crash or an error leaves either the old file or the new one, never a part.
-    """
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 def attribute_file(
@@ -110,7 +89,7 @@ def attribute(scenario: Path, output: Path, epoch: int | None, method: str, as_j
     # What `ame map` reads: a document it would refuse is never written.
     values = parse_values(document, source=str(output))
     try:
-        write_atomic(output, (json.dumps(document, indent=2) + "\n").encode())
+        atomic_write(output, (json.dumps(document, indent=2) + "\n").encode())
     except OSError as err:
         raise InputError(f"{output}: cannot write: {err}") from err
 

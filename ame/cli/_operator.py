@@ -24,6 +24,7 @@ from ame.workflow import (
 )
 from ame_chain.tx import Transactor
 from ame_core.exceptions import InputError
+from ame_core.files import atomic_write
 
 __all__ = ["COMMANDS"]
 
@@ -332,13 +333,9 @@ def _check_writable(path: Path, option: str) -> None:
 
 def _write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write(path, data)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"--output: cannot write {path}: {err.strerror or err}") from None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -21,6 +20,7 @@ from ame.report._collect import EpochReport, Report
 from ame.report._plots import decisions_png, flow_png, gas_png, shares_png
 from ame_chain.leaves import ZERO_ADDRESS
 from ame_core.exceptions import InputError
+from ame_core.files import atomic_write
 
 __all__ = ["check_output", "format_amount", "render_html", "write_html"]
 
@@ -486,19 +486,7 @@ def write_html(data: bytes, path: Path | str) -> Path:
     """
     path = check_output(path)
     try:
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data)
     except OSError as err:
         raise InputError(f"report {path}: cannot write: {err}") from None
     return path

@@ -11,7 +11,6 @@ copy the folder there before proposing).
 
 from __future__ import annotations
 
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from eth_utils.crypto import keccak
 
 from ame.workflow.exceptions import FetchError, WorkflowError
+from ame_core.files import atomic_write
 
 __all__ = ["epoch_folder", "fetch", "keccak_hex", "publish", "published_uri", "sibling_uri"]
 
@@ -52,10 +52,7 @@ def publish(directory: Path, base_uri: str | None, relative: PurePosixPath, data
     """
     path = directory.joinpath(*relative.parts)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write(path, data)
     except OSError as err:
         raise WorkflowError(f"cannot publish {path}: {err}") from None
     return published_uri(directory, base_uri, relative)

@@ -45,6 +45,7 @@ from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
 from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, PayoutLeaf, find_faults
 from ame_chain.tx import TxResult
+from ame_core.canonical import canonical_json
 from offchain.mapping import (
     CarriedLedger,
     Manifest,
@@ -65,10 +66,6 @@ log = logging.getLogger("ame.settle")
 
 #: The largest pool the contract accepts (``SettlementInvalidPool`` above it).
 MAX_POOL = 2**128 - 1
-
-
-def _canonical(document: object) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
@@ -112,10 +109,10 @@ class MappingInputs:
     def documents(self) -> dict[str, bytes]:
         """Each input's canonical form, as published beside the manifest."""
         return {
-            "values": _canonical(self.values.canonical()),
-            "registry": _canonical(self.registry.canonical()),
-            "policy": _canonical((self.policy or Policy()).canonical()),
-            "carried": _canonical((self.carried or CarriedLedger()).canonical()),
+            "values": canonical_json(self.values.canonical()),
+            "registry": canonical_json(self.registry.canonical()),
+            "policy": canonical_json((self.policy or Policy()).canonical()),
+            "carried": canonical_json((self.carried or CarriedLedger()).canonical()),
         }
 
 

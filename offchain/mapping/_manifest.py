@@ -19,6 +19,7 @@ from typing import Annotated, Any, Final, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, ValidationError
 
 from ame_core.apportion import apportion
+from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from offchain.exceptions import MappingError
@@ -34,10 +35,8 @@ from offchain.mapping._types import (
     EventId,
     Share,
     TokenAmount,
-    canonical_json,
     format_fraction,
     parse_amount,
-    sha256_hex,
 )
 
 __all__ = [

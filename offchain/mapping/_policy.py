@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.exceptions import InputError
 from offchain.mapping._errors import format_validation_error, read_document
 from offchain.mapping._types import (
@@ -30,10 +31,8 @@ from offchain.mapping._types import (
     ChecksumAddress,
     TokenAmount,
     Use,
-    canonical_json,
     parse_address,
     parse_amount,
-    sha256_hex,
 )
 
 __all__ = [

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from ame_core.canonical import canonical_json, sha256_hex
 from offchain.exceptions import RegistryError
 from offchain.mapping._errors import format_validation_error, read_document
 from offchain.mapping._gc import paused_gc
@@ -38,10 +39,8 @@ from offchain.mapping._types import (
     Day,
     Share,
     Use,
-    canonical_json,
     exact_sum,
     format_fraction,
-    sha256_hex,
 )
 
 __all__ = [

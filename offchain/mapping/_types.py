@@ -10,8 +10,6 @@ the same rules.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 import numbers
 import re
@@ -19,7 +17,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Annotated, Any, Literal, NewType
+from typing import Annotated, Literal, NewType
 
 from eth_typing import ChecksumAddress, HexAddress, HexStr
 from eth_utils.crypto import keccak
@@ -37,7 +35,6 @@ __all__ = [
     "Share",
     "TokenAmount",
     "Use",
-    "canonical_json",
     "exact_sum",
     "format_fraction",
     "parse_address",
@@ -45,7 +42,6 @@ __all__ = [
     "parse_day",
     "parse_share",
     "parse_value",
-    "sha256_hex",
 ]
 
 TokenAmount = NewType("TokenAmount", int)
@@ -289,25 +285,3 @@ def format_fraction(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
     return f"{value.numerator}/{value.denominator}"
-
-
-def canonical_json(document: Any) -> bytes:
-    """Encode a JSON document canonically: sorted keys, no spaces, UTF-8, no NaN.
-
-    The documents given here carry no floats (amounts and fractions are strings),
-    so the same document always encodes to the same bytes.
-
-    Args:
-        document: Nested dicts, lists, strings, ints, bools and ``None``.
-
-    Returns:
-        The UTF-8 bytes.
-    """
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
-
-
-def sha256_hex(data: bytes) -> str:
-    """Hex SHA-256 of ``data`` (64 lowercase hex digits, no prefix)."""
-    return hashlib.sha256(data).hexdigest()

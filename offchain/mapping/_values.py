@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.exceptions import InputError
 from offchain.mapping._errors import format_validation_error, read_document
 from offchain.mapping._gc import paused_gc
@@ -46,9 +47,7 @@ from offchain.mapping._types import (
     AssetId,
     Day,
     EventId,
-    canonical_json,
     parse_value,
-    sha256_hex,
 )
 
 __all__ = [

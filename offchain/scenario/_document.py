@@ -36,8 +36,6 @@ No torch here.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
@@ -62,6 +60,7 @@ from pydantic import (
     model_validator,
 )
 
+from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import read_document
 from ame_core.exceptions import InputError
 from offchain.attribution.reference.settings import (
@@ -910,17 +909,11 @@ class Scenario(_Spec):
 
     def canonical_bytes(self) -> bytes:
         """:meth:`canonical` as JSON: sorted keys, no spaces, UTF-8."""
-        return json.dumps(
-            self.canonical(),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        ).encode()
+        return canonical_json(self.canonical())
 
     def digest(self) -> str:
         """SHA-256 (hex) of :meth:`canonical_bytes`: what values documents record."""
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+        return sha256_hex(self.canonical_bytes())
 
 
 def _unique(items: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:

@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from ame.cli import main
-from ame.cli._attribute import _STAGES, write_atomic
+from ame.cli._attribute import _STAGES
 from ame.cli._attribute import METHODS as CLI_METHODS
 from ame_core.exceptions import InputError
 from offchain.attribution.multistage import METHODS
@@ -175,23 +175,6 @@ def test_a_bad_scenario_is_named_and_writes_nothing(tmp_path: Path) -> None:
     assert _ame("attribute", tmp_path / "absent.yaml", "-o", output).exit_code == 2
     assert _ame("attribute", good, "-o", output, "--method", "lime").exit_code == 2
     assert not output.exists()
-
-
-def test_write_atomic_leaves_the_old_file_on_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "values.json"
-    write_atomic(path, b"old")
-    assert path.read_bytes() == b"old"
-
-    def broken(src: str, dst: str) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken)
-    with pytest.raises(OSError, match="disk full"):
-        write_atomic(path, b"new")
-    assert path.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["values.json"]
 
 
 def test_cli_lists_match_the_library_and_help_does_not_load_torch() -> None:

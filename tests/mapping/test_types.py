@@ -12,8 +12,8 @@ from eth_utils.address import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ame_core.canonical import canonical_json
 from offchain.mapping._types import (
-    canonical_json,
     format_fraction,
     parse_address,
     parse_amount,
