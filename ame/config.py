@@ -50,6 +50,7 @@ from ame_chain._addresses import is_valid_address
 from ame_chain.client import SettlementConfig
 from ame_core.documents import parse_toml
 from ame_core.exceptions import InputError
+from ame_core.validation import error_reason
 
 __all__ = ["CONFIG_FILE", "ENV_CONFIG", "ENV_OVERRIDES", "AmeConfig", "ConfigError", "load_config"]
 
@@ -285,14 +286,6 @@ def _describe(
         where = sources.get((loc[0], loc[1])) if len(loc) >= 2 else None
         if where is None:
             where = f"{path if path is not None else 'configuration'}: {field}"
-        ctx = item.get("ctx") or {}
-        if item["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif item["type"] == "value_error" and "error" in ctx:
-            message = str(ctx["error"])
-        else:
-            message = str(item["msg"])
-            if "input" in item and not isinstance(item["input"], dict):
-                message += f", got {item['input']!r}"
+        message = "unknown field" if item["type"] == "extra_forbidden" else error_reason(item)
         lines.append(f"{where}: {message}")
     return "; ".join(lines)

@@ -8,31 +8,17 @@ read from the raw input: ``asset 'dataset:x' (assets[3]): owners[0].share: ...``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pydantic import ValidationError
 
 from ame_core.documents import read_document
+from ame_core.validation import error_reason, field_path, format_problems
 
 __all__ = ["format_validation_error", "read_document"]
 
 _MAX_LISTED = 20
 # Fields whose keys are data (asset ids, addresses, use names), not field names.
 _KEYED_FIELDS = frozenset({"values", "balances", "training_mining", "uses"})
-
-
-def _format_path(parts: Sequence[int | str]) -> str:
-    text = ""
-    previous: int | str | None = None
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif previous in _KEYED_FIELDS:
-            text += f"[{part!r}]"
-        else:
-            text += f".{part}" if text else part
-        previous = part
-    return text
 
 
 def _item_label(data: object, field: str, index: int, noun: str) -> str:
@@ -45,17 +31,6 @@ def _item_label(data: object, field: str, index: int, noun: str) -> str:
     if isinstance(item_id, str) and item_id:
         return f"{noun} {item_id!r} ({field}[{index}])"
     return f"{noun} at {field}[{index}] (no id)"
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    ctx = error.get("ctx") or {}
-    if error["type"] in {"value_error", "assertion_error"} and "error" in ctx:
-        return str(ctx["error"])
-    message = str(error["msg"])
-    value = error.get("input")
-    if error["type"] != "missing" and not isinstance(value, Mapping | list | tuple):
-        message += f", got {value!r}"
-    return message
 
 
 def format_validation_error(
@@ -85,11 +60,8 @@ def format_validation_error(
         ):
             where = _item_label(data, loc[0], loc[1], groups[loc[0]])
             loc = loc[2:]
-        field = _format_path(loc)
+        field = field_path(loc, keyed=_KEYED_FIELDS)
         prefix = ": ".join(part for part in (where, field) if part)
-        lines.append(f"{prefix}: {_message(item)}" if prefix else _message(item))
-    shown = lines[:_MAX_LISTED]
-    if len(lines) > _MAX_LISTED:
-        shown.append(f"... and {len(lines) - _MAX_LISTED} more")
-    count = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
-    return f"{source}: {count}:\n  " + "\n  ".join(shown)
+        reason = error_reason(item)
+        lines.append(f"{prefix}: {reason}" if prefix else reason)
+    return format_problems(source, lines, limit=_MAX_LISTED)

@@ -63,6 +63,7 @@ from pydantic import (
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import read_document
 from ame_core.exceptions import InputError
+from ame_core.validation import error_reason, field_path, format_problems
 from offchain.attribution.reference.settings import (
     _FAILURES,
     UTILITIES,
@@ -938,19 +939,8 @@ def _check_reference(where: str, ref: Reference, known: set[str]) -> Iterator[tu
 
 
 def _path_text(parts: Sequence[int | str]) -> str:
-    text = ""
-    previous: int | str | None = None
-    for part in parts:
-        if previous == "generate" and part in _GENERATOR_KINDS:
-            continue  # the discriminator pydantic inserts: not a field of the file
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif previous in _KEYED:
-            text += f"[{part!r}]"
-        else:
-            text += f".{part}" if text else part
-        previous = part
-    return text
+    # The generator kind after `generate` is the tag pydantic inserts, not a field of the file.
+    return field_path(parts, keyed=_KEYED, hidden={"generate": _GENERATOR_KINDS})
 
 
 def _problems(err: ValidationError) -> list[tuple[str, str]]:
@@ -971,14 +961,7 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
                     reason += f", got {value!r}"
                 out.append((_path_text([*loc, *path[1:]]), reason))
             continue
-        if item["type"] in {"value_error", "assertion_error"} and inner is not None:
-            reason = str(inner)
-        else:
-            reason = str(item["msg"])
-            value = item.get("input")
-            if item["type"] != "missing" and not isinstance(value, Mapping | list | tuple):
-                reason += f", got {value!r}"
-        out.append((_path_text(loc), reason))
+        out.append((_path_text(loc), error_reason(item)))
     return out
 
 
@@ -1017,9 +1000,7 @@ def parse_scenario(
 
 def _message(source: str, problems: list[tuple[str, str]]) -> str:
     lines = [f"{path}: {why}" if path else why for path, why in problems]
-    if len(lines) == 1:
-        return f"{source}: {lines[0]}"
-    return f"{source}: {len(lines)} problems:\n  " + "\n  ".join(lines)
+    return format_problems(source, lines, inline_single=True)
 
 
 def _unknown_words(scenario: Scenario) -> Iterator[tuple[str, str]]:

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ame_core.exceptions import InputError
+from ame_core.validation import field_path
 
 __all__ = [
     "UTILITIES",
@@ -66,7 +67,7 @@ class _Settings(BaseModel):
             failures = _failures(type(self).__name__, err)
             error = InputError(
                 "; ".join(
-                    f"{'.'.join(path)}: {why} (got {value!r})" for path, why, value in failures
+                    f"{field_path(path)}: {why} (got {value!r})" for path, why, value in failures
                 )
             )
             setattr(error, _FAILURES, failures)
