@@ -13,41 +13,13 @@ from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
 
 if TYPE_CHECKING:
-    from offchain.attribution.multistage import Method, MultiStageResult
-    from offchain.scenario import Scenario
+    from offchain.attribution.multistage import Method
 
-__all__ = ["COMMANDS", "METHODS", "attribute_file"]
+__all__ = ["COMMANDS", "METHODS"]
 
 # offchain.attribution.multistage.METHODS and pipeline.STAGES, without importing torch.
 METHODS = ("shapley", "owen", "tracin", "tracin-projected")
 _STAGES = ("data", "base_model", "adapter", "prompt")
-
-
-def attribute_file(
-    path: Path, *, epoch: int | None, method: str, progress: ClickProgress
-) -> tuple[Scenario, MultiStageResult, dict[str, Any]]:
-    """Load the scenario at ``path``, train its pipeline, attribute its events.
-
-    Returns:
-        The scenario, the attribution, and its ``ame.values/1`` document.
-    """
-    # Imported here: torch loads only for the commands that need it.
-    from offchain.attribution.multistage import MultiStageAttribution
-    from offchain.attribution.reference.pipeline import ReferencePipeline
-    from offchain.scenario import load_scenario
-
-    spec = load_scenario(path)
-    progress.step(
-        f"training the pipeline of {spec.id!r} (datasets: {len(spec.datasets)}, "
-        f"adapters: {len(spec.adapters)}, prompts: {len(spec.prompts)})"
-    )
-    pipe = ReferencePipeline.from_scenario(spec).fit()
-    events = pipe.scenario_events()
-    progress.step(f"attributing {len(events)} events (within stages: {method})")
-    estimator = MultiStageAttribution(pipe, method=cast("Method", method), seed=spec.seed)
-    with progress.bar("events", len(events)) as advance:
-        result = estimator.fit(events, progress=lambda _i, _item: advance(1)).result
-    return spec, result, result.to_values(spec, epoch=epoch)
 
 
 @click.command()
@@ -80,11 +52,16 @@ def attribute(scenario: Path, output: Path, epoch: int | None, method: str, as_j
     over the stages (data, base model, adapter, prompt), then over each stage's assets,
     exactly to the unit. The output is what `ame map` and `ame settle --values` read.
     """
-    progress = ClickProgress()
     if not output.parent.is_dir():
         raise InputError(f"{output}: cannot write: {output.parent} is not a directory")
-    spec, result, document = attribute_file(scenario, epoch=epoch, method=method, progress=progress)
+    # Imported here: torch loads only for the commands that need it.
     from offchain.mapping import parse_values
+    from offchain.scenario import attribute_scenario, load_scenario
+
+    spec = load_scenario(scenario)
+    result, document = attribute_scenario(
+        spec, method=cast("Method", method), epoch=epoch, progress=ClickProgress()
+    )
 
     # What `ame map` reads: a document it would refuse is never written.
     values = parse_values(document, source=str(output))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
-from ame.cli._attribute import METHODS, attribute_file
+from ame.cli._attribute import METHODS
 from ame.cli._options import input_options, with_session
 from ame.cli._output import ClickProgress, echo_json, pairs
 from ame.cli._session import Session
@@ -25,6 +26,9 @@ from ame.workflow import (
 from ame_chain.tx import Transactor
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
+
+if TYPE_CHECKING:
+    from offchain.attribution.multistage import Method
 
 __all__ = ["COMMANDS"]
 
@@ -257,7 +261,8 @@ def _scenario_inputs(
 ) -> Callable[[], MappingInputs]:
     """Validate every input file now; return what trains, attributes and pairs them later.
 
-    The registry is ``--registry`` or the scenario's own ``rights``.
+    The registry is ``--registry`` or the scenario's own ``rights``. The scenario is read
+    once, here: what is attributed later is what was validated.
     """
     from offchain.mapping import load_carried, load_policy, load_registry, parse_values
     from offchain.scenario import load_scenario
@@ -270,8 +275,11 @@ def _scenario_inputs(
     loaded_carried = load_carried(carried) if carried is not None else None
 
     def attribute() -> MappingInputs:
-        _, _, document = attribute_file(
-            scenario, epoch=epoch, method=method, progress=ClickProgress()
+        # Imported here: torch loads only once every input is known to be good.
+        from offchain.scenario import attribute_scenario
+
+        _, document = attribute_scenario(
+            spec, method=cast("Method", method), epoch=epoch, progress=ClickProgress()
         )
         values = parse_values(document, source=f"{scenario} (attributed)")
         return MappingInputs(values, rights, loaded_policy, loaded_carried)

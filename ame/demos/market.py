@@ -5,7 +5,7 @@ One run goes through everything AME does, on one chain:
 1. **Attribution.** Train the reference pipeline of the reference market
    (``offchain/scenario/data/reference.yaml``: five datasets, a base model, two
    adapters, two prompts), answer its events, and split each event's revenue over the
-   stages and assets (:class:`~offchain.attribution.multistage.MultiStageAttribution`).
+   stages and assets (:func:`~offchain.scenario.attribute_scenario`).
 2. **Mapping.** Map the values to the rights holders of ``reference.registry.yaml``
    (co-ownership, royalties to the base model and to a parent prompt, an opt-out, a
    non-commercial licence), exactly to the wei.
@@ -248,9 +248,7 @@ def run_market_demo(
     if any(path.exists() for path in used):
         raise InputError(f"workdir: {workdir} holds an earlier run; the demo needs a fresh one")
     # Imported here: torch loads only when the demo runs.
-    from offchain.attribution.multistage import MultiStageAttribution
-    from offchain.attribution.reference.pipeline import ReferencePipeline
-    from offchain.scenario import reference_scenario
+    from offchain.scenario import attribute_scenario, reference_scenario, values_document
 
     admin, operator, arbiter, watchdog, relayer = chain.dev_accounts[:5]
     scenario = reference_scenario()
@@ -260,19 +258,7 @@ def run_market_demo(
     gas: dict[str, int] = {}
 
     # 1. Attribution.
-    progress.step(
-        f"training the reference pipeline ({len(scenario.datasets)} datasets, "
-        f"{len(scenario.adapters)} adapters, {len(scenario.prompts)} prompts)"
-    )
-    pipe = ReferencePipeline.from_scenario(scenario).fit()
-    events = pipe.scenario_events()
-    progress.step(f"attributing {len(events)} events over stages and assets")
-    with progress.bar("events", len(events)) as advance:
-        attribution = (
-            MultiStageAttribution(pipe, seed=scenario.seed)
-            .fit(events, progress=lambda _i, _item: advance(1))
-            .result
-        )
+    attribution, _ = attribute_scenario(scenario, progress=progress)
     for item in attribution.events:
         say(
             f"event {item.event.id}: {item.event.text!r} earned {item.revenue} wei, by stage "
@@ -298,7 +284,7 @@ def run_market_demo(
     operator_ws.state.add_deployment(record)
 
     def inputs_for(epoch: int) -> MappingInputs:
-        document = attribution.to_values(scenario, epoch=epoch)
+        document = values_document(attribution, scenario, epoch=epoch)
         return MappingInputs(parse_values(document, source=f"epoch {epoch}"), registry)
 
     # 3. A cheating operator, caught.

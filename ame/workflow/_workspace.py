@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from ame.workflow._sender import DurableSender, RecordingTransactor
 from ame.workflow._state import EpochKey, StateStore, TxScope
 from ame.workflow.exceptions import WorkflowError
 from ame_chain.chains import Chain
 from ame_chain.client import SettlementClient
+from ame_core.progress import Progress, quiet_progress
 
 __all__ = ["Progress", "Workspace", "quiet_progress"]
-
-
-class Progress(Protocol):
-    """Reports long steps: ``step`` says what starts, ``bar`` counts work items."""
-
-    def step(self, message: str) -> None:
-        """A step starts."""
-
-    def bar(
-        self, label: str, total: int
-    ) -> contextlib.AbstractContextManager[Callable[[int], None]]:
-        """A progress bar over ``total`` items; the callable advances it."""
-
-
-class _Quiet:
-    def step(self, message: str) -> None:
-        pass
-
-    @contextlib.contextmanager
-    def bar(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
-        yield lambda _n: None
-
-
-#: Reports nothing.
-quiet_progress: Progress = _Quiet()
 
 
 @dataclass

@@ -202,10 +202,10 @@ class ScenarioRun:
             This run.
         """
         # Imported here: listing the methods or paying a split needs no torch.
-        from offchain.attribution.reference.pipeline import ReferencePipeline
+        from offchain.scenario import reference_pipeline, scenario_events
 
-        self._pipeline = ReferencePipeline.from_scenario(self.scenario).fit()
-        self._events = tuple(self._pipeline.scenario_events())
+        self._pipeline = reference_pipeline(self.scenario).fit()
+        self._events = tuple(scenario_events(self.scenario, self._pipeline))
         self._games.clear()
         self._splits.clear()
         return self
@@ -309,10 +309,10 @@ def _data_only(run: ScenarioRun) -> tuple[EventSplit, ...]:
 
 
 def _ame(run: ScenarioRun) -> tuple[EventSplit, ...]:
-    from offchain.attribution.multistage import MultiStageAttribution
+    from offchain.scenario import attribute_scenario
 
-    estimator = MultiStageAttribution(run.pipeline, method="shapley", seed=run.scenario.seed)
-    result = estimator.fit(list(run.events)).result
+    # What `ame attribute` computes, on the run's pipeline (its retrained models shared).
+    result, _ = attribute_scenario(run.scenario, method="shapley", pipeline=run.pipeline)
     out = []
     for item in result.events:
         # AME's value of an asset: its stage's Shapley value, shared in proportion to the

@@ -30,8 +30,8 @@ Loaded on first use, so that importing this package does not import torch:
   :class:`PipelineGame` and :class:`PipelineSettings`, :data:`BASE_MODEL`,
   :data:`STAGES`);
 * multi-stage attribution of events' revenue (:class:`MultiStageAttribution`, its
-  :class:`MultiStageResult`, :class:`EventAttribution`, :class:`StageAttribution`,
-  and :func:`attribute_scenario`);
+  :class:`MultiStageResult`, :class:`EventAttribution`, :class:`StageAttribution`; a
+  scenario's whole run is :func:`offchain.scenario.attribute_scenario`);
 * gradient-based training-data attribution (:class:`TracIn`, :class:`ProjectedTracIn`,
   :class:`Checkpoint`, :class:`GroupedScores`, :func:`aggregate_scores`).
 
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
         MultiStageAttribution,
         MultiStageResult,
         StageAttribution,
-        attribute_scenario,
     )
     from offchain.attribution.reference.pipeline import (
         BASE_MODEL,
@@ -88,7 +87,6 @@ _LAZY = {
     "MultiStageAttribution": "multistage",
     "MultiStageResult": "multistage",
     "StageAttribution": "multistage",
-    "attribute_scenario": "multistage",
     "BASE_MODEL": "reference.pipeline",
     "STAGES": "reference.pipeline",
     "Event": "reference.pipeline",
@@ -121,7 +119,6 @@ __all__ = [
     "TracIn",
     "ValuationResult",
     "aggregate_scores",
-    "attribute_scenario",
     "banzhaf_values",
     "knn_shapley",
     "loo_values",

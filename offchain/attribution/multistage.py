@@ -74,8 +74,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
+from ame_core.apportion import apportion
 from ame_core.exceptions import InputError
 from offchain.attribution.game import CachedGame
 from offchain.attribution.methods.owen import owen_values
@@ -84,16 +85,12 @@ from offchain.attribution.reference.pipeline import STAGES, Event, PipelineGame,
 from offchain.attribution.result import ValuationResult
 from offchain.exceptions import AttributionError
 
-if TYPE_CHECKING:
-    from offchain.scenario import Scenario
-
 __all__ = [
     "METHODS",
     "EventAttribution",
     "MultiStageAttribution",
     "MultiStageResult",
     "StageAttribution",
-    "attribute_scenario",
 ]
 
 Method = Literal["shapley", "owen", "tracin", "tracin-projected"]
@@ -217,64 +214,6 @@ class MultiStageResult:
                 out[asset] = out.get(asset, 0) + amount
         return out
 
-    def to_values(self, scenario: Scenario, *, epoch: int | None = None) -> dict[str, Any]:
-        """The ``ame.values/1`` document of these events (JSON-ready).
-
-        Per event: revenue, ``commercial`` and ``date`` from the scenario, ``values``
-        (each asset's amount in base units, a digit string), ``stages`` (each stage's
-        amount) and ``diagnostics`` (see ``docs/manifest.md``). The scenario's id and
-        digest identify the inputs.
-
-        Args:
-            scenario: The scenario the events came from.
-            epoch: Epoch of the document; default the scenario's.
-
-        Raises:
-            InputError: If an event is not one of the scenario's.
-        """
-        specs = {e.id: e for e in scenario.events}
-        events = []
-        for item in self.events:
-            spec = specs.get(item.event.id)
-            if spec is None or spec.revenue != item.revenue:
-                raise InputError(
-                    f"events: {item.event.id!r} is not an event of scenario {scenario.id!r}"
-                )
-            events.append(
-                {
-                    "id": item.event.id,
-                    "revenue": str(item.revenue),
-                    "commercial": spec.commercial,
-                    "date": spec.date.isoformat(),
-                    "values": {a: str(v) for a, v in item.amounts.items()},
-                    "stages": {s: str(v) for s, v in item.stage_amounts.items()},
-                    "diagnostics": _diagnostics(item),
-                }
-            )
-        return {
-            "format": "ame.values/1",
-            "epoch": scenario.epoch if epoch is None else epoch,
-            "scenario": {"id": scenario.id, "sha256": scenario.digest()},
-            "events": events,
-        }
-
-
-def _diagnostics(item: EventAttribution) -> dict[str, Any]:
-    return {
-        "method": item.method,
-        "n_evaluations": item.n_evaluations,
-        "utility": item.utility,
-        "stage_values": {s: st.value for s, st in item.stages.items()},
-        "asset_values": {
-            a: st.asset_values[a]
-            for st in item.stages.values()
-            for a in st.assets
-            if a in st.asset_values
-        },
-        "stderr": item.stderr,
-        "notes": list(item.notes),
-    }
-
 
 class MultiStageAttribution:
     """Estimator of the multi-stage split of events' revenues (see the module).
@@ -292,9 +231,8 @@ class MultiStageAttribution:
         projection_dim: Dimension of ``"tracin-projected"``.
 
     Example:
-        >>> from offchain.scenario import reference_scenario
-        >>> pipe = ReferencePipeline.from_scenario(reference_scenario()).fit()
-        >>> event = pipe.scenario_events()[0]
+        >>> pipe = ReferencePipeline().fit()
+        >>> event = pipe.run(pipe.corpora.facts[0].request, prompt="plain", revenue=10**18)
         >>> split = MultiStageAttribution(pipe).fit([event]).result.events[0]
         >>> sum(split.amounts.values()) == event.revenue
         True
@@ -533,8 +471,6 @@ class MultiStageAttribution:
 
 def _split(amount: int, weights: Mapping[str, float], keys: Mapping[str, Any]) -> dict[str, int]:
     """``amount`` split by largest remainder in proportion to positive float weights."""
-    from offchain.mapping import apportion
-
     if not weights:
         return {}
     exact = {k: Fraction(w) for k, w in weights.items()}
@@ -544,32 +480,3 @@ def _split(amount: int, weights: Mapping[str, float], keys: Mapping[str, Any]) -
     ints = [int(exact[k] * scale) for k in names]
     parts = apportion(amount, ints, [keys[k] for k in names], sum(ints))
     return dict(zip(names, parts, strict=True))
-
-
-def attribute_scenario(
-    scenario: Scenario,
-    *,
-    method: Method = "shapley",
-    negative: NegativePolicy = "clip",
-    on_fitted: Callable[[ReferencePipeline, Sequence[Event]], None] | None = None,
-    progress: Callable[[int, EventAttribution], None] | None = None,
-) -> MultiStageResult:
-    """Build and fit the scenario's pipeline, answer its events, attribute them.
-
-    Args:
-        scenario: The market.
-        method: Within-stage method, one of :data:`METHODS`.
-        negative: Negative-contribution policy.
-        on_fitted: Called once the pipeline is trained and the events answered.
-        progress: Called after each event is attributed.
-
-    Returns:
-        The split of every event's revenue; ``result.to_values(scenario)`` is the
-        ``ame.values/1`` document.
-    """
-    pipe = ReferencePipeline.from_scenario(scenario).fit()
-    events = pipe.scenario_events()
-    if on_fitted is not None:
-        on_fitted(pipe, events)
-    estimator = MultiStageAttribution(pipe, method=method, seed=scenario.seed, negative=negative)
-    return estimator.fit(events, progress=progress).result

@@ -30,7 +30,7 @@ documents written from it.
 
 The embedded default market is :func:`reference_scenario` (the file
 ``offchain/scenario/data/reference.yaml``): its corpora are exactly
-:func:`~offchain.attribution.reference.pipeline.generate_corpora` with the default settings.
+:func:`~offchain.attribution.reference.corpora.generate_corpora` with the default settings.
 No torch here.
 """
 
@@ -64,9 +64,24 @@ from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import read_document
 from ame_core.exceptions import InputError
 from ame_core.validation import error_reason, field_path, format_problems
+from offchain.attribution.reference.corpora import (
+    AdapterRecipe,
+    CopyOf,
+    Corpora,
+    CorpusRecipe,
+    DatasetRecipe,
+    Fact,
+    NoisyCopyOf,
+    PlantedFacts,
+    PromptTemplate,
+    RandomWalks,
+    StyleDemonstrations,
+    reference_recipe,
+)
 from offchain.attribution.reference.settings import (
     _FAILURES,
     UTILITIES,
+    CorpusSettings,
     ModelSettings,
     PipelineSettings,
     TrainSettings,
@@ -74,7 +89,6 @@ from offchain.attribution.reference.settings import (
 )
 
 if TYPE_CHECKING:
-    from offchain.attribution.reference.corpora import Corpora, Fact
     from offchain.mapping import Registry
 
 __all__ = [
@@ -98,9 +112,11 @@ __all__ = [
     "Rights",
     "Scenario",
     "StyleGenerator",
+    "build_corpora",
     "load_scenario",
     "parse_scenario",
     "reference_scenario",
+    "reference_specs",
 ]
 
 SCENARIO_FORMAT: Final = "ame.scenario/1"
@@ -110,8 +126,6 @@ REFERENCE_SCENARIO: Final = "data/reference.yaml"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+\-]{0,255}")
 _SLOT = "{request}"
 _SPECIALS = frozenset({"<pad>", "<bos>", "<eos>", "<unk>"})
-#: Words of the generated fact statements ``the <relation> of <subject> is <value> .``.
-FACT_WORDS: Final = frozenset({"the", "of", "is", "."})
 # Generators whose name pydantic puts into error locations after ``generate``.
 _GENERATOR_KINDS = frozenset({"facts", "copy", "noisy_copy", "random_walk"})
 # Fields whose keys are data (asset ids), written as ['key'] in error paths.
@@ -309,6 +323,23 @@ class DatasetSpec(_Spec):
             raise ValueError("give exactly one of documents or generate")
         return self
 
+    def recipe(self) -> DatasetRecipe:
+        """How the reference pipeline makes this dataset."""
+        gen = self.generate
+        source: tuple[str, ...] | PlantedFacts | CopyOf | NoisyCopyOf | RandomWalks
+        if isinstance(gen, FactsGenerator):
+            source = PlantedFacts(gen.relation, gen.count)
+        elif isinstance(gen, CopyGenerator):
+            source = CopyOf(gen.of)
+        elif isinstance(gen, NoisyCopyGenerator):
+            source = NoisyCopyOf(gen.of, gen.noise_rate)
+        elif isinstance(gen, RandomWalkGenerator):
+            source = RandomWalks(gen.sentences, gen.vocabulary)
+        else:
+            assert self.documents is not None  # _one_source: documents when no generator
+            source = self.documents
+        return DatasetRecipe(self.id, self.owner, source)
+
 
 # -- base model, adapters, prompts ---------------------------------------------------------
 
@@ -374,6 +405,17 @@ class AdapterSpec(_Spec):
             raise ValueError("give exactly one of demonstrations or style")
         return self
 
+    def recipe(self) -> AdapterRecipe:
+        """How the reference pipeline makes this adapter's fine-tuning data."""
+        if self.style is not None:
+            style = self.style
+            return AdapterRecipe(
+                self.id, self.owner, StyleDemonstrations(style.tail, style.count, style.relations)
+            )
+        assert self.demonstrations is not None  # _one_source: demonstrations when no style
+        pairs = tuple((x.context, x.completion) for x in self.demonstrations)
+        return AdapterRecipe(self.id, self.owner, pairs)
+
 
 class PromptSpec(_Spec):
     """A prompt template with one ``{request}`` slot.
@@ -387,6 +429,10 @@ class PromptSpec(_Spec):
     id: Id
     author: Name
     template: Template
+
+    def recipe(self) -> PromptTemplate:
+        """The reference pipeline's template of this prompt."""
+        return PromptTemplate(self.id, self.author, self.template)
 
 
 # -- events, reference, rights -------------------------------------------------------------
@@ -868,8 +914,6 @@ class Scenario(_Spec):
 
     @cached_property
     def _corpora(self) -> Corpora:
-        from offchain.attribution.reference.corpora import build_corpora
-
         reserved = [e.request for e in self.events if e.request is not None]
         return build_corpora(
             self.datasets, self.adapters, self.prompts, self.seed, reserved=reserved
@@ -1039,9 +1083,85 @@ def load_scenario(path: str | Path) -> Scenario:
 def reference_scenario() -> Scenario:
     """The embedded default market (``data/reference.yaml``).
 
-    Its corpora equal :func:`~offchain.attribution.reference.pipeline.generate_corpora` with the
-    default :class:`~offchain.attribution.reference.pipeline.CorpusSettings` and seed 0.
+    Its corpora equal :func:`~offchain.attribution.reference.corpora.generate_corpora` with
+    the default :class:`~offchain.attribution.reference.settings.CorpusSettings` and seed 0.
     """
     resource = resources.files("offchain.scenario").joinpath(REFERENCE_SCENARIO)
     with resources.as_file(resource) as path:
         return load_scenario(path)
+
+
+# -- corpora -------------------------------------------------------------------------------
+
+
+def build_corpora(
+    datasets: Sequence[DatasetSpec],
+    adapters: Sequence[AdapterSpec],
+    prompts: Sequence[PromptSpec],
+    seed: int,
+    *,
+    reserved: Iterable[str] = (),
+) -> Corpora:
+    """Generate a scenario's datasets, adapter data and prompts from ``seed``.
+
+    The specs become the reference pipeline's
+    :class:`~offchain.attribution.reference.corpora.CorpusRecipe`, generated by
+    :meth:`~offchain.attribution.reference.corpora.CorpusRecipe.generate` (which says in
+    what order the draws happen).
+
+    Args:
+        datasets: Validated dataset specs (copies and noisy copies name datasets of
+            the same list; :class:`Scenario` checks that).
+        adapters: Validated adapter specs.
+        prompts: Validated prompt specs.
+        seed: Seed of every draw.
+        reserved: More words no pseudo-word may equal (e.g. explicit requests).
+
+    Returns:
+        The corpora; equal specs and seeds give equal corpora.
+    """
+    recipe = CorpusRecipe(
+        tuple(d.recipe() for d in datasets),
+        tuple(a.recipe() for a in adapters),
+        tuple(p.recipe() for p in prompts),
+    )
+    return recipe.generate(seed, reserved=reserved)
+
+
+# Generator recipes by the ``kind`` a scenario names them with (their fields are the same).
+_KINDS: Final = {
+    PlantedFacts: "facts",
+    CopyOf: "copy",
+    NoisyCopyOf: "noisy_copy",
+    RandomWalks: "random_walk",
+}
+
+
+def reference_specs(settings: CorpusSettings) -> dict[str, Any]:
+    """The datasets, adapters and prompts of the reference market, sized by ``settings``.
+
+    The reference pipeline's own recipe
+    (:func:`~offchain.attribution.reference.corpora.reference_recipe`) written as a part
+    of an ``ame.scenario/1`` document (the keys ``datasets``, ``adapters`` and
+    ``prompts``); ``data/reference.yaml`` holds it with the default sizes.
+    """
+    recipe = reference_recipe(settings)
+    datasets: list[dict[str, Any]] = []
+    for d in recipe.datasets:
+        if isinstance(d.source, tuple):
+            datasets.append({"id": d.id, "owner": d.owner, "documents": list(d.source)})
+        else:
+            generate = {"kind": _KINDS[type(d.source)], **vars(d.source)}
+            datasets.append({"id": d.id, "owner": d.owner, "generate": generate})
+    adapters: list[dict[str, Any]] = []
+    for a in recipe.adapters:
+        if isinstance(a.source, tuple):
+            pairs = [{"context": c, "completion": t} for c, t in a.source]
+            adapters.append({"id": a.id, "owner": a.owner, "demonstrations": pairs})
+        else:
+            style: dict[str, Any] = {"tail": a.source.tail, "count": a.source.count}
+            if a.source.relations is not None:
+                style["relations"] = list(a.source.relations)
+            adapters.append({"id": a.id, "owner": a.owner, "style": style})
+    prompts = [{"id": p.id, "author": p.author, "template": p.template} for p in recipe.prompts]
+    return {"datasets": datasets, "adapters": adapters, "prompts": prompts}

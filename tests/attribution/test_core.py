@@ -47,7 +47,6 @@ def test_public_api_is_pinned() -> None:
         "TracIn",
         "ValuationResult",
         "aggregate_scores",
-        "attribute_scenario",
         "banzhaf_values",
         "knn_shapley",
         "loo_values",

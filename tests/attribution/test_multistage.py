@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -15,13 +16,20 @@ from offchain.attribution.multistage import (
     EventAttribution,
     MultiStageAttribution,
     MultiStageResult,
-    attribute_scenario,
 )
 from offchain.attribution.reference.pipeline import Event, PipelineGame, ReferencePipeline
 from offchain.attribution.tda import GroupedScores
 from offchain.exceptions import AttributionError
 from offchain.mapping import parse_values
-from offchain.scenario import Scenario, parse_scenario, reference_scenario
+from offchain.scenario import (
+    Scenario,
+    attribute_scenario,
+    parse_scenario,
+    reference_pipeline,
+    reference_scenario,
+    scenario_events,
+    values_document,
+)
 
 # One torch thread: results depend on float summation order, and xdist runs two workers.
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
@@ -63,12 +71,12 @@ def scenario() -> Scenario:
 
 @pytest.fixture(scope="module")
 def pipe(scenario: Scenario) -> ReferencePipeline:
-    return ReferencePipeline.from_scenario(scenario).fit()
+    return reference_pipeline(scenario).fit()
 
 
 @pytest.fixture(scope="module")
-def events(pipe: ReferencePipeline) -> list[Event]:
-    return pipe.scenario_events()
+def events(scenario: Scenario, pipe: ReferencePipeline) -> list[Event]:
+    return scenario_events(scenario, pipe)
 
 
 @pytest.fixture(scope="module")
@@ -342,8 +350,8 @@ def test_sampling_is_seeded_by_event_id_and_stage() -> None:
 def test_same_scenario_gives_bit_identical_attributions(
     scenario: Scenario, result: MultiStageResult
 ) -> None:
-    again = ReferencePipeline.from_scenario(scenario).fit()
-    event = again.scenario_events()[2]
+    again = reference_pipeline(scenario).fit()
+    event = scenario_events(scenario, again)[2]
     item = MultiStageAttribution(again).fit([event]).result.events[0]
     assert item == result.event("fauna-plain")
 
@@ -351,11 +359,11 @@ def test_same_scenario_gives_bit_identical_attributions(
 def test_values_document_is_what_mapping_reads(
     scenario: Scenario, result: MultiStageResult
 ) -> None:
-    document = result.to_values(scenario, epoch=7)
+    document = values_document(result, scenario, epoch=7)
     values = parse_values(document)
     assert values.epoch == 7
     assert values.scenario is not None and values.scenario.sha256 == scenario.digest()
-    assert result.to_values(scenario)["epoch"] == scenario.epoch
+    assert values_document(result, scenario)["epoch"] == scenario.epoch
     for event, item in zip(values.events, result.events, strict=True):
         assert event.id == item.event.id and event.revenue == REVENUE
         assert {a: int(v) for a, v in event.values.items()} == item.amounts
@@ -367,7 +375,7 @@ def test_values_document_is_what_mapping_reads(
         assert event.date.isoformat() == "2026-01-15" and event.commercial
     other = parse_scenario({**_scenario_doc(), "events": _scenario_doc()["events"][:1]})
     with pytest.raises(InputError, match=r"^events: 'geo-pirate' is not an event of scenario"):
-        result.to_values(other)
+        values_document(result, other)
 
 
 def test_bad_arguments_raise_input_error_naming_them(
@@ -400,17 +408,49 @@ def test_attribute_scenario_runs_the_whole_market() -> None:
     doc["adapters"], doc["events"] = [], [doc["events"][0]]
     doc["pipeline"]["train"]["pretrain_steps"] = 60
     scenario = parse_scenario(doc)
-    seen: list[str] = []
-    result = attribute_scenario(
-        scenario,
-        on_fitted=lambda pipe, events: seen.append(f"fitted {len(events)}"),
-        progress=lambda i, item: seen.append(f"{i} {item.event.id}"),
-    )
-    assert seen == ["fitted 1", "0 geo-plain"]
+    seen = _Recorder()
+    result, document = attribute_scenario(scenario, progress=seen)
+    assert seen.lines == [
+        "training the pipeline of 'provenance' (datasets: 2, adapters: 0, prompts: 1)",
+        "attributing 1 events (within stages: shapley)",
+        "bar events 1",
+        "advance 1",
+    ]
     assert result.method == "shapley" and result.seed == 0 and result.negative == "clip"
     _check_exact(result.events[0])
     with pytest.raises(KeyError):
         result.event("nope")
+    assert document == values_document(result, scenario)
+
+
+def test_attribute_scenario_reuses_a_fitted_pipeline_and_checks_it_first(
+    scenario: Scenario, pipe: ReferencePipeline, result: MultiStageResult
+) -> None:
+    seen = _Recorder()
+    again, document = attribute_scenario(scenario, pipeline=pipe, epoch=7, progress=seen)
+    assert again == result  # no training: the fitted pipeline's models
+    assert seen.lines[0] == "attributing 3 events (within stages: shapley)"
+    assert document == values_document(result, scenario, epoch=7)
+    with pytest.raises(InputError, match=r"^method: must be one of"):
+        attribute_scenario(scenario, method="lime")  # type: ignore[arg-type]
+    other = parse_scenario({**_scenario_doc(), "seed": 1})
+    with pytest.raises(AttributionError, match=r"not built from scenario 'provenance'"):
+        attribute_scenario(other, pipeline=pipe)
+
+
+class _Recorder:
+    """A progress that writes down what it is told."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def step(self, message: str) -> None:
+        self.lines.append(message)
+
+    @contextlib.contextmanager
+    def bar(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        self.lines.append(f"bar {label} {total}")
+        yield lambda n: self.lines.append(f"advance {n}")
 
 
 @pytest.mark.slow
@@ -418,7 +458,7 @@ def test_the_reference_market_meets_its_own_references() -> None:
     # The shipped scenario's references are what evaluations compare against: the
     # default pipeline must agree with them (about 30 s: 32 models per event).
     scenario = reference_scenario()
-    result = attribute_scenario(scenario)
+    result, _ = attribute_scenario(scenario)
     for spec, item in zip(scenario.events, result.events, strict=True):
         _check_exact(item)
         assert spec.reference is not None

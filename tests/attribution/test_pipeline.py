@@ -443,3 +443,14 @@ def test_an_unfitted_pipeline_raises_attribution_error() -> None:
         _ = ReferencePipeline().corpora
     with pytest.raises(InputError, match=r"^settings"):
         ReferencePipeline({"seed": 1})  # type: ignore[arg-type]
+
+
+def test_constructor_inputs_are_checked_before_any_training() -> None:
+    corpora = generate_corpora(PipelineSettings().corpus, 0)
+    with pytest.raises(InputError, match=r"^corpora: expected Corpora, got dict"):
+        ReferencePipeline(corpora={})  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"^base_model: 'geo' is also the id of another asset"):
+        ReferencePipeline(corpora=corpora, base_model="geo")
+    with pytest.raises(InputError, match=r"^owner: expected a non-empty string, got ''"):
+        ReferencePipeline(owner="")
+    assert ReferencePipeline(corpora=corpora, base_model="lm", owner="mia").base_id == "lm"

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+import offchain.scenario
 from ame_chain.chains import InProcessChain
 from offchain.mapping import load_values
+from offchain.scenario import Scenario
 from tests.cli.conftest import Ame
 from tests.cli.test_attribute import _scenario
 from tests.mapping._builders import asset_doc, registry_doc
@@ -35,12 +37,22 @@ def _market(folder: Path, chain: InProcessChain, *, rights: bool = True) -> Path
 
 
 def test_settle_a_scenario_attributes_and_proposes_the_same_epoch_as_two_steps(
-    ame: Ame, chain: InProcessChain, tmp_path: Path
+    ame: Ame, chain: InProcessChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scenario = _market(tmp_path / "market", chain)
     assert ame("deploy", "--dev-account", 0).exit_code == 0
+    loaded: list[Path] = []
+    load = offchain.scenario.load_scenario
+
+    def counting(path: str | Path) -> Scenario:
+        loaded.append(Path(path))
+        return load(path)
+
+    monkeypatch.setattr(offchain.scenario, "load_scenario", counting)
     settled = ame("settle", "--scenario", scenario, "--epoch", 7, "--dev-account", 0, "--json")
     assert settled.exit_code == 0, settled.output
+    assert loaded == [scenario]  # read once: what is attributed is what was validated
+    monkeypatch.undo()
     data = json.loads(settled.stdout)
     assert data["epoch"] == 7
 

@@ -41,10 +41,18 @@ def test_scenario_exports() -> None:
         "Rights",
         "Scenario",
         "StyleGenerator",
+        "attribute_scenario",
+        "build_corpora",
         "load_scenario",
         "parse_scenario",
+        "reference_pipeline",
         "reference_scenario",
+        "reference_specs",
+        "scenario_events",
+        "values_document",
     ]
+    for name in offchain.scenario.__all__:
+        assert getattr(offchain.scenario, name) is not None
 
 
 def test_reference_pipeline_exports() -> None:

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from ame_core.exceptions import InputError
-from offchain.attribution.reference.corpora import reference_specs
 from offchain.attribution.reference.pipeline import (
     CorpusSettings,
     PipelineSettings,
@@ -23,10 +22,12 @@ from offchain.attribution.reference.pipeline import (
 from offchain.exceptions import AttributionError
 from offchain.scenario import (
     DatasetSpec,
-    Scenario,
     load_scenario,
     parse_scenario,
+    reference_pipeline,
     reference_scenario,
+    reference_specs,
+    scenario_events,
 )
 from tests.mapping._builders import address, asset_doc, registry_doc
 
@@ -399,13 +400,13 @@ def test_pipeline_from_the_reference_specs_is_the_default_pipeline() -> None:
     doc = reference_scenario().canonical()
     doc["pipeline"] = _TINY
     scenario = parse_scenario(doc)
-    built = ReferencePipeline.from_scenario(scenario).fit()
+    built = reference_pipeline(scenario).fit()
     default = ReferencePipeline(scenario.settings()).fit()
     assert built.corpora == default.corpora
     assert built.owners == default.owners
     for name, tensor in built.base.model.state_dict().items():
         assert torch.equal(tensor, default.base.model.state_dict()[name])
-    events = built.scenario_events()
+    events = scenario_events(scenario, built)
     assert [e.id for e in events] == ["e1", "e2", "e3", "e4"]
     assert [e.revenue for e in events] == [int(e["revenue"]) for e in doc["events"]]
     spec = scenario.events[1]
@@ -424,11 +425,12 @@ def test_pipeline_of_a_scenario_uses_its_assets() -> None:
     doc = _doc()
     doc["base_model"] = {"id": "tiny-lm", "owner": "mia"}
     doc["pipeline"] = _TINY
-    pipe = ReferencePipeline.from_scenario(parse_scenario(doc)).fit()
+    scenario = parse_scenario(doc)
+    pipe = reference_pipeline(scenario).fit()
     assert pipe.base_id == "tiny-lm"
     assert pipe.owners["tiny-lm"] == "mia"
     assert set(pipe.adapters) == {"pirate", "polite"}
-    events = pipe.scenario_events()
+    events = scenario_events(scenario, pipe)
     assert [(e.id, e.prompt, e.adapter, e.revenue) for e in events] == [
         ("e1", "plain", None, 100),
         ("e2", None, "pirate", 7),
@@ -440,8 +442,9 @@ def test_pipeline_of_a_scenario_uses_its_assets() -> None:
     }
     game = pipe.stage_game(events[1], free_disposal=False)
     assert game(frozenset({"data", "adapter"})) == 0.0
-    with pytest.raises(AttributionError, match="not built from a scenario"):
-        ReferencePipeline().scenario_events()
+    with pytest.raises(AttributionError, match="not built from scenario 'small'"):
+        scenario_events(scenario, ReferencePipeline())
     with pytest.raises(InputError, match=r"^scenario: expected a Scenario"):
-        ReferencePipeline.from_scenario(doc)  # type: ignore[arg-type]
-    assert isinstance(pipe.scenario, Scenario)
+        reference_pipeline(doc)  # type: ignore[arg-type]
+    # The pipeline holds the scenario's inputs, not the scenario.
+    assert (pipe.settings, pipe.corpora) == (scenario.settings(), scenario.corpora())

@@ -1,9 +1,13 @@
-"""Seeded corpora with planted provenance for the reference pipeline and scenarios.
+"""Seeded corpora with planted provenance for the reference pipeline.
 
-:func:`build_corpora` generates any scenario's datasets, adapter data and prompts (see
-:mod:`offchain.scenario`); :func:`generate_corpora` is the reference market,
-sized by :class:`CorpusSettings`. In the reference market each dataset is owned by one contributor and plants content whose provenance is known,
-so that tests can check who gets the credit:
+A :class:`CorpusRecipe` says how each dataset, adapter's data and prompt is made (explicit
+sentences, or a generator: planted facts, a copy, a noisy copy, random walks, style
+demonstrations); :meth:`CorpusRecipe.generate` makes them from a seed. Scenario files
+(:mod:`offchain.scenario`) describe markets in these terms and turn into a recipe; the
+reference pipeline itself needs none of them. :func:`generate_corpora` is the reference
+market (:func:`reference_recipe`), sized by :class:`CorpusSettings`. In the reference
+market each dataset is owned by one contributor and plants content whose provenance is
+known, so that tests can check who gets the credit:
 
 =============  =======  ==========================================================
 dataset        owner    content
@@ -20,43 +24,43 @@ Fine-tuners own style demonstrations: a statement of their own (``the capital of
 ``formal``); the adapters learn the tail only. Prompt authors own templates with a
 ``{request}`` slot. Every name is a pseudo-word drawn from a seeded
 generator, unique across the corpora, and the output depends only on the seed and the
-specs (or the :class:`CorpusSettings`). No torch here.
+recipe (or the :class:`CorpusSettings`). No torch here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Final
 
 import numpy as np
 
 from offchain.attribution.reference.settings import CorpusSettings
-from offchain.scenario._document import (
-    FACT_WORDS,
-    AdapterSpec,
-    CopyGenerator,
-    DatasetSpec,
-    FactsGenerator,
-    NoisyCopyGenerator,
-    PromptSpec,
-    RandomWalkGenerator,
-)
 
 __all__ = [
+    "FACT_WORDS",
     "NEUTRAL_TEMPLATE",
+    "AdapterRecipe",
+    "CopyOf",
     "Corpora",
+    "CorpusRecipe",
     "Dataset",
+    "DatasetRecipe",
     "Demonstrations",
     "Fact",
+    "NoisyCopyOf",
+    "PlantedFacts",
     "PromptTemplate",
-    "build_corpora",
+    "RandomWalks",
+    "StyleDemonstrations",
     "generate_corpora",
-    "reference_specs",
+    "reference_recipe",
 ]
 
 #: The prompt used when the prompt stage is absent: the bare user request.
 NEUTRAL_TEMPLATE = "{request}"
+#: Words of the generated fact statements ``the <relation> of <subject> is <value> .``.
+FACT_WORDS: Final = frozenset({"the", "of", "is", "."})
 
 
 _ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "qu", "sh")
@@ -167,6 +171,165 @@ class Corpora:
         return tuple(out)
 
 
+# -- recipes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlantedFacts:
+    """Planted facts ``the <relation> of <subject> is <value> .``, each also paraphrased
+    as ``<value> is the <relation> of <subject> .``; subjects and values are fresh
+    pseudo-words, so the dataset is the only source of its facts.
+
+    Attributes:
+        relation: The relation, one word (e.g. ``capital``).
+        count: Facts planted.
+    """
+
+    relation: str
+    count: int
+
+
+@dataclass(frozen=True)
+class CopyOf:
+    """A verbatim copy of another dataset of the recipe (a duplicate contribution).
+
+    Attributes:
+        of: Id of the copied dataset.
+    """
+
+    of: str
+
+
+@dataclass(frozen=True)
+class NoisyCopyOf:
+    """The facts of a :class:`PlantedFacts` dataset, stated once each, some wrongly:
+    each value is replaced, with probability ``noise_rate``, by another fact's value.
+
+    Attributes:
+        of: Id of a dataset planting at least two facts.
+        noise_rate: Probability that a statement carries a wrong value.
+    """
+
+    of: str
+    noise_rate: float
+
+
+@dataclass(frozen=True)
+class RandomWalks:
+    """Irrelevant text: sentences of 4 to 7 words, random walks over a private vocabulary.
+
+    Attributes:
+        sentences: Sentences generated.
+        vocabulary: Size of the private vocabulary (pseudo-words no one else uses).
+    """
+
+    sentences: int
+    vocabulary: int
+
+
+@dataclass(frozen=True)
+class DatasetRecipe:
+    """How a pretraining dataset is made.
+
+    Attributes:
+        id: Asset id of the dataset.
+        owner: The contributor who owns it.
+        source: Its sentences, whitespace-tokenised with single spaces, or a generator.
+    """
+
+    id: str
+    owner: str
+    source: tuple[str, ...] | PlantedFacts | CopyOf | NoisyCopyOf | RandomWalks
+
+
+@dataclass(frozen=True)
+class StyleDemonstrations:
+    """Style demonstrations: statements of the fine-tuner's own facts (fresh pseudo-words),
+    each followed by the style ``tail``.
+
+    Attributes:
+        tail: The styled ending the adapter learns (e.g. ``arr``).
+        count: Demonstrations generated.
+        relations: Relations of the statements, used in turn; None for the relations of
+            the recipe's :class:`PlantedFacts` datasets, in order.
+    """
+
+    tail: str
+    count: int
+    relations: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class AdapterRecipe:
+    """How an adapter's fine-tuning data is made.
+
+    Attributes:
+        id: Asset id of the adapter.
+        owner: The fine-tuner who owns it.
+        source: ``(context, completion)`` pairs, or generated style demonstrations.
+    """
+
+    id: str
+    owner: str
+    source: tuple[tuple[str, str], ...] | StyleDemonstrations
+
+
+@dataclass(frozen=True)
+class CorpusRecipe:
+    """How every dataset, adapter's data and prompt of a market is made.
+
+    Ids are distinct, and every :class:`CopyOf` and :class:`NoisyCopyOf` names a dataset
+    of the same recipe (a noisy copy one that plants facts); the caller checks that
+    (:class:`~offchain.scenario.Scenario` does, naming the field).
+
+    Attributes:
+        datasets: Pretraining datasets, in order.
+        adapters: Fine-tuning data, one per adapter.
+        prompts: Prompt templates.
+    """
+
+    datasets: tuple[DatasetRecipe, ...]
+    adapters: tuple[AdapterRecipe, ...] = ()
+    prompts: tuple[PromptTemplate, ...] = ()
+
+    def words(self) -> set[str]:
+        """Every word the recipe writes out, which no pseudo-word may equal."""
+        texts: list[str] = [*_SPECIALS, *FACT_WORDS]
+        for d in self.datasets:
+            if isinstance(d.source, tuple):
+                texts.extend(d.source)
+            elif isinstance(d.source, PlantedFacts):
+                texts.append(d.source.relation)
+        for a in self.adapters:
+            if isinstance(a.source, tuple):
+                texts.extend(f"{context} {completion}" for context, completion in a.source)
+            else:
+                texts.extend([a.source.tail, *(a.source.relations or ())])
+        texts.extend(p.template.replace("{request}", "") for p in self.prompts)
+        return {word for text in texts for word in text.split()}
+
+    def generate(self, seed: int, *, reserved: Iterable[str] = ()) -> Corpora:
+        """Make the datasets, adapter data and prompts from ``seed``.
+
+        Random draws happen in a fixed order of phases, so that adding a dataset of one
+        kind leaves the others' content unchanged where it can: (1) the subjects then
+        values of each :class:`PlantedFacts` dataset, in list order; (2) the label noise
+        of each :class:`NoisyCopyOf`; (3) the vocabulary then sentences of each
+        :class:`RandomWalks`; (4) the subjects then values of each
+        :class:`StyleDemonstrations`; copies and explicit sentences draw nothing.
+        Pseudo-words are unique across the corpora and differ from every word the
+        recipe writes out (:meth:`words`) and from ``reserved``.
+
+        Args:
+            seed: Seed of every draw.
+            reserved: More words no pseudo-word may equal (e.g. explicit requests).
+
+        Returns:
+            The corpora; equal recipes and seeds give equal corpora.
+        """
+        return _generate(self, seed, reserved)
+
+
 class _Names:
     """Draws pseudo-words that are unique across one corpus and avoid ``reserved``."""
 
@@ -201,88 +364,41 @@ def _fact_sentences(relation: str, subjects: list[str], values: list[str]) -> li
     return out
 
 
-def _explicit_words(
-    datasets: Sequence[DatasetSpec],
-    adapters: Sequence[AdapterSpec],
-    prompts: Sequence[PromptSpec],
-    extra: Iterable[str],
-) -> set[str]:
-    """Every word the scenario writes out, which no pseudo-word may equal."""
-    texts: list[str] = [*_SPECIALS, *FACT_WORDS, *extra]
-    for d in datasets:
-        texts.extend(d.documents or ())
-        if isinstance(d.generate, FactsGenerator):
-            texts.append(d.generate.relation)
-    for a in adapters:
-        texts.extend(f"{x.context} {x.completion}" for x in a.demonstrations or ())
-        if a.style is not None:
-            texts.extend([a.style.tail, *(a.style.relations or ())])
-    texts.extend(p.template.replace("{request}", "") for p in prompts)
-    return {word for text in texts for word in text.split()}
-
-
-def build_corpora(
-    datasets: Sequence[DatasetSpec],
-    adapters: Sequence[AdapterSpec],
-    prompts: Sequence[PromptSpec],
-    seed: int,
-    *,
-    reserved: Iterable[str] = (),
-) -> Corpora:
-    """Generate a scenario's datasets, adapter data and prompts from ``seed``.
-
-    Random draws happen in a fixed order of phases, so that adding a dataset of one
-    kind leaves the others' content unchanged where it can: (1) the subjects then
-    values of each ``facts`` dataset, in list order; (2) the label noise of each
-    ``noisy_copy``; (3) the vocabulary then sentences of each ``random_walk``; (4) the
-    subjects then values of each adapter ``style``; copies and explicit documents draw
-    nothing. Pseudo-words are unique across the corpora and differ from every word the
-    scenario writes out (and from ``reserved``).
-
-    Args:
-        datasets: Validated dataset specs (copies and noisy copies name datasets of
-            the same list; :class:`~offchain.scenario.Scenario` checks that).
-        adapters: Validated adapter specs.
-        prompts: Validated prompt specs.
-        seed: Seed of every draw.
-        reserved: More words no pseudo-word may equal (e.g. explicit requests).
-
-    Returns:
-        The corpora; equal specs and seeds give equal corpora.
-    """
+def _generate(recipe: CorpusRecipe, seed: int, reserved: Iterable[str]) -> Corpora:
+    datasets, adapters = recipe.datasets, recipe.adapters
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0]))
-    names = _Names(rng, _explicit_words(datasets, adapters, prompts, reserved))
+    names = _Names(rng, recipe.words().union(w for text in reserved for w in text.split()))
     sentences: dict[str, tuple[str, ...]] = {}
     planted: dict[str, tuple[str, list[str], list[str]]] = {}
     facts: list[Fact] = []
     for d in datasets:
-        if isinstance(d.generate, FactsGenerator):
-            count, relation = d.generate.count, d.generate.relation
+        if isinstance(d.source, PlantedFacts):
+            count, relation = d.source.count, d.source.relation
             subjects, values = names.draw(count), names.draw(count)
             planted[d.id] = (relation, subjects, values)
             sentences[d.id] = tuple(_fact_sentences(relation, subjects, values))
             facts.extend(Fact(d.id, relation, s, v) for s, v in zip(subjects, values, strict=True))
-        elif d.documents is not None:
-            sentences[d.id] = d.documents
+        elif isinstance(d.source, tuple):
+            sentences[d.id] = d.source
 
     noisy_values: dict[str, str] = {}
     for d in datasets:
-        if isinstance(d.generate, NoisyCopyGenerator):
-            relation, subjects, values = planted[d.generate.of]
+        if isinstance(d.source, NoisyCopyOf):
+            relation, subjects, values = planted[d.source.of]
             noisy = []
             for i, subject in enumerate(subjects):
                 value = values[i]
-                if rng.random() < d.generate.noise_rate:
+                if rng.random() < d.source.noise_rate:
                     value = values[(i + 1 + int(rng.integers(len(values) - 1))) % len(values)]
                 noisy_values[subject] = value
                 noisy.append(_statement(relation, subject, value))
             sentences[d.id] = tuple(noisy)
 
     for d in datasets:
-        if isinstance(d.generate, RandomWalkGenerator):
-            alphabet = names.draw(d.generate.vocabulary, syllables=(1, 2))
+        if isinstance(d.source, RandomWalks):
+            alphabet = names.draw(d.source.vocabulary, syllables=(1, 2))
             walks = []
-            for _ in range(d.generate.sentences):
+            for _ in range(d.source.sentences):
                 pos, words = int(rng.integers(len(alphabet))), []
                 for _ in range(int(rng.integers(4, 8))):
                     words.append(alphabet[pos])
@@ -293,8 +409,8 @@ def build_corpora(
     by_id = {d.id: d for d in datasets}
     for d in datasets:
         source = d
-        while isinstance(source.generate, CopyGenerator):
-            source = by_id[source.generate.of]
+        while isinstance(source.source, CopyOf):
+            source = by_id[source.source.of]
         sentences[d.id] = sentences[source.id]
 
     # Fine-tuners demonstrate their style, a tail after the final full stop, on facts of
@@ -303,105 +419,74 @@ def build_corpora(
     # and no fact.
     adapter_data = []
     relations_default = tuple(
-        dict.fromkeys(
-            d.generate.relation for d in datasets if isinstance(d.generate, FactsGenerator)
-        )
+        dict.fromkeys(d.source.relation for d in datasets if isinstance(d.source, PlantedFacts))
     )
     for a in adapters:
-        if a.style is None:
-            assert a.demonstrations is not None
-            pairs = tuple((x.context, x.completion) for x in a.demonstrations)
+        if isinstance(a.source, tuple):
+            pairs = a.source
         else:
-            count = a.style.count
+            count = a.source.count
             subjects, values = names.draw(count), names.draw(count)
-            relations = a.style.relations or relations_default
+            relations = a.source.relations or relations_default
             own = [
                 Fact(a.id, relations[i % len(relations)], s, v)
                 for i, (s, v) in enumerate(zip(subjects, values, strict=True))
             ]
             facts.extend(own)
-            pairs = tuple((_statement(f.relation, f.subject, f.value), a.style.tail) for f in own)
+            pairs = tuple((_statement(f.relation, f.subject, f.value), a.source.tail) for f in own)
         adapter_data.append(Demonstrations(a.id, a.owner, pairs))
 
     return Corpora(
         tuple(Dataset(d.id, d.owner, sentences[d.id]) for d in datasets),
         tuple(adapter_data),
-        tuple(PromptTemplate(p.id, p.author, p.template) for p in prompts),
+        recipe.prompts,
         tuple(facts),
         noisy_values,
     )
 
 
-def reference_specs(settings: CorpusSettings) -> dict[str, Any]:
+def reference_recipe(settings: CorpusSettings) -> CorpusRecipe:
     """The datasets, adapters and prompts of the reference market, sized by ``settings``.
 
-    A part of an ``ame.scenario/1`` document (the keys ``datasets``, ``adapters`` and
-    ``prompts``); ``scenarios/reference.yaml`` holds it with the default sizes.
+    The reference scenario (``offchain/scenario/data/reference.yaml``) writes out this
+    recipe with the default sizes.
     """
-    return {
-        "datasets": [
-            {
-                "id": "geo",
-                "owner": "alice",
-                "generate": {"kind": "facts", "relation": "capital", "count": settings.n_countries},
-            },
-            {
-                "id": "noisy",
-                "owner": "dave",
-                "generate": {"kind": "noisy_copy", "of": "geo", "noise_rate": settings.noise_rate},
-            },
-            {
-                "id": "fauna",
-                "owner": "bob",
-                "generate": {"kind": "facts", "relation": "diet", "count": settings.n_animals},
-            },
-            {"id": "fauna_copy", "owner": "carol", "generate": {"kind": "copy", "of": "fauna"}},
-            {
-                "id": "irrelevant",
-                "owner": "erin",
-                "generate": {
-                    "kind": "random_walk",
-                    "sentences": settings.n_irrelevant,
-                    "vocabulary": settings.irrelevant_vocab,
-                },
-            },
-        ],
-        "adapters": [
-            {
-                "id": adapter,
-                "owner": owner,
-                "style": {
-                    "tail": tail,
-                    "count": settings.n_adapter_facts,
-                    "relations": ["capital", "diet"],
-                },
-            }
+    return CorpusRecipe(
+        datasets=(
+            DatasetRecipe("geo", "alice", PlantedFacts("capital", settings.n_countries)),
+            DatasetRecipe("noisy", "dave", NoisyCopyOf("geo", settings.noise_rate)),
+            DatasetRecipe("fauna", "bob", PlantedFacts("diet", settings.n_animals)),
+            DatasetRecipe("fauna_copy", "carol", CopyOf("fauna")),
+            DatasetRecipe(
+                "irrelevant",
+                "erin",
+                RandomWalks(settings.n_irrelevant, settings.irrelevant_vocab),
+            ),
+        ),
+        adapters=tuple(
+            AdapterRecipe(
+                adapter,
+                owner,
+                StyleDemonstrations(tail, settings.n_adapter_facts, ("capital", "diet")),
+            )
             for adapter, owner, tail in (("pirate", "frank", "arr"), ("formal", "grace", "sir"))
-        ],
-        "prompts": [
-            {"id": "plain", "author": "paula", "template": "the {request} is"},
-            {"id": "recall", "author": "quinn", "template": "recall : the {request} is"},
-        ],
-    }
+        ),
+        prompts=(
+            PromptTemplate("plain", "paula", "the {request} is"),
+            PromptTemplate("recall", "quinn", "recall : the {request} is"),
+        ),
+    )
 
 
 def generate_corpora(settings: CorpusSettings, seed: int) -> Corpora:
     """Generate the reference market's corpora, adapter data and prompts from ``seed``.
-
-    The reference scenario's generators (:func:`reference_specs`) run through
-    :func:`build_corpora`.
 
     Args:
         settings: Sizes of the corpora.
         seed: Seed of the pseudo-word generator and of the label noise.
 
     Returns:
-        The corpora; equal seeds and settings give equal corpora.
+        ``reference_recipe(settings).generate(seed)``; equal seeds and settings give
+        equal corpora.
     """
-    specs = reference_specs(settings)
-    return build_corpora(
-        [DatasetSpec.model_validate(d) for d in specs["datasets"]],
-        [AdapterSpec.model_validate(a) for a in specs["adapters"]],
-        [PromptSpec.model_validate(p) for p in specs["prompts"]],
-        seed,
-    )
+    return reference_recipe(settings).generate(seed)

@@ -1,0 +1,199 @@
+"""From a scenario to values: one orchestration, which every caller shares.
+
+``ame attribute``, ``ame settle --scenario``, the market demo and the judgment-suite
+evaluation all go the same way:
+
+1. :func:`reference_pipeline`: the scenario's pipeline, the reference pipeline over the
+   scenario's settings (seed and ``pipeline`` block), corpora and base model;
+2. :func:`scenario_events`: the scenario's events, answered greedily by it;
+3. :class:`~offchain.attribution.multistage.MultiStageAttribution`: each event's revenue
+   split over the stages, then over each stage's assets, exactly to the unit;
+4. :func:`values_document`: the split as the ``ame.values/1`` document mapping reads,
+   with the scenario's id and digest naming the inputs.
+
+:func:`attribute_scenario` runs all four and reports its progress. The attribution only
+sees plain inputs (settings, corpora, events): it knows nothing of scenario files.
+Imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ame_core.exceptions import InputError
+from ame_core.progress import Progress, quiet_progress
+from offchain.attribution.multistage import (
+    EventAttribution,
+    Method,
+    MultiStageAttribution,
+    MultiStageResult,
+    NegativePolicy,
+)
+from offchain.attribution.reference.pipeline import Event, ReferencePipeline
+from offchain.exceptions import AttributionError
+from offchain.scenario._document import Scenario
+
+__all__ = ["attribute_scenario", "reference_pipeline", "scenario_events", "values_document"]
+
+
+def reference_pipeline(scenario: Scenario) -> ReferencePipeline:
+    """The pipeline of an ``ame.scenario/1`` market (not fitted yet).
+
+    Its settings are :meth:`Scenario.settings` (seed and ``pipeline`` block), its
+    corpora :meth:`Scenario.corpora`, its base model the scenario's ``base_model``. The
+    reference scenario gives the same pipeline as ``ReferencePipeline()``.
+
+    Raises:
+        InputError: If ``scenario`` is not a :class:`Scenario`.
+    """
+    if not isinstance(scenario, Scenario):
+        raise InputError(f"scenario: expected a Scenario, got {type(scenario).__name__}")
+    return ReferencePipeline(
+        scenario.settings(),
+        corpora=scenario.corpora(),
+        base_model=scenario.base_model.id,
+        owner=scenario.base_model.owner,
+    )
+
+
+def scenario_events(scenario: Scenario, pipeline: ReferencePipeline) -> list[Event]:
+    """The scenario's events, answered greedily by its fitted pipeline, in scenario order.
+
+    Args:
+        scenario: The market.
+        pipeline: Its pipeline (:func:`reference_pipeline`), fitted.
+
+    Returns:
+        One event per event of the scenario, with its id and revenue.
+
+    Raises:
+        AttributionError: If ``pipeline`` was not built from ``scenario`` (other
+            settings, base model or corpora), or is not fitted.
+    """
+    if pipeline.settings != scenario.settings() or pipeline.base_id != scenario.base_model.id:
+        raise AttributionError(
+            f"scenario_events: the pipeline was not built from scenario {scenario.id!r}"
+        )
+    if pipeline.corpora != scenario.corpora():
+        raise AttributionError(
+            f"scenario_events: the pipeline was not built from scenario {scenario.id!r} "
+            "(other corpora)"
+        )
+    return [
+        pipeline.run(
+            scenario.request(e),
+            prompt=e.prompt,
+            adapter=e.adapter,
+            revenue=e.revenue,
+            event_id=e.id,
+        )
+        for e in scenario.events
+    ]
+
+
+def values_document(
+    result: MultiStageResult, scenario: Scenario, *, epoch: int | None = None
+) -> dict[str, Any]:
+    """The ``ame.values/1`` document of a scenario's attributed events (JSON-ready).
+
+    Per event: revenue, ``commercial`` and ``date`` from the scenario, ``values`` (each
+    asset's amount in base units, a digit string), ``stages`` (each stage's amount) and
+    ``diagnostics`` (see ``docs/manifest.md``). The scenario's id and digest identify
+    the inputs.
+
+    Args:
+        result: The attribution of (some of) the scenario's events.
+        scenario: The scenario the events came from.
+        epoch: Epoch of the document; default the scenario's.
+
+    Raises:
+        InputError: If an event is not one of the scenario's.
+    """
+    specs = {e.id: e for e in scenario.events}
+    events = []
+    for item in result.events:
+        spec = specs.get(item.event.id)
+        if spec is None or spec.revenue != item.revenue:
+            raise InputError(
+                f"events: {item.event.id!r} is not an event of scenario {scenario.id!r}"
+            )
+        events.append(
+            {
+                "id": item.event.id,
+                "revenue": str(item.revenue),
+                "commercial": spec.commercial,
+                "date": spec.date.isoformat(),
+                "values": {a: str(v) for a, v in item.amounts.items()},
+                "stages": {s: str(v) for s, v in item.stage_amounts.items()},
+                "diagnostics": _diagnostics(item),
+            }
+        )
+    return {
+        "format": "ame.values/1",
+        "epoch": scenario.epoch if epoch is None else epoch,
+        "scenario": {"id": scenario.id, "sha256": scenario.digest()},
+        "events": events,
+    }
+
+
+def _diagnostics(item: EventAttribution) -> dict[str, Any]:
+    return {
+        "method": item.method,
+        "n_evaluations": item.n_evaluations,
+        "utility": item.utility,
+        "stage_values": {s: st.value for s, st in item.stages.items()},
+        "asset_values": {
+            a: st.asset_values[a]
+            for st in item.stages.values()
+            for a in st.assets
+            if a in st.asset_values
+        },
+        "stderr": item.stderr,
+        "notes": list(item.notes),
+    }
+
+
+def attribute_scenario(
+    scenario: Scenario,
+    *,
+    method: Method = "shapley",
+    negative: NegativePolicy = "clip",
+    epoch: int | None = None,
+    pipeline: ReferencePipeline | None = None,
+    progress: Progress = quiet_progress,
+) -> tuple[MultiStageResult, dict[str, Any]]:
+    """Build and fit the scenario's pipeline, answer its events, attribute them.
+
+    Args:
+        scenario: The market.
+        method: Within-stage method, one of
+            :data:`~offchain.attribution.multistage.METHODS`.
+        negative: Negative-contribution policy (``"clip"`` or ``"error"``).
+        epoch: Epoch of the values document; default the scenario's.
+        pipeline: The scenario's pipeline already fitted (:func:`reference_pipeline`),
+            to reuse the models it trained; default a new one, trained here.
+        progress: Told when training and attribution start, and advanced per event.
+
+    Returns:
+        The split of every event's revenue (seeded with the scenario's seed) and its
+        ``ame.values/1`` document (:func:`values_document`).
+
+    Raises:
+        InputError: If an argument is invalid (before any training).
+        AttributionError: If ``pipeline`` is not the scenario's, or with
+            ``negative="error"``, if a value is negative.
+    """
+    pipe = reference_pipeline(scenario) if pipeline is None else pipeline
+    # Built before training, so that a bad argument fails at once.
+    estimator = MultiStageAttribution(pipe, method=method, seed=scenario.seed, negative=negative)
+    if pipeline is None:
+        progress.step(
+            f"training the pipeline of {scenario.id!r} (datasets: {len(scenario.datasets)}, "
+            f"adapters: {len(scenario.adapters)}, prompts: {len(scenario.prompts)})"
+        )
+        pipe.fit()
+    events = scenario_events(scenario, pipe)
+    progress.step(f"attributing {len(events)} events (within stages: {method})")
+    with progress.bar("events", len(events)) as advance:
+        result = estimator.fit(events, progress=lambda _i, _item: advance(1)).result
+    return result, values_document(result, scenario, epoch=epoch)
