@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
 from ame_chain.chains import (
     ANVIL_BINARY,
     ANVIL_ENV,
+    ANVIL_MNEMONIC,
     AnvilChain,
     AnvilProcess,
     DevChain,
@@ -53,6 +55,10 @@ def test_dev_accounts_from_any_index_continue_the_first_ten() -> None:
     ten = anvil_dev_accounts()
     assert ten[0].address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # Anvil's account 0
     assert [a.address for a in anvil_dev_accounts(3, first=8)[:2]] == [a.address for a in ten[8:]]
+    Account.enable_unaudited_hdwallet_features()
+    for index, account in enumerate(anvil_dev_accounts(2, first=10), start=10):
+        path = f"m/44'/60'/0'/0/{index}"
+        assert account.key == Account.from_mnemonic(ANVIL_MNEMONIC, account_path=path).key
 
 
 @pytest.mark.anvil
