@@ -24,7 +24,7 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/ame demo
 
-LINTED := $(wildcard ame_core offchain ame_chain ame tests deploy bench)
+LINTED := $(wildcard ame_core offchain ame_chain ame tests deploy bench contracts/compile.py)
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
@@ -45,7 +45,7 @@ soak: setup
 
 # Recompile contracts/ and rewrite the committed ABI + bytecode under ame_chain/artifacts.
 artifacts: setup
-	$(PY) -m ame_chain.compile --write
+	$(PY) contracts/compile.py --write
 
 # Every script prints a table and a JSON line; some take minutes (bench/gas.py builds 1M-leaf trees).
 bench: setup

@@ -2,32 +2,45 @@
 
 * :class:`InProcessChain` (the default) runs py-evm inside this process through eth-tester:
   nothing to start, ten funded development accounts, instant blocks, time travel.
-* :class:`AnvilChain` starts ``anvil`` from ``node_modules`` on 127.0.0.1 and a free port,
-  keeps its log, and stops it on :meth:`close` (and at interpreter exit).
+* :class:`AnvilChain` starts Anvil on 127.0.0.1 and a free port, keeps its log, and stops
+  it on :meth:`close` (and at interpreter exit). :class:`DevChain` connects to an Anvil
+  that runs elsewhere (the managed chain of :mod:`ame.workflow`, which outlives each
+  command); both have Anvil's ten funded development accounts.
 * :class:`RpcChain` connects to any node URL, a testnet for instance; it has no funded
   development accounts, so signers come from a keystore or the environment
   (:mod:`ame_chain.keys`).
 
-All three expose a :class:`web3.Web3` as ``w3`` and the chain id; transactions are always
-signed locally (:mod:`ame_chain.tx`).
+All of them expose a :class:`web3.Web3` as ``w3`` and the chain id; transactions are
+always signed locally (:mod:`ame_chain.tx`).
+
+Every Anvil is started by :meth:`AnvilProcess.start`: on 127.0.0.1, with Anvil's public
+test mnemonic (:data:`ANVIL_MNEMONIC`), waiting until it answers and quoting Anvil's own
+last log line if it dies first. The executable is, in this order, the ``binary`` argument,
+the ``AME_ANVIL`` environment variable, or the one ``npm ci`` put in the checkout's
+``node_modules`` (:data:`ANVIL_BINARY`); an installed package has no ``node_modules``
+beside it, so there ``AME_ANVIL`` names one.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import itertools
 import os
 import re
+import signal
 import socket
-import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import requests
 from eth_account import Account
+from eth_account.hdaccount import key_from_seed, seed_from_mnemonic
 from eth_account.signers.local import LocalAccount
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.providers.rpc.utils import check_if_retry_on_failure
@@ -37,16 +50,22 @@ from ame_chain.exceptions import ChainError
 
 __all__ = [
     "ANVIL_BINARY",
+    "ANVIL_ENV",
     "ANVIL_MNEMONIC",
     "AnvilChain",
+    "AnvilProcess",
     "Chain",
+    "DevChain",
     "InProcessChain",
     "NodeProvider",
     "RpcChain",
+    "anvil_binary",
     "anvil_dev_accounts",
     "connect",
+    "free_port",
 ]
 
+#: Where ``npm ci`` puts Anvil in a checkout (the ``@foundry-rs/anvil`` pinned in package.json).
 ANVIL_BINARY = (
     Path(__file__).resolve().parent.parent
     / "node_modules"
@@ -55,17 +74,61 @@ ANVIL_BINARY = (
     / "bin"
     / "anvil"
 )
+#: The environment variable that names the Anvil executable to run instead of ANVIL_BINARY.
+ANVIL_ENV = "AME_ANVIL"
 #: Anvil's documented default mnemonic: its development accounts are public knowledge.
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 
-def anvil_dev_accounts(count: int = 10) -> list[LocalAccount]:
-    """Anvil's funded development accounts (local use only: their keys are public)."""
-    Account.enable_unaudited_hdwallet_features()
-    return [
-        Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-        for i in range(count)
-    ]
+def anvil_binary(binary: Path | None = None) -> Path:
+    """The Anvil executable to run.
+
+    Args:
+        binary: This executable, if given; otherwise the path in ``$AME_ANVIL`` if set,
+            otherwise the checkout's :data:`ANVIL_BINARY`.
+
+    Returns:
+        The path (not checked: :meth:`AnvilProcess.start` says when it is missing).
+    """
+    if binary is not None:
+        return binary
+    named = os.environ.get(ANVIL_ENV)
+    return Path(named) if named else ANVIL_BINARY
+
+
+def anvil_dev_accounts(count: int = 10, *, first: int = 0) -> list[LocalAccount]:
+    """Accounts ``first`` to ``first + count - 1`` of :data:`ANVIL_MNEMONIC`.
+
+    Anvil funds the first ten. Local use only: their keys are public.
+
+    Args:
+        count: How many accounts.
+        first: The index (``m/44'/60'/0'/0/<index>``) of the first one.
+
+    Returns:
+        The accounts, in index order.
+    """
+    return [Account.from_key(_dev_key(i)) for i in range(first, first + count)]
+
+
+@functools.cache
+def _dev_seed() -> bytes:
+    # The mnemonic's PBKDF2 stretching costs ~30 ms: once per process, not once per account
+    # (Account.from_mnemonic redoes it for each, ~0.3 s for every chain's ten accounts).
+    return seed_from_mnemonic(ANVIL_MNEMONIC, "")
+
+
+@functools.cache
+def _dev_key(index: int) -> bytes:
+    return key_from_seed(_dev_seed(), f"m/44'/60'/0'/0/{index}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (another process may still take it first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
@@ -229,24 +292,247 @@ class InProcessChain(Chain):
         self._tester.revert_to_snapshot(snapshot_id)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _probe(url: str) -> Web3:
+    return Web3(HTTPProvider(url, request_kwargs={"timeout": 2}))
 
 
-class AnvilChain(Chain):
-    """A local Anvil node started from ``node_modules`` and stopped on :meth:`close`.
+def _answering(node: Web3 | str) -> bool:
+    with contextlib.suppress(Exception):
+        return bool((_probe(node) if isinstance(node, str) else node).is_connected())
+    return False
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        # Reap it if it is our child and has exited, so a zombie does not count as alive.
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _follows(argv: list[bytes], option: str, value: str) -> bool:
+    return (option.encode(), value.encode()) in itertools.pairwise(argv)
+
+
+@dataclass(frozen=True)
+class AnvilProcess:
+    """An Anvil node on 127.0.0.1, in its own session, started by :meth:`start`.
+
+    A plain record (process id, port, log) rather than a process handle, so that another
+    process can stop it too: ``ame chain up`` records it and ``ame chain down``, a later
+    command, stops it.
+
+    Attributes:
+        pid: The process id.
+        port: The port it listens on.
+        log_path: The file Anvil's output is appended to.
+    """
+
+    pid: int
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        """The node's JSON-RPC URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        log_dir: Path,
+        port: int | None = None,
+        chain_id: int = 31337,
+        state_file: Path | None = None,
+        binary: Path | None = None,
+        timeout: float = 30.0,
+    ) -> AnvilProcess:
+        """Start Anvil and wait until it answers.
+
+        It runs the Prague rules with ten funded accounts of :data:`ANVIL_MNEMONIC`.
+
+        Args:
+            log_dir: Where ``anvil-<port>.log`` is appended to (a restart on the same port
+                continues the same log).
+            port: Port to bind on 127.0.0.1; a free one by default.
+            chain_id: The chain id Anvil reports.
+            state_file: Anvil loads the chain from this file at start and writes it back
+                when stopped (``--state``).
+            binary: The Anvil executable; see :func:`anvil_binary`.
+            timeout: Seconds to wait for the node to answer.
+
+        Returns:
+            The running node.
+
+        Raises:
+            ChainError: The executable is missing or cannot run, Anvil exits at start-up
+                (the message quotes its last log line), or it does not answer in time.
+        """
+        executable = anvil_binary(binary)
+        if not executable.is_file():
+            raise ChainError(
+                f"anvil not found at {executable}: run `npm ci` (or `make setup`) in a "
+                f"checkout, or set {ANVIL_ENV} to an anvil executable"
+            )
+        port = port or free_port()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"anvil-{port}.log"
+        # Where this run's output begins in a log that earlier runs on the port wrote to.
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        argv = [
+            str(executable),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chain-id",
+            str(chain_id),
+            "--mnemonic",
+            ANVIL_MNEMONIC,
+            "--accounts",
+            "10",
+            "--hardfork",
+            "prague",
+        ]
+        if state_file is not None:
+            argv += ["--state", str(state_file.resolve())]
+        try:
+            # posix_spawn rather than Popen: the node may outlive this call and this process
+            # (a Popen dropped while its child runs warns). Its own session keeps a Ctrl-C in
+            # the starting terminal from stopping it.
+            pid = os.posix_spawn(
+                str(executable),
+                argv,
+                dict(os.environ),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (
+                        os.POSIX_SPAWN_OPEN,
+                        1,
+                        str(log_path),
+                        os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                        0o644,
+                    ),
+                    (os.POSIX_SPAWN_DUP2, 1, 2),
+                ],
+                setsid=True,
+            )
+        except OSError as err:
+            raise ChainError(f"cannot run anvil at {executable}: {err}") from None
+        node = cls(pid=pid, port=port, log_path=log_path)
+        try:
+            node._wait_until_answering(timeout, offset)
+        except BaseException:
+            node.stop()
+            raise
+        return node
+
+    def _wait_until_answering(self, timeout: float, offset: int) -> None:
+        deadline = time.monotonic() + timeout
+        probe = _probe(self.url)  # one client for the whole wait: polling starts no new ones
+        while not _answering(probe):
+            if not _alive(self.pid):
+                raise ChainError(
+                    f"anvil exited at start-up: {self._last_log_line(offset)}; see {self.log_path}"
+                )
+            if time.monotonic() > deadline:
+                raise ChainError(
+                    f"anvil did not answer on port {self.port} within {timeout}s; "
+                    f"see {self.log_path}"
+                )
+            time.sleep(0.05)
+
+    def _last_log_line(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                lines = log.read().decode(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        said = [line.strip() for line in lines if line.strip()]
+        return said[-1] if said else "it wrote nothing"
+
+    def is_ours(self) -> bool:
+        """Whether the process is alive and still this Anvil.
+
+        A recorded process id can be reused by another program once the node is gone; the
+        command line (our port and mnemonic) tells them apart.
+        """
+        if not _alive(self.pid):
+            return False
+        try:
+            argv = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return _follows(argv, "--port", str(self.port)) and _follows(
+            argv, "--mnemonic", ANVIL_MNEMONIC
+        )
+
+    def is_running(self) -> bool:
+        """Whether the process is still this Anvil and answers on its port."""
+        return self.is_ours() and _answering(self.url)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the node: SIGTERM, then SIGKILL if it still runs after ``timeout`` seconds.
+
+        SIGTERM lets Anvil write its ``--state`` file. Nothing happens when the process has
+        already exited or its id now belongs to another program.
+        """
+        if not self.is_ours():
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(self.pid):
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout
+            time.sleep(0.05)
+
+
+class DevChain(Chain):
+    """A development node at ``url`` (Anvil) with the accounts of :data:`ANVIL_MNEMONIC`.
+
+    Args:
+        url: The node.
+        timeout: Seconds to wait for each answer.
+    """
+
+    name = "anvil"
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        self.url = url
+        super().__init__(Web3(NodeProvider(url, timeout=timeout)), anvil_dev_accounts(10))
+
+    def increase_time(self, seconds: int) -> None:
+        self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+class AnvilChain(DevChain):
+    """A local Anvil started here that lives as long as this object: stopped on :meth:`close`.
+
+    Attributes:
+        node: The Anvil process.
+        port: Its port on 127.0.0.1.
+        log_path: Its log.
 
     Args:
         port: Port to bind on 127.0.0.1; a free one by default.
         chain_id: The chain id Anvil reports.
         log_dir: Where ``anvil-<port>.log`` is kept; a temporary directory by default.
         startup_timeout: Seconds to wait for the node to answer.
-    """
+        binary: The Anvil executable; see :func:`anvil_binary`.
 
-    name = "anvil"
+    Raises:
+        ChainError: Anvil is missing, exits at start-up, or does not answer in time.
+    """
 
     def __init__(
         self,
@@ -255,71 +541,28 @@ class AnvilChain(Chain):
         chain_id: int = 31337,
         log_dir: Path | None = None,
         startup_timeout: float = 30.0,
-        binary: Path = ANVIL_BINARY,
+        binary: Path | None = None,
     ) -> None:
-        if not binary.is_file():
-            raise ChainError(f"anvil not found at {binary}: run `npm ci` (or `make setup`) first")
-        self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        log_dir = log_dir or Path(tempfile.mkdtemp(prefix="ame-anvil-"))
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"anvil-{self.port}.log"
-        self._log = self.log_path.open("wb")
-        self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [
-                str(binary),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--chain-id",
-                str(chain_id),
-                "--mnemonic",
-                ANVIL_MNEMONIC,
-                "--accounts",
-                "10",
-                "--hardfork",
-                "prague",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        node = AnvilProcess.start(
+            log_dir=log_dir or Path(tempfile.mkdtemp(prefix="ame-anvil-")),
+            port=port,
+            chain_id=chain_id,
+            binary=binary,
+            timeout=startup_timeout,
         )
+        self.node = node
         atexit.register(self.close)
-        w3 = Web3(NodeProvider(self.url))
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if self._process.poll() is not None:
-                self.close()
-                raise ChainError(f"anvil exited at start-up; see {self.log_path}")
-            with contextlib.suppress(Exception):
-                if w3.is_connected():
-                    break
-            if time.monotonic() > deadline:
-                self.close()
-                raise ChainError(
-                    f"anvil did not answer within {startup_timeout}s; see {self.log_path}"
-                )
-            time.sleep(0.05)
-        super().__init__(w3, anvil_dev_accounts(10))
-
-    def increase_time(self, seconds: int) -> None:
-        self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-        self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        self.port = node.port
+        self.log_path = node.log_path
+        try:
+            super().__init__(node.url)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        process, self._process = getattr(self, "_process", None), None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        log = getattr(self, "_log", None)
-        if log is not None and not log.closed:
-            log.close()
+        # Stopping is idempotent: a node already gone, or a reused process id, is left alone.
+        self.node.stop()
 
 
 class RpcChain(Chain):

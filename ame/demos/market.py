@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 
@@ -54,7 +53,7 @@ from ame.workflow import (
 )
 from ame.workflow._publish import MANIFEST_NAME, epoch_folder, publish
 from ame.workflow._settle import MappingInputs
-from ame_chain.chains import ANVIL_MNEMONIC, Chain
+from ame_chain.chains import Chain, anvil_dev_accounts
 from ame_chain.client import SettlementClient
 from ame_chain.leaves import EpochHeader
 from ame_chain.tx import Transactor
@@ -148,13 +147,7 @@ class MarketDemoResult:
 
 def contributor_accounts(count: int = 11) -> list[LocalAccount]:
     """The reference registry's payout accounts: test-mnemonic accounts 10, 11, ..."""
-    Account.enable_unaudited_hdwallet_features()
-    return [
-        Account.from_mnemonic(
-            ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{FIRST_CONTRIBUTOR_INDEX + i}"
-        )
-        for i in range(count)
-    ]
+    return anvil_dev_accounts(count, first=FIRST_CONTRIBUTOR_INDEX)
 
 
 def _workspace(

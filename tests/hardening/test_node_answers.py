@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from ame_chain.chains import AnvilChain
+from ame_chain.chains import AnvilChain, free_port
 from tests.hardening._cli import key, run
 from tests.hardening._faulty_node import Fault, FaultyNode
 from tests.hardening.test_malformed_inputs import snapshot
@@ -68,13 +67,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         anvil.close()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens once the socket is closed
-
-
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -90,7 +82,7 @@ WITHDRAW = ("withdraw",)
 SETTLE = ("settle", "--values", "{values}", "--registry", "{registry}")
 
 CASES = [
-    Case("node-not-listening", {}, "ChainError", "cannot reach the node at", url=lambda _: f"http://127.0.0.1:{_closed_port()}"),
+    Case("node-not-listening", {}, "ChainError", "cannot reach the node at", url=lambda _: f"http://127.0.0.1:{free_port()}"),
     Case("connection-dropped", {"eth_chainId": Fault("drop")}, "ChainError", "Connection aborted"),
     Case("http-500", {"*": Fault("http500")}, "ChainError", "500 Server Error"),
     Case("html-instead-of-json", {"*": Fault("garbage")}, "ChainError", "something that is not JSON-RPC"),

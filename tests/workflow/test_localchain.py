@@ -1,0 +1,48 @@
+"""The managed chain: started by the shared Anvil launcher, found again, stopped from its record."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from ame.workflow import ManagedChainError, chain_down, chain_up, managed_chain
+from ame_chain.chains import ANVIL_BINARY, ANVIL_ENV, AnvilProcess
+
+pytestmark = pytest.mark.anvil
+
+
+def test_chain_up_runs_ame_anvil_finds_it_again_and_chain_down_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renamed = tmp_path / "bin" / "pinned-anvil"
+    renamed.parent.mkdir()
+    renamed.symlink_to(ANVIL_BINARY)
+    monkeypatch.setenv(ANVIL_ENV, str(renamed))
+    state = tmp_path / "state"
+    info, started = chain_up(state)
+    try:
+        assert started and json.loads((state / "chain.json").read_text())["pid"] == info.pid
+        assert chain_up(state) == (info, False)
+        chain = managed_chain(state)
+        assert chain is not None and chain.chain_id == 31337 and len(chain.dev_accounts) == 10
+    finally:
+        assert chain_down(state) == info
+    assert not AnvilProcess(pid=info.pid, port=info.port, log_path=Path(info.log)).is_ours()
+    assert managed_chain(state) is None
+
+
+def test_chain_up_that_fails_is_a_managed_chain_error_quoting_anvil(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        with pytest.raises(ManagedChainError, match=r"anvil exited at start-up: .*in use"):
+            chain_up(tmp_path, port=port)
+    assert not (tmp_path / "chain.json").exists()
+    with pytest.raises(
+        ManagedChainError, match=f"anvil not found at {re.escape(str(tmp_path / 'nope'))}"
+    ):
+        chain_up(tmp_path, binary=tmp_path / "nope")
