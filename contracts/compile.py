@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ame_chain.exceptions import CompilationError
+from ame_core.files import atomic_write
 
 __all__ = [
     "ARTIFACTS_DIR",
@@ -272,10 +273,7 @@ def write_artifacts(compilation: Compilation) -> list[Path]:
         if old not in files:
             old.unlink()
     for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write(path, text)
     return sorted(files)
 
 

@@ -14,13 +14,13 @@ local use only.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ame.workflow.exceptions import ManagedChainError
 from ame_chain.chains import AnvilProcess, DevChain
 from ame_chain.exceptions import ChainError
+from ame_core.files import atomic_write
 
 __all__ = ["CHAIN_RECORD", "DevChain", "LocalChainInfo", "chain_down", "chain_up", "managed_chain"]
 
@@ -103,9 +103,7 @@ def chain_up(
         log=str(node.log_path),
         state_file=str(state_file.resolve()) if state_file is not None else None,
     )
-    tmp = directory / f".{CHAIN_RECORD}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(asdict(info), indent=2) + "\n")
-    tmp.replace(directory / CHAIN_RECORD)
+    atomic_write(directory / CHAIN_RECORD, json.dumps(asdict(info), indent=2) + "\n")
     return info, True
 
 
