@@ -596,7 +596,7 @@ def connect(kind: str = "in-process", *, url: str | None = None) -> Chain:
         return AnvilChain()
     if kind == "rpc":
         if not url:
-            raise ChainError("an rpc chain needs a URL (--rpc URL or AME_RPC_URL)")
+            raise ChainError("an rpc chain needs a URL (the url argument)")
         return RpcChain(url)
     raise ChainError(f"unknown chain kind {kind!r}: use in-process, anvil or rpc")
 

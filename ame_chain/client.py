@@ -4,7 +4,12 @@
 payout list: leaves, tree, approval or value, proposal), prove fraud (from a published
 leaf list: find the fault, build the proof, submit the cheapest), disputes, finalisation,
 claims (one or many), refunds, sweeps, credit withdrawals, and reads of epochs, claimed
-leaves and events. Reverts surface as the contract's own errors (:mod:`ame_chain.errors`).
+leaves and events. It builds every call the contract takes, ``propose`` included, and sends
+through a :class:`~ame_chain.tx.Transactor`.
+
+Failures surface as ours where they arise (:mod:`ame_chain.errors`): a revert as the
+contract's own error, a node's unusable answer to a read as a
+:class:`~ame_chain.exceptions.ChainError`; no web3 exception leaves the client.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import Web3RPCError
 from web3.logs import DISCARD
 
 from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
+from ame_chain.errors import chain_error, chain_errors, is_node_error
 from ame_chain.exceptions import ChainError
 from ame_chain.leaves import (
     ZERO_ADDRESS,
@@ -105,7 +112,8 @@ class SettlementClient:
         self.contract: Contract = w3.eth.contract(
             address=self.address, abi=load_artifact("AmeSettlement").abi
         )
-        self.chain_id: int = w3.eth.chain_id
+        with chain_errors():
+            self.chain_id: int = w3.eth.chain_id
 
     # ------------------------------------------------------------------ deployment
 
@@ -142,6 +150,35 @@ class SettlementClient:
             raise InputError("this client has no signing account: pass a Transactor")
         return self.transactor.send(call, value=value)
 
+    def _read(self, call: Any) -> Any:
+        """The result of the view ``call``, with web3's failures translated."""
+        with chain_errors():
+            return call.call()
+
+    def _logs(self, name: str, from_block: int, **filters: Any) -> list[Any]:
+        """The decoded logs of event ``name`` (``filters`` on its indexed arguments)."""
+        event = getattr(self.contract.events, name)()
+        with chain_errors():
+            return list(event.get_logs(argument_filters=filters or None, from_block=from_block))
+
+    def is_settlement(self) -> bool:
+        """Whether the address holds an ``AmeSettlement``: one cheap view every one has answers.
+
+        Raises:
+            ChainError: The node failed (an error answer, no answer), rather than the contract.
+        """
+        try:
+            self.contract.functions.CLAIM_PERIOD().call()
+        except ChainError:
+            raise
+        except Web3RPCError as err:
+            raise chain_error(err) from err
+        except Exception as err:  # reverted or returned nothing: web3's or eth-tester's account
+            if not is_node_error(err):
+                raise
+            return False
+        return True
+
     def grant_role(self, role: str, account: str) -> TxResult:
         """Grant ``role`` (``OPERATOR_ROLE``, ``ARBITER_ROLE``, ``GUARDIAN_ROLE`` or ``DEFAULT_ADMIN_ROLE``)."""
         if role not in ROLES:
@@ -156,12 +193,16 @@ class SettlementClient:
         """The deployment parameters."""
         f = self.contract.functions
         return SettlementConfig(
-            challenge_window=f.CHALLENGE_WINDOW().call(),
-            dispute_window=f.DISPUTE_WINDOW().call(),
-            claim_period=f.CLAIM_PERIOD().call(),
-            operator_bond=f.OPERATOR_BOND().call(),
-            dispute_bond=f.DISPUTE_BOND().call(),
+            challenge_window=self._read(f.CHALLENGE_WINDOW()),
+            dispute_window=self._read(f.DISPUTE_WINDOW()),
+            claim_period=self._read(f.CLAIM_PERIOD()),
+            operator_bond=self._read(f.OPERATOR_BOND()),
+            dispute_bond=self._read(f.DISPUTE_BOND()),
         )
+
+    def operator_bond(self) -> int:
+        """The bond an operator posts with each proposal, in wei."""
+        return int(self._read(self.contract.functions.OPERATOR_BOND()))
 
     # ------------------------------------------------------------------ proposal
 
@@ -177,6 +218,7 @@ class SettlementClient:
         token: str | None = None,
         manifest_hash: str | bytes = b"\x00" * 32,
         manifest_uri: str = "",
+        pool: int | None = None,
     ) -> ProposedEpoch:
         """Build the epoch's leaves and tree, fund it and propose it.
 
@@ -186,37 +228,40 @@ class SettlementClient:
             token: ERC-20 address; ETH when omitted. ERC-20 pools are approved first.
             manifest_hash: keccak256 of the allocation manifest auditors will check.
             manifest_uri: Where the manifest is published.
+            pool: The pool declared; the leaves' sum when omitted (see :meth:`propose_call`).
         """
         if isinstance(payouts, Sequence) and payouts and isinstance(payouts[0], PayoutLeaf):
             leaves = list(payouts)
         else:
             leaves = build_leaves(payouts)  # type: ignore[arg-type]
         tree = self.epoch_tree(epoch, leaves)
-        pool = tree.pool
         token_address = to_checksum_address(token or ZERO_ADDRESS)
-        bond = int(self.contract.functions.OPERATOR_BOND().call())
         if token_address != ZERO_ADDRESS:
             erc20 = self.w3.eth.contract(address=token_address, abi=load_artifact("MockERC20").abi)
-            self._send(erc20.functions.approve(self.address, pool))
-            value = bond
-        else:
-            value = pool + bond
-        result = self._send(
-            self.contract.functions.propose(
-                epoch,
-                _bytes32(tree.root, "root"),
-                token_address,
-                pool,
-                len(leaves),
-                _bytes32(manifest_hash, "manifest_hash"),
-                manifest_uri,
-            ),
-            value=value,
+            self._send(erc20.functions.approve(self.address, tree.pool if pool is None else pool))
+        return self.propose_tree(
+            tree, token=token, manifest_hash=manifest_hash, manifest_uri=manifest_uri, pool=pool
         )
-        (event,) = self.contract.events.EpochProposed().process_receipt(
-            result.receipt, errors=DISCARD
+
+    def propose_tree(
+        self,
+        tree: EpochTree,
+        *,
+        token: str | None = None,
+        manifest_hash: str | bytes = b"\x00" * 32,
+        manifest_uri: str = "",
+        pool: int | None = None,
+    ) -> ProposedEpoch:
+        """Propose an epoch whose tree is built, sending the pool (ETH) and the bond.
+
+        ERC-20 pools must be approved first (the operator workflow checks the allowance and
+        records the approval as its own step). Arguments as for :meth:`propose_call`.
+        """
+        call, value = self.propose_call(
+            tree, token=token, manifest_hash=manifest_hash, manifest_uri=manifest_uri, pool=pool
         )
-        return ProposedEpoch(EpochHeader.from_event(event["args"]), tree, result)
+        result = self._send(call, value=value)
+        return ProposedEpoch(self.proposed_header(result), tree, result)
 
     def propose_call(
         self,
@@ -225,25 +270,46 @@ class SettlementClient:
         token: str | None = None,
         manifest_hash: str | bytes = b"\x00" * 32,
         manifest_uri: str = "",
+        pool: int | None = None,
     ) -> tuple[Any, int]:
         """The unsent ``propose`` call for ``tree`` and the value it must carry (pool + bond, or bond).
 
-        For callers that sign and send themselves (the operator workflow records every
-        transaction before it goes out); ERC-20 pools must be approved first.
+        The one place the call is built; :meth:`propose` and :meth:`propose_tree` send it.
+
+        Args:
+            tree: The epoch's tree (its epoch, root and leaf count go into the call).
+            token: ERC-20 address; ETH when omitted.
+            manifest_hash: keccak256 of the allocation manifest.
+            manifest_uri: Where the manifest is published.
+            pool: The pool declared, the leaves' sum when omitted. Another value is what a
+                cheating operator declares (the demos' fraud proofs catch it): the contract
+                only learns the leaves from the proofs.
         """
         token_address = to_checksum_address(token or ZERO_ADDRESS)
-        bond = int(self.contract.functions.OPERATOR_BOND().call())
-        value = tree.pool + bond if token_address == ZERO_ADDRESS else bond
+        declared = tree.pool if pool is None else pool
+        bond = self.operator_bond()
+        value = declared + bond if token_address == ZERO_ADDRESS else bond
         call = self.contract.functions.propose(
             tree.epoch,
             _bytes32(tree.root, "root"),
             token_address,
-            tree.pool,
+            declared,
             len(tree.leaves),
             _bytes32(manifest_hash, "manifest_hash"),
             manifest_uri,
         )
         return call, value
+
+    def proposed_header(self, tx: TxResult) -> EpochHeader:
+        """The header of the epoch that ``tx``, a mined ``propose``, proposed.
+
+        Raises:
+            ChainError: ``tx`` emitted no ``EpochProposed`` event of this contract.
+        """
+        events = self.contract.events.EpochProposed().process_receipt(tx.receipt, errors=DISCARD)
+        if len(events) != 1:
+            raise ChainError(f"transaction {tx.tx_hash} proposed no epoch on {self.address}")
+        return EpochHeader.from_event(events[0]["args"])
 
     def finalize(self, header: EpochHeader) -> TxResult:
         """Make the epoch claimable (after its window, with no open dispute)."""
@@ -307,7 +373,7 @@ class SettlementClient:
         self, header: EpochHeader, evidence_hash: str | bytes, evidence_uri: str
     ) -> tuple[int, TxResult]:
         """Open a dispute with the evidence's hash and URI; returns the dispute id."""
-        bond = int(self.contract.functions.DISPUTE_BOND().call())
+        bond = int(self._read(self.contract.functions.DISPUTE_BOND()))
         result = self._send(
             self.contract.functions.openDispute(
                 header.as_tuple(), _bytes32(evidence_hash, "evidence_hash"), evidence_uri
@@ -375,13 +441,13 @@ class SettlementClient:
 
     def status(self, epoch: int) -> str:
         """The epoch's status name (``Proposed``, ``Finalized``, ``Voided``, ``Refunded``, ``Swept``)."""
-        return EpochStatus[self.contract.functions.epochStatus(epoch).call()]
+        return EpochStatus[self._read(self.contract.functions.epochStatus(epoch))]
 
     def epoch_state(self, epoch: int) -> dict[str, Any]:
         """Status, unclaimed remainder, open disputes and disputes ever opened."""
-        status, remaining, open_disputes, dispute_count = self.contract.functions.epochState(
-            epoch
-        ).call()
+        status, remaining, open_disputes, dispute_count = self._read(
+            self.contract.functions.epochState(epoch)
+        )
         return {
             "status": EpochStatus[status],
             "remaining": int(remaining),
@@ -391,19 +457,19 @@ class SettlementClient:
 
     def is_claimed(self, epoch: int, index: int) -> bool:
         """Whether leaf ``index`` of ``epoch`` has been paid."""
-        return bool(self.contract.functions.isClaimed(epoch, index).call())
+        return bool(self._read(self.contract.functions.isClaimed(epoch, index)))
 
     def credit_of(self, account: str) -> int:
         """ETH credited to ``account``, not yet withdrawn."""
-        return int(self.contract.functions.creditOf(to_checksum_address(account)).call())
+        return int(self._read(self.contract.functions.creditOf(to_checksum_address(account))))
 
     def expiry_of(self, header: EpochHeader) -> int:
         """When what is left of the epoch can be swept."""
-        return int(self.contract.functions.expiryOf(header.as_tuple()).call())
+        return int(self._read(self.contract.functions.expiryOf(header.as_tuple())))
 
     def commitment_of(self, epoch: int) -> str:
         """The epoch's stored commitment (0x-hex; all zeros when never proposed)."""
-        return "0x" + bytes(self.contract.functions.commitmentOf(epoch).call()).hex()
+        return "0x" + bytes(self._read(self.contract.functions.commitmentOf(epoch))).hex()
 
     def header_of(self, epoch: int, from_block: int = 0) -> tuple[EpochHeader, str] | None:
         """The header and manifest URI of ``epoch`` from its ``EpochProposed`` event; None if never proposed.
@@ -414,10 +480,7 @@ class SettlementClient:
         commitment = self.commitment_of(epoch)
         if int(commitment, 16) == 0:
             return None
-        events = self.contract.events.EpochProposed().get_logs(
-            argument_filters={"epoch": epoch}, from_block=from_block
-        )
-        for event in events:
+        for event in self._logs("EpochProposed", from_block, epoch=epoch):
             header = EpochHeader.from_event(event["args"])
             if header.commitment() == commitment:
                 return header, str(event["args"]["manifestURI"])
@@ -428,9 +491,9 @@ class SettlementClient:
 
     def dispute_of(self, epoch: int, dispute_id: int) -> dict[str, Any]:
         """A dispute's challenger, bond, deadline and status name."""
-        challenger, bond, deadline, status = self.contract.functions.disputeOf(
-            epoch, dispute_id
-        ).call()
+        challenger, bond, deadline, status = self._read(
+            self.contract.functions.disputeOf(epoch, dispute_id)
+        )
         return {
             "challenger": to_checksum_address(challenger),
             "bond": int(bond),
@@ -440,7 +503,7 @@ class SettlementClient:
 
     def proposed_headers(self, from_block: int = 0) -> dict[int, tuple[EpochHeader, str]]:
         """Every proposed epoch's header and manifest URI, from the ``EpochProposed`` events."""
-        events = self.contract.events.EpochProposed().get_logs(from_block=from_block)
+        events = self._logs("EpochProposed", from_block)
         return {
             int(e["args"]["epoch"]): (
                 EpochHeader.from_event(e["args"]),
@@ -449,9 +512,23 @@ class SettlementClient:
             for e in events
         }
 
-    def events(self, name: str, from_block: int = 0) -> list[dict[str, Any]]:
-        """Decoded logs of event ``name`` emitted by this contract."""
-        event = getattr(self.contract.events, name, None)
-        if event is None:
+    def events(
+        self, name: str, from_block: int = 0, *, epoch: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The arguments of each event ``name`` this contract emitted, oldest first.
+
+        Args:
+            name: The event (``Claimed``, ``Swept``, ...).
+            from_block: First block to read.
+            epoch: Only the events of this epoch (for events that index it).
+        """
+        if getattr(self.contract.events, name, None) is None:
             raise InputError(f"event: the settlement contract has no event {name!r}")
-        return [dict(e["args"]) for e in event().get_logs(from_block=from_block)]
+        filters = {} if epoch is None else {"epoch": epoch}
+        return [dict(e["args"]) for e in self._logs(name, from_block, **filters)]
+
+    def leaf_hash(self, epoch: int, leaf: PayoutLeaf) -> str:
+        """The contract's own hash of ``leaf`` in ``epoch`` (0x-hex), to compare with ours."""
+        return (
+            "0x" + bytes(self._read(self.contract.functions.leafHash(epoch, leaf.as_tuple()))).hex()
+        )

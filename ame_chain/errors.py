@@ -1,27 +1,54 @@
-"""Revert decoding: custom errors from the contracts' ABIs become Python exceptions.
+"""Revert decoding and web3's exceptions translated into ours, in one place.
 
 Every custom error declared in the committed ABIs (the settlement contract's own, and the
 OpenZeppelin ones it can raise, such as ``AccessControlUnauthorizedAccount``) gets a
 subclass of :class:`~ame_chain.exceptions.SettlementError` with the same name, so callers
 write ``except errors.SettlementAlreadyClaimed``. The error's arguments are kept by name.
+
+What web3 (or eth-tester, under the in-process chain) raises when a call or transaction
+fails becomes one of ours where it arises, re-raised ``from`` the original (web3's own
+``ContractCustomError`` idea, with our exception tree): :func:`revert_error` for a
+transaction that reverted, :func:`chain_error` (and the :func:`chain_errors` block) for a
+read whose answer cannot be used. The sender (:mod:`ame_chain.tx`) and the client
+(:mod:`ame_chain.client`) are the places that do it.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import requests
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
+from web3.exceptions import (
+    BadFunctionCallOutput,
+    BadResponseFormat,
+    ContractLogicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    TooManyRequests,
+    Web3RPCError,
+)
 
 from ame_chain.contracts import load_artifact
-from ame_chain.exceptions import SettlementError, TransactionError
+from ame_chain.exceptions import ChainError, SettlementError, TransactionError
 
-__all__ = ["decode_revert", "error_class", "revert_data"]
+__all__ = [
+    "chain_error",
+    "chain_errors",
+    "decode_revert",
+    "error_class",
+    "is_node_error",
+    "revert_data",
+    "revert_error",
+]
 
 _ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 _ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
@@ -105,6 +132,21 @@ def decode_revert(
     return cls(f"{cls.__name__}({shown})", args, tx_hash)
 
 
+# What web3 raises when a node's answer cannot be used though our request was well formed:
+# an error answer (with or without revert data), an empty or undecodable call result, a
+# transaction never mined, a lost or refused connection. Its other exceptions (a bad
+# argument, a missing ABI entry) are our bugs and stay what they are.
+_NODE_ERRORS: tuple[type[Exception], ...] = (
+    Web3RPCError,
+    ContractLogicError,
+    BadFunctionCallOutput,
+    BadResponseFormat,
+    TimeExhausted,
+    TooManyRequests,
+    ProviderConnectionError,
+    requests.RequestException,
+)
+
 _BYTES_REPR = re.compile(r"b(['\"]).*\1", re.S)
 
 
@@ -126,3 +168,66 @@ def revert_data(exc: BaseException) -> bytes | None:
             return None
         return value if isinstance(value, bytes) else None
     return None
+
+
+def revert_error(
+    err: BaseException, tx_hash: str | None = None
+) -> SettlementError | TransactionError:
+    """Our exception for a transaction (or its gas estimate) that failed with ``err``.
+
+    The contract's own error when ``err`` carries revert data the ABIs decode; otherwise a
+    :class:`TransactionError` quoting ``err``. The caller raises it ``from err``.
+
+    Args:
+        err: What web3, the node or eth-tester raised.
+        tx_hash: The transaction, when it was mined (kept on the exception).
+    """
+    data = revert_data(err)
+    decoded = decode_revert(data, tx_hash) if data else None
+    if decoded is not None:
+        return decoded
+    return TransactionError(f"transaction reverted: {err}")
+
+
+def is_node_error(err: BaseException) -> bool:
+    """Whether ``err`` is web3's, a transport's or eth-tester's account of a failed request.
+
+    Those are translated; anything else (a ``TypeError`` of ours, say) is a bug and passes.
+    eth-tester (the in-process chain) is recognised by its module, so that importing chain
+    code does not import it.
+    """
+    return isinstance(err, _NODE_ERRORS) or type(err).__module__.split(".")[0] == "eth_tester"
+
+
+def chain_error(err: BaseException) -> SettlementError | TransactionError | ChainError:
+    """Our exception for a read (a view call, logs, a receipt) that failed with ``err``.
+
+    A revert the ABIs decode becomes the contract's error (or a :class:`TransactionError`
+    for ``Error(string)``/``Panic``); anything else a :class:`ChainError` saying what the
+    node's answer was (an empty call result: often no contract, or another one, at the
+    address). The caller raises it ``from err``.
+    """
+    data = revert_data(err)
+    decoded = decode_revert(data) if data else None
+    if decoded is not None:
+        return decoded
+    if isinstance(err, BadFunctionCallOutput):
+        return ChainError(
+            "a contract call returned nothing usable (is the address an AmeSettlement, and "
+            f"the node synced?): {str(err)[:300]}"
+        )
+    return ChainError(f"the node's answer cannot be used: {type(err).__name__}: {str(err)[:300]}")
+
+
+@contextmanager
+def chain_errors() -> Iterator[None]:
+    """Raise what web3 or the node raise inside the block as ours (:func:`chain_error`).
+
+    Our own exceptions and bugs pass through unchanged.
+    """
+    try:
+        yield
+    except Exception as err:
+        if not is_node_error(err):
+            raise
+        raise chain_error(err) from err

@@ -10,6 +10,7 @@ import click
 
 from ame.cli._output import ClickProgress, echo_json, table
 from ame_chain.chains import connect
+from ame_chain.exceptions import ChainError
 from ame_core.exceptions import InputError
 
 __all__ = ["COMMANDS"]
@@ -77,6 +78,8 @@ def demo(
     HTML report.
     """
     kind = "rpc" if rpc_url else chain_kind
+    if kind == "rpc" and not rpc_url:
+        raise ChainError("an rpc chain needs a URL (--rpc URL or AME_RPC_URL)")
     say: Callable[[str], None] = (lambda _msg: None) if as_json else click.echo
     if settlement_only:
         _settlement_story(kind, rpc_url, say, as_json)

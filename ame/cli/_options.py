@@ -16,11 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TimeExhausted, Web3RPCError
 
 from ame.cli._session import Session
-from ame_chain.errors import decode_revert, revert_data
-from ame_chain.exceptions import ChainError
 
 __all__ = ["input_options", "with_session"]
 
@@ -83,21 +80,6 @@ _SESSION_KEYS = (
 )
 
 
-# What web3 raises when a node's answer cannot be used though the transport worked: an
-# error without revert data, an empty or undecodable call result (no contract, or not an
-# AmeSettlement, at the address), a transaction never mined.
-_NODE_ANSWERS = (Web3RPCError, BadFunctionCallOutput, TimeExhausted, ContractLogicError)
-
-
-def _node_answer(err: Exception) -> str:
-    if isinstance(err, BadFunctionCallOutput):
-        return (
-            "a contract call returned nothing usable (is the address an AmeSettlement, and "
-            f"the node synced?): {str(err)[:300]}"
-        )
-    return f"the node's answer cannot be used: {type(err).__name__}: {str(err)[:300]}"
-
-
 def with_session(*, chain: bool = True, account: bool = False) -> Callable[[F], F]:
     """Add the shared options and pass a :class:`Session` as the command's first argument."""
 
@@ -106,14 +88,7 @@ def with_session(*, chain: bool = True, account: bool = False) -> Callable[[F], 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             options = {k: kwargs.pop(k) for k in _SESSION_KEYS if k in kwargs}
             session = Session(click.get_current_context(), **options)
-            try:
-                return func(session, *args, **kwargs)
-            except _NODE_ANSWERS as err:
-                data = revert_data(err)
-                decoded = decode_revert(data) if data else None
-                if decoded is not None:  # a view reverted with one of the contract's errors
-                    raise decoded from err
-                raise ChainError(_node_answer(err)) from err
+            return func(session, *args, **kwargs)
 
         decorated: Any = wrapper
         for option in reversed(_COMMON + (_CHAIN if chain else []) + (_ACCOUNT if account else [])):

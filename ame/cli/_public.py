@@ -19,6 +19,7 @@ from ame.workflow import (
     open_dispute,
     resolve_dispute,
 )
+from ame_chain._addresses import checked_address
 
 __all__ = ["COMMANDS"]
 
@@ -111,8 +112,9 @@ def claim(
     """
     if claim_all and accounts:
         raise click.UsageError("--all and --account exclude each other")
+    given = [checked_address(a, "--account") for a in accounts]
     ws = session.workspace(signing=True)
-    wanted = None if claim_all else (list(accounts) or [ws.signer().address])
+    wanted = None if claim_all else (given or [ws.signer().address])
     result = claim_leaves(ws, accounts=wanted, epochs=epochs, batch_size=batch)
     for epoch, reason in result.skipped:
         click.echo(f"skipped epoch {epoch}: {reason}", err=True)

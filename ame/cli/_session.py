@@ -21,13 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
-from web3.exceptions import Web3RPCError
 
 from ame.cli._output import ClickProgress
 from ame.config import AmeConfig, load_config
@@ -35,6 +35,7 @@ from ame.workflow import DurableSender, StateStore, Workspace, managed_chain
 from ame.workflow.exceptions import WorkflowError
 from ame_chain.chains import Chain, RpcChain
 from ame_chain.client import SettlementClient
+from ame_chain.errors import chain_errors
 from ame_chain.exceptions import ChainError
 from ame_chain.keys import ENV_KEY, ENV_PASSWORD, account_from_env, account_from_keystore
 from ame_core.exceptions import InputError
@@ -48,9 +49,13 @@ class CliEnv:
 
     Attributes:
         chain: Use this chain for every command instead of connecting to one.
+        on_step: Told ``(step, point)`` at each durable point of every transaction a
+            command sends (:class:`~ame.workflow.DurableSender`); the crash tests stop the
+            process there.
     """
 
     chain: Chain | None = None
+    on_step: Callable[[str, str], None] | None = None
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -187,18 +192,16 @@ class Session:
                     "--settlement ADDRESS (or set AME_SETTLEMENT)"
                 )
             address = record.address
-        if not chain.w3.eth.get_code(to_checksum_address(address)):
+        with chain_errors():
+            code = chain.w3.eth.get_code(to_checksum_address(address))
+        if not code:
             raise WorkflowError(f"--settlement: no contract at {address} on chain {chain.chain_id}")
         client = SettlementClient(chain.w3, address)
-        try:  # one cheap view that every AmeSettlement has
-            client.contract.functions.CLAIM_PERIOD().call()
-        except (ChainError, Web3RPCError):
-            raise  # the node failed, not the contract
-        except Exception:  # reverted or returned nothing: web3's or eth-tester's exception
+        if not client.is_settlement():
             raise WorkflowError(
                 f"--settlement: the contract at {address} on chain {chain.chain_id} is not an "
                 "AmeSettlement"
-            ) from None
+            )
         return client
 
     def workspace(self, *, signing: bool) -> Workspace:
@@ -209,7 +212,11 @@ class Session:
         account = self.account()
         if account is not None:
             sender = DurableSender(
-                chain.w3, account, self.state, receipt_timeout=self.config.chain.receipt_timeout
+                chain.w3,
+                account,
+                self.state,
+                on_step=self.env.on_step,
+                receipt_timeout=self.config.chain.receipt_timeout,
             )
         elif signing:
             raise InputError(

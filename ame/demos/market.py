@@ -180,20 +180,11 @@ def _propose_tampered(ws: Workspace, inputs: MappingInputs) -> EpochHeader:
         publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", published)
     uri = publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
     tree = ws.client.epoch_tree(inputs.epoch, leaves_of(manifest))
-    pool = int(manifest.pool)
-    call = ws.client.contract.functions.propose(
-        inputs.epoch,
-        bytes.fromhex(tree.root[2:]),
-        "0x" + "00" * 20,
-        pool,
-        len(tree.leaves),
-        bytes.fromhex(keccak_hex(data)[2:]),
-        uri,
-    )
-    scope = (ws.client.chain_id, ws.client.address, inputs.epoch)
-    result = ws.signer().send(scope, "propose", call, value=pool + CONFIG.operator_bond)
-    (event,) = ws.client.contract.events.EpochProposed().process_receipt(result.receipt)
-    return EpochHeader.from_event(event["args"])
+    with ws.acting("propose", inputs.epoch) as client:
+        proposed = client.propose_tree(
+            tree, manifest_hash=keccak_hex(data), manifest_uri=uri, pool=int(manifest.pool)
+        )
+    return proposed.header
 
 
 def _roles(registry: Registry) -> dict[str, tuple[str, set[str]]]:

@@ -10,11 +10,9 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from web3.logs import DISCARD
-
 from ame_chain.chains import Chain
 from ame_chain.client import SettlementClient, SettlementConfig
-from ame_chain.leaves import EpochHeader, build_leaves
+from ame_chain.leaves import build_leaves
 from ame_chain.tx import Transactor
 from ame_core.exceptions import InputError
 
@@ -63,27 +61,12 @@ def run_settlement_demo(chain: Chain, say: Callable[[str], None] = print) -> Dem
         dataclasses.replace(honest[2], amount=honest[2].amount * 2),
         *honest[3:],
     ]
-    tree = client.epoch_tree(1, tampered)
-    bond = config.operator_bond
-    result = as_operator._send(
-        client.contract.functions.propose(
-            1,
-            bytes.fromhex(tree.root[2:]),
-            "0x" + "00" * 20,
-            sum(payouts.values()),
-            len(tampered),
-            b"\0" * 32,
-            "",
-        ),
-        value=sum(payouts.values()) + bond,
-    )
-    (event,) = client.contract.events.EpochProposed().process_receipt(
-        result.receipt, errors=DISCARD
-    )
-    bad_header = EpochHeader.from_event(event["args"])
+    # Proposed with the honest pool: the tampered leaves are what a fraud proof exposes.
+    bad = as_operator.propose(1, tampered, pool=sum(payouts.values()))
+    bad_header = bad.header
     say(f"epoch 1 proposed with a tampered leaf (root {bad_header.root[:10]}...)")
     watchdog = client.with_transactor(Transactor(chain.w3, prover))
-    fault, proved = watchdog.prove_fraud(bad_header, client.epoch_tree(1, tampered))
+    fault, proved = watchdog.prove_fraud(bad_header, bad.tree)
     gas["prove fraud"] = proved.gas_used
     say(
         f"fraud proven by an outsider: {fault.kind.name} at leaves {list(fault.positions)}; epoch 1 is {client.status(1)}"

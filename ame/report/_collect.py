@@ -34,6 +34,7 @@ from ame.report._analysis import (
 from ame.workflow import AuditReport, Workspace, audit_epoch, fetch, keccak_hex
 from ame.workflow._publish import sibling_uri
 from ame.workflow.exceptions import WorkflowError
+from ame_chain.errors import chain_errors
 from ame_chain.leaves import EpochHeader
 from ame_core.exceptions import AmeError
 from offchain.mapping import Manifest, Totals, parse_manifest, parse_registry
@@ -153,7 +154,8 @@ def collect_report(
     for epoch in chosen:
         if epoch not in proposed:
             raise WorkflowError(f"epoch {epoch} was never proposed on {ws.client.address}")
-    block = int(ws.chain.w3.eth.block_number)
+    with chain_errors():
+        block = int(ws.chain.w3.eth.block_number)
     sections = []
     for epoch in chosen:
         header, uri = proposed[epoch]
@@ -183,11 +185,9 @@ def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, s
     section.manifest = manifest
     kinds = _kinds(section, uri)
     stages = _stages(section, uri)
-    claims = ws.client.contract.events.Claimed().get_logs(
-        argument_filters={"epoch": section.epoch}, from_block=ws.from_block
-    )
-    claimed = [int(e["args"]["index"]) for e in claims]
-    section.claimed = sum(int(e["args"]["amount"]) for e in claims)
+    claims = ws.client.events("Claimed", ws.from_block, epoch=section.epoch)
+    claimed = [int(e["index"]) for e in claims]
+    section.claimed = sum(int(e["amount"]) for e in claims)
     section.flow = value_flow(manifest, kinds, staged=bool(stages), stage_of=stage_of)
     if stages:
         revenue = {str(e.id): int(e.revenue) for e in manifest.events}
@@ -248,9 +248,11 @@ def _gas(ws: Workspace, section: EpochReport) -> None:
     onchain: dict[str, str] = {}
     contract = ws.client.contract
     for name, step in _EVENT_STEPS.items():
-        for log in getattr(contract.events, name)().get_logs(
-            argument_filters={"epoch": section.epoch}, from_block=ws.from_block
-        ):
+        with chain_errors():  # the transaction hashes: more than client.events gives
+            logs = getattr(contract.events, name)().get_logs(
+                argument_filters={"epoch": section.epoch}, from_block=ws.from_block
+            )
+        for log in logs:
             onchain.setdefault(_hex(log["transactionHash"]), step)
     lines: dict[str, GasLine] = {}
     chain_id, address = ws.client.chain_id, ws.client.address
@@ -268,7 +270,8 @@ def _gas(ws: Workspace, section: EpochReport) -> None:
     for tx_hash, step in sorted(onchain.items()):
         if tx_hash in lines:
             continue
-        receipt = ws.chain.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        with chain_errors():
+            receipt = ws.chain.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
         status = "mined" if receipt["status"] == 1 else "failed"
         lines[tx_hash] = GasLine(
             step, tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"]), status, "chain"

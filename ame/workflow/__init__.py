@@ -43,13 +43,7 @@ from ame.workflow._localchain import (
     managed_chain,
 )
 from ame.workflow._publish import fetch, keccak_hex
-from ame.workflow._sender import (
-    CRASH_ENV,
-    CRASH_EXIT_CODE,
-    CRASH_POINTS,
-    DurableSender,
-    RecordingTransactor,
-)
+from ame.workflow._sender import DurableSender
 from ame.workflow._settle import MappingInputs, SettleResult, leaves_of, settle_epoch
 from ame.workflow._state import EpochKey, EpochRow, StateStore, TxRow
 from ame.workflow._workspace import Progress, Workspace, quiet_progress
@@ -61,9 +55,6 @@ from ame.workflow.exceptions import (
 )
 
 __all__ = [
-    "CRASH_ENV",
-    "CRASH_EXIT_CODE",
-    "CRASH_POINTS",
     "EVIDENCE_FORMAT",
     "AuditInputs",
     "AuditReport",
@@ -82,7 +73,6 @@ __all__ = [
     "Mismatch",
     "Progress",
     "PublishedEpoch",
-    "RecordingTransactor",
     "SettleResult",
     "StateError",
     "StateStore",

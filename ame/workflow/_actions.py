@@ -75,9 +75,9 @@ def epoch_summaries(ws: Workspace, epochs: Sequence[int] = ()) -> list[EpochSumm
     }
     wanted = sorted(set(epochs) if epochs else set(onchain) | set(recorded))
     claimed: dict[int, int] = {}
-    for event in ws.client.contract.events.Claimed().get_logs(from_block=ws.from_block):
-        epoch = int(event["args"]["epoch"])
-        claimed[epoch] = claimed.get(epoch, 0) + int(event["args"]["amount"])
+    for event in ws.client.events("Claimed", ws.from_block):
+        epoch = int(event["epoch"])
+        claimed[epoch] = claimed.get(epoch, 0) + int(event["amount"])
     out = []
     for epoch in wanted:
         row = recorded.get(epoch)
@@ -166,10 +166,7 @@ class ClaimResult:
 
 
 def _claimed_indices(ws: Workspace, epoch: int) -> set[int]:
-    logs = ws.client.contract.events.Claimed().get_logs(
-        argument_filters={"epoch": epoch}, from_block=ws.from_block
-    )
-    return {int(e["args"]["index"]) for e in logs}
+    return {int(e["index"]) for e in ws.client.events("Claimed", ws.from_block, epoch=epoch)}
 
 
 def claim_leaves(
@@ -194,10 +191,10 @@ def claim_leaves(
         InputError: An account is not an address, or the batch size is below 1.
     """
     if batch_size < 1:
-        raise InputError(f"--batch: {batch_size} is below 1")
+        raise InputError(f"batch_size: {batch_size} is below 1")
     wanted: set[str] | None = None
     if accounts is not None:
-        wanted = {checked_address(a, "--account") for a in accounts}
+        wanted = {checked_address(a, "accounts") for a in accounts}
     if epochs:
         chosen = list(epochs)
         for epoch in chosen:

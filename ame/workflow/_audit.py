@@ -329,12 +329,7 @@ def _check_tree(
         report.tree_matches = True
         report.checks.append("proofs")
         _check_proofs(ws, report, header, tree)
-    onchain = (
-        "0x"
-        + bytes(
-            ws.client.contract.functions.leafHash(report.epoch, leaves[0].as_tuple()).call()
-        ).hex()
-    )
+    onchain = ws.client.leaf_hash(report.epoch, leaves[0])
     offchain = tree.tree.leaf_hash(tree.values(leaves[0]))
     if onchain != offchain:
         report.add("leafHash", onchain, offchain, leaf=0)
@@ -367,13 +362,9 @@ def _check_proofs(ws: Workspace, report: AuditReport, header: EpochHeader, tree:
 
 def _check_money(ws: Workspace, report: AuditReport, header: EpochHeader) -> None:
     report.checks.append("money")
-    contract = ws.client.contract
     by_index = {leaf.index: leaf for leaf in report.leaves}
     claimed = 0
-    for event in contract.events.Claimed().get_logs(
-        argument_filters={"epoch": report.epoch}, from_block=ws.from_block
-    ):
-        args = event["args"]
+    for args in ws.client.events("Claimed", ws.from_block, epoch=report.epoch):
         index, amount = int(args["index"]), int(args["amount"])
         claimed += amount
         leaf = by_index.get(index)
@@ -383,10 +374,8 @@ def _check_money(ws: Workspace, report: AuditReport, header: EpochHeader) -> Non
     state = ws.client.epoch_state(report.epoch)
 
     def total(name: str) -> int:
-        logs = getattr(contract.events, name)().get_logs(
-            argument_filters={"epoch": report.epoch}, from_block=ws.from_block
-        )
-        return sum(int(e["args"]["amount"]) for e in logs)
+        logs = ws.client.events(name, ws.from_block, epoch=report.epoch)
+        return sum(int(e["amount"]) for e in logs)
 
     status = state["status"]
     if status == "Finalized" and state["remaining"] != header.pool - claimed:

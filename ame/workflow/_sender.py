@@ -1,6 +1,8 @@
 """Sending that survives a crash: record the signed transaction, broadcast it, record the receipt.
 
-Every transaction goes through three durable points:
+:class:`DurableSender` is the chain layer's :class:`~ame_chain.tx.Transactor` (the one
+path that signs, sends and decodes reverts) plus a journal in the operator's state. Every
+transaction goes through three durable points:
 
 1. **signed**: the raw signed transaction and its hash are written to the state (one
    SQLite transaction) *before* anything is broadcast;
@@ -13,18 +15,18 @@ holds is waited for; one the node never saw is broadcast again (same bytes, same
 it can never be mined twice); one whose nonce was used by another transaction is marked
 ``dropped``, and the caller decides from the chain's state whether to send anew.
 
-For tests, ``AME_CRASH_AT=<step>:<point>`` makes the process exit at once (``os._exit``,
-status :data:`CRASH_EXIT_CODE`) at ``before-send``, ``after-send`` or ``after-mined`` of
-the named step; a hook can be passed instead when driving the API in-process.
+``on_step`` is told of each point as ``(step, point)``, with ``point`` one of
+``before-send``, ``after-send`` and ``after-mined``: the tests stand a crash in there
+(``tests/workflow/test_settle.py`` in-process, ``tests/cli/_crashing.py`` for a whole
+``ame`` process).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
@@ -33,59 +35,39 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
-from web3.types import TxParams, TxReceipt, Wei
+from web3.types import TxReceipt
 
 from ame.workflow._state import StateStore, TxRow, TxScope
-from ame_chain.errors import decode_revert, revert_data
-from ame_chain.exceptions import ChainError, SettlementError, TransactionError
+from ame_chain.errors import chain_errors
+from ame_chain.exceptions import ChainError
 from ame_chain.tx import Transactor, TxResult
 
-__all__ = [
-    "CRASH_ENV",
-    "CRASH_EXIT_CODE",
-    "CRASH_POINTS",
-    "DurableSender",
-    "RecordingTransactor",
-    "crash_from_env",
-]
+__all__ = ["DurableSender", "StepHook"]
 
 log = logging.getLogger("ame.sender")
 
-CRASH_ENV: Final = "AME_CRASH_AT"
-CRASH_EXIT_CODE: Final = 86
-CRASH_POINTS: Final = ("before-send", "after-send", "after-mined")
-
-#: Called with ``(step, point)`` at each durable point.
-Hook = Callable[[str, str], None]
+#: Told ``(step, point)`` at each durable point of a transaction.
+StepHook = Callable[[str, str], None]
 
 
-def crash_from_env(step: str, point: str) -> None:
-    """Exit the process at once when ``$AME_CRASH_AT`` names this step and point (tests only)."""
-    if os.environ.get(CRASH_ENV) == f"{step}:{point}":
-        log.warning("AME_CRASH_AT=%s:%s: exiting now", step, point)
-        logging.shutdown()
-        os._exit(CRASH_EXIT_CODE)
+class DurableSender(Transactor):
+    """A :class:`~ame_chain.tx.Transactor` that records every transaction in the state.
 
-
-def _raise_revert(err: BaseException, tx_hash: str | None = None) -> None:
-    data = revert_data(err)
-    decoded = decode_revert(data, tx_hash) if data else None
-    if decoded is not None:
-        raise decoded from err
-    raise TransactionError(f"transaction reverted: {err}") from err
-
-
-class DurableSender:
-    """Signs, records, sends and reconciles transactions of one account.
+    What the next transactions are about (the epoch's scope and the step) is set with
+    :meth:`recording`; a client given this sender (``client.with_transactor(sender)``)
+    records its calls under it too.
 
     Args:
         w3: The connected chain.
         account: The signing account (never logged).
         state: Where every transaction is recorded.
-        hook: Called at each durable point; exits the process when ``$AME_CRASH_AT`` says so.
+        on_step: Told ``(step, point)`` at each durable point (see the module docstring);
+            nothing is done there by default.
         gas_margin: Multiplier on the estimated gas.
         receipt_timeout: Seconds to wait for a receipt.
     """
+
+    _no_receipt_hint = "; run the command again to keep waiting"
 
     def __init__(
         self,
@@ -93,85 +75,65 @@ class DurableSender:
         account: LocalAccount,
         state: StateStore,
         *,
-        hook: Hook = crash_from_env,
+        on_step: StepHook | None = None,
         gas_margin: float = 1.25,
         receipt_timeout: float = 120.0,
     ) -> None:
-        self.w3 = w3
-        self.account = account
+        super().__init__(w3, account, gas_margin=gas_margin, receipt_timeout=receipt_timeout)
         self.state = state
-        self.hook = hook
-        self.gas_margin = gas_margin
-        self.receipt_timeout = receipt_timeout
-        self.chain_id: int = w3.eth.chain_id
+        self.on_step = on_step or (lambda step, point: None)
+        self._scope: TxScope = (self.chain_id, "", None)
+        self._step = "tx"
+        self._detail: dict[str, Any] | None = None
 
-    @property
-    def address(self) -> str:
-        """The signing account's checksummed address."""
-        return str(self.account.address)
-
-    # ------------------------------------------------------------------ sending
-
-    def send(
-        self,
-        scope: TxScope,
-        step: str,
-        call: Any,
-        *,
-        value: int = 0,
-        detail: dict[str, Any] | None = None,
-    ) -> TxResult:
-        """Estimate, sign, record, broadcast and wait for ``call``.
+    @contextmanager
+    def recording(
+        self, scope: TxScope, step: str, detail: dict[str, Any] | None = None
+    ) -> Iterator[DurableSender]:
+        """Record the transactions sent inside the block under ``scope`` and ``step``.
 
         Callers of a step that must happen once call :meth:`resume` first, then check the
         chain, then send.
 
-        Raises:
-            SettlementError: The contract reverted with one of its errors (at estimation or mined).
-            TransactionError: The transaction failed for another reason.
-            ChainError: The node refused it or no receipt came in time.
+        Args:
+            scope: ``(chain id, settlement, epoch)`` of the transactions.
+            step: What they do (``propose``, ``approve``, ``claim``...).
+            detail: Kept with each record (the proposal's root, say).
         """
-        params: TxParams = {"from": self.address, "value": Wei(value), "chainId": self.chain_id}
+        previous = self._scope, self._step, self._detail
+        self._scope, self._step, self._detail = scope, step, detail
         try:
-            tx: dict[str, Any] = dict(call.build_transaction(params))
-        except SettlementError:
-            raise
-        except Exception as err:
-            _raise_revert(err)
-            raise  # unreachable
-        estimated = tx.get("gas")
-        if estimated is None:
-            try:
-                estimated = self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
-            except Exception as err:
-                _raise_revert(err)
-        tx.pop("gasPrice", None)
-        tx.update(self._fees())
-        nonce = int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
-        tx.update(
-            {"gas": int(int(estimated) * self.gas_margin), "nonce": nonce, "type": 2}  # type: ignore[arg-type]
-        )
-        signed = self.account.sign_transaction(tx)
-        tx_hash = "0x" + bytes(signed.hash).hex()
-        raw = "0x" + bytes(signed.raw_transaction).hex()
+            yield self
+        finally:
+            self._scope, self._step, self._detail = previous
+
+    # ------------------------------------------------------------------ the journal
+
+    def _signed(self, tx_hash: str, nonce: int, raw: str) -> None:
         self.state.record_signed(
-            scope, step, sender=self.address, nonce=nonce, tx_hash=tx_hash, raw=raw, detail=detail
+            self._scope,
+            self._step,
+            sender=self.address,
+            nonce=nonce,
+            tx_hash=tx_hash,
+            raw=raw,
+            detail=self._detail,
         )
-        log.info("%s: signed %s (nonce %d), recorded before sending", step, tx_hash, nonce)
-        self.hook(step, "before-send")
-        try:
-            self.w3.eth.send_raw_transaction(HexStr(raw))
-        except Exception as err:
-            self.state.mark_tx(tx_hash, "dropped")
-            data = revert_data(err)
-            if data and decode_revert(data) is not None:
-                _raise_revert(err)
-            raise ChainError(f"the node refused the transaction: {err}") from err
-        log.info("%s: sent %s", step, tx_hash)
-        self.hook(step, "after-send")
-        receipt = self._wait(tx_hash)
-        self.hook(step, "after-mined")
-        return self._finish(tx_hash, receipt)
+        log.info("%s: signed %s (nonce %d), recorded before sending", self._step, tx_hash, nonce)
+        self.on_step(self._step, "before-send")
+
+    def _refused(self, tx_hash: str) -> None:
+        self.state.mark_tx(tx_hash, "dropped")
+
+    def _sent(self, tx_hash: str) -> None:
+        log.info("%s: sent %s", self._step, tx_hash)
+        self.on_step(self._step, "after-send")
+
+    def _mined(self, tx_hash: str, receipt: TxReceipt) -> None:
+        self.on_step(self._step, "after-mined")
+        self._record_receipt(tx_hash, receipt)
+
+    # ------------------------------------------------------------------ after a crash
 
     def resume(self, scope: TxScope, step: str) -> TxResult | None:
         """Reconcile the last recorded transaction of ``step`` with the chain.
@@ -207,9 +169,8 @@ class DurableSender:
             receipt = self._wait(row.tx_hash)
         else:
             log.info("%s: %s was mined before the last run stopped", step, row.tx_hash)
-        return self._finish(row.tx_hash, receipt)
-
-    # ------------------------------------------------------------------ helpers
+        self._record_receipt(row.tx_hash, receipt)
+        return self._result(row.tx_hash, receipt)
 
     def _target_exists(self, row: TxRow) -> bool:
         """Whether the contract the recorded transaction calls has code on this chain."""
@@ -219,10 +180,12 @@ class DurableSender:
             return False
         if not isinstance(to, bytes) or len(to) != 20:
             return False
-        return bool(self.w3.eth.get_code(to_checksum_address(to)))
+        with chain_errors():
+            return bool(self.w3.eth.get_code(to_checksum_address(to)))
 
     def _rebroadcast(self, row: TxRow) -> bool:
-        confirmed = int(self.w3.eth.get_transaction_count(self.account.address, "latest"))
+        with chain_errors():
+            confirmed = int(self.w3.eth.get_transaction_count(self.account.address, "latest"))
         if confirmed > row.nonce:
             log.info("%s: %s was never mined and its nonce is used: dropped", row.step, row.tx_hash)
             self.state.mark_tx(row.tx_hash, "dropped")
@@ -241,77 +204,21 @@ class DurableSender:
         return True
 
     def _receipt(self, tx_hash: str) -> TxReceipt | None:
-        try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
+        with chain_errors():
+            try:
+                return self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
+            except TransactionNotFound:
+                return None
 
     def _pending(self, tx_hash: str) -> bool:
-        try:
-            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return False
+        with chain_errors():
+            try:
+                self.w3.eth.get_transaction(HexStr(tx_hash))
+            except TransactionNotFound:
+                return False
         return True
 
-    def _wait(self, tx_hash: str) -> TxReceipt:
-        try:
-            return self.w3.eth.wait_for_transaction_receipt(
-                tx_hash,  # type: ignore[arg-type]
-                timeout=self.receipt_timeout,
-            )
-        except Exception as err:
-            raise ChainError(
-                f"no receipt for {tx_hash} within {self.receipt_timeout}s; "
-                "run the command again to keep waiting"
-            ) from err
-
-    def _finish(self, tx_hash: str, receipt: TxReceipt) -> TxResult:
+    def _record_receipt(self, tx_hash: str, receipt: TxReceipt) -> None:
         block, gas_used = int(receipt["blockNumber"]), int(receipt["gasUsed"])
-        if receipt["status"] == 1:
-            self.state.mark_tx(tx_hash, "mined", block=block, gas_used=gas_used)
-            return TxResult(tx_hash=tx_hash, receipt=receipt)
-        self.state.mark_tx(tx_hash, "failed", block=block, gas_used=gas_used)
-        sent: dict[str, Any] = dict(self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
-        replay: dict[str, Any] = {k: sent[k] for k in ("from", "to", "value") if k in sent}
-        replay["data"] = sent.get("input", b"")
-        try:
-            self.w3.eth.call(replay, block - 1)  # type: ignore[arg-type]
-        except Exception as err:
-            _raise_revert(err, tx_hash)
-        raise TransactionError(f"transaction {tx_hash} failed (out of gas?)")
-
-    def _fees(self) -> dict[str, int]:
-        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-        try:
-            tip = int(self.w3.eth.max_priority_fee)
-        except Exception:  # nodes without eth_maxPriorityFeePerGas
-            tip = 10**9
-        return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base_fee + tip}
-
-
-class RecordingTransactor(Transactor):
-    """A :class:`Transactor` whose sends go through a :class:`DurableSender`, so that
-    :class:`~ame_chain.client.SettlementClient` calls are recorded in the state too.
-
-    Set what the next transactions are about with :meth:`recording`.
-    """
-
-    def __init__(self, sender: DurableSender) -> None:
-        super().__init__(sender.w3, sender.account)
-        self.sender = sender
-        self._scope: TxScope = (sender.chain_id, "", None)
-        self._step = "tx"
-
-    @contextmanager
-    def recording(self, scope: TxScope, step: str) -> Iterator[None]:
-        """Record the transactions sent inside the block under ``scope`` and ``step``."""
-        previous = self._scope, self._step
-        self._scope, self._step = scope, step
-        try:
-            yield
-        finally:
-            self._scope, self._step = previous
-
-    def send(self, call: Any, *, value: int = 0, gas: int | None = None) -> TxResult:
-        """Send through the durable sender (``gas`` is always estimated)."""
-        return self.sender.send(self._scope, self._step, call, value=value)
+        status = "mined" if receipt["status"] == 1 else "failed"
+        self.state.mark_tx(tx_hash, status, block=block, gas_used=gas_used)

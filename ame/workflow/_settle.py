@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from eth_utils.address import to_checksum_address
-from web3.logs import DISCARD
 
 from ame.workflow._publish import (
     MANIFEST_NAME,
@@ -43,8 +42,8 @@ from ame.workflow._workspace import Workspace
 from ame.workflow.exceptions import StateError, WorkflowError
 from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
+from ame_chain.errors import chain_errors
 from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, PayoutLeaf, find_faults
-from ame_chain.tx import TxResult
 from ame_core.canonical import canonical_json
 from offchain.mapping import (
     CarriedLedger,
@@ -192,7 +191,8 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         if not manifest.leaves:
             raise WorkflowError(
                 f"epoch {key.epoch}: no account reaches the minimum payout, so there is nothing "
-                "to propose; map it with `ame map` and pass that manifest as --carried next epoch"
+                "to propose; carry the balances into the next epoch: its carried ledger is the "
+                "manifest these inputs map to"
             )
         data = manifest.to_json_bytes()
         manifest_hash = keccak_hex(data)
@@ -270,9 +270,10 @@ def _refuse_conflicts(
 def _check_funds(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> None:
     """Refuse an epoch the operator cannot fund: the pool (ETH or token) and the bond in ETH."""
     sender = ws.signer().address
-    bond = int(ws.client.contract.functions.OPERATOR_BOND().call())
+    bond = ws.client.operator_bond()
     eth_needed = bond + (tree.pool if token == ZERO_ADDRESS else 0)
-    eth = int(ws.chain.w3.eth.get_balance(sender))  # type: ignore[arg-type]
+    with chain_errors():
+        eth = int(ws.chain.w3.eth.get_balance(sender))  # type: ignore[arg-type]
     if eth < eth_needed:
         raise WorkflowError(
             f"epoch {key.epoch}: {sender} holds {eth} wei; the "
@@ -281,7 +282,8 @@ def _check_funds(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> N
         )
     if token != ZERO_ADDRESS:
         erc20 = ws.chain.w3.eth.contract(address=token, abi=load_artifact("MockERC20").abi)  # type: ignore[call-overload]
-        held = int(erc20.functions.balanceOf(sender).call())
+        with chain_errors():
+            held = int(erc20.functions.balanceOf(sender).call())
         if held < tree.pool:
             raise WorkflowError(
                 f"epoch {key.epoch}: {sender} holds {held} of token {token}; the pool needs "
@@ -326,11 +328,6 @@ def _check_own_tree(tree: EpochTree) -> None:
         )
 
 
-def _header_from(ws: Workspace, tx: TxResult) -> EpochHeader:
-    (event,) = ws.client.contract.events.EpochProposed().process_receipt(tx.receipt, errors=DISCARD)
-    return EpochHeader.from_event(event["args"])
-
-
 @dataclass(frozen=True)
 class _Proposal:
     header: EpochHeader
@@ -353,7 +350,7 @@ def _propose(
     proposed = sender.resume(key, "propose")
     if proposed is not None:
         resumed.append(f"propose {proposed.tx_hash} mined")
-        return _Proposal(_header_from(ws, proposed), proposed.tx_hash, approve_tx, resumed)
+        return _Proposal(ws.client.proposed_header(proposed), proposed.tx_hash, approve_tx, resumed)
     onchain = ws.client.header_of(key.epoch, ws.from_block)
     if onchain is not None:
         _same_proposal(key, onchain, tree.root, manifest_hash, token)
@@ -361,12 +358,12 @@ def _propose(
         return _Proposal(onchain[0], None, approve_tx, resumed)
     if token != ZERO_ADDRESS:
         approve_tx = _fund(ws, key, tree, token) or approve_tx
-    call, value = ws.client.propose_call(
-        tree, token=token, manifest_hash=manifest_hash, manifest_uri=uri
-    )
     ws.progress.step(f"proposing epoch {key.epoch} (pool {tree.pool}, bond included)")
-    tx = sender.send(key, "propose", call, value=value, detail={"root": tree.root})
-    return _Proposal(_header_from(ws, tx), tx.tx_hash, approve_tx, resumed)
+    with sender.recording(key, "propose", {"root": tree.root}):
+        proposal = ws.client.with_transactor(sender).propose_tree(
+            tree, token=token, manifest_hash=manifest_hash, manifest_uri=uri
+        )
+    return _Proposal(proposal.header, proposal.tx.tx_hash, approve_tx, resumed)
 
 
 def _fund(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> str | None:
@@ -374,16 +371,18 @@ def _fund(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> str | No
     erc20 = ws.chain.w3.eth.contract(
         address=to_checksum_address(token), abi=load_artifact("MockERC20").abi
     )
-    allowance = int(erc20.functions.allowance(sender.address, ws.client.address).call())
+    with chain_errors():
+        allowance = int(erc20.functions.allowance(sender.address, ws.client.address).call())
     if allowance >= tree.pool:
         log.info("allowance %d already covers the pool %d", allowance, tree.pool)
         return None
-    balance = int(erc20.functions.balanceOf(sender.address).call())
+    with chain_errors():
+        balance = int(erc20.functions.balanceOf(sender.address).call())
     if balance < tree.pool:
         raise WorkflowError(
             f"epoch {key.epoch}: {sender.address} holds {balance} of token {token}; "
             f"the pool needs {tree.pool}"
         )
     ws.progress.step(f"approving {tree.pool} of token {token}")
-    call = erc20.functions.approve(ws.client.address, tree.pool)
-    return sender.send(key, "approve", call).tx_hash
+    with sender.recording(key, "approve"):
+        return sender.send(erc20.functions.approve(ws.client.address, tree.pool)).tx_hash

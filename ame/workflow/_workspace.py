@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ame.workflow._sender import DurableSender, RecordingTransactor
+from ame.workflow._sender import DurableSender
 from ame.workflow._state import EpochKey, StateStore, TxScope
 from ame.workflow.exceptions import WorkflowError
 from ame_chain.chains import Chain
@@ -53,8 +53,8 @@ class Workspace:
         """
         if self.sender is None:
             raise WorkflowError(
-                "this step sends a transaction: give an account (--keystore, --dev-account, "
-                "or $AME_PRIVATE_KEY)"
+                "this step sends a transaction: give an account (the workspace's sender, a "
+                "DurableSender for the signing account)"
             )
         return self.sender
 
@@ -65,7 +65,6 @@ class Workspace:
         Raises:
             WorkflowError: No signing account was given.
         """
-        transactor = RecordingTransactor(self.signer())
         scope: TxScope = (self.client.chain_id, self.client.address, epoch)
-        with transactor.recording(scope, step):
-            yield self.client.with_transactor(transactor)
+        with self.signer().recording(scope, step) as sender:
+            yield self.client.with_transactor(sender)

@@ -95,7 +95,7 @@ class QuickTransactor(Transactor):
         except SettlementError:
             raise
         except Exception as err:
-            self._raise_revert(err)
+            raise errors.revert_error(err) from err
         return super().send(call, value=value, gas=gas or self.GAS_LIMIT)
 
 

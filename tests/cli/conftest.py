@@ -27,7 +27,6 @@ CLEAN_ENV: dict[str, str | None] = {
         "AME_KEYSTORE",
         "AME_KEYSTORE_PASSWORD",
         "AME_PRIVATE_KEY",
-        "AME_CRASH_AT",
     )
 }
 

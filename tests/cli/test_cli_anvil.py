@@ -1,8 +1,8 @@
 """`ame` as separate processes on a managed Anvil: chain up/down, and settle killed at every step.
 
-Each settle run is a subprocess; ``AME_CRASH_AT=<step>:<point>`` makes it exit at once
-(``os._exit``) at that point, and the rerun must complete the same epoch with exactly one
-proposal and one funding.
+Each settle run is a subprocess; a run through ``tests/cli/_crashing.py`` exits at once
+(``os._exit``) at one durable point of one step, and the rerun must complete the same epoch
+with exactly one proposal and one funding.
 """
 
 from __future__ import annotations
@@ -16,21 +16,25 @@ from pathlib import Path
 
 import pytest
 
-from ame.workflow import CRASH_EXIT_CODE, CRASH_POINTS, DevChain, StateStore
+from ame.workflow import DevChain, StateStore
 from ame_chain.contracts import load_artifact
 from ame_chain.tx import Transactor
+from tests.cli._crashing import CRASH_EXIT_CODE
 from tests.cli.conftest import CLEAN_ENV
-from tests.workflow._helpers import ARBITER, CONFIG, ETHER, OPERATOR, write_inputs
+from tests.workflow._helpers import ARBITER, CONFIG, CRASH_POINTS, ETHER, OPERATOR, write_inputs
 
 pytestmark = pytest.mark.anvil
 
 
 def run(
-    state: Path, *args: object, env: dict[str, str] | None = None
+    state: Path, *args: object, env: dict[str, str] | None = None, crash_at: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``ame ARGS --state-dir STATE`` in a new process; with ``crash_at`` (``STEP:POINT``) it
+    dies there (``tests/cli/_crashing.py``)."""
     clean = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    entry = ["ame.cli"] if crash_at is None else ["tests.cli._crashing", crash_at]
     return subprocess.run(
-        [sys.executable, "-m", "ame.cli", *map(str, args), "--state-dir", str(state)],
+        [sys.executable, "-m", *entry, *map(str, args), "--state-dir", str(state)],
         env={**clean, **(env or {})},
         capture_output=True,
         text=True,
@@ -104,7 +108,7 @@ def test_settle_killed_at_each_step_completes_on_rerun(
     epoch = 10 + CRASH_POINTS.index(point)
     args = settle_args(managed, tmp_path, epoch)
     before = held(managed)
-    killed = run(managed, *args, env={**operator_env(managed), "AME_CRASH_AT": f"propose:{point}"})
+    killed = run(managed, *args, env=operator_env(managed), crash_at=f"propose:{point}")
     assert killed.returncode == CRASH_EXIT_CODE, killed.stderr
     assert proposals(managed, epoch) == (0 if point == "before-send" else 1)
     rerun = run(managed, *args, "--json", env=operator_env(managed))
@@ -180,7 +184,7 @@ def test_settle_in_an_erc20_killed_at_the_approval_completes_on_rerun(
     Transactor(chain.w3, operator).send(mock.functions.mint(operator.address, 3 * ETHER))
     epoch = 30 + CRASH_POINTS.index(point)
     args = [*settle_args(managed, tmp_path, epoch), "--token", token]
-    killed = run(managed, *args, env={**operator_env(managed), "AME_CRASH_AT": f"approve:{point}"})
+    killed = run(managed, *args, env=operator_env(managed), crash_at=f"approve:{point}")
     assert killed.returncode == CRASH_EXIT_CODE, killed.stderr
     rerun = run(managed, *args, "--json", env=operator_env(managed))
     assert rerun.returncode == 0, rerun.stderr
@@ -201,9 +205,7 @@ def test_settle_killed_after_sending_to_a_node_that_has_not_mined_yet(
     args = settle_args(managed, tmp_path, epoch)
     chain.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
     try:
-        killed = run(
-            managed, *args, env={**operator_env(managed), "AME_CRASH_AT": "propose:after-send"}
-        )
+        killed = run(managed, *args, env=operator_env(managed), crash_at="propose:after-send")
         assert killed.returncode == CRASH_EXIT_CODE, killed.stderr
         assert proposals(managed, epoch) == 0  # in the node's pool, not mined
         chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

@@ -29,6 +29,10 @@ CONFIG = SettlementConfig(
     dispute_bond=10**16,
 )
 
+#: The durable points of a transaction where a DurableSender calls its ``on_step`` hook,
+#: and where the crash tests stop the process.
+CRASH_POINTS = ("before-send", "after-send", "after-mined")
+
 # Account roles by development-account index, the same on every chain fixture.
 ADMIN, OPERATOR, ARBITER, WATCHDOG = 0, 1, 2, 3
 CONTRIBUTORS = (4, 5, 6, 7)
@@ -127,18 +131,8 @@ def propose_published(
     uri = publish(ws.publish_dir, None, folder / "manifest.json", data)
     tree = ws.client.epoch_tree(epoch, leaves if leaves is not None else leaves_of(parsed))
     pool = sum(leaf.amount for leaf in leaves_of(parsed))
-    bond = CONFIG.operator_bond
-    call = ws.client.contract.functions.propose(
-        epoch,
-        bytes.fromhex(tree.root[2:]),
-        "0x" + "00" * 20,
-        pool,
-        len(tree.leaves),
-        bytes.fromhex(keccak_hex(data)[2:]),
-        uri,
-    )
-    result = ws.signer().send(
-        (ws.client.chain_id, ws.client.address, epoch), "propose", call, value=pool + bond
-    )
-    (event,) = ws.client.contract.events.EpochProposed().process_receipt(result.receipt)
-    return EpochHeader.from_event(event["args"])
+    with ws.acting("propose", epoch) as client:
+        proposed = client.propose_tree(
+            tree, manifest_hash=keccak_hex(data), manifest_uri=uri, pool=pool
+        )
+    return proposed.header

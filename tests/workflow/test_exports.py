@@ -4,9 +4,6 @@ import ame.cli
 import ame.workflow
 
 WORKFLOW = [
-    "CRASH_ENV",
-    "CRASH_EXIT_CODE",
-    "CRASH_POINTS",
     "EVIDENCE_FORMAT",
     "AuditInputs",
     "AuditReport",
@@ -25,7 +22,6 @@ WORKFLOW = [
     "Mismatch",
     "Progress",
     "PublishedEpoch",
-    "RecordingTransactor",
     "SettleResult",
     "StateError",
     "StateStore",

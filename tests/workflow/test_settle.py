@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from ame.workflow import (
-    CRASH_POINTS,
     MappingInputs,
     StateError,
     WorkflowError,
@@ -31,6 +30,7 @@ from tests.chain.conftest import deploy_test_contract
 from tests.workflow._helpers import (
     ADMIN,
     CONFIG,
+    CRASH_POINTS,
     ETHER,
     OPERATOR,
     WATCHDOG,
@@ -109,7 +109,7 @@ def test_settle_resumes_after_a_crash_with_one_proposal_and_one_funding(
     chain: InProcessChain, client: SettlementClient, tmp_path: Path, point: str
 ) -> None:
     operator = chain.dev_accounts[OPERATOR]
-    crashing = workspace(chain, client, tmp_path, operator, hook=crash_at("propose", point))
+    crashing = workspace(chain, client, tmp_path, operator, on_step=crash_at("propose", point))
     with pytest.raises(Crash):
         settle_epoch(crashing, inputs(tmp_path, chain))
     (pending,) = crashing.state.txs(crashing.key(1))
@@ -131,7 +131,9 @@ def test_settle_sends_anew_when_the_recorded_transaction_lost_its_nonce(
     chain: InProcessChain, client: SettlementClient, tmp_path: Path
 ) -> None:
     operator = chain.dev_accounts[OPERATOR]
-    crashing = workspace(chain, client, tmp_path, operator, hook=crash_at("propose", "before-send"))
+    crashing = workspace(
+        chain, client, tmp_path, operator, on_step=crash_at("propose", "before-send")
+    )
     with pytest.raises(Crash):
         settle_epoch(crashing, inputs(tmp_path, chain))
     crashing.state.close()
@@ -249,7 +251,7 @@ def test_settle_in_an_erc20_resumes_the_approval_and_funds_once(
     token = deploy_test_contract(chain, chain.dev_accounts[ADMIN], "MockERC20", "Pool", "POOL")
     mock = chain.w3.eth.contract(address=token, abi=load_artifact("MockERC20").abi)
     Transactor(chain.w3, operator).send(mock.functions.mint(operator.address, 5 * ETHER))
-    crashing = workspace(chain, client, tmp_path, operator, hook=crash_at("approve", point))
+    crashing = workspace(chain, client, tmp_path, operator, on_step=crash_at("approve", point))
     with pytest.raises(Crash):
         settle_epoch(crashing, inputs(tmp_path, chain), token=token)
     crashing.state.close()
