@@ -46,7 +46,6 @@ from ame.workflow import (
     claim_leaves,
     finalize_epoch,
     keccak_hex,
-    leaves_of,
     load_published,
     quiet_progress,
     refund_epoch,
@@ -186,7 +185,7 @@ def _propose_tampered(ws: Workspace, inputs: MappingInputs) -> EpochHeader:
     for name, published in inputs.documents().items():
         publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", published)
     uri = publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
-    tree = ws.client.epoch_tree(inputs.epoch, leaves_of(manifest))
+    tree = ws.client.epoch_tree(inputs.epoch, manifest.leaves)
     pool = int(manifest.pool)
     call = ws.client.contract.functions.propose(
         inputs.epoch,

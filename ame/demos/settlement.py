@@ -17,6 +17,7 @@ from ame_chain.client import SettlementClient, SettlementConfig
 from ame_chain.leaves import EpochHeader, build_leaves
 from ame_chain.tx import Transactor
 from ame_core.exceptions import InputError
+from offchain.mapping import TokenAmount
 
 __all__ = ["DEMO_CONFIG", "DemoResult", "run_settlement_demo"]
 
@@ -60,7 +61,7 @@ def run_settlement_demo(chain: Chain, say: Callable[[str], None] = print) -> Dem
     honest = build_leaves(payouts)
     tampered = [
         *honest[:2],
-        dataclasses.replace(honest[2], amount=honest[2].amount * 2),
+        dataclasses.replace(honest[2], amount=TokenAmount(honest[2].amount * 2)),
         *honest[3:],
     ]
     tree = client.epoch_tree(1, tampered)
@@ -101,5 +102,7 @@ def run_settlement_demo(chain: Chain, say: Callable[[str], None] = print) -> Dem
         gas["claim"] = watchdog.claim(proposed.header, proposed.tree, position).gas_used
     batch = [(proposed.header, proposed.tree, p) for p in range(3, len(leaves))]
     gas[f"claimMany ({len(batch)})"] = watchdog.claim_many(batch).gas_used
-    paid = [(leaf.account, leaf.amount, client.is_claimed(2, leaf.index)) for leaf in leaves]
+    paid: list[tuple[str, int, bool]] = [
+        (leaf.account, leaf.amount, client.is_claimed(2, leaf.index)) for leaf in leaves
+    ]
     return DemoResult(client.address, gas, fault.kind.name, paid)
