@@ -21,6 +21,7 @@ Inputs: ``ame.values/1`` (:class:`Values`), ``ame.registry/1`` (:class:`Registry
 
 from ame_core.apportion import apportion
 from offchain.mapping._engine import map_epoch
+from offchain.mapping._flow import FlowLine
 from offchain.mapping._leaves import PayoutLeaf, build_leaves
 from offchain.mapping._manifest import (
     MANIFEST_FORMAT,
@@ -89,6 +90,7 @@ __all__ = [
     "EventBreakdown",
     "EventId",
     "EventLine",
+    "FlowLine",
     "InputDigest",
     "Licence",
     "Manifest",

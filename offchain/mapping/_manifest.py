@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
@@ -23,6 +24,7 @@ from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from offchain.exceptions import MappingError
 from offchain.mapping._errors import format_validation_error
+from offchain.mapping._flow import FlowLine, royalty_flow
 from offchain.mapping._gc import paused_gc
 from offchain.mapping._leaves import PayoutLeaf, chain_leaves
 from offchain.mapping._policy import CarriedLedger, Policy
@@ -234,6 +236,17 @@ class Manifest(_Model):
     carried: CarriedLedger
     totals: Totals
     leaves: tuple[PayoutLeaf, ...]
+
+    @cached_property
+    def flow(self) -> tuple[FlowLine, ...]:
+        """Which attributed asset created each unit each asset received (:mod:`._flow`).
+
+        Traced from the manifest's own weights, royalty splits and lines, on first use
+        (mapping and auditing never need it), so a manifest read back from its bytes
+        gives the flow of the one :func:`~offchain.mapping.map_epoch` built. Not part
+        of the JSON form.
+        """
+        return royalty_flow(self.events, self.splits.assets)
 
     @property
     def pool(self) -> TokenAmount:

@@ -19,6 +19,7 @@ EXPECTED = [
     "EventBreakdown",
     "EventId",
     "EventLine",
+    "FlowLine",
     "InputDigest",
     "Licence",
     "Manifest",
