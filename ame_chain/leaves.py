@@ -2,8 +2,11 @@
 
 A payout list becomes leaves sorted by account (as 160-bit numbers, strictly increasing),
 each carrying its ``index`` and ``amount_before``, the sum of the amounts before it. The
-tree is an OpenZeppelin standard tree over :data:`LEAF_ENCODING`, whose values also bind
-the chain id, the settlement contract and the epoch.
+leaf type is mapping's own (:class:`offchain.mapping.PayoutLeaf`, built by
+:func:`offchain.mapping.build_leaves`, re-exported here because the tree and the fraud
+rules take it): a manifest's leaves go into the tree as they are. The tree is an
+OpenZeppelin standard tree over :data:`LEAF_ENCODING`, whose values also bind the chain
+id, the settlement contract and the epoch.
 
 :func:`find_faults` applies the contract's fraud rules (``SettlementLeaf.sol``) to a
 published leaf list, so a challenger knows which proof to submit, and an operator can
@@ -13,16 +16,17 @@ check its own epoch before proposing it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from ame_chain.merkle import StandardMerkleTree
 from ame_core.exceptions import InputError
+from offchain.mapping import PayoutLeaf, build_leaves
 
 __all__ = [
     "LEAF_ENCODING",
@@ -53,39 +57,6 @@ class FraudKind(enum.IntEnum):
     BROKEN_CHAIN = 5
     ACCOUNTS_NOT_INCREASING = 6
     DUPLICATE_INDEX = 7
-
-
-@dataclass(frozen=True, order=True)
-class PayoutLeaf:
-    """One leaf: pay ``amount`` to ``account``; ``amount_before`` is the sum of earlier leaves."""
-
-    index: int
-    account: str
-    amount: int
-    amount_before: int
-
-    def as_tuple(self) -> tuple[int, str, int, int]:
-        """The leaf as the contract's ``Leaf`` struct."""
-        return (self.index, self.account, self.amount, self.amount_before)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form with amounts as decimal strings (exact in every JSON reader)."""
-        return {
-            "index": self.index,
-            "account": self.account,
-            "amount": str(self.amount),
-            "amountBefore": str(self.amount_before),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PayoutLeaf:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            index=int(data["index"]),
-            account=to_checksum_address(data["account"]),
-            amount=int(data["amount"]),
-            amount_before=int(data["amountBefore"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -191,36 +162,6 @@ class EpochHeader:
     def is_eth(self) -> bool:
         """Whether the epoch pays in ETH."""
         return self.token == ZERO_ADDRESS
-
-
-def build_leaves(payouts: Mapping[str, int] | Iterable[tuple[str, int]]) -> list[PayoutLeaf]:
-    """Turn ``account -> amount`` payouts into the contract's leaf layout.
-
-    Raises:
-        InputError: An address is invalid or repeated, or an amount is not a positive integer.
-    """
-    items = list(payouts.items()) if isinstance(payouts, Mapping) else list(payouts)
-    if not items:
-        raise InputError("payouts: at least one payout is needed")
-    by_account: dict[int, tuple[str, int]] = {}
-    for position, (account, amount) in enumerate(items):
-        if not isinstance(account, str) or not is_address(account):
-            raise InputError(f"payouts[{position}].account: {account!r} is not an address")
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise InputError(f"payouts[{position}].amount: {amount!r} is not a positive integer")
-        key = int(account, 16)
-        if key == 0:
-            raise InputError(f"payouts[{position}].account: the zero address cannot be paid")
-        if key in by_account:
-            raise InputError(f"payouts[{position}].account: {account} appears more than once")
-        by_account[key] = (to_checksum_address(account), amount)
-    leaves: list[PayoutLeaf] = []
-    before = 0
-    for index, key in enumerate(sorted(by_account)):
-        account, amount = by_account[key]
-        leaves.append(PayoutLeaf(index, account, amount, before))
-        before += amount
-    return leaves
 
 
 class EpochTree:

@@ -45,7 +45,6 @@ from ame.workflow import (
     claim_leaves,
     finalize_epoch,
     keccak_hex,
-    leaves_of,
     load_published,
     quiet_progress,
     refund_epoch,
@@ -179,7 +178,7 @@ def _propose_tampered(ws: Workspace, inputs: MappingInputs) -> EpochHeader:
     for name, published in inputs.documents().items():
         publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", published)
     uri = publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
-    tree = ws.client.epoch_tree(inputs.epoch, leaves_of(manifest))
+    tree = ws.client.epoch_tree(inputs.epoch, manifest.leaves)
     with ws.acting("propose", inputs.epoch) as client:
         proposed = client.propose_tree(
             tree, manifest_hash=keccak_hex(data), manifest_uri=uri, pool=int(manifest.pool)

@@ -15,6 +15,7 @@ from ame_chain.client import SettlementClient, SettlementConfig
 from ame_chain.leaves import build_leaves
 from ame_chain.tx import Transactor
 from ame_core.exceptions import InputError
+from offchain.mapping import TokenAmount
 
 __all__ = ["DEMO_CONFIG", "DemoResult", "run_settlement_demo"]
 
@@ -58,7 +59,7 @@ def run_settlement_demo(chain: Chain, say: Callable[[str], None] = print) -> Dem
     honest = build_leaves(payouts)
     tampered = [
         *honest[:2],
-        dataclasses.replace(honest[2], amount=honest[2].amount * 2),
+        dataclasses.replace(honest[2], amount=TokenAmount(honest[2].amount * 2)),
         *honest[3:],
     ]
     # Proposed with the honest pool: the tampered leaves are what a fraud proof exposes.
@@ -84,5 +85,7 @@ def run_settlement_demo(chain: Chain, say: Callable[[str], None] = print) -> Dem
         gas["claim"] = watchdog.claim(proposed.header, proposed.tree, position).gas_used
     batch = [(proposed.header, proposed.tree, p) for p in range(3, len(leaves))]
     gas[f"claimMany ({len(batch)})"] = watchdog.claim_many(batch).gas_used
-    paid = [(leaf.account, leaf.amount, client.is_claimed(2, leaf.index)) for leaf in leaves]
+    paid: list[tuple[str, int, bool]] = [
+        (leaf.account, leaf.amount, client.is_claimed(2, leaf.index)) for leaf in leaves
+    ]
     return DemoResult(client.address, gas, fault.kind.name, paid)

@@ -5,12 +5,12 @@ registry and, when attribution recorded them, the per-event stage values. The re
 draws from these numbers; no amount is a float (plots turn them into coordinates only).
 
 Value flow. Every unit of an event's revenue ends in a manifest line ``(asset x,
-claim c_x, amount m, action)`` or, for an event without attribution, in escrow. A
-line's claim is the sum of what each attributed asset ``a`` passes to ``x`` through the
-royalty splits, ``c_x = Σ_a weight[a] · split[a][x]``, so its amount is apportioned back
-over those ``a`` (largest remainder, :func:`offchain.mapping.apportion`) to say which
-pipeline stage created it: revenue -> stage of ``a`` -> recipient ``x`` -> ``x``'s owners
-(paid lines) or escrow (withheld lines). Without stages the middle layer is left out.
+claim c_x, amount m, action)`` or, for an event without attribution, in escrow.
+Mapping says which attributed asset ``a`` created the units each ``x`` received
+(:attr:`Manifest.flow <offchain.mapping.Manifest.flow>`, ``x`` itself or an ancestor
+by royalty), and so which pipeline stage: revenue -> stage of ``a`` -> recipient ``x``
+-> ``x``'s owners (paid lines) or escrow (withheld lines). Without stages the middle
+layer is left out.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from offchain.mapping import Manifest, apportion
+from offchain.mapping import Manifest
 
 __all__ = [
     "KIND_STAGES",
@@ -188,7 +188,6 @@ def value_flow(
     """
     kinds = kinds or {}
     stage_of = stage_of or {}
-    splits = {a: dict(shares) for a, shares in manifest.splits.assets.items()}
     links: dict[tuple[str, str], int] = defaultdict(int)
     labels: dict[str, tuple[str, int, NodeKind]] = {REVENUE: ("revenue", 0, "revenue")}
     asset_layer = 2 if staged else 1
@@ -211,32 +210,19 @@ def value_flow(
     escrow_node = "escrow"
     labels[escrow_node] = (ESCROWED, account_layer, "escrow")
     for event in manifest.events:
-        weights = dict(event.weights)
         for line in event.lines:
             if line.amount == 0:
                 continue
             target = asset_node(line.asset)
-            if staged:
-                sources = sorted(
-                    (a, w * splits.get(a, {}).get(line.asset, 0)) for a, w in weights.items()
-                )
-                sources = [(a, k) for a, k in sources if k > 0]
-                if sum(k for _, k in sources) != line.claim or not sources:
-                    sources = [(line.asset, 1)]  # not derivable: credit the recipient's stage
-                parts = apportion(
-                    line.amount,
-                    [k for _, k in sources],
-                    [a for a, _ in sources],
-                    sum(k for _, k in sources),
-                )
-                for (origin, _), part in zip(sources, parts, strict=True):
-                    stage = stage_node(origin)
-                    links[REVENUE, stage] += part
-                    links[stage, target] += part
-            else:
+            if not staged:
                 links[REVENUE, target] += line.amount
             if line.action == "escrowed":
                 links[target, escrow_node] += line.amount
+    if staged:
+        for origin, recipient, amount in manifest.flow:
+            stage, target = stage_node(origin), asset_node(recipient)
+            links[REVENUE, stage] += amount
+            links[stage, target] += amount
     for entry in manifest.escrow:
         if entry.asset is None:
             target = asset_node(None)

@@ -44,7 +44,7 @@ from ame.workflow._localchain import (
 )
 from ame.workflow._publish import fetch, keccak_hex
 from ame.workflow._sender import DurableSender
-from ame.workflow._settle import MappingInputs, SettleResult, leaves_of, settle_epoch
+from ame.workflow._settle import MappingInputs, SettleResult, settle_epoch
 from ame.workflow._state import EpochKey, EpochRow, StateStore, TxRow
 from ame.workflow._workspace import Progress, Workspace, quiet_progress
 from ame.workflow.exceptions import (
@@ -88,7 +88,6 @@ __all__ = [
     "fetch",
     "finalize_epoch",
     "keccak_hex",
-    "leaves_of",
     "load_published",
     "managed_chain",
     "open_dispute",

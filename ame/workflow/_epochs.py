@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ame.workflow._publish import fetch, keccak_hex
-from ame.workflow._settle import leaves_of
 from ame.workflow._workspace import Workspace
 from ame.workflow.exceptions import FetchError, WorkflowError
 from ame_chain.leaves import EpochHeader, EpochTree
@@ -63,7 +62,7 @@ def load_published(ws: Workspace, epoch: int) -> PublishedEpoch:
     manifest = parse_manifest(data, source=uri)
     if not manifest.leaves:
         raise FetchError(f"epoch {epoch}: the manifest at {uri} has no leaves")
-    tree = ws.client.epoch_tree(epoch, leaves_of(manifest))
+    tree = ws.client.epoch_tree(epoch, manifest.leaves)
     if tree.root != header.root:
         raise FetchError(
             f"epoch {epoch}: the leaves of {uri} build root {tree.root}, but the epoch committed "

@@ -43,7 +43,7 @@ from ame.workflow.exceptions import StateError, WorkflowError
 from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
 from ame_chain.errors import chain_errors
-from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, PayoutLeaf, find_faults
+from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, find_faults
 from ame_core.canonical import canonical_json
 from offchain.mapping import (
     CarriedLedger,
@@ -59,7 +59,7 @@ from offchain.mapping import (
     parse_carried,
 )
 
-__all__ = ["MappingInputs", "SettleResult", "leaves_of", "settle_epoch"]
+__all__ = ["MappingInputs", "SettleResult", "settle_epoch"]
 
 log = logging.getLogger("ame.settle")
 
@@ -138,15 +138,6 @@ class SettleResult:
     resumed: list[str] = field(default_factory=list)
 
 
-def leaves_of(manifest: Manifest) -> list[PayoutLeaf]:
-    """The manifest's leaves as the contract's :class:`PayoutLeaf` objects."""
-    # Accounts are EIP-55 checked when a manifest is parsed or built: no keccak per leaf again.
-    return [
-        PayoutLeaf(leaf.index, str(leaf.account), leaf.amount, leaf.amount_before)
-        for leaf in manifest.leaves
-    ]
-
-
 @contextmanager
 def _epoch_lock(directory: Path, key: EpochKey) -> Iterator[None]:
     # One settle per epoch at a time: a second process waits rather than racing the first.
@@ -199,7 +190,7 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
         uri = published_uri(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME)
         ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
-        tree = ws.client.epoch_tree(key.epoch, leaves_of(manifest))
+        tree = ws.client.epoch_tree(key.epoch, manifest.leaves)
         _check_own_tree(tree)
         # Before anything is written: never overwrite what an earlier proposal published,
         # and never publish an epoch that cannot be funded.

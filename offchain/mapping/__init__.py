@@ -13,11 +13,16 @@ event; mapping decides who is paid and how much, to the last token unit::
 Inputs: ``ame.values/1`` (:class:`Values`), ``ame.registry/1`` (:class:`Registry`,
 ``docs/registry.md``), ``ame.policy/1`` (:class:`Policy`) and ``ame.carried/1``
 (:class:`CarriedLedger`). Output: ``ame.manifest/1`` (:class:`Manifest`,
-``docs/manifest.md``), which :func:`verify_manifest` checks.
+``docs/manifest.md``), which :func:`verify_manifest` checks. Its leaves are
+:class:`PayoutLeaf` objects, the one leaf type the settlement tree
+(:mod:`ame_chain.leaves`) encodes and claims send; :func:`build_leaves` lays out any
+``account -> amount`` payouts the same way.
 """
 
 from ame_core.apportion import apportion
 from offchain.mapping._engine import map_epoch
+from offchain.mapping._flow import FlowLine
+from offchain.mapping._leaves import PayoutLeaf, build_leaves
 from offchain.mapping._manifest import (
     MANIFEST_FORMAT,
     AccountBalance,
@@ -26,7 +31,6 @@ from offchain.mapping._manifest import (
     EventBreakdown,
     EventLine,
     InputDigest,
-    Leaf,
     Manifest,
     ManifestInputs,
     OwnerPayout,
@@ -86,14 +90,15 @@ __all__ = [
     "EventBreakdown",
     "EventId",
     "EventLine",
+    "FlowLine",
     "InputDigest",
-    "Leaf",
     "Licence",
     "Manifest",
     "ManifestInputs",
     "Owner",
     "OwnerPayout",
     "Parent",
+    "PayoutLeaf",
     "Policy",
     "Registry",
     "RoyaltyGraph",
@@ -105,6 +110,7 @@ __all__ = [
     "Totals",
     "Values",
     "apportion",
+    "build_leaves",
     "load_carried",
     "load_manifest",
     "load_policy",

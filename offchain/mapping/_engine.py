@@ -30,6 +30,7 @@ from ame_core.apportion import apportion
 from offchain.exceptions import MappingError
 from offchain.mapping._eligibility import Eligibility
 from offchain.mapping._gc import paused_gc
+from offchain.mapping._leaves import chain_leaves
 from offchain.mapping._manifest import (
     MANIFEST_FORMAT,
     AccountBalance,
@@ -38,7 +39,6 @@ from offchain.mapping._manifest import (
     EventBreakdown,
     EventLine,
     InputDigest,
-    Leaf,
     LineAction,
     Manifest,
     ManifestInputs,
@@ -245,23 +245,6 @@ def _balances(
     return balances
 
 
-def _leaves(balances: list[AccountBalance]) -> list[Leaf]:
-    leaves: list[Leaf] = []
-    before = 0
-    for balance in balances:
-        if balance.paid:
-            leaves.append(
-                Leaf.model_construct(
-                    index=len(leaves),
-                    account=balance.account,
-                    amount=balance.paid,
-                    amount_before=TokenAmount(before),
-                )
-            )
-            before += balance.paid
-    return leaves
-
-
 def map_epoch(
     values: Values,
     registry: Registry,
@@ -306,7 +289,7 @@ def _map(values: Values, registry: Registry, policy: Policy, carried: CarriedLed
     escrow = mapper.escrow
     payouts = _asset_payouts(registry, mapper.paid)
     balances = _balances(payouts, carried, policy.min_payout)
-    leaves = _leaves(balances)
+    leaves = chain_leaves((b.account, b.paid) for b in balances if b.paid)
     totals = Totals.model_construct(
         revenue=TokenAmount(sum(e.revenue for e in values.events)),
         carried_in=carried.total,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
@@ -24,7 +25,9 @@ from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from offchain.exceptions import MappingError
 from offchain.mapping._errors import format_validation_error
+from offchain.mapping._flow import FlowLine, royalty_flow
 from offchain.mapping._gc import paused_gc
+from offchain.mapping._leaves import PayoutLeaf, chain_leaves
 from offchain.mapping._policy import CarriedLedger, Policy
 from offchain.mapping._registry import RoyaltyMode
 from offchain.mapping._types import (
@@ -47,7 +50,6 @@ __all__ = [
     "EventBreakdown",
     "EventLine",
     "InputDigest",
-    "Leaf",
     "LineAction",
     "Manifest",
     "ManifestInputs",
@@ -169,22 +171,6 @@ class EscrowEntry(NamedTuple):
     reasons: tuple[str, ...]
 
 
-class Leaf(_Model):
-    """A payout leaf in the settlement contract's layout.
-
-    Attributes:
-        index: Position, 0..n-1.
-        account: Checksummed address; leaves sorted by address as 160-bit integers.
-        amount: Units paid, > 0.
-        amount_before: Sum of the amounts of all earlier leaves (``amountBefore``).
-    """
-
-    index: Annotated[int, Field(ge=0, strict=True)]
-    account: Address
-    amount: Amount
-    amount_before: Amount = Field(alias="amountBefore")
-
-
 class Totals(_Model):
     """The epoch's accounting: ``revenue + carried_in == pool + carried_out + escrowed``."""
 
@@ -248,7 +234,18 @@ class Manifest(_Model):
     escrow: tuple[EscrowEntry, ...]
     carried: CarriedLedger
     totals: Totals
-    leaves: tuple[Leaf, ...]
+    leaves: tuple[PayoutLeaf, ...]
+
+    @cached_property
+    def flow(self) -> tuple[FlowLine, ...]:
+        """Which attributed asset created each unit each asset received (:mod:`._flow`).
+
+        Traced from the manifest's own weights, royalty splits and lines, on first use
+        (mapping and auditing never need it), so a manifest read back from its bytes
+        gives the flow of the one :func:`~offchain.mapping.map_epoch` built. Not part
+        of the JSON form.
+        """
+        return royalty_flow(self.events, self.splits.assets)
 
     @property
     def pool(self) -> TokenAmount:
@@ -321,15 +318,7 @@ class Manifest(_Model):
             ],
             "carried": self.carried.canonical(),
             "totals": {name: str(value) for name, value in self.totals},
-            "leaves": [
-                {
-                    "index": leaf.index,
-                    "account": leaf.account,
-                    "amount": str(leaf.amount),
-                    "amountBefore": str(leaf.amount_before),
-                }
-                for leaf in self.leaves
-            ],
+            "leaves": [leaf.to_json() for leaf in self.leaves],
         }
 
     def to_json_bytes(self) -> bytes:
@@ -514,28 +503,23 @@ def verify_manifest(manifest: Manifest, *, carried: CarriedLedger | None = None)
         b.account: b.carried_out for b in manifest.accounts if b.carried_out
     }:
         raise _fail("carried ledger differs from the accounts' carried_out")
-    before = 0
-    payees = [b for b in manifest.accounts if b.paid]
+    payees = [(b.account, b.paid) for b in manifest.accounts if b.paid]
     if len(payees) != len(manifest.leaves):
         raise _fail("leaves are not one per paid account")
-    for index, (leaf, payee) in enumerate(zip(manifest.leaves, payees, strict=True)):
-        if (leaf.index, leaf.account, leaf.amount, leaf.amount_before) != (
-            index,
-            payee.account,
-            payee.paid,
-            before,
-        ):
+    for index, (leaf, expected) in enumerate(
+        zip(manifest.leaves, chain_leaves(payees), strict=True)
+    ):
+        if leaf != expected:
             raise _fail(
-                f"leaf {index} is not (index, account, amount, amountBefore) of account {payee.account}"
+                f"leaf {index} is not (index, account, amount, amountBefore) of account {expected.account}"
             )
-        before += leaf.amount
     t = manifest.totals
     sums = (
         sum(e.revenue for e in manifest.events),
         sum(b.carried_in for b in manifest.accounts),
         sum(x.amount for x in manifest.escrow),
         sum(b.carried_out for b in manifest.accounts),
-        before,
+        sum(leaf.amount for leaf in manifest.leaves),
     )
     if (t.revenue, t.carried_in, t.escrowed, t.carried_out, t.pool) != sums:
         raise _fail(f"totals {t} differ from the sums of events, accounts, escrow and leaves")

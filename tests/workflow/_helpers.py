@@ -10,7 +10,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from ame.deployment import deploy_settlement
-from ame.workflow import DurableSender, StateStore, Workspace, keccak_hex, leaves_of
+from ame.workflow import DurableSender, StateStore, Workspace, keccak_hex
 from ame.workflow._publish import epoch_folder, publish
 from ame.workflow._settle import MappingInputs
 from ame_chain.chains import Chain
@@ -107,7 +107,7 @@ def shift_one_unit(manifest: Manifest) -> Manifest:
 
 def double_leaf(manifest: Manifest, position: int) -> list[PayoutLeaf]:
     """The manifest's leaves with one amount doubled: a broken chain, provable on-chain."""
-    leaves = leaves_of(manifest)
+    leaves = list(manifest.leaves)
     leaves[position] = dataclasses.replace(leaves[position], amount=leaves[position].amount * 2)
     return leaves
 
@@ -129,8 +129,8 @@ def propose_published(
     for name, document in inputs.documents().items():
         publish(ws.publish_dir, None, folder / f"{name}.json", document)
     uri = publish(ws.publish_dir, None, folder / "manifest.json", data)
-    tree = ws.client.epoch_tree(epoch, leaves if leaves is not None else leaves_of(parsed))
-    pool = sum(leaf.amount for leaf in leaves_of(parsed))
+    tree = ws.client.epoch_tree(epoch, leaves if leaves is not None else parsed.leaves)
+    pool = sum(leaf.amount for leaf in parsed.leaves)
     with ws.acting("propose", epoch) as client:
         proposed = client.propose_tree(
             tree, manifest_hash=keccak_hex(data), manifest_uri=uri, pool=pool

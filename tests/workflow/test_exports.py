@@ -37,7 +37,6 @@ WORKFLOW = [
     "fetch",
     "finalize_epoch",
     "keccak_hex",
-    "leaves_of",
     "load_published",
     "managed_chain",
     "open_dispute",

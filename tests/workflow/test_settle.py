@@ -16,7 +16,6 @@ from ame.workflow import (
     audit_epoch,
     fetch,
     keccak_hex,
-    leaves_of,
     settle_epoch,
 )
 from ame_chain import errors
@@ -71,7 +70,7 @@ def test_settle_publishes_the_manifest_and_commits_to_its_keccak_and_tree(
     result = settle_epoch(operator_ws, inputs(tmp_path, chain))
     data = fetch(result.manifest_uri)
     manifest = load_manifest(Path(result.manifest_uri.removeprefix("file://")))
-    tree = operator_ws.client.epoch_tree(1, leaves_of(manifest))
+    tree = operator_ws.client.epoch_tree(1, manifest.leaves)
     assert result.manifest_hash == keccak_hex(data) == result.header.manifest_hash
     assert result.header.root == tree.root == result.root
     assert (
