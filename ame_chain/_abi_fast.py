@@ -1,11 +1,14 @@
 """``abi.encode`` of Merkle leaf values, fast for static types, ``eth_abi`` for the rest.
 
 A leaf encoding is a list of Solidity types; a leaf value is ``abi.encode(types, value)``.
-When every type is a static elementary type (``uintN``, ``intN``, ``address``, ``bool``,
-``bytesN``), the encoding is one 32-byte word per field, so a batch of leaves is built
-column by column with numpy into one buffer: no per-field Python call on the common path
-(all ``int``, all ``0x`` strings). Other encodings go through :func:`eth_abi.encode`, one
-leaf at a time. Both paths produce the bytes ``eth_abi`` produces; the tests compare them.
+Types are parsed by ``eth_abi``'s own grammar (:func:`eth_abi.grammar.parse`, after
+:func:`~eth_abi.grammar.normalize` turns ``uint`` into ``uint256``) into its
+:class:`~eth_abi.grammar.ABIType` objects. When every type is a static elementary type
+(``uintN``, ``intN``, ``address``, ``bool``, ``bytesN``), the encoding is one 32-byte word
+per field, so a batch of leaves is built column by column with numpy into one buffer: no
+per-field Python call on the common path (all ``int``, all ``0x`` strings). Other
+encodings go through :func:`eth_abi.encode`, one leaf at a time. Both paths produce the
+bytes ``eth_abi`` produces; the tests compare them.
 
 Values are first brought to a canonical Python form, the same for both paths. Besides
 what ``eth_abi`` takes, the forms the JS library (``@metamask/abi-utils``) takes and
@@ -32,8 +35,7 @@ both references do.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence, Sized
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence, Sized
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
@@ -41,17 +43,32 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import EncodingError
+from eth_abi.exceptions import ABITypeError, EncodingError, ParseError
+from eth_abi.grammar import ABIType, BasicType, TupleType, normalize, parse
 
 from ame_chain.exceptions import MerkleInputError
 
-__all__ = ["AbiType", "LeafCodec", "parse_type"]
+__all__ = ["LeafCodec", "parse_type"]
 
-_ELEMENTARY = re.compile(r"(uint|int|bytes|address|bool|string)([0-9]*)")
 _DECIMAL = re.compile(r"-?[0-9]+", re.ASCII)
 _HEX_INT = re.compile(r"0[xX][0-9a-fA-F]+", re.ASCII)
 _HEX_BYTES = re.compile(r"(0[xX])?((?:[0-9a-fA-F]{2})*)", re.ASCII)
 _ADDRESS = re.compile(r"(0[xX])?[0-9a-fA-F]{40}", re.ASCII)
+# The grammar turns every size into an int, and int() refuses over 4,300 digits with an
+# error the grammar wraps in parsimonious' VisitationError; no valid size has 10 digits.
+_LONG_NUMBER = re.compile(r"[0-9]{10,}", re.ASCII)
+
+# The bases a leaf may use, and what their sizes must be. eth_abi's grammar parses any
+# letters and digits as a base and size (``fixed128x18``, ``hash32``, ``foo``), and its
+# ``validate()`` lets ``bool8`` through, so the set of bases and the bool check are ours.
+_SIZE_RULES = {
+    "uint": "size must be a multiple of 8 in 8..256",
+    "int": "size must be a multiple of 8 in 8..256",
+    "bytes": "size must be in 1..32",
+    "address": "takes no size",
+    "bool": "takes no size",
+    "string": "takes no size",
+}
 
 # ASCII byte -> nibble value, 255 where the byte is no hex digit.
 _NIBBLE = np.full(256, 255, dtype=np.uint8)
@@ -64,59 +81,16 @@ Json = Any
 Label = Callable[[int], str]
 
 
-@dataclass(frozen=True)
-class AbiType:
-    """A parsed Solidity ABI type.
-
-    Attributes:
-        base: ``uint``, ``int``, ``address``, ``bool``, ``bytes``, ``string`` or ``tuple``.
-        size: Bits of ``uintN``/``intN``, bytes of ``bytesN``; ``None`` otherwise.
-        components: Member types of a tuple.
-        dims: Array dimensions as written, innermost first; ``None`` is ``[]``.
-    """
-
-    base: str
-    size: int | None = None
-    components: tuple[AbiType, ...] = ()
-    dims: tuple[int | None, ...] = ()
-
-    @property
-    def canonical(self) -> str:
-        """The type string ``eth_abi`` expects (``uint`` written ``uint256``, ...)."""
-        if self.base == "tuple":
-            head = "(" + ",".join(c.canonical for c in self.components) + ")"
-        elif self.size is None:
-            head = self.base
-        else:
-            head = f"{self.base}{self.size}"
-        return head + "".join("[]" if d is None else f"[{d}]" for d in self.dims)
-
-    @property
-    def item(self) -> AbiType:
-        """The element type of an array type."""
-        return AbiType(self.base, self.size, self.components, self.dims[:-1])
-
-    @property
-    def is_dynamic(self) -> bool:
-        """Whether the ABI encoding is dynamic (head-tail encoded)."""
-        if self.dims:
-            return self.dims[-1] is None or self.item.is_dynamic
-        if self.base == "tuple":
-            return any(c.is_dynamic for c in self.components)
-        return self.base == "string" or (self.base == "bytes" and self.size is None)
-
-    @property
-    def is_word(self) -> bool:
-        """Whether a value of this type encodes as exactly one 32-byte word by itself."""
-        return not self.dims and self.base not in ("tuple", "string") and not self.is_dynamic
-
-
-def parse_type(text: object, where: str) -> AbiType:
-    """Parse one Solidity type string of a leaf encoding.
+def parse_type(text: object, where: str) -> ABIType:
+    """Parse one Solidity type string of a leaf encoding with ``eth_abi``'s grammar.
 
     Args:
         text: The type, e.g. ``"uint256"``, ``"address[]"`` or ``"(uint8,bytes32)[2]"``.
         where: Where the type came from, for error messages.
+
+    Returns:
+        The normalized type (``uint`` read as ``uint256``), whose ``to_type_str()`` is the
+        type string :func:`eth_abi.encode` expects.
 
     Raises:
         MerkleInputError: If ``text`` is not a supported type string.
@@ -125,128 +99,142 @@ def parse_type(text: object, where: str) -> AbiType:
         raise MerkleInputError(
             f"{where}: expected a Solidity type string, got {type(text).__name__} {text!r}"
         )
-    try:
-        parsed, end = _parse_at(text, 0)
-    except _ParseError as failure:
-        raise MerkleInputError(f"{where}: invalid type {text!r}: {failure}") from None
-    if end != len(text):
+    long_number = _LONG_NUMBER.search(text)
+    if long_number is not None:
         raise MerkleInputError(
-            f"{where}: invalid type {text!r}: unexpected {text[end:]!r} at position {end}"
+            f"{where}: invalid type {text!r:.80}: the {len(long_number.group())}-digit size "
+            f"at position {long_number.start()} is out of range"
         )
+    try:
+        # Bases are checked as written, so that ``uint`` and ``int`` are the only aliases:
+        # normalize() would also read ``byte`` as ``bytes1`` and ``function`` as ``bytes24``.
+        _check_bases(_parse(text))
+        parsed = _parse(normalize(text))  # type: ignore[no-untyped-call]
+        _check_sizes(parsed)
+    except ParseError as failure:
+        raise MerkleInputError(
+            f"{where}: invalid type {text!r}: {_parse_failure(text, failure.pos)}"
+        ) from None
+    except ValueError as failure:  # eth_abi's refusal of ``()``, and ours
+        raise MerkleInputError(f"{where}: invalid type {text!r}: {failure}") from None
     return parsed
 
 
-class _ParseError(Exception):
-    """A type string does not parse; the message says where and why."""
+def _parse(text: str) -> ABIType:
+    parsed: ABIType = parse(text)
+    return parsed
 
 
-def _parse_at(text: str, pos: int) -> tuple[AbiType, int]:
-    if text.startswith("(", pos):
-        components: list[AbiType] = []
-        pos += 1
-        while True:
-            component, pos = _parse_at(text, pos)
-            components.append(component)
-            if text.startswith(",", pos):
-                pos += 1
-            elif text.startswith(")", pos):
-                pos += 1
-                break
-            else:
-                raise _ParseError(f"expected ',' or ')' at position {pos}")
-        base = AbiType("tuple", None, tuple(components))
+def _type_str(abi_type: ABIType) -> str:
+    """``abi_type`` written out, as :func:`eth_abi.encode` takes it."""
+    text: str = abi_type.to_type_str()  # type: ignore[no-untyped-call]
+    return text
+
+
+def _basic_types(abi_type: ABIType) -> Iterator[BasicType]:
+    """The elementary types in ``abi_type``, tuples unpacked, in the order written."""
+    if isinstance(abi_type, TupleType):
+        for component in abi_type.components:
+            yield from _basic_types(component)
     else:
-        match = _ELEMENTARY.match(text, pos)
-        if match is None:
-            raise _ParseError(
-                f"expected uintN, intN, address, bool, bytesN, bytes, string or a tuple "
-                f"at position {pos}"
+        yield cast("BasicType", abi_type)
+
+
+def _check_bases(abi_type: ABIType) -> None:
+    for basic in _basic_types(abi_type):
+        if basic.base not in _SIZE_RULES:
+            raise ValueError(
+                f"{basic.base!r} is not one of uintN, intN, address, bool, bytesN, bytes, "
+                f"string or a tuple"
             )
-        base = _elementary(match.group(1), match.group(2))
-        pos = match.end()
-    dims: list[int | None] = []
-    while text.startswith("[", pos):
-        close = text.find("]", pos)
-        if close < 0:
-            raise _ParseError(f"unclosed '[' at position {pos}")
-        inner = text[pos + 1 : close]
-        if inner == "":
-            dims.append(None)
-        elif inner.isascii() and inner.isdigit() and not inner.startswith("0") and len(inner) < 10:
-            dims.append(int(inner))
-        else:
-            raise _ParseError(f"array size {inner!r} is not a positive integer")
-        pos = close + 1
-    return AbiType(base.base, base.size, base.components, tuple(dims)), pos
 
 
-def _elementary(name: str, digits: str) -> AbiType:
-    if digits.startswith("0"):
-        raise _ParseError(f"size {digits!r} has a leading zero")
-    if len(digits) > 3:  # no valid size has more; int() refuses over 4,300 digits
-        raise _ParseError(f"{name}{digits[:8]}...: size is out of range")
-    if name in ("uint", "int"):
-        bits = int(digits) if digits else 256
-        if not (8 <= bits <= 256 and bits % 8 == 0):
-            raise _ParseError(f"{name}{digits}: size must be a multiple of 8 in 8..256")
-        return AbiType(name, bits)
-    if name == "bytes":
-        if not digits:
-            return AbiType("bytes")
-        if not 1 <= int(digits) <= 32:
-            raise _ParseError(f"bytes{digits}: size must be in 1..32")
-        return AbiType("bytes", int(digits))
-    if digits:
-        raise _ParseError(f"{name} takes no size")
-    return AbiType(name)
+def _check_sizes(abi_type: ABIType) -> None:
+    for basic in _basic_types(abi_type):
+        try:
+            basic.validate()  # type: ignore[no-untyped-call]
+            valid = basic.base != "bool" or basic.sub is None
+        except ABITypeError:
+            valid = False
+        if not valid:
+            raise ValueError(f"{basic.base}{basic.sub}: {_SIZE_RULES[basic.base]}")
+
+
+def _parse_failure(text: str, position: int) -> str:
+    """What the grammar could not read at ``position`` of ``text``, in words."""
+    rest = text[position:]
+    if not rest:
+        return f"it ends unfinished at position {position}"
+    if rest.startswith("[") and "]" in rest:
+        return f"array size {rest[1 : rest.index(']')]!r} is not a positive integer"
+    return f"unexpected {rest!r} at position {position}"
+
+
+def _item_count(abi_type: ABIType) -> int | None:
+    """The length of an array type: ``None`` for ``T[]``."""
+    last: tuple[int, ...] = abi_type.arrlist[-1]
+    return last[0] if last else None
+
+
+def _is_word(abi_type: ABIType) -> bool:
+    """Whether a value of this type encodes as exactly one 32-byte word by itself."""
+    return isinstance(abi_type, BasicType) and not abi_type.is_array and not abi_type.is_dynamic
 
 
 # ---------------------------------------------------------------------------------------
 # Canonical values, one at a time (the reference semantics; the column path agrees).
 
 
-def _type_error(where: str, abi_type: AbiType, value: object, expected: str) -> MerkleInputError:
+def _type_error(where: str, abi_type: ABIType, value: object, expected: str) -> MerkleInputError:
     return MerkleInputError(
-        f"{where} ({abi_type.canonical}): expected {expected}, got {type(value).__name__} {value!r}"
+        f"{where} ({_type_str(abi_type)}): expected {expected}, "
+        f"got {type(value).__name__} {value!r}"
     )
 
 
-def _parse_hex_bytes(value: str, where: str, abi_type: AbiType) -> bytes:
+def _parse_hex_bytes(value: str, where: str, abi_type: ABIType) -> bytes:
     match = _HEX_BYTES.fullmatch(value)
     if match is None:
         raise _type_error(where, abi_type, value, "bytes or an even-length 0x hex string")
     return bytes.fromhex(match.group(2))
 
 
-def coerce(value: object, abi_type: AbiType, where: str) -> Any:
+def coerce(value: object, abi_type: ABIType, where: str) -> Any:
     """Bring ``value`` to the canonical form of ``abi_type`` (see the module table).
+
+    Args:
+        value: The value as given.
+        abi_type: Its type, from :func:`parse_type`.
+        where: Where the value came from, for error messages.
 
     Raises:
         MerkleInputError: Naming ``where`` and the reason, if the value is refused.
     """
-    if abi_type.dims:
-        size = abi_type.dims[-1]
+    if abi_type.is_array:
+        size = _item_count(abi_type)
         if not isinstance(value, (list, tuple)):
             raise _type_error(where, abi_type, value, "a list or tuple")
         if size is not None and len(value) != size:
             raise MerkleInputError(
-                f"{where} ({abi_type.canonical}): expected {size} items, got {len(value)}"
+                f"{where} ({_type_str(abi_type)}): expected {size} items, got {len(value)}"
             )
-        item = abi_type.item
+        item = abi_type.item_type
         return tuple(coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
-    base = abi_type.base
-    if base == "tuple":
+    if isinstance(abi_type, TupleType):
+        components: tuple[ABIType, ...] = abi_type.components
         if not isinstance(value, (list, tuple)):
             raise _type_error(where, abi_type, value, "a list or tuple")
-        if len(value) != len(abi_type.components):
+        if len(value) != len(components):
             raise MerkleInputError(
-                f"{where} ({abi_type.canonical}): expected {len(abi_type.components)} "
+                f"{where} ({_type_str(abi_type)}): expected {len(components)} "
                 f"fields, got {len(value)}"
             )
         return tuple(
             coerce(v, t, f"{where}[{i}]")
-            for i, (v, t) in enumerate(zip(value, abi_type.components, strict=True))
+            for i, (v, t) in enumerate(zip(value, components, strict=True))
         )
+    abi_type = cast("BasicType", abi_type)
+    base = abi_type.base
     if base in ("uint", "int"):
         return _coerce_int(value, abi_type, where)
     if base == "address":
@@ -274,21 +262,21 @@ def coerce(value: object, abi_type: AbiType, where: str) -> Any:
         data = _parse_hex_bytes(value, where, abi_type)
     else:
         raise _type_error(where, abi_type, value, "bytes or a 0x hex string")
-    if abi_type.size is not None and len(data) > abi_type.size:
+    if abi_type.sub is not None and len(data) > abi_type.sub:
         raise MerkleInputError(
-            f"{where} ({abi_type.canonical}): {len(data)} bytes do not fit in {abi_type.size}"
+            f"{where} ({_type_str(abi_type)}): {len(data)} bytes do not fit in {abi_type.sub}"
         )
     return data
 
 
-def _coerce_int(value: object, abi_type: AbiType, where: str) -> int:
+def _coerce_int(value: object, abi_type: BasicType, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise _type_error(where, abi_type, value, "an int or a decimal or 0x hex string")
     if isinstance(value, str):
         if _DECIMAL.fullmatch(value) and len(value.lstrip("-+")) > 80:
             # Beyond any 256-bit value, and int() refuses over 4,300 digits with a bare ValueError.
             raise MerkleInputError(
-                f"{where} ({abi_type.canonical}): a {len(value)}-digit number is out of range"
+                f"{where} ({_type_str(abi_type)}): a {len(value)}-digit number is out of range"
             )
         if _DECIMAL.fullmatch(value):
             number = int(value, 10)
@@ -301,32 +289,33 @@ def _coerce_int(value: object, abi_type: AbiType, where: str) -> int:
     low, high = _bounds(abi_type)
     if not low <= number <= high:
         raise MerkleInputError(
-            f"{where} ({abi_type.canonical}): {number} is out of range [{low}, {high}]"
+            f"{where} ({_type_str(abi_type)}): {number} is out of range [{low}, {high}]"
         )
     return number
 
 
-def _bounds(abi_type: AbiType) -> tuple[int, int]:
-    bits = abi_type.size or 256
+def _bounds(abi_type: BasicType) -> tuple[int, int]:
+    bits: int = abi_type.sub  # parse_type normalized ``uint`` to ``uint256``
     if abi_type.base == "uint":
         return 0, (1 << bits) - 1
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
-def to_json(value: Any, abi_type: AbiType) -> Json:
+def to_json(value: Any, abi_type: ABIType) -> Json:
     """The JSON form of a canonical value, as the JS library's dumps hold it.
 
     Integers become decimal strings (``JSON.stringify`` cannot write a ``bigint``), bytes
     ``0x`` lowercase hex, tuples lists; strings and bools stay as they are.
     """
-    if abi_type.dims:
-        item = abi_type.item
+    if abi_type.is_array:
+        item = abi_type.item_type
         return [to_json(v, item) for v in value]
-    if abi_type.base == "tuple":
+    if isinstance(abi_type, TupleType):
         return [to_json(v, t) for v, t in zip(value, abi_type.components, strict=True)]
-    if abi_type.base in ("uint", "int"):
+    base = cast("BasicType", abi_type).base
+    if base in ("uint", "int"):
         return str(value)
-    if abi_type.base == "bytes":
+    if base == "bytes":
         return "0x" + bytes(value).hex()
     return value
 
@@ -341,7 +330,7 @@ def _words_from_joined(joined: bytes, count: int) -> Words:
     return np.frombuffer(joined, dtype=np.uint8).reshape(count, 32)
 
 
-def _encode_int_column(column: list[Any], abi_type: AbiType) -> Words | None:
+def _encode_int_column(column: list[Any], abi_type: BasicType) -> Words | None:
     """32-byte words of a column of plain ints, or ``None`` if any value needs care.
 
     Constant columns (a chain id, an epoch) are encoded once; columns that fit 64 bits
@@ -410,7 +399,7 @@ def _encode_fixed_bytes_column(column: list[Any], size: int) -> Words | None:
     return words
 
 
-def _encode_canonical_word(value: Any, abi_type: AbiType) -> bytes:
+def _encode_canonical_word(value: Any, abi_type: BasicType) -> bytes:
     """One 32-byte word of a canonical static elementary value."""
     base = abi_type.base
     if base in ("uint", "int"):
@@ -423,7 +412,7 @@ def _encode_canonical_word(value: Any, abi_type: AbiType) -> bytes:
 
 
 def _encode_column(
-    column: list[Any], abi_type: AbiType, label: Label
+    column: list[Any], abi_type: BasicType, label: Label
 ) -> tuple[list[Any] | None, Words]:
     """Words of a column and, when some value was not already canonical, the canonical column."""
     base = abi_type.base
@@ -435,8 +424,7 @@ def _encode_column(
     elif base == "bool":
         words = _encode_bool_column(column)
     else:
-        assert abi_type.size is not None
-        words = _encode_fixed_bytes_column(column, abi_type.size)
+        words = _encode_fixed_bytes_column(column, abi_type.sub)
     if words is not None:
         return None, words
     canonical = [coerce(v, abi_type, label(i)) for i, v in enumerate(column)]
@@ -466,14 +454,15 @@ class LeafCodec:
         self.types: tuple[str, ...] = tuple(
             _check_str(t, f"{where}[{i}]") for i, t in enumerate(leaf_encoding)
         )
-        self.abi_types: tuple[AbiType, ...] = tuple(
+        self.abi_types: tuple[ABIType, ...] = tuple(
             parse_type(t, f"{where}[{i}]") for i, t in enumerate(self.types)
         )
-        self._canonical_types = [t.canonical for t in self.abi_types]
+        self._canonical_types = [_type_str(t) for t in self.abi_types]
+        words = all(_is_word(t) for t in self.abi_types)
+        # The same types, for the column encoders, when every field is one word.
+        self._word_types = cast("tuple[BasicType, ...]", self.abi_types) if words else ()
         #: Bytes of each leaf's encoding when every field is one word, else ``None``.
-        self.word_size: int | None = (
-            32 * len(self.abi_types) if all(t.is_word for t in self.abi_types) else None
-        )
+        self.word_size: int | None = 32 * len(self.abi_types) if words else None
 
     def __len__(self) -> int:
         return len(self.types)
@@ -528,7 +517,7 @@ class LeafCodec:
         words = np.empty((count, self.word_size), dtype=np.uint8)
         columns: list[list[Any]] = []
         changed = False
-        for j, abi_type in enumerate(self.abi_types):
+        for j, abi_type in enumerate(self._word_types):
             column = list(map(itemgetter(j), checked))
             canonical_column, column_words = _encode_column(
                 column, abi_type, _field_label(label, j)
@@ -573,7 +562,7 @@ class LeafCodec:
         if self.word_size is None:
             return [self.to_json(value) for value in values]
         columns: list[list[Json]] = []
-        for j, abi_type in enumerate(self.abi_types):
+        for j, abi_type in enumerate(self._word_types):
             column = list(map(itemgetter(j), values))
             if abi_type.base in ("uint", "int"):
                 column = list(map(str, column))

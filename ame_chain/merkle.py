@@ -16,11 +16,11 @@ leaves fill the last ``n`` slots in reverse order of their hashes (sorted ascend
 proofs, multiproofs and dumps are the JS library's, byte for byte; the tests compare them.
 
 Speed: a tree of one million settlement leaves and all their proofs costs about 7 s of
-CPU with ``safe-pysha3`` installed, 10 s without (``bench/merkle.py``; the JS library
-needs over two minutes for 100,000). Encoding is batched column by column
-(:mod:`ame_chain._abi_fast`), hashing runs in tight loops over one buffer
-(:mod:`ame_chain._keccak`), and :meth:`StandardMerkleTree.get_all_proofs` derives every
-proof from its parent's instead of walking up from each leaf.
+CPU (``bench/merkle.py``; the JS library needs over two minutes for 100,000). Encoding is
+batched column by column (:mod:`ame_chain._abi_fast`), hashing runs in tight loops over
+one buffer with ``safe-pysha3`` (:mod:`ame_chain._keccak`), and
+:meth:`StandardMerkleTree.get_all_proofs` derives every proof from its parent's instead
+of walking up from each leaf.
 
 Example:
     >>> tree = StandardMerkleTree.of(

@@ -86,13 +86,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ame(count: int, keccak_backend: str = "auto") -> dict[str, Any]:
+def run_ame(count: int) -> dict[str, Any]:
     """Build the tree and all proofs with ``ame_chain.merkle``; this process is fresh."""
-    from ame_chain import _keccak
     from ame_chain.merkle import StandardMerkleTree
-
-    if keccak_backend != "auto":
-        _keccak.select(keccak_backend)
 
     values = settlement_values(count)
     rss_inputs = peak_rss_mb()
@@ -121,14 +117,13 @@ def run_ame(count: int, keccak_backend: str = "auto") -> dict[str, Any]:
         "peak_rss_mb": rss_proofs,
         "dump_peak_rss_mb": peak_rss_mb(),
         "inputs_rss_mb": rss_inputs,
-        "keccak": _keccak.BACKEND,
     }
 
 
-def run_naive(count: int, keccak_backend: str = "auto") -> dict[str, Any]:
+def run_naive(count: int) -> dict[str, Any]:
     """The first thing one would write: ``eth_abi`` and ``keccak`` one leaf, one node at a time.
 
-    ``keccak_backend`` is ignored: this baseline hashes with ``eth_hash`` as it comes.
+    This baseline hashes with ``eth_hash`` as it comes.
     """
     from eth_abi.abi import encode
     from eth_hash.auto import keccak
@@ -162,10 +157,10 @@ def run_naive(count: int, keccak_backend: str = "auto") -> dict[str, Any]:
     }
 
 
-def run_reference(count: int, keccak_backend: str = "auto") -> dict[str, Any] | None:
+def run_reference(count: int) -> dict[str, Any] | None:
     """The JS library through node, or ``None`` when node or node_modules is missing.
 
-    ``keccak_backend`` is ignored: node hashes with the library's own Keccak.
+    Node hashes with the library's own Keccak.
     """
     node = shutil.which("node")
     if node is None or not (REPO / "node_modules" / "@openzeppelin" / "merkle-tree").is_dir():
@@ -193,10 +188,10 @@ def run_reference(count: int, keccak_backend: str = "auto") -> dict[str, Any] | 
 RUNNERS = {"ame": run_ame, "naive": run_naive, "reference": run_reference}
 
 
-def in_subprocess(kind: str, count: int, keccak: str) -> Any:
+def in_subprocess(kind: str, count: int) -> Any:
     """Run one measurement in a fresh interpreter, so peak RSS and caches are its own."""
     done = subprocess.run(
-        [sys.executable, __file__, "--keccak", keccak, "--worker", kind, str(count)],
+        [sys.executable, __file__, "--worker", kind, str(count)],
         capture_output=True,
         text=True,
         check=True,
@@ -219,24 +214,18 @@ def main() -> int:
     parser.add_argument(
         "--naive-leaves", type=int, default=20_000, help="0 skips the naive baseline"
     )
-    parser.add_argument(
-        "--keccak",
-        default="auto",
-        choices=["auto", "safe-pysha3", "pycryptodome", "eth-hash"],
-        help="Keccak backend of ame_chain.merkle (default: the fastest installed)",
-    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "LEAVES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
         kind, count = args.worker
-        print(json.dumps(RUNNERS[kind](int(count), args.keccak)))
+        print(json.dumps(RUNNERS[kind](int(count))))
         return 0
 
     sizes = sorted(set(args.sizes) | {n for n in (args.reference_leaves, args.naive_leaves) if n})
-    ame = {n: in_subprocess("ame", n, args.keccak) for n in sizes}
+    ame = {n: in_subprocess("ame", n) for n in sizes}
     baselines = {
-        kind: (n, in_subprocess(kind, n, args.keccak))
+        kind: (n, in_subprocess(kind, n))
         for kind, n in (("reference", args.reference_leaves), ("naive", args.naive_leaves))
         if n
     }
@@ -255,7 +244,7 @@ def main() -> int:
 
     print(
         f"AME Merkle benchmark ({platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, keccak: {next(iter(ame.values()))['keccak']})"
+        f"{os.cpu_count()} CPUs)"
     )
     header = f"{'implementation':<34}{'leaves':>10}{'build s':>10}{'proofs s':>10}{'total s':>10}{'peak RSS MB':>13}"
     print(header)
@@ -304,7 +293,6 @@ def main() -> int:
     result = {
         "bench": "merkle",
         "encoding": ENCODING,
-        "keccak": top["keccak"],
         "target_s": TARGET_SECONDS,
         "ame": {
             str(n): {
