@@ -30,8 +30,9 @@ class Fault:
         kind: ``drop`` (close the connection), ``http500``, ``garbage`` (a body that is not
             JSON), ``error`` (a JSON-RPC error), ``rewrite`` (the node's result passed
             through ``rewrite``), ``hang`` (answer nothing for ``seconds``) or
-            ``forward-then-act`` (forward the request, run ``action``, then drop the
-            connection: the node did the work but its answer never arrives).
+            ``forward-then-act`` (forward the request, run ``action`` on the node's
+            answer, then drop the connection: the node did the work but its answer never
+            arrives).
         after: Let this many calls through untouched first.
     """
 
@@ -39,7 +40,7 @@ class Fault:
     rewrite: Rewrite | None = None
     seconds: float = 30.0
     after: int = 0
-    action: Callable[[], None] | None = None
+    action: Callable[[bytes], None] | None = None
 
 
 @dataclass
@@ -83,8 +84,7 @@ class FaultyNode:
                     time.sleep(fault.seconds)
                     self._reply(200, node._forward(body))
                 elif fault.kind == "forward-then-act" and fault.action is not None:
-                    node._forward(body)
-                    fault.action()
+                    fault.action(node._forward(body))
                     self.close_connection = True
                     self.connection.close()
                 elif fault.kind == "rewrite" and fault.rewrite is not None:

@@ -113,8 +113,16 @@ def test_anvil_restarted_mid_batch_of_claims_pays_every_leaf_once(
     assert run(node.proxy.url, state, "finalize", 1, env=key(chain, ADMIN)).exit_code == 0
     # The third claim transaction reaches the node, which is then stopped before it answers.
     node.proxy.calls.clear()  # `after` counts from here
+
+    def stop_once_mined(answer: bytes) -> None:
+        # Anvil answers with the hash before the block is stored; stopped in between, it
+        # could save the claim as paid with neither the block nor its Claimed log.
+        tx_hash = json.loads(answer)["result"]
+        node.chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+        node.stop()
+
     node.proxy.faults["eth_sendRawTransaction"] = Fault(
-        "forward-then-act", after=2, action=node.stop
+        "forward-then-act", after=2, action=stop_once_mined
     )
     relayer = key(chain, RELAYER)
     first = run(node.proxy.url, state, "claim", "--all", "--batch", 5, env=relayer)
