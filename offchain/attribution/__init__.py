@@ -15,23 +15,34 @@ prompts...), with a game given as a callable on ``frozenset`` coalitions:
 Each returns a :class:`ValuationResult`. Games are evaluated through a
 :class:`CachedGame`; :mod:`offchain.attribution.games` has games with known values.
 
+Generative pipelines plug into multi-stage attribution through a protocol,
+:class:`AttributionPipeline` (:mod:`~offchain.attribution.pipeline`: the assets an event
+used by stage, its asset game, per-dataset influence scores, a seed) over events that
+are :class:`PipelineEvent`; their games score outputs with the shared utilities of
+:mod:`~offchain.attribution.utilities` (:func:`utility`, :func:`loglik`,
+:func:`loglik_prefix`, :func:`loglik_floored`).
+
 Layout, as pyDVL lays out its valuation package: :mod:`~offchain.attribution.methods`
 (the valuation methods), :mod:`~offchain.attribution.samplers` (Monte Carlo samplers and
 stopping rules), :mod:`~offchain.attribution.game` and :mod:`~offchain.attribution.games`
 (the game protocol and closed-form games), :mod:`~offchain.attribution.result`;
 :mod:`~offchain.attribution.tda` (gradient-based data attribution);
-:mod:`~offchain.attribution.multistage` (revenue split over stages, then assets); and
+:mod:`~offchain.attribution.pipeline` (the pipeline protocol),
+:mod:`~offchain.attribution.utilities` (utilities of an output),
+:mod:`~offchain.attribution.multistage` (revenue split over stages, then assets),
+:mod:`~offchain.attribution.values` (its ``ame.values/1`` document); and
 :mod:`~offchain.attribution.reference` (the reference generative pipeline). Scenario
 files live above attribution, in :mod:`offchain.scenario`.
 
 Loaded on first use, so that importing this package does not import torch:
 
-* the reference generative pipeline (:class:`ReferencePipeline`, its :class:`Event`,
-  :class:`PipelineGame` and :class:`PipelineSettings`, :data:`BASE_MODEL`,
-  :data:`STAGES`);
+* the reference generative pipeline, one :class:`AttributionPipeline`
+  (:class:`ReferencePipeline`, its :class:`Event` and :class:`PipelineSettings`,
+  :data:`BASE_MODEL`, :data:`STAGES`);
 * multi-stage attribution of events' revenue (:class:`MultiStageAttribution`, its
-  :class:`MultiStageResult`, :class:`EventAttribution`, :class:`StageAttribution`; a
-  scenario's whole run is :func:`offchain.scenario.attribute_scenario`);
+  :class:`MultiStageResult`, :class:`EventAttribution`, :class:`StageAttribution`) and
+  its ``ame.values/1`` document (:func:`values_document`, :class:`EventTerms`); a
+  scenario's whole run is :func:`offchain.scenario.attribute_scenario`;
 * gradient-based training-data attribution (:class:`TracIn`, :class:`ProjectedTracIn`,
   :class:`Checkpoint`, :class:`GroupedScores`, :func:`aggregate_scores`).
 
@@ -47,7 +58,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ame_core.lazy import lazy_exports
-from offchain.attribution.game import CachedGame, Game
+from offchain.attribution.game import CachedGame, Game, PipelineGame
 from offchain.attribution.methods import (
     banzhaf_values,
     knn_shapley,
@@ -55,7 +66,18 @@ from offchain.attribution.methods import (
     owen_values,
     shapley_values,
 )
+from offchain.attribution.pipeline import DATA_STAGE, AttributionPipeline, PipelineEvent
 from offchain.attribution.result import ValuationResult
+from offchain.attribution.utilities import (
+    UTILITIES,
+    UTILITY_FUNCTIONS,
+    Utility,
+    loglik,
+    loglik_floored,
+    loglik_prefix,
+    token_gains,
+    utility,
+)
 
 if TYPE_CHECKING:
     from offchain.attribution.multistage import (
@@ -68,7 +90,6 @@ if TYPE_CHECKING:
         BASE_MODEL,
         STAGES,
         Event,
-        PipelineGame,
         PipelineSettings,
         ReferencePipeline,
     )
@@ -79,6 +100,7 @@ if TYPE_CHECKING:
         TracIn,
         aggregate_scores,
     )
+    from offchain.attribution.values import VALUES_FORMAT, EventTerms, values_document
 
 # Imported on first use: these pull in torch (pipeline, tda), which the
 # cooperative-game core does not need.
@@ -90,7 +112,6 @@ _LAZY = {
     "BASE_MODEL": "reference.pipeline",
     "STAGES": "reference.pipeline",
     "Event": "reference.pipeline",
-    "PipelineGame": "reference.pipeline",
     "PipelineSettings": "reference.pipeline",
     "ReferencePipeline": "reference.pipeline",
     "Checkpoint": "tda",
@@ -98,32 +119,49 @@ _LAZY = {
     "ProjectedTracIn": "tda",
     "TracIn": "tda",
     "aggregate_scores": "tda",
+    "VALUES_FORMAT": "values",
+    "EventTerms": "values",
+    "values_document": "values",
 }
 
 __all__ = [
     "BASE_MODEL",
+    "DATA_STAGE",
     "STAGES",
+    "UTILITIES",
+    "UTILITY_FUNCTIONS",
+    "VALUES_FORMAT",
+    "AttributionPipeline",
     "CachedGame",
     "Checkpoint",
     "Event",
     "EventAttribution",
+    "EventTerms",
     "Game",
     "GroupedScores",
     "MultiStageAttribution",
     "MultiStageResult",
+    "PipelineEvent",
     "PipelineGame",
     "PipelineSettings",
     "ProjectedTracIn",
     "ReferencePipeline",
     "StageAttribution",
     "TracIn",
+    "Utility",
     "ValuationResult",
     "aggregate_scores",
     "banzhaf_values",
     "knn_shapley",
+    "loglik",
+    "loglik_floored",
+    "loglik_prefix",
     "loo_values",
     "owen_values",
     "shapley_values",
+    "token_gains",
+    "utility",
+    "values_document",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

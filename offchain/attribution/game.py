@@ -6,18 +6,20 @@ hashable player ids (a coalition) and returns its worth as a float. Valuation me
 evaluate coalitions through :class:`CachedGame`, which stores each worth so that a
 coalition reached twice (by two permutations, or by two methods sharing one cache) costs
 one evaluation, and counts the distinct evaluations that reached the game.
+:class:`PipelineGame` is a game over named players, optionally with free disposal
+(:math:`v(S) = \\max_{R \\subseteq S} u(R)`), as pipelines build them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeAlias, TypeVar
 
 from ame_core.exceptions import InputError
 from offchain.exceptions import AttributionError
 
-__all__ = ["CachedGame", "Game"]
+__all__ = ["CachedGame", "Game", "PipelineGame"]
 
 P = TypeVar("P", bound=Hashable)
 
@@ -99,6 +101,74 @@ class CachedGame(Generic[P]):
             f"CachedGame({self._game!r}, n_evaluations={self.n_evaluations}, "
             f"n_queries={self._n_queries})"
         )
+
+
+class PipelineGame:
+    """A game over a pipeline's assets or stages: a callable on coalitions of string ids.
+
+    It is a :data:`Game` (what ``shapley_values`` and ``owen_values`` consume) that also
+    knows its players, refuses unknown ids and keeps every worth it computed, so several
+    valuation methods share the counterfactual models behind them. Any pipeline may
+    return one from :meth:`~offchain.attribution.pipeline.AttributionPipeline.asset_game`.
+
+    Args:
+        players: The player ids.
+        worth: The raw characteristic function :math:`u`, called once per coalition.
+        free_disposal: If True, ``v(S) = max over R within S of u(R)`` (monotone);
+            otherwise ``v = u``.
+    """
+
+    def __init__(
+        self,
+        players: Iterable[str],
+        worth: Callable[[frozenset[str]], float],
+        *,
+        free_disposal: bool = True,
+    ) -> None:
+        self.players: tuple[str, ...] = tuple(players)
+        if len(set(self.players)) != len(self.players):
+            raise InputError(f"players: duplicate ids in {self.players}")
+        self.free_disposal = free_disposal
+        self._worth = worth
+        self._raw: dict[frozenset[str], float] = {}
+        self._best: dict[frozenset[str], float] = {frozenset(): 0.0}
+
+    def _check(self, coalition: Iterable[str]) -> frozenset[str]:
+        chosen = frozenset(coalition)
+        unknown = chosen.difference(self.players)
+        if unknown:
+            raise InputError(f"coalition: unknown players {sorted(unknown)}, have {self.players}")
+        return chosen
+
+    def worth(self, coalition: Iterable[str]) -> float:
+        """The raw worth :math:`u(S)`, all of the coalition's assets in use.
+
+        Raises:
+            InputError: If the coalition holds an id that is not a player.
+        """
+        chosen = self._check(coalition)
+        if chosen not in self._raw:
+            self._raw[chosen] = float(self._worth(chosen))
+        return self._raw[chosen]
+
+    def __call__(self, coalition: frozenset[str]) -> float:
+        """The worth :math:`v(S)` of a coalition (see the class).
+
+        Raises:
+            InputError: If the coalition holds an id that is not a player.
+        """
+        chosen = self._check(coalition)
+        if not self.free_disposal:
+            return self.worth(chosen) if chosen else 0.0
+        if chosen not in self._best:
+            # max over subsets = max(u(S), max_i v(S - i)); each subset is visited once.
+            self._best[chosen] = max(
+                self.worth(chosen), *(self(chosen - {p}) for p in sorted(chosen))
+            )
+        return self._best[chosen]
+
+    def __repr__(self) -> str:
+        return f"PipelineGame(players={self.players}, free_disposal={self.free_disposal})"
 
 
 def as_cached(game: Game[P] | CachedGame[P]) -> CachedGame[P]:

@@ -1,9 +1,11 @@
 r"""Multi-stage attribution: split each event's revenue over stages, then over assets.
 
-For an event with revenue :math:`R` answered by the pipeline, let :math:`v` be its
-asset game (:meth:`~offchain.attribution.reference.pipeline.ReferencePipeline.asset_game`: the
-log-likelihood gain of the output, with free disposal by default) over the assets
-:math:`N`, partitioned into the stages the event used,
+For an event with revenue :math:`R` answered by a pipeline (any
+:class:`~offchain.attribution.pipeline.AttributionPipeline`), let :math:`v` be its
+asset game (:meth:`~offchain.attribution.pipeline.AttributionPipeline.asset_game`, e.g.
+the reference pipeline's log-likelihood gain of the output, with free disposal by
+default) over the assets :math:`N`, partitioned into the stages the event used
+(:meth:`~offchain.attribution.pipeline.AttributionPipeline.assets`), e.g.
 :math:`N = B_\text{data} \cup B_\text{base} \cup B_\text{adapter} \cup B_\text{prompt}`.
 
 1. **Across stages.** Stage :math:`k` is worth its Shapley value :math:`\phi_k` in the
@@ -13,15 +15,17 @@ log-likelihood gain of the output, with free disposal by default) over the asset
 2. **Within a stage.** The stage's assets share :math:`\phi_k` in proportion to their
    values :math:`\psi_a` in the stage's own game with the rest of the pipeline present,
    :math:`v_k(S) = v(S \cup \bar B_k) - v(\bar B_k)` with :math:`\bar B_k = N
-   \setminus B_k` (for the data stage this is
+   \setminus B_k` (for the reference pipeline's data stage this is
    :meth:`~offchain.attribution.reference.pipeline.ReferencePipeline.data_game`):
 
    * ``method="shapley"`` (default): :math:`\psi` is the Shapley value of
      :math:`v_k`, exact up to ``max_exact`` assets, else permutation sampling;
-   * ``method="tracin"`` / ``"tracin-projected"``: for the data stage, :math:`\psi_d` is
-     dataset :math:`d`'s summed TracIn score for the event (exact, or projected on the
-     training gradients' principal subspace), the first-order estimate of retraining
-     without it; other stages as ``"shapley"``;
+   * ``method="tracin"`` / ``"tracin-projected"``: for the data stage
+     (:data:`~offchain.attribution.pipeline.DATA_STAGE`), :math:`\psi_d` is dataset
+     :math:`d`'s summed TracIn score for the event
+     (:meth:`~offchain.attribution.pipeline.AttributionPipeline.influence`: exact, or
+     projected on the training gradients' principal subspace), the first-order estimate
+     of retraining without it; other stages as ``"shapley"``;
    * ``method="owen"``: :math:`\psi` is each asset's Owen value in :math:`v` itself
      (its marginal contributions averaged over every context of the other stages,
      not only the full one).
@@ -29,7 +33,8 @@ log-likelihood gain of the output, with free disposal by default) over the asset
    A stage with a single asset gives it all of :math:`\phi_k`.
 3. **Money.** The revenue is split exactly, in integers: stage amounts by largest
    remainder over the stage weights, then each stage's amount by largest remainder over
-   its assets' weights (ties to the earlier stage, then to the smaller asset id).
+   its assets' weights (ties to the stage earlier in the pipeline's order, then to the
+   smaller asset id).
    Amounts sum to :math:`R` exactly.
 
 Axioms kept. Efficiency: asset amounts sum to :math:`R` (to the unit), stage amounts
@@ -53,8 +58,8 @@ is left (:math:`v(N) \le 0`), the event is unattributed: every amount is 0, and
 mapping escrows the event whole. ``negative="error"`` raises instead of clipping.
 Each action is recorded in the event's ``notes``.
 
-Determinism: the pipeline is bit-for-bit deterministic given its seed; exact methods
-draw nothing; sampled ones are seeded from ``(seed, event id, stage)``; amounts are
+Determinism: the reference pipeline is bit-for-bit deterministic given its seed; exact
+methods draw nothing; sampled ones are seeded from ``(seed, event id, stage)``; amounts are
 integer arithmetic on the float values. Same inputs, same bits.
 
 References:
@@ -74,14 +79,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from types import MappingProxyType
-from typing import Any, Literal, Self
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from ame_core.apportion import apportion
 from ame_core.exceptions import InputError
-from offchain.attribution.game import CachedGame
+from offchain.attribution.game import CachedGame, PipelineGame
 from offchain.attribution.methods.owen import owen_values
 from offchain.attribution.methods.shapley import shapley_values
-from offchain.attribution.reference.pipeline import STAGES, Event, PipelineGame, ReferencePipeline
+from offchain.attribution.pipeline import DATA_STAGE, AttributionPipeline, PipelineEvent
 from offchain.attribution.result import ValuationResult
 from offchain.exceptions import AttributionError
 
@@ -108,7 +113,8 @@ class StageAttribution:
     """One stage of one event: its value, its amount and how its assets share it.
 
     Attributes:
-        stage: Stage id (one of :data:`~offchain.attribution.reference.pipeline.STAGES`).
+        stage: Stage id (a key of the pipeline's
+            :meth:`~offchain.attribution.pipeline.AttributionPipeline.assets`).
         assets: The stage's asset ids, in pipeline order.
         value: The stage's Shapley value in the stage game (nats), before clipping.
         amount: Revenue the stage receives, in base units.
@@ -143,14 +149,14 @@ class EventAttribution:
 
     Attributes:
         event: The event.
-        utility: :math:`v(N)`, the full pipeline's log-likelihood gain (nats).
+        utility: :math:`v(N)`, the full pipeline's worth for the event (e.g. nats).
         stages: Per stage the event used, in pipeline order.
         method: The valuation, e.g. ``"stages=shapley/exact; within=shapley"``.
         n_evaluations: Distinct coalitions of the asset game evaluated for the event.
         notes: What the negative-contribution policy did, one line each.
     """
 
-    event: Event
+    event: PipelineEvent
     utility: float
     stages: Mapping[str, StageAttribution]
     method: str
@@ -215,13 +221,17 @@ class MultiStageResult:
         return out
 
 
-class MultiStageAttribution:
+E = TypeVar("E", bound=PipelineEvent)
+
+
+class MultiStageAttribution(Generic[E]):
     """Estimator of the multi-stage split of events' revenues (see the module).
 
     Args:
-        pipeline: A fitted pipeline.
+        pipeline: A fitted pipeline: any
+            :class:`~offchain.attribution.pipeline.AttributionPipeline`.
         method: Within-stage method, one of :data:`METHODS`.
-        seed: Seed of the sampled methods; default the pipeline's seed.
+        seed: Seed of the sampled methods; default the pipeline's ``seed``.
         negative: ``"clip"`` (nobody paid a negative share) or ``"error"``.
         free_disposal: Passed to the asset game; the default makes every value
             non-negative, at the price of a model per subset of the datasets.
@@ -230,7 +240,12 @@ class MultiStageAttribution:
         max_evaluations: Budget of asset-game coalitions per sampled stage.
         projection_dim: Dimension of ``"tracin-projected"``.
 
+    Raises:
+        InputError: If an argument is invalid, e.g. ``pipeline`` lacks a member of the
+            protocol.
+
     Example:
+        >>> from offchain.attribution import ReferencePipeline
         >>> pipe = ReferencePipeline().fit()
         >>> event = pipe.run(pipe.corpora.facts[0].request, prompt="plain", revenue=10**18)
         >>> split = MultiStageAttribution(pipe).fit([event]).result.events[0]
@@ -240,7 +255,7 @@ class MultiStageAttribution:
 
     def __init__(
         self,
-        pipeline: ReferencePipeline,
+        pipeline: AttributionPipeline[E],
         *,
         method: Method = "shapley",
         seed: int | None = None,
@@ -250,9 +265,11 @@ class MultiStageAttribution:
         max_evaluations: int | None = None,
         projection_dim: int = 256,
     ) -> None:
-        if not isinstance(pipeline, ReferencePipeline):
+        if not isinstance(pipeline, AttributionPipeline):
+            missing = [m for m in _PROTOCOL if not hasattr(pipeline, m)]
             raise InputError(
-                f"pipeline: expected a ReferencePipeline, got {type(pipeline).__name__}"
+                f"pipeline: expected an AttributionPipeline, got {type(pipeline).__name__} "
+                f"(missing {missing})"
             )
         if method not in METHODS:
             raise InputError(f"method: must be one of {list(METHODS)}, got {method!r}")
@@ -265,7 +282,9 @@ class MultiStageAttribution:
             raise InputError(f"seed: must be an int >= 0, got {seed!r}")
         self.pipeline = pipeline
         self.method: Method = method
-        self.seed = pipeline.settings.seed if seed is None else seed
+        self.seed = pipeline.seed if seed is None else seed
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"pipeline.seed: must be an int >= 0, got {self.seed!r}")
         self.negative: NegativePolicy = negative
         self.free_disposal = free_disposal
         self.max_exact = max_exact
@@ -286,7 +305,7 @@ class MultiStageAttribution:
 
     def fit(
         self,
-        events: Sequence[Event],
+        events: Sequence[E],
         *,
         progress: Callable[[int, EventAttribution], None] | None = None,
     ) -> Self:
@@ -320,9 +339,9 @@ class MultiStageAttribution:
 
     # -- one event ---------------------------------------------------------------------
 
-    def _attribute(self, event: Event) -> EventAttribution:
+    def _attribute(self, event: E) -> EventAttribution:
         pipe = self.pipeline
-        stages = pipe.assets(event)
+        stages = _checked_stages(pipe.assets(event), event)
         asset_game = pipe.asset_game(event, free_disposal=self.free_disposal)
         cached = CachedGame(asset_game)
         notes: list[str] = []
@@ -377,7 +396,7 @@ class MultiStageAttribution:
                 del within[stage]
 
         weights = {s: stage_values[s] for s in within}
-        stage_amounts = _split(event.revenue, weights, {s: i for i, s in enumerate(STAGES)})
+        stage_amounts = _split(event.revenue, weights, {s: i for i, s in enumerate(stages)})
         if not within:
             notes.append(f"unattributed: no stage has a positive value (v(N) = {utility:.6g})")
         out: dict[str, StageAttribution] = {}
@@ -418,13 +437,13 @@ class MultiStageAttribution:
 
     def _within(
         self,
-        event: Event,
+        event: E,
         stage: str,
         stages: Mapping[str, tuple[str, ...]],
         cached: CachedGame[str],
     ) -> tuple[str, dict[str, float], dict[str, float]]:
         assets = stages[stage]
-        if stage == "data" and self.method in ("tracin", "tracin-projected"):
+        if stage == DATA_STAGE and self.method in ("tracin", "tracin-projected"):
             dim = self.projection_dim if self.method == "tracin-projected" else None
             row = self.pipeline.influence([event], projection_dim=dim).row(0)
             label = "tracin" if dim is None else f"tracin/projected(dim={dim})"
@@ -450,7 +469,7 @@ class MultiStageAttribution:
         )
 
     def _check_cost(self, stages: Mapping[str, tuple[str, ...]]) -> None:
-        n = len(stages.get("data", ()))
+        n = len(stages.get(DATA_STAGE, ()))
         if self.free_disposal and n > self.max_exact:
             raise InputError(
                 f"method={self.method!r} with free disposal retrains the model on every subset "
@@ -463,10 +482,39 @@ class MultiStageAttribution:
             raise AttributionError(f"negative contribution: {message}")
         notes.append(message)
 
-    def _seed(self, event: Event, stage: str) -> int:
+    def _seed(self, event: PipelineEvent, stage: str) -> int:
         # From the event id, not its position: reordering events changes nothing.
         digest = hashlib.sha256(f"{self.seed}\0{event.id}\0{stage}".encode()).digest()
         return int.from_bytes(digest[:8], "big") >> 1
+
+
+# The members isinstance(pipeline, AttributionPipeline) checks, named when one is missing.
+_PROTOCOL = ("seed", "assets", "asset_game", "influence")
+
+
+def _checked_stages(
+    stages: Mapping[str, tuple[str, ...]], event: PipelineEvent
+) -> dict[str, tuple[str, ...]]:
+    """The pipeline's stages for ``event``, checked: string ids, each asset in one stage."""
+    out: dict[str, tuple[str, ...]] = {}
+    seen: set[str] = set()
+    for stage, assets in stages.items():
+        ids = tuple(assets)
+        if not isinstance(stage, str) or not all(isinstance(a, str) for a in ids):
+            raise InputError(
+                f"pipeline.assets: stage {stage!r} of event {event.id!r} must be a string id "
+                f"with a tuple of string asset ids, got {assets!r}"
+            )
+        repeated = sorted(seen.intersection(ids)) or sorted({a for a in ids if ids.count(a) > 1})
+        if repeated:
+            raise InputError(
+                f"pipeline.assets: assets {repeated} of event {event.id!r} appear twice"
+            )
+        seen.update(ids)
+        out[stage] = ids
+    if not out:
+        raise InputError(f"pipeline.assets: event {event.id!r} used no asset")
+    return out
 
 
 def _split(amount: int, weights: Mapping[str, float], keys: Mapping[str, Any]) -> dict[str, int]:

@@ -23,13 +23,14 @@ from typing import Any
 from ame_core.exceptions import InputError
 from ame_core.progress import Progress, quiet_progress
 from offchain.attribution.multistage import (
-    EventAttribution,
     Method,
     MultiStageAttribution,
     MultiStageResult,
     NegativePolicy,
 )
 from offchain.attribution.reference.pipeline import Event, ReferencePipeline
+from offchain.attribution.values import EventTerms
+from offchain.attribution.values import values_document as attribution_values
 from offchain.exceptions import AttributionError
 from offchain.scenario._document import Scenario
 
@@ -96,10 +97,9 @@ def values_document(
 ) -> dict[str, Any]:
     """The ``ame.values/1`` document of a scenario's attributed events (JSON-ready).
 
-    Per event: revenue, ``commercial`` and ``date`` from the scenario, ``values`` (each
-    asset's amount in base units, a digit string), ``stages`` (each stage's amount) and
-    ``diagnostics`` (see ``docs/manifest.md``). The scenario's id and digest identify
-    the inputs.
+    :func:`offchain.attribution.values.values_document` with the scenario's metadata:
+    each event's ``commercial`` and ``date`` from the scenario, the scenario's id and
+    digest naming the inputs.
 
     Args:
         result: The attribution of (some of) the scenario's events.
@@ -110,47 +110,18 @@ def values_document(
         InputError: If an event is not one of the scenario's.
     """
     specs = {e.id: e for e in scenario.events}
-    events = []
     for item in result.events:
         spec = specs.get(item.event.id)
         if spec is None or spec.revenue != item.revenue:
             raise InputError(
                 f"events: {item.event.id!r} is not an event of scenario {scenario.id!r}"
             )
-        events.append(
-            {
-                "id": item.event.id,
-                "revenue": str(item.revenue),
-                "commercial": spec.commercial,
-                "date": spec.date.isoformat(),
-                "values": {a: str(v) for a, v in item.amounts.items()},
-                "stages": {s: str(v) for s, v in item.stage_amounts.items()},
-                "diagnostics": _diagnostics(item),
-            }
-        )
-    return {
-        "format": "ame.values/1",
-        "epoch": scenario.epoch if epoch is None else epoch,
-        "scenario": {"id": scenario.id, "sha256": scenario.digest()},
-        "events": events,
-    }
-
-
-def _diagnostics(item: EventAttribution) -> dict[str, Any]:
-    return {
-        "method": item.method,
-        "n_evaluations": item.n_evaluations,
-        "utility": item.utility,
-        "stage_values": {s: st.value for s, st in item.stages.items()},
-        "asset_values": {
-            a: st.asset_values[a]
-            for st in item.stages.values()
-            for a in st.assets
-            if a in st.asset_values
-        },
-        "stderr": item.stderr,
-        "notes": list(item.notes),
-    }
+    return attribution_values(
+        result,
+        epoch=scenario.epoch if epoch is None else epoch,
+        terms={e.id: EventTerms(e.commercial, e.date) for e in scenario.events},
+        inputs=(scenario.id, scenario.digest()),
+    )
 
 
 def attribute_scenario(

@@ -30,28 +30,42 @@ from offchain.exceptions import AttributionError
 def test_public_api_is_pinned() -> None:
     assert offchain.attribution.__all__ == [
         "BASE_MODEL",
+        "DATA_STAGE",
         "STAGES",
+        "UTILITIES",
+        "UTILITY_FUNCTIONS",
+        "VALUES_FORMAT",
+        "AttributionPipeline",
         "CachedGame",
         "Checkpoint",
         "Event",
         "EventAttribution",
+        "EventTerms",
         "Game",
         "GroupedScores",
         "MultiStageAttribution",
         "MultiStageResult",
+        "PipelineEvent",
         "PipelineGame",
         "PipelineSettings",
         "ProjectedTracIn",
         "ReferencePipeline",
         "StageAttribution",
         "TracIn",
+        "Utility",
         "ValuationResult",
         "aggregate_scores",
         "banzhaf_values",
         "knn_shapley",
+        "loglik",
+        "loglik_floored",
+        "loglik_prefix",
         "loo_values",
         "owen_values",
         "shapley_values",
+        "token_gains",
+        "utility",
+        "values_document",
     ]
     assert offchain.attribution.methods.__all__ == [
         "banzhaf_values",
@@ -85,10 +99,12 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_importing_the_package_does_not_import_torch() -> None:
-    # The pipeline, TracIn and multi-stage names load on first use.
+    # The reference pipeline and TracIn load torch on first use; the protocol, the
+    # utilities, the values writer and the multi-stage engine never do.
     code = (
         "import sys, offchain.attribution as a, offchain.attribution.reference as r; "
         "import offchain.scenario as s; s.Scenario; r.PipelineSettings; "
+        "a.AttributionPipeline; a.utility; a.values_document; a.MultiStageAttribution; "
         "assert 'torch' not in sys.modules; "
         "a.ReferencePipeline; assert 'torch' in sys.modules"
     )

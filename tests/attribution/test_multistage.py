@@ -390,7 +390,11 @@ def test_bad_arguments_raise_input_error_naming_them(
         MultiStageAttribution(pipe, max_exact=0)
     with pytest.raises(InputError, match=r"^seed: must be an int >= 0"):
         MultiStageAttribution(pipe, seed=-1)
-    with pytest.raises(InputError, match=r"^pipeline: expected a ReferencePipeline"):
+    # Any pipeline is welcome (a protocol, not one class); an object that is none is named.
+    with pytest.raises(
+        InputError,
+        match=r"^pipeline: expected an AttributionPipeline, got object \(missing \['seed', 'assets'",
+    ):
         MultiStageAttribution(object())  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"^events: need at least one"):
         MultiStageAttribution(pipe).fit([])

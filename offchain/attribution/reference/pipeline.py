@@ -30,7 +30,8 @@ pipeline of a set :math:`A` of assets scores each output token after its own con
     g_t(A) = \log p_A(y_t \mid x_A, y_{<t}) - \log p_\varnothing(y_t)
 
 nats over the empty pipeline :math:`p_\varnothing`, the uniform distribution over the
-vocabulary. The utility, ``PipelineSettings.utility``, is one of
+vocabulary. The utility, ``PipelineSettings.utility``, is one of the shared
+:mod:`offchain.attribution.utilities`,
 
 * ``"loglik"``: the output's log-likelihood gain,
 
@@ -122,7 +123,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Literal, Self
@@ -132,6 +133,7 @@ import torch
 from numpy.typing import NDArray
 
 from ame_core.exceptions import InputError
+from offchain.attribution.game import PipelineGame
 from offchain.attribution.reference.corpora import (
     NEUTRAL_TEMPLATE,
     Corpora,
@@ -169,6 +171,7 @@ from offchain.attribution.tda import (
     TracIn,
     aggregate_scores,
 )
+from offchain.attribution.utilities import utility
 from offchain.exceptions import AttributionError
 
 __all__ = [
@@ -198,73 +201,6 @@ BASE_MODEL = "transformer"
 MODEL_DEVELOPER = "model_developer"
 #: Stage ids, in pipeline order.
 STAGES = ("data", "base_model", "adapter", "prompt")
-
-
-class PipelineGame:
-    """A cooperative game of the pipeline: a callable on coalitions of string ids.
-
-    It is a :data:`~offchain.attribution.game.Game` (what ``shapley_values`` and
-    ``owen_values`` consume) that also knows its players, refuses unknown ids and keeps
-    every worth it computed, so several valuation methods share the retrained models.
-
-    Args:
-        players: The player ids.
-        worth: The raw characteristic function :math:`u`, called once per coalition.
-        free_disposal: If True, ``v(S) = max over R within S of u(R)`` (monotone);
-            otherwise ``v = u``.
-    """
-
-    def __init__(
-        self,
-        players: Iterable[str],
-        worth: Callable[[frozenset[str]], float],
-        *,
-        free_disposal: bool = True,
-    ) -> None:
-        self.players: tuple[str, ...] = tuple(players)
-        if len(set(self.players)) != len(self.players):
-            raise InputError(f"players: duplicate ids in {self.players}")
-        self.free_disposal = free_disposal
-        self._worth = worth
-        self._raw: dict[frozenset[str], float] = {}
-        self._best: dict[frozenset[str], float] = {frozenset(): 0.0}
-
-    def _check(self, coalition: Iterable[str]) -> frozenset[str]:
-        chosen = frozenset(coalition)
-        unknown = chosen.difference(self.players)
-        if unknown:
-            raise InputError(f"coalition: unknown players {sorted(unknown)}, have {self.players}")
-        return chosen
-
-    def worth(self, coalition: Iterable[str]) -> float:
-        """The raw worth :math:`u(S)`, all of the coalition's assets in use.
-
-        Raises:
-            InputError: If the coalition holds an id that is not a player.
-        """
-        chosen = self._check(coalition)
-        if chosen not in self._raw:
-            self._raw[chosen] = float(self._worth(chosen))
-        return self._raw[chosen]
-
-    def __call__(self, coalition: frozenset[str]) -> float:
-        """The worth :math:`v(S)` of a coalition (see the class).
-
-        Raises:
-            InputError: If the coalition holds an id that is not a player.
-        """
-        chosen = self._check(coalition)
-        if not self.free_disposal:
-            return self.worth(chosen) if chosen else 0.0
-        if chosen not in self._best:
-            # max over subsets = max(u(S), max_i v(S - i)); each subset is visited once.
-            self._best[chosen] = max(
-                self.worth(chosen), *(self(chosen - {p}) for p in sorted(chosen))
-            )
-        return self._best[chosen]
-
-    def __repr__(self) -> str:
-        return f"PipelineGame(players={self.players}, free_disposal={self.free_disposal})"
 
 
 @dataclass(frozen=True)
@@ -364,6 +300,11 @@ class ReferencePipeline:
         self._neural: dict[tuple[frozenset[str], str], NeuralLM] = {}
         self._estimators: dict[tuple[str, int | None], TracIn | ProjectedTracIn] = {}
         self._adapted: dict[str, tuple[Checkpoint, ...]] = {}
+
+    @property
+    def seed(self) -> int:
+        """Seed of training, sampling and sampled valuations (``settings.seed``)."""
+        return self.settings.seed
 
     @property
     def base_id(self) -> str:
@@ -662,6 +603,9 @@ class ReferencePipeline:
     def utility(self, event: Event, assets: Iterable[str]) -> float:
         """:math:`u(A)` of the pipeline's ``settings.utility``, in nats (see the module).
 
+        The output's per-token log-likelihoods under the pipeline of ``assets`` and under
+        the empty pipeline, scored by :func:`offchain.attribution.utilities.utility`:
+
         ``"loglik"``: :math:`\\log p_A(y \\mid x_A) - \\log p_\\varnothing(y)`;
         ``"loglik-floored"``: :math:`\\sum_t \\max(0, g_t(A))` over the output tokens;
         ``"loglik-prefix"``: :math:`\\max_k \\sum_{t \\le k} g_t(A)` (0 for the empty prefix).
@@ -669,14 +613,11 @@ class ReferencePipeline:
         Raises:
             InputError: If ``assets`` holds an id the event did not use.
         """
-        if self.settings.utility in ("loglik-floored", "loglik-prefix"):
-            gains = self.token_log_likelihoods(event, assets) - self.token_log_likelihoods(
-                event, ()
-            )
-            if self.settings.utility == "loglik-floored":
-                return float(np.maximum(gains, 0.0).sum())
-            return float(np.cumsum(gains).max(initial=0.0))  # the empty prefix is worth 0
-        return self.log_likelihood(event, assets) - self.log_likelihood(event, ())
+        return utility(
+            self.settings.utility,
+            self.token_log_likelihoods(event, assets),
+            self.token_log_likelihoods(event, ()),
+        )
 
     def asset_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
         """The game over every asset ``event`` used (datasets, base, adapter, prompt).

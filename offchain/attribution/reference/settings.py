@@ -9,12 +9,13 @@ trains in a few seconds on two CPU cores. Invalid values raise
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ame_core.exceptions import InputError
 from ame_core.validation import field_path
+from offchain.attribution.utilities import UTILITIES, Utility
 
 __all__ = [
     "UTILITIES",
@@ -24,15 +25,6 @@ __all__ = [
     "TrainSettings",
     "Utility",
 ]
-
-#: How an event's output is scored by the pipeline of a set of assets (see
-#: :mod:`offchain.attribution.reference.pipeline`): ``"loglik-prefix"`` (the default), the best
-#: running sum of the output tokens' log-likelihood gains over the uniform distribution
-#: over the output's prefixes; ``"loglik"``, their sum; ``"loglik-floored"``, the sum
-#: with each token's gain floored at 0.
-Utility = Literal["loglik-prefix", "loglik", "loglik-floored"]
-#: The utilities, default first.
-UTILITIES: Final[tuple[Utility, ...]] = get_args(Utility)
 
 
 Failure = tuple[tuple[str, ...], str, object]
