@@ -39,7 +39,11 @@ DISPUTE_MARGIN: Final = 60.0
 
 @dataclass(frozen=True)
 class ChallengeResult:
-    """What a challenge did: ``fraud`` (proved on-chain), ``dispute`` (opened), or ``none``."""
+    """What a challenge did: ``fraud`` (proved on-chain), ``dispute`` (opened), or ``none``.
+
+    ``complete`` is False when the audit could not complete (its mismatches then include
+    ``audit failed: <reason>`` findings, the dispute's evidence).
+    """
 
     epoch: int
     action: Literal["fraud", "dispute", "none"]
@@ -49,6 +53,7 @@ class ChallengeResult:
     dispute_id: int | None = None
     evidence_uri: str | None = None
     status: str = ""
+    complete: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -62,6 +67,7 @@ class ChallengeResult:
             "disputeId": self.dispute_id,
             "evidenceURI": self.evidence_uri,
             "status": self.status,
+            "complete": self.complete,
             "mismatches": [m.to_json() for m in self.mismatches],
         }
 
@@ -123,6 +129,7 @@ def challenge_epoch(
         dispute_id=dispute_id,
         evidence_uri=uri,
         status=ws.client.status(epoch),
+        complete=report.complete,
     )
 
 
