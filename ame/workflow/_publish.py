@@ -234,21 +234,22 @@ def _get(uri: str, target: urllib.parse.SplitResult, max_bytes: int, until: floa
     else:
         conn = http.client.HTTPConnection(target.hostname or "", port, timeout=timeout)
     expired = threading.Event()
-    watchdog: threading.Timer | None = None
-    try:
-        conn.connect()
-        sock = conn.sock
 
-        def cut_off() -> None:
-            # Socket timeouts bound each receive, not their sum: a server dripping a byte
-            # at a time would never trip one. Shutting the socket wakes the reader now.
-            expired.set()
+    def cut_off() -> None:
+        # Socket timeouts bound each receive, not their sum: a server dripping a byte at a
+        # time (headers, body or TLS handshake) never trips one. Shutting the socket down
+        # wakes the reader at once. ``conn.sock`` is the plain socket during the handshake.
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
             with contextlib.suppress(OSError):  # already closed: nothing left to wake
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
-        watchdog = threading.Timer(_remaining(uri, until), cut_off)
-        watchdog.daemon = True
-        watchdog.start()
+    watchdog = threading.Timer(timeout, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        conn.connect()
         path = target.path or "/"
         conn.request(
             "GET",
@@ -282,6 +283,5 @@ def _get(uri: str, target: urllib.parse.SplitResult, max_bytes: int, until: floa
             raise FetchError(f"{uri}: the deadline passed before the document was read") from None
         raise FetchError(f"{uri}: cannot fetch: {err}") from None
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
+        watchdog.cancel()
         conn.close()
