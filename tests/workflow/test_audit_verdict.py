@@ -32,7 +32,7 @@ from ame.workflow import (
 )
 from ame_chain.chains import InProcessChain
 from ame_core.exceptions import InputError
-from tests.workflow._helpers import CONFIG, write_inputs
+from tests.workflow._helpers import CONFIG, OPERATOR, write_inputs
 from tests.workflow._hostile import HostileServer, encode, honest_document, propose_hostile
 
 UINT256 = 2**256
@@ -251,3 +251,25 @@ def test_claim_over_every_epoch_passes_over_hostile_ones(
     assert {line.epoch for line in paid.lines} == {1}
     assert [epoch for epoch, _ in paid.skipped] == [2, 3]
     assert "build no tree" in paid.skipped[0][1] and "not a regular file" in paid.skipped[1][1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeDecodeError,
+    reason="ame_chain's SettlementClient.header_of decodes EpochProposed strictly: a "
+    "manifestURI that is not UTF-8 (any bytes, by raw calldata) raises before any report or "
+    "header exists to dispute with; the fix belongs in ame_chain (decode the URI leniently)",
+)
+def test_manifest_uri_that_is_not_utf8_still_gets_a_verdict(
+    operator_ws: Workspace, watchdog_ws: Workspace, chain: InProcessChain, tmp_path: Path
+) -> None:
+    inputs = load(tmp_path, chain)
+    tree = operator_ws.client.epoch_tree(1, inputs.manifest().leaves)
+    call, value = operator_ws.client.propose_call(tree, manifest_uri="ZZZZ")
+    data = call._encode_transaction_data().replace("5a5a5a5a", "fffefdfc")
+    operator = chain.dev_accounts[OPERATOR]
+    chain.w3.eth.send_transaction(
+        {"from": operator.address, "to": operator_ws.client.address, "data": data, "value": value}
+    )
+    report = audit_epoch(watchdog_ws, 1)
+    assert failures(report)
