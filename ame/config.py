@@ -22,6 +22,12 @@ from_block = 0                  # where to start reading events
 dir = ".ame/published"          # where manifests, inputs and evidence are written
 base_uri = "https://example.org/ame/"  # their public address; file:// URIs when absent
 
+[fetch]                         # reading documents named on-chain (audit, claim, report)
+max_bytes = 134217728           # largest document read (128 MiB)
+deadline = 120                  # seconds for all the reads of one audit
+allow_local = false             # read file:// URIs named on-chain: development only; unset,
+                                # only on a chain the command runs itself (see below)
+
 [account]
 keystore = "operator.json"      # eth-account keystore; password from $AME_KEYSTORE_PASSWORD or a prompt
 
@@ -29,6 +35,12 @@ keystore = "operator.json"      # eth-account keystore; password from $AME_KEYST
 challenge_window = 3600         # seconds; also dispute_window, claim_period
 operator_bond = 100000000000000000   # wei; also dispute_bond
 ```
+
+``[fetch] allow_local`` left unset means: local documents are read on the managed chain
+(``ame chain up``) and on a chain handed in by an embedding program (tests, demos), where
+the operator and the reader share a machine; never on a node given by ``--rpc`` or
+``[chain] rpc``, where a ``file://`` URI names a file of the reader's machine chosen by
+whoever proposed the epoch. Set it to ``true`` for a development node reached by URL.
 
 Every value is validated here (pydantic), before any work starts; an error names the
 field and where the value came from: ``ame.toml: settlement.address: ...`` or
@@ -68,6 +80,9 @@ ENV_OVERRIDES: Final[dict[str, tuple[str, str]]] = {
     "AME_FROM_BLOCK": ("settlement", "from_block"),
     "AME_PUBLISH_DIR": ("publish", "dir"),
     "AME_PUBLISH_BASE_URI": ("publish", "base_uri"),
+    "AME_FETCH_MAX_BYTES": ("fetch", "max_bytes"),
+    "AME_FETCH_DEADLINE": ("fetch", "deadline"),
+    "AME_FETCH_ALLOW_LOCAL": ("fetch", "allow_local"),
     "AME_KEYSTORE": ("account", "keystore"),
     "AME_CHALLENGE_WINDOW": ("deploy", "challenge_window"),
     "AME_DISPUTE_WINDOW": ("deploy", "dispute_window"),
@@ -153,6 +168,21 @@ class PublishSection(_Section):
     base_uri: BaseUri | None = None
 
 
+class FetchSection(_Section):
+    """How documents named on-chain are read (``ame.workflow.FetchPolicy``; its defaults when unset).
+
+    Attributes:
+        max_bytes: The largest document read (default 128 MiB).
+        deadline: Seconds for all the reads of one audit (default 120).
+        allow_local: Read ``file://`` URIs and local paths named on-chain; unset, only on a
+            chain the command runs itself (the module docstring says which).
+    """
+
+    max_bytes: Annotated[int, BeforeValidator(_integer), Field(ge=1)] | None = None
+    deadline: Seconds | None = None
+    allow_local: bool | None = None
+
+
 class AccountSection(_Section):
     """The signing account's keystore."""
 
@@ -193,6 +223,7 @@ class AmeConfig(_Section):
     chain: ChainSection = ChainSection()
     settlement: SettlementSection = SettlementSection()
     publish: PublishSection = PublishSection()
+    fetch: FetchSection = FetchSection()
     account: AccountSection = AccountSection()
     deploy: DeploySection = DeploySection()
     source: Path | None = None

@@ -101,7 +101,7 @@ def _documents(payees: int, epoch: int, salt: int) -> tuple[dict[str, Any], dict
 
 
 def _workspace(url: str, settlement: str, root: Path, account: int | None) -> Any:
-    from ame.workflow import DevChain, DurableSender, StateStore, Workspace
+    from ame.workflow import DevChain, DurableSender, FetchPolicy, StateStore, Workspace
     from ame_chain.client import SettlementClient
 
     chain = DevChain(url, timeout=600)
@@ -112,7 +112,15 @@ def _workspace(url: str, settlement: str, root: Path, account: int | None) -> An
         else None
     )
     client = SettlementClient(chain.w3, settlement)
-    return Workspace(chain, client, state, root / "published", sender=sender)
+    # Published into this run's folder and read back from it: local documents are ours.
+    return Workspace(
+        chain,
+        client,
+        state,
+        root / "published",
+        sender=sender,
+        fetch_policy=FetchPolicy(allow_local=True, deadline=3600),
+    )
 
 
 def _settle(url: str, settlement: str, root: Path, payees: int, epoch: int) -> dict[str, Any]:

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from ame.cli._main import EXIT_AUDIT_MISMATCH
+from ame.cli._main import EXIT_AUDIT_MISMATCH, EXIT_ERROR
 from ame.cli._options import input_options, with_session
 from ame.cli._output import echo_json, pairs, table
 from ame.cli._session import Session
 from ame.workflow import (
     AuditInputs,
+    AuditReport,
     audit_epoch,
     challenge_epoch,
     claim_leaves,
@@ -20,6 +21,7 @@ from ame.workflow import (
     resolve_dispute,
 )
 from ame_chain._addresses import checked_address
+from ame_core.exceptions import AmeError
 
 __all__ = ["COMMANDS"]
 
@@ -152,22 +154,43 @@ def audit(
 ) -> None:
     """Recompute and check EPOCHS (default: all) against the chain; exit 3 on any mismatch.
 
-    Inputs are read beside the published manifest unless given (one epoch only).
+    Inputs are read beside the published manifest unless given (one epoch only). Each
+    epoch is reported on its own: one that cannot be audited at all (its node answers
+    wrongly) is reported as an error and the others still run; the exit code is then 1.
     """
     inputs = AuditInputs(values, registry, policy, carried)
     ws = session.workspace(signing=False)
     chosen = list(epochs) or sorted(ws.client.proposed_headers(ws.from_block))
     if (inputs != AuditInputs() or manifest_uri) and len(chosen) != 1:
         raise click.UsageError("input files and --manifest need exactly one EPOCH")
-    reports = [audit_epoch(ws, epoch, inputs, manifest_uri=manifest_uri) for epoch in chosen]
+    reports: list[AuditReport] = []
+    errors: list[tuple[int, str]] = []
+    for epoch in chosen:
+        try:
+            reports.append(audit_epoch(ws, epoch, inputs, manifest_uri=manifest_uri))
+        except AmeError as err:
+            if len(chosen) == 1:
+                raise
+            errors.append((epoch, f"{type(err).__name__}: {err}"))
+    ok = all(r.ok for r in reports) and not errors
     if session.as_json:
-        echo_json({"ok": all(r.ok for r in reports), "epochs": [r.to_json() for r in reports]})
+        echo_json(
+            {
+                "ok": ok,
+                "epochs": [r.to_json() for r in reports],
+                "errors": [{"epoch": e, "error": message} for e, message in errors],
+            }
+        )
     else:
         for report in reports:
             verdict = "OK" if report.ok else f"{len(report.mismatches)} mismatch(es)"
+            if not report.complete:
+                verdict += " (the audit could not complete: see 'audit failed' below)"
             click.echo(
                 f"epoch {report.epoch} ({report.status}): {verdict}; checked {', '.join(report.checks)}"
             )
+        for epoch, message in errors:
+            click.echo(f"epoch {epoch}: not audited: {message}", err=True)
         rows = [
             (m.epoch, "" if m.leaf is None else m.leaf, m.field, m.expected, m.found)
             for r in reports
@@ -175,9 +198,11 @@ def audit(
         ]
         if rows:
             click.echo(table(["epoch", "leaf", "field", "expected", "found"], rows))
-        if not reports:
+        if not reports and not errors:
             click.echo(f"no epochs on {ws.client.address} yet")
-    if not all(r.ok for r in reports):
+    if errors:
+        session.ctx.exit(EXIT_ERROR)
+    if not ok:
         session.ctx.exit(EXIT_AUDIT_MISMATCH)
 
 
@@ -213,6 +238,11 @@ def challenge(
         ]
     else:
         rows = [("dispute opened", result.dispute_id), ("evidence", result.evidence_uri)]
+        rows += [
+            ("audit failed", m.found.removeprefix("audit failed: "))
+            for m in result.mismatches
+            if m.found.startswith("audit failed: ")
+        ]
     rows += [
         ("epoch", epoch),
         ("status", result.status),

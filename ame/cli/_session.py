@@ -7,7 +7,10 @@ How the chain is chosen (first that applies):
 2. ``--rpc URL``, ``$AME_RPC_URL`` or ``[chain] rpc``: that node;
 3. the managed chain that ``ame chain up`` started in the state directory.
 
-Otherwise the command stops with a ``ChainError`` saying how to get a chain. (``ame demo``
+Otherwise the command stops with a ``ChainError`` saying how to get a chain. Documents
+named on-chain as ``file://`` URIs are read on chains 1 and 3 (the operator publishes
+into a local folder there) unless ``[fetch] allow_local`` says otherwise, and on a node
+(2) only when it says so (``ame.config``). (``ame demo``
 keeps its own ``--chain`` choice and runs on the in-process chain by default.)
 
 The signing account, first that applies: ``--dev-account N`` (development chains only),
@@ -31,7 +34,7 @@ from eth_utils.address import to_checksum_address
 
 from ame.cli._output import ClickProgress
 from ame.config import AmeConfig, load_config
-from ame.workflow import DurableSender, StateStore, Workspace, managed_chain
+from ame.workflow import DurableSender, FetchPolicy, StateStore, Workspace, managed_chain
 from ame.workflow.exceptions import WorkflowError
 from ame_chain.chains import Chain, RpcChain
 from ame_chain.client import SettlementClient
@@ -111,6 +114,7 @@ class Session:
         self.progress = ClickProgress(quiet=False)
         self._state: StateStore | None = None
         self._chain: Chain | None = None
+        self._local_chain = False
 
     @property
     def state_dir(self) -> Path:
@@ -135,11 +139,13 @@ class Session:
             return self._chain
         if self.env.chain is not None:
             self._chain = self.env.chain
+            self._local_chain = True
         elif self.config.chain.rpc:
             self._chain = RpcChain(self.config.chain.rpc, timeout=self.config.chain.timeout)
             self.ctx.call_on_close(self._chain.close)
         else:
             self._chain = managed_chain(self.state_dir)
+            self._local_chain = True
             if self._chain is None:
                 raise ChainError(
                     f"no chain: start one with `ame chain up` (state {self.state_dir}), or pass "
@@ -204,6 +210,18 @@ class Session:
             )
         return client
 
+    def fetch_policy(self) -> FetchPolicy:
+        """How documents named on-chain are read: ``[fetch]``, local files as it says."""
+        fetch = self.config.fetch
+        self.chain()  # decides whether the chain is one this command runs itself
+        allow = self._local_chain if fetch.allow_local is None else fetch.allow_local
+        default = FetchPolicy()
+        return FetchPolicy(
+            max_bytes=default.max_bytes if fetch.max_bytes is None else fetch.max_bytes,
+            deadline=default.deadline if fetch.deadline is None else fetch.deadline,
+            allow_local=allow,
+        )
+
     def workspace(self, *, signing: bool) -> Workspace:
         """Everything a workflow step needs; ``signing`` requires an account."""
         client = self.client()
@@ -235,4 +253,5 @@ class Session:
             from_block=from_block,
             sender=sender,
             progress=self.progress,
+            fetch_policy=self.fetch_policy(),
         )

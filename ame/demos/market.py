@@ -37,6 +37,7 @@ from ame.demos.settlement import DEMO_CONFIG
 from ame.deployment import deploy_settlement
 from ame.workflow import (
     DurableSender,
+    FetchPolicy,
     Progress,
     StateStore,
     Workspace,
@@ -158,7 +159,16 @@ def _workspace(
 ) -> Workspace:
     state = StateStore(root / "state")
     sender = DurableSender(chain.w3, account, state) if account is not None else None
-    return Workspace(chain, client, state, root / "published", sender=sender, progress=progress)
+    # The demo publishes into its own folder and reads it back: local documents are its own.
+    return Workspace(
+        chain,
+        client,
+        state,
+        root / "published",
+        sender=sender,
+        progress=progress,
+        fetch_policy=FetchPolicy(allow_local=True),
+    )
 
 
 def _propose_tampered(ws: Workspace, inputs: MappingInputs) -> EpochHeader:

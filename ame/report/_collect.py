@@ -14,10 +14,8 @@ receipts read from the chain.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -31,11 +29,12 @@ from ame.report._analysis import (
     stage_lines,
     value_flow,
 )
-from ame.workflow import AuditReport, Workspace, audit_epoch, fetch, keccak_hex
+from ame.workflow import AuditReport, FetchPolicy, Workspace, audit_epoch, fetch, keccak_hex
 from ame.workflow._publish import sibling_uri
 from ame.workflow.exceptions import WorkflowError
 from ame_chain.errors import chain_errors
 from ame_chain.leaves import EpochHeader
+from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError
 from offchain.mapping import Manifest, Totals, parse_manifest, parse_registry
 
@@ -172,7 +171,10 @@ def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, s
     header, uri = section.header, section.manifest_uri
     row = ws.state.epoch(ws.key(section.epoch))
     try:
-        data = row.manifest if row and row.manifest_hash == header.manifest_hash else fetch(uri)
+        if row and row.manifest_hash == header.manifest_hash:
+            data = row.manifest
+        else:
+            data = fetch(uri, policy=ws.fetch_policy)
         if keccak_hex(data) != header.manifest_hash:
             section.notes.append(
                 f"the manifest at {uri} is not the one the epoch committed to (see the audit); "
@@ -183,8 +185,8 @@ def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, s
         section.notes.append(f"the manifest cannot be shown: {err}")
         return
     section.manifest = manifest
-    kinds = _kinds(section, uri)
-    stages = _stages(section, uri)
+    kinds = _kinds(section, uri, ws.fetch_policy)
+    stages = _stages(section, uri, ws.fetch_policy)
     claims = ws.client.events("Claimed", ws.from_block, epoch=section.epoch)
     claimed = [int(e["index"]) for e in claims]
     section.claimed = sum(int(e["amount"]) for e in claims)
@@ -196,17 +198,17 @@ def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, s
     section.decisions = decisions(manifest)
 
 
-def _document(section: EpochReport, uri: str, name: str) -> Any:
+def _document(section: EpochReport, uri: str, name: str, policy: FetchPolicy) -> Any:
     where = sibling_uri(uri, f"{name}.json")
     try:
-        return json.loads(fetch(where), parse_float=Decimal)
-    except (AmeError, ValueError) as err:
+        return parse_json(fetch(where, policy=policy), source=where)
+    except AmeError as err:
         section.notes.append(f"{name} not shown: {where} cannot be read ({err})")
         return None
 
 
-def _kinds(section: EpochReport, uri: str) -> dict[str, str]:
-    document = _document(section, uri, "registry")
+def _kinds(section: EpochReport, uri: str, policy: FetchPolicy) -> dict[str, str]:
+    document = _document(section, uri, "registry", policy)
     if document is None:
         return {}
     try:
@@ -217,9 +219,9 @@ def _kinds(section: EpochReport, uri: str) -> dict[str, str]:
     return {asset.id: asset.kind for asset in registry.assets}
 
 
-def _stages(section: EpochReport, uri: str) -> dict[str, dict[str, Fraction]]:
+def _stages(section: EpochReport, uri: str, policy: FetchPolicy) -> dict[str, dict[str, Fraction]]:
     # Read from the raw document: ``stages`` is optional and the report only draws it.
-    document = _document(section, uri, "values")
+    document = _document(section, uri, "values", policy)
     events = document.get("events") if isinstance(document, dict) else None
     out: dict[str, dict[str, Fraction]] = {}
     for i, event in enumerate(events if isinstance(events, list) else []):

@@ -42,7 +42,7 @@ from ame.workflow._localchain import (
     chain_up,
     managed_chain,
 )
-from ame.workflow._publish import fetch, keccak_hex
+from ame.workflow._publish import FetchPolicy, fetch, keccak_hex
 from ame.workflow._sender import DurableSender
 from ame.workflow._settle import MappingInputs, SettleResult, settle_epoch
 from ame.workflow._state import EpochKey, EpochRow, StateStore, TxRow
@@ -67,6 +67,7 @@ __all__ = [
     "EpochRow",
     "EpochSummary",
     "FetchError",
+    "FetchPolicy",
     "LocalChainInfo",
     "ManagedChainError",
     "MappingInputs",

@@ -17,22 +17,33 @@ The procedure (``docs/audit.md``), each step naming what it finds wrong as a
 5. **Money**: what was claimed (``Claimed`` events) are leaves of the manifest, and the
    pool is conserved: ``remaining == pool - claimed`` once finalised, ``claimed + swept ==
    pool`` once swept, ``refunded == pool`` once refunded.
+
+The operator chooses every byte the audit reads, so the audit reaches a verdict on any of
+them: whatever cannot be fetched, parsed, bound-checked or recomputed is recorded as a
+mismatch whose finding reads ``audit failed: <reason>`` (:attr:`AuditReport.complete` is
+then False), never raised. Reads follow the workspace's :class:`~ame.workflow.FetchPolicy`
+under one deadline for the whole audit; leaf fields are checked against their Solidity
+types before any tree is built or any contract call made with them. Only the auditor's
+own node failing (:class:`~ame_chain.exceptions.ChainError`) still raises: no verdict can
+be drawn without the chain.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from ame.workflow._epochs import find_header
-from ame.workflow._publish import fetch, keccak_hex, sibling_uri
+from ame.workflow._publish import FetchPolicy, fetch, keccak_hex, sibling_uri
 from ame.workflow._workspace import Workspace
+from ame_chain.exceptions import ChainError
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, find_faults
+from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError
 from offchain.mapping import (
     CarriedLedger,
@@ -51,6 +62,11 @@ from offchain.mapping import (
 )
 
 __all__ = ["AuditInputs", "AuditReport", "Mismatch", "audit_epoch"]
+
+#: How a mismatch's finding starts when a check could not complete.
+AUDIT_FAILED: Final = "audit failed: "
+_UINT256: Final = 2**256
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -110,11 +126,29 @@ class AuditReport:
         """Whether everything matched."""
         return not self.mismatches
 
+    @property
+    def complete(self) -> bool:
+        """Whether every check ran to its end (no ``audit failed: <reason>`` finding)."""
+        return not self.failures
+
+    @property
+    def failures(self) -> list[str]:
+        """The reasons checks could not complete, from the ``audit failed:`` findings."""
+        return [
+            m.found.removeprefix(AUDIT_FAILED)
+            for m in self.mismatches
+            if m.found.startswith(AUDIT_FAILED)
+        ]
+
     def add(
         self, field_name: str, expected: object, found: object, leaf: int | None = None
     ) -> None:
         """Record a mismatch."""
         self.mismatches.append(Mismatch(self.epoch, field_name, str(expected), str(found), leaf))
+
+    def fail(self, field_name: str, expected: object, reason: object) -> None:
+        """Record that a check could not complete: a mismatch found ``audit failed: <reason>``."""
+        self.add(field_name, expected, f"{AUDIT_FAILED}{_short(str(reason), 400)}")
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -123,6 +157,7 @@ class AuditReport:
             "status": self.status,
             "manifestURI": self.manifest_uri,
             "ok": self.ok,
+            "complete": self.complete,
             "checks": self.checks,
             "mismatches": [m.to_json() for m in self.mismatches],
         }
@@ -141,6 +176,7 @@ def audit_epoch(
     inputs: AuditInputs | None = None,
     *,
     manifest_uri: str | None = None,
+    deadline: float | None = None,
 ) -> AuditReport:
     """Audit ``epoch``: recompute, rebuild, compare with the chain (see the module docstring).
 
@@ -148,34 +184,72 @@ def audit_epoch(
         ws: The workspace (no signing account needed).
         epoch: The epoch to audit.
         inputs: Input files to use instead of those published beside the manifest.
-        manifest_uri: Read the manifest here instead of at the URI published on-chain.
+        manifest_uri: Read the manifest here instead of at the URI published on-chain (the
+            caller's own: a local file is read whatever ``ws.fetch_policy`` says).
+        deadline: Seconds all the audit's reads may take together; ``ws.fetch_policy``'s
+            deadline when None (a challenge shortens it to end within the window).
+
+    Returns:
+        The report; whatever the published documents hold, checks that cannot complete
+        are in it as ``audit failed: <reason>`` mismatches.
 
     Raises:
         WorkflowError: The epoch was never proposed.
+        ChainError: The auditor's node cannot be reached or answers wrongly.
     """
     header, published_uri = find_header(ws, epoch)
     uri = manifest_uri or published_uri
+    policy = ws.fetch_policy
+    until = policy.until() if deadline is None else time.monotonic() + deadline
+    read = _Reader(policy, until, own=manifest_uri is not None)
     report = AuditReport(epoch, ws.client.status(epoch), uri, header)
     report.checks.append("header")
     stored = ws.client.commitment_of(epoch)
     if header.commitment() != stored:
         report.add("header", stored, header.commitment())
-    manifest = _check_manifest(report, header, uri)
+    manifest = _guarded(report, "manifest", lambda: _check_manifest(report, header, uri, read))
     if manifest is None:
         return report
-    _check_inputs(ws, report, manifest, uri, inputs or AuditInputs())
-    _check_tree(ws, report, header, manifest)
-    _check_money(ws, report, header)
+    given = inputs or AuditInputs()
+    _guarded(report, "inputs", lambda: _check_inputs(ws, report, manifest, uri, given, read))
+    _guarded(report, "tree", lambda: _check_tree(ws, report, header, manifest))
+    _guarded(report, "money", lambda: _check_money(ws, report, header))
     return report
 
 
-def _check_manifest(report: AuditReport, header: EpochHeader, uri: str) -> Manifest | None:
+@dataclass(frozen=True)
+class _Reader:
+    """The audit's reads: one policy, one deadline; local files only if allowed or the caller's."""
+
+    policy: FetchPolicy
+    until: float
+    own: bool
+
+    def __call__(self, uri: str, *, own: bool | None = None) -> bytes:
+        local = self.own if own is None else own
+        return fetch(uri, policy=self.policy, until=self.until, local=local)
+
+
+def _guarded(report: AuditReport, step: str, check: Callable[[], T]) -> T | None:
+    """Run one check; anything it raises on the operator's data becomes an ``audit failed`` finding."""
+    try:
+        return check()
+    except ChainError:
+        raise  # the auditor's own node: the chain is what the verdict is drawn from
+    except Exception as err:  # hostile bytes must end in a verdict, never a raise
+        report.fail("audit", f"the {step} check completes", f"{type(err).__name__}: {err}")
+        return None
+
+
+def _check_manifest(
+    report: AuditReport, header: EpochHeader, uri: str, read: _Reader
+) -> Manifest | None:
     report.checks.append("manifest")
     try:
         # Always what is published, never the operator's own copy: that is what others see.
-        data = fetch(uri)
+        data = read(uri)
     except AmeError as err:
-        report.add("manifestURI", "a readable manifest", err)
+        report.fail("manifestURI", "a readable manifest", err)
         return None
     found = keccak_hex(data)
     if found != header.manifest_hash:
@@ -183,7 +257,7 @@ def _check_manifest(report: AuditReport, header: EpochHeader, uri: str) -> Manif
     try:
         manifest = parse_manifest(data, source=uri)
     except AmeError as err:
-        report.add("manifest", "an ame.manifest/1 document", _short(str(err), 400))
+        report.fail("manifest", "an ame.manifest/1 document", err)
         return None
     if manifest.to_json_bytes() != data:
         report.add("manifest", "canonical JSON", "other bytes for the same document")
@@ -204,27 +278,30 @@ _LOADERS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
 }
 
 
-def _input(report: AuditReport, name: str, path: Path | None, uri: str) -> Any:
+def _input(report: AuditReport, name: str, path: Path | None, uri: str, read: _Reader) -> Any:
     load, parse = _LOADERS[name]
     where = str(path) if path is not None else sibling_uri(uri, f"{name}.json")
     try:
         if path is not None:
             return load(path)
-        return parse(json.loads(fetch(where), parse_float=Decimal), source=where)
+        return parse(parse_json(read(where), source=where), source=where)
     except AmeError as err:
-        report.add(f"inputs.{name}", f"a valid {name} document at {where}", _short(str(err), 300))
-    except ValueError as err:
-        report.add(f"inputs.{name}", f"a JSON document at {where}", err)
+        report.fail(f"inputs.{name}", f"a valid {name} document at {where}", err)
     return None
 
 
 def _check_inputs(
-    ws: Workspace, report: AuditReport, manifest: Manifest, uri: str, given: AuditInputs
+    ws: Workspace,
+    report: AuditReport,
+    manifest: Manifest,
+    uri: str,
+    given: AuditInputs,
+    read: _Reader,
 ) -> None:
     report.checks.append("inputs")
     parsed: dict[str, Any] = {}
     for name in ("values", "registry", "policy", "carried"):
-        value = _input(report, name, getattr(given, name), uri)
+        value = _input(report, name, getattr(given, name), uri, read)
         if value is None:
             continue
         parsed[name] = value
@@ -232,7 +309,7 @@ def _check_inputs(
         found = value.digest()
         if found != expected:
             report.add(f"inputs.{name}.sha256", expected, found)
-    _check_carried_chain(ws, report, manifest)
+    _check_carried_chain(ws, report, manifest, read)
     if len(parsed) != 4:
         return
     report.checks.append("recompute")
@@ -241,22 +318,32 @@ def _check_inputs(
             parsed["values"], parsed["registry"], parsed["policy"], carried=parsed["carried"]
         )
     except AmeError as err:
-        report.add("recompute", "map_epoch succeeds on the inputs", err)
+        report.fail("recompute", "map_epoch succeeds on the inputs", err)
         return
     _compare(report, recomputed, manifest)
 
 
-def _check_carried_chain(ws: Workspace, report: AuditReport, manifest: Manifest) -> None:
+def _check_carried_chain(
+    ws: Workspace, report: AuditReport, manifest: Manifest, read: _Reader
+) -> None:
     # The carried ledger must be the one the previous epoch's manifest handed on.
     previous = manifest.inputs.carried.epoch
     if previous is None:
+        return
+    if (
+        isinstance(previous, bool)
+        or not isinstance(previous, int)
+        or not 0 <= previous < report.epoch
+    ):
+        # Checked before asking the chain: an epoch past uint256 cannot even be encoded.
+        report.add("inputs.carried.epoch", f"an earlier epoch (0..{report.epoch - 1})", previous)
         return
     found = ws.client.header_of(previous, ws.from_block)
     if found is None:
         return  # an epoch that paid nobody was never proposed: nothing on-chain to compare
     header, uri = found
     try:
-        data = fetch(uri)
+        data = read(uri, own=False)  # named on-chain, whoever named this epoch's manifest
         if keccak_hex(data) != header.manifest_hash:
             report.add(
                 "inputs.carried",
@@ -264,9 +351,9 @@ def _check_carried_chain(ws: Workspace, report: AuditReport, manifest: Manifest)
                 keccak_hex(data),
             )
             return
-        ledger: CarriedLedger = parse_carried(json.loads(data), source=uri)
-    except (AmeError, ValueError) as err:
-        report.add("inputs.carried", f"the carried ledger of epoch {previous}", err)
+        ledger: CarriedLedger = parse_carried(parse_json(data, source=uri), source=uri)
+    except AmeError as err:
+        report.fail("inputs.carried", f"the carried ledger of epoch {previous}", err)
         return
     if ledger.digest() != manifest.inputs.carried.sha256:
         report.add(
@@ -322,6 +409,8 @@ def _check_tree(
     report.checks.append("tree")
     leaves = list(manifest.leaves)
     report.leaves = leaves
+    if not _leaves_in_bounds(report, leaves):
+        return  # no tree or contract call can take these values
     pool = sum(leaf.amount for leaf in leaves)
     if pool != header.pool:
         report.add("pool", header.pool, f"{pool} (sum of the manifest's leaves)")
@@ -350,6 +439,31 @@ def _check_tree(
             f"leaves {list(fault.positions)} break the rule",
             leaf=leaves[fault.positions[0]].index,
         )
+
+
+def _leaves_in_bounds(report: AuditReport, leaves: list[PayoutLeaf]) -> bool:
+    """Whether every leaf fits the contract's types; each field that does not is a mismatch.
+
+    Only what no ABI encoding can carry is checked here (a uint256 at or past 2^256): an
+    ``index`` at or past ``leafCount`` is a fraud rule (``INDEX_OUT_OF_RANGE``) the contract
+    accepts a proof of, so the fraud rules below report it and a challenge proves it.
+    """
+    fits = True
+    for position, leaf in enumerate(leaves):
+        for name, label in (
+            ("index", "index"),
+            ("amount", "amount"),
+            ("amount_before", "amountBefore"),
+        ):
+            value = getattr(leaf, name)
+            if not 0 <= value < _UINT256:
+                fits = False
+                report.add(
+                    f"leaves[{position}].{label}",
+                    "a uint256 (0 <= value < 2^256)",
+                    _short(str(value)),
+                )
+    return fits
 
 
 def _check_proofs(ws: Workspace, report: AuditReport, header: EpochHeader, tree: EpochTree) -> None:

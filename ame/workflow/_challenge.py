@@ -7,6 +7,12 @@ the prover's. Every other mismatch (a wrong amount, a missing account, a manifes
 does not hash to the commitment, inputs that do not recompute) needs the arbiter: it
 publishes an ``ame.evidence/1`` document listing the mismatches and opens a dispute with
 its keccak256 and URI.
+
+A hostile operator cannot stop this by publishing what cannot be audited: a manifest
+that cannot be fetched in time, parsed or recomputed is itself a finding (``audit
+failed: <reason>``, :attr:`~ame.workflow.AuditReport.complete` False), and the dispute
+carries it as evidence. The audit's reads end before the challenge window does, leaving
+:data:`DISPUTE_MARGIN` seconds (or half of what is left, if less) to open the dispute.
 """
 
 from __future__ import annotations
@@ -14,23 +20,30 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ame.workflow._audit import AuditInputs, Mismatch, audit_epoch
 from ame.workflow._epochs import find_header
 from ame.workflow._publish import epoch_folder, fetch, keccak_hex, publish
 from ame.workflow._workspace import Workspace
 from ame.workflow.exceptions import WorkflowError
+from ame_chain.errors import chain_errors
 from ame_chain.leaves import EpochHeader, Fault, find_faults
 
 __all__ = ["EVIDENCE_FORMAT", "ChallengeResult", "challenge_epoch", "open_dispute"]
 
 EVIDENCE_FORMAT = "ame.evidence/1"
+#: Seconds of the challenge window kept for opening the dispute after the audit's reads.
+DISPUTE_MARGIN: Final = 60.0
 
 
 @dataclass(frozen=True)
 class ChallengeResult:
-    """What a challenge did: ``fraud`` (proved on-chain), ``dispute`` (opened), or ``none``."""
+    """What a challenge did: ``fraud`` (proved on-chain), ``dispute`` (opened), or ``none``.
+
+    ``complete`` is False when the audit could not complete (its mismatches then include
+    ``audit failed: <reason>`` findings, the dispute's evidence).
+    """
 
     epoch: int
     action: Literal["fraud", "dispute", "none"]
@@ -40,6 +53,7 @@ class ChallengeResult:
     dispute_id: int | None = None
     evidence_uri: str | None = None
     status: str = ""
+    complete: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -53,6 +67,7 @@ class ChallengeResult:
             "disputeId": self.dispute_id,
             "evidenceURI": self.evidence_uri,
             "status": self.status,
+            "complete": self.complete,
             "mismatches": [m.to_json() for m in self.mismatches],
         }
 
@@ -66,16 +81,22 @@ def challenge_epoch(
 ) -> ChallengeResult:
     """Audit ``epoch`` and challenge it: a fraud proof when one exists, else a dispute.
 
+    An audit that cannot complete (a manifest that cannot be fetched before the window
+    closes, or parsed, or recomputed) opens a dispute whose evidence says ``audit failed:
+    <reason>``.
+
     Raises:
         WorkflowError: The epoch is not ``Proposed`` (nothing can be challenged), or no
             signing account was given.
         SettlementError: The contract refused (e.g. the challenge window closed).
     """
     ws.signer()
-    status = ws.client.status(find_header(ws, epoch)[0].epoch)
+    header, _ = find_header(ws, epoch)
+    status = ws.client.status(header.epoch)
     if status != "Proposed":
         raise WorkflowError(f"epoch {epoch} is {status}: only a Proposed epoch can be challenged")
-    report = audit_epoch(ws, epoch, inputs, manifest_uri=manifest_uri)
+    deadline = _audit_budget(ws, header)
+    report = audit_epoch(ws, epoch, inputs, manifest_uri=manifest_uri, deadline=deadline)
     if report.ok:
         return ChallengeResult(epoch, "none", status=status)
     if report.tree_matches:
@@ -95,6 +116,7 @@ def challenge_epoch(
         "epoch": epoch,
         "manifestHash": report.header.manifest_hash,
         "manifestURI": report.manifest_uri,
+        "complete": report.complete,
         "mismatches": [m.to_json() for m in report.mismatches],
     }
     data = json.dumps(evidence, sort_keys=True, indent=1).encode() + b"\n"
@@ -107,7 +129,16 @@ def challenge_epoch(
         dispute_id=dispute_id,
         evidence_uri=uri,
         status=ws.client.status(epoch),
+        complete=report.complete,
     )
+
+
+def _audit_budget(ws: Workspace, header: EpochHeader) -> float:
+    """Seconds the audit's reads may take so that the dispute is still sent within the window."""
+    with chain_errors():
+        left = header.challenge_end - ws.chain.timestamp()
+    keep = min(DISPUTE_MARGIN, left / 2)
+    return max(1.0, min(ws.fetch_policy.deadline, left - keep))
 
 
 def open_dispute(
@@ -118,7 +149,7 @@ def open_dispute(
     Returns:
         The dispute id, the transaction hash and the evidence URI.
     """
-    data = fetch(str(evidence))
+    data = fetch(str(evidence), policy=ws.fetch_policy, local=True)
     if uri is not None:
         header, _ = find_header(ws, epoch)
         ws.progress.step(f"opening a dispute on epoch {epoch} with evidence {uri}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ame.workflow._publish import fetch, keccak_hex
 from ame.workflow._workspace import Workspace
 from ame.workflow.exceptions import FetchError, WorkflowError
+from ame_chain.exceptions import MerkleError
 from ame_chain.leaves import EpochHeader, EpochTree
 from offchain.mapping import Manifest, parse_manifest
 
@@ -41,7 +42,7 @@ def manifest_bytes(ws: Workspace, header: EpochHeader, uri: str) -> bytes:
     row = ws.state.epoch(ws.key(header.epoch))
     if row is not None and row.manifest_hash == header.manifest_hash:
         return row.manifest
-    return fetch(uri)
+    return fetch(uri, policy=ws.fetch_policy)
 
 
 def load_published(ws: Workspace, epoch: int) -> PublishedEpoch:
@@ -49,7 +50,9 @@ def load_published(ws: Workspace, epoch: int) -> PublishedEpoch:
 
     Raises:
         WorkflowError: The epoch was never proposed.
-        FetchError: The manifest cannot be read, or it is not the one the epoch committed to.
+        FetchError: The manifest cannot be read (under ``ws.fetch_policy``), or it is not
+            the one the epoch committed to, or its leaves cannot build a tree.
+        InputError: The manifest is not a valid ``ame.manifest/1`` document.
     """
     header, uri = find_header(ws, epoch)
     data = manifest_bytes(ws, header, uri)
@@ -62,7 +65,10 @@ def load_published(ws: Workspace, epoch: int) -> PublishedEpoch:
     manifest = parse_manifest(data, source=uri)
     if not manifest.leaves:
         raise FetchError(f"epoch {epoch}: the manifest at {uri} has no leaves")
-    tree = ws.client.epoch_tree(epoch, manifest.leaves)
+    try:
+        tree = ws.client.epoch_tree(epoch, manifest.leaves)
+    except MerkleError as err:  # e.g. an amount past uint256: the operator's bytes, not ours
+        raise FetchError(f"epoch {epoch}: the leaves of {uri} build no tree: {err}") from None
     if tree.root != header.root:
         raise FetchError(
             f"epoch {epoch}: the leaves of {uri} build root {tree.root}, but the epoch committed "

@@ -7,21 +7,45 @@ beside it, the inputs it was mapped from (``values.json``, ``registry.json``,
 records). Their URI is ``file://`` of the local path, or ``<base URI>/<same relative
 path>`` when the operator serves the folder elsewhere (it is then the operator's job to
 copy the folder there before proposing).
+
+Reading is :func:`fetch`, under a :class:`FetchPolicy`, because the URIs an auditor or a
+claimant reads come from the chain, that is from whoever proposed the epoch: a document is
+at most ``max_bytes`` long and every read of one audit ends by one deadline (a server that
+sends a byte a second is cut off there); ``file://`` URIs and local paths are read only
+when the policy allows local documents (development: the operator's own folder) or the
+caller gave the URI itself, and only regular files (never ``/dev/zero`` or a FIFO).
 """
 
 from __future__ import annotations
 
-import urllib.error
+import contextlib
+import http.client
+import os
+import socket
+import ssl
+import stat
+import threading
+import time
 import urllib.parse
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Final
 
 from eth_utils.crypto import keccak
 
 from ame.workflow.exceptions import FetchError, WorkflowError
+from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
 
-__all__ = ["epoch_folder", "fetch", "keccak_hex", "publish", "published_uri", "sibling_uri"]
+__all__ = [
+    "FetchPolicy",
+    "epoch_folder",
+    "fetch",
+    "keccak_hex",
+    "publish",
+    "published_uri",
+    "sibling_uri",
+]
 
 MANIFEST_NAME = "manifest.json"
 INPUT_NAMES = ("values", "registry", "policy", "carried")
@@ -65,26 +89,199 @@ def sibling_uri(uri: str, name: str) -> str:
     return urllib.parse.urljoin(uri, name)
 
 
-def fetch(uri: str, *, timeout: float = 30.0) -> bytes:
-    """Read a published document: a ``file://`` URI, a local path, or an ``http(s)://`` URL.
+#: Default largest document: a manifest takes about 260 bytes a leaf, so some 500,000 leaves.
+DEFAULT_MAX_BYTES: Final = 128 * 1024 * 1024
+#: Default seconds for all the reads of one audit (or of one document read on its own).
+DEFAULT_DEADLINE: Final = 120.0
+_REDIRECTS: Final = 5
+_CHUNK: Final = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How documents whose URI was taken from the chain are read.
+
+    Attributes:
+        max_bytes: The largest document read; a longer one is refused, unread past the limit.
+        deadline: Seconds every read of one audit may take together, from the first
+            connection to the last byte (one read on its own has the whole budget); a slower
+            server is cut off at the deadline.
+        allow_local: Read ``file://`` URIs and local paths published on-chain. Only for
+            development, where the operator publishes into a local folder (the in-process or
+            managed chain, the demos, tests): on a public chain such a URI names a file of
+            the reader's machine, chosen by whoever proposed the epoch.
 
     Raises:
-        FetchError: The scheme is not supported or the document cannot be read.
+        InputError: ``max_bytes`` is below 1 or ``deadline`` is not positive.
     """
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    deadline: float = DEFAULT_DEADLINE
+    allow_local: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
+            raise InputError(f"max_bytes: {self.max_bytes!r} is not a whole number")
+        if self.max_bytes < 1:
+            raise InputError(f"max_bytes: {self.max_bytes} is below 1")
+        if not self.deadline > 0:  # also refuses NaN
+            raise InputError(f"deadline: {self.deadline!r} seconds is not positive")
+
+    def until(self) -> float:
+        """The ``time.monotonic()`` at which reads started now must have ended."""
+        return time.monotonic() + self.deadline
+
+
+def fetch(
+    uri: str,
+    *,
+    policy: FetchPolicy | None = None,
+    until: float | None = None,
+    local: bool = False,
+) -> bytes:
+    """Read a published document: a ``file://`` URI, a local path, or an ``http(s)://`` URL.
+
+    Args:
+        uri: Where the document is.
+        policy: Size limit, deadline and whether local documents may be read; the
+            defaults of :class:`FetchPolicy` (no local documents) when None.
+        until: The ``time.monotonic()`` by which the read must end, shared by the reads of
+            one audit; ``policy.deadline`` from now when None.
+        local: The URI is the caller's own (a file named on the command line), not taken
+            from the chain: a local file is read whatever ``policy.allow_local`` says.
+
+    Raises:
+        FetchError: The scheme is not supported, a local document is not allowed or not a
+            regular file, the document is longer than ``policy.max_bytes``, the deadline
+            passed, or the document cannot be read.
+    """
+    policy = policy or FetchPolicy()
+    until = policy.until() if until is None else until
     if not uri:
         raise FetchError("no URI was published")
     parsed = urllib.parse.urlparse(uri)
     if parsed.scheme in ("", "file"):
+        if not (local or policy.allow_local):
+            raise FetchError(
+                f"{uri}: a local document named on-chain is not read (it would be a file of "
+                "this machine chosen by the proposer); allow local documents only for "
+                "development ([fetch] allow_local)"
+            )
         path = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme else Path(uri)
-        try:
-            return path.read_bytes()
-        except OSError as err:
-            raise FetchError(f"{uri}: cannot read: {err.strerror or err}") from None
+        return _read_file(uri, path, policy.max_bytes)
     if parsed.scheme in ("http", "https"):
-        try:
-            with urllib.request.urlopen(uri, timeout=timeout) as response:
-                data: bytes = response.read()
-                return data
-        except (urllib.error.URLError, OSError) as err:
-            raise FetchError(f"{uri}: cannot fetch: {err}") from None
+        return _read_http(uri, policy.max_bytes, until)
     raise FetchError(f"{uri}: unsupported URI scheme {parsed.scheme!r} (file, http, https)")
+
+
+def _read_file(uri: str, path: Path, max_bytes: int) -> bytes:
+    # Opened without blocking (a FIFO would wait for a writer), then checked on the open
+    # descriptor, so the file read is the file checked.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise FetchError(f"{uri}: cannot read: {err.strerror or err}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FetchError(f"{uri}: not a regular file")
+        if info.st_size > max_bytes:
+            raise FetchError(f"{uri}: {info.st_size} bytes, more than the limit of {max_bytes}")
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(_CHUNK, max_bytes + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:  # grew since fstat
+                raise FetchError(f"{uri}: more than the limit of {max_bytes} bytes")
+        return b"".join(chunks)
+    except OSError as err:
+        raise FetchError(f"{uri}: cannot read: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
+def _remaining(uri: str, until: float) -> float:
+    left = until - time.monotonic()
+    if left <= 0:
+        raise FetchError(f"{uri}: the deadline passed before the document was read")
+    return left
+
+
+def _read_http(uri: str, max_bytes: int, until: float) -> bytes:
+    for _ in range(_REDIRECTS + 1):
+        target = urllib.parse.urlsplit(uri)
+        if target.scheme not in ("http", "https") or not target.hostname:
+            raise FetchError(f"{uri}: only http(s) URLs with a host are fetched")
+        location = _get(uri, target, max_bytes, until)
+        if isinstance(location, bytes):
+            return location
+        uri = urllib.parse.urljoin(uri, location)
+    raise FetchError(f"{uri}: more than {_REDIRECTS} redirects")
+
+
+def _get(uri: str, target: urllib.parse.SplitResult, max_bytes: int, until: float) -> bytes | str:
+    """The body of ``uri``, or the location it redirects to."""
+    timeout = _remaining(uri, until)
+    conn: http.client.HTTPConnection
+    try:
+        port = target.port
+    except ValueError as err:
+        raise FetchError(f"{uri}: {err}") from None
+    if target.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            target.hostname or "", port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(target.hostname or "", port, timeout=timeout)
+    expired = threading.Event()
+
+    def cut_off() -> None:
+        # Socket timeouts bound each receive, not their sum: a server dripping a byte at a
+        # time (headers, body or TLS handshake) never trips one. Shutting the socket down
+        # wakes the reader at once. ``conn.sock`` is the plain socket during the handshake.
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing left to wake
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        conn.connect()
+        path = target.path or "/"
+        conn.request(
+            "GET",
+            path + (f"?{target.query}" if target.query else ""),
+            headers={"Accept-Encoding": "identity", "User-Agent": "ame-auditor"},
+        )
+        response = conn.getresponse()
+        if response.status in (301, 302, 303, 307, 308):
+            location = response.getheader("Location")
+            if not location:
+                raise FetchError(f"{uri}: HTTP {response.status} without a Location")
+            return location
+        if response.status != 200:
+            raise FetchError(f"{uri}: cannot fetch: HTTP {response.status} {response.reason}")
+        declared = response.getheader("Content-Length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
+            raise FetchError(f"{uri}: {int(declared)} bytes, more than the limit of {max_bytes}")
+        chunks, size = [], 0
+        while chunk := response.read1(_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError(f"{uri}: more than the limit of {max_bytes} bytes")
+        if expired.is_set():
+            raise FetchError(f"{uri}: the deadline passed before the document was read")
+        return b"".join(chunks)
+    except FetchError:
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as err:
+        if expired.is_set():
+            raise FetchError(f"{uri}: the deadline passed before the document was read") from None
+        raise FetchError(f"{uri}: cannot fetch: {err}") from None
+    finally:
+        watchdog.cancel()
+        conn.close()

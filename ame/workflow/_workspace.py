@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ame.workflow._publish import FetchPolicy
 from ame.workflow._sender import DurableSender
 from ame.workflow._state import EpochKey, StateStore, TxScope
 from ame.workflow.exceptions import WorkflowError
@@ -30,6 +31,9 @@ class Workspace:
         from_block: First block to read events from (the deployment block when known).
         sender: Records and sends transactions; None for read-only work (audit, status).
         progress: Where long steps are reported.
+        fetch_policy: How documents named on-chain are read (size limit, deadline, and
+            whether ``file://`` URIs are: by default they are not, see
+            :class:`~ame.workflow.FetchPolicy`).
     """
 
     chain: Chain
@@ -40,6 +44,7 @@ class Workspace:
     from_block: int = 0
     sender: DurableSender | None = None
     progress: Progress = field(default=quiet_progress)
+    fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
 
     def key(self, epoch: int) -> EpochKey:
         """The state key of ``epoch`` of this contract on this chain."""

@@ -27,6 +27,9 @@ CLEAN_ENV: dict[str, str | None] = {
         "AME_KEYSTORE",
         "AME_KEYSTORE_PASSWORD",
         "AME_PRIVATE_KEY",
+        "AME_FETCH_MAX_BYTES",
+        "AME_FETCH_DEADLINE",
+        "AME_FETCH_ALLOW_LOCAL",
     )
 }
 

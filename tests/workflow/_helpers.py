@@ -10,7 +10,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from ame.deployment import deploy_settlement
-from ame.workflow import DurableSender, StateStore, Workspace, keccak_hex
+from ame.workflow import DurableSender, FetchPolicy, StateStore, Workspace, keccak_hex
 from ame.workflow._publish import epoch_folder, publish
 from ame.workflow._settle import MappingInputs
 from ame_chain.chains import Chain
@@ -21,6 +21,8 @@ from offchain.mapping import Manifest, parse_manifest
 from tests.mapping._builders import asset_doc, event_doc, registry_doc, values_doc
 
 ETHER = 10**18
+#: How the tests read what they publish: local files allowed (development), defaults otherwise.
+LOCAL_FETCH = FetchPolicy(allow_local=True)
 CONFIG = SettlementConfig(
     challenge_window=3600,
     dispute_window=86400,
@@ -89,10 +91,16 @@ def deploy(chain: Chain) -> SettlementClient:
 def workspace(
     chain: Chain, client: SettlementClient, root: Path, account: LocalAccount | None, **kwargs: Any
 ) -> Workspace:
-    """A workspace with its own state (``root/state``), publishing under ``root/published``."""
+    """A workspace with its own state (``root/state``), publishing under ``root/published``.
+
+    Local documents are allowed: the tests publish into folders on this machine (the
+    development setting of :class:`~ame.workflow.FetchPolicy`).
+    """
     state = StateStore(root / "state")
     sender = DurableSender(chain.w3, account, state, **kwargs) if account is not None else None
-    return Workspace(chain, client, state, root / "published", sender=sender)
+    return Workspace(
+        chain, client, state, root / "published", sender=sender, fetch_policy=LOCAL_FETCH
+    )
 
 
 def shift_one_unit(manifest: Manifest) -> Manifest:

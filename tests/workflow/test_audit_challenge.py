@@ -187,14 +187,14 @@ def test_challenge_disputes_what_only_recomputation_shows_and_the_arbiter_uphold
     result = challenge_epoch(watchdog_ws, 1)
     assert result.action == "dispute" and result.dispute_id == 0
     assert result.evidence_uri is not None
-    evidence = json.loads(fetch(result.evidence_uri))
+    evidence = json.loads(fetch(result.evidence_uri, local=True))
     assert evidence["format"] == EVIDENCE_FORMAT
     assert evidence["mismatches"] == [m.to_json() for m in result.mismatches]
     assert {"epoch": 1, "leaf": 0, "field": "amount"}.items() <= next(
         m for m in evidence["mismatches"] if m["leaf"] == 0
     ).items()
     (opened,) = watchdog_ws.client.events("DisputeOpened")
-    assert "0x" + opened["evidenceHash"].hex() == keccak_hex(fetch(result.evidence_uri))
+    assert "0x" + opened["evidenceHash"].hex() == keccak_hex(fetch(result.evidence_uri, local=True))
     assert opened["evidenceURI"] == result.evidence_uri
     arbiter = workspace(
         chain, watchdog_ws.client, tmp_path / "arbiter", chain.dev_accounts[ARBITER]

@@ -101,3 +101,18 @@ def test_command_line_values_name_their_source(tmp_path: Path) -> None:
         ConfigError, match=r"command line \(settlement.address\): 'x' is not an address"
     ):
         load_config(env={}, cwd=tmp_path, overrides={("settlement", "address"): "x"})
+
+
+def test_fetch_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    assert load_config(env={}, cwd=tmp_path).fetch.allow_local is None  # decided by the chain
+    write(tmp_path, "[fetch]\nmax_bytes = 1024\ndeadline = 5\nallow_local = true\n")
+    fetch = load_config(env={}, cwd=tmp_path).fetch
+    assert (fetch.max_bytes, fetch.deadline, fetch.allow_local) == (1024, 5, True)
+    env = {"AME_FETCH_ALLOW_LOCAL": "false", "AME_FETCH_DEADLINE": "30"}
+    fetch = load_config(env=env, cwd=tmp_path).fetch
+    assert (fetch.deadline, fetch.allow_local) == (30, False)
+    write(tmp_path, "[fetch]\nmax_bytes = 0\n")
+    with pytest.raises(
+        ConfigError, match=r"ame.toml: fetch.max_bytes: .*greater than or equal to 1"
+    ):
+        load_config(env={}, cwd=tmp_path)

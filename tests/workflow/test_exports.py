@@ -16,6 +16,7 @@ WORKFLOW = [
     "EpochRow",
     "EpochSummary",
     "FetchError",
+    "FetchPolicy",
     "LocalChainInfo",
     "ManagedChainError",
     "MappingInputs",

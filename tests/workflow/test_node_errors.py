@@ -32,7 +32,7 @@ from ame_chain.client import SettlementClient
 from ame_chain.exceptions import ChainError, TransactionError
 from ame_core.exceptions import AmeError
 from tests.hardening._faulty_node import Fault, FaultyNode
-from tests.workflow._helpers import OPERATOR, deploy, workspace, write_inputs
+from tests.workflow._helpers import LOCAL_FETCH, OPERATOR, deploy, workspace, write_inputs
 
 pytestmark = pytest.mark.anvil
 
@@ -112,7 +112,9 @@ def test_workflow_called_as_a_library_raises_an_ame_error_from_a_failing_node(
         try:
             client = SettlementClient(chain.w3, settled.settlement)
             sender = DurableSender(chain.w3, settled.anvil.dev_accounts[OPERATOR], state)
-            ws = Workspace(chain, client, state, settled.published, sender=sender)
+            ws = Workspace(
+                chain, client, state, settled.published, sender=sender, fetch_policy=LOCAL_FETCH
+            )
             proxy.faults.update(case.faults)
             with pytest.raises(AmeError) as info:
                 case.call(ws, settled)

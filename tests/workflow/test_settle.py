@@ -68,7 +68,7 @@ def test_settle_publishes_the_manifest_and_commits_to_its_keccak_and_tree(
     operator_ws: Workspace, chain: InProcessChain, tmp_path: Path
 ) -> None:
     result = settle_epoch(operator_ws, inputs(tmp_path, chain))
-    data = fetch(result.manifest_uri)
+    data = fetch(result.manifest_uri, local=True)
     manifest = load_manifest(Path(result.manifest_uri.removeprefix("file://")))
     tree = operator_ws.client.epoch_tree(1, manifest.leaves)
     assert result.manifest_hash == keccak_hex(data) == result.header.manifest_hash
@@ -84,7 +84,7 @@ def test_settle_publishes_the_manifest_and_commits_to_its_keccak_and_tree(
     assert held(operator_ws) == ETHER + CONFIG.operator_bond
     assert operator_ws.client.proposed_headers()[1] == (result.header, result.manifest_uri)
     for name in ("values", "registry", "policy", "carried"):
-        assert fetch(result.manifest_uri.replace("manifest.json", f"{name}.json"))
+        assert fetch(result.manifest_uri.replace("manifest.json", f"{name}.json"), local=True)
     row = operator_ws.state.epoch(operator_ws.key(1))
     assert row is not None and row.header == result.header and row.manifest == data
     assert row.tree["format"] == "standard-v1"
@@ -167,13 +167,15 @@ def test_settle_refuses_other_inputs_for_a_proposed_epoch(
     operator_ws: Workspace, chain: InProcessChain, tmp_path: Path
 ) -> None:
     settled = settle_epoch(operator_ws, inputs(tmp_path, chain))
-    published = fetch(settled.manifest_uri)
+    published = fetch(settled.manifest_uri, local=True)
     other = inputs(tmp_path / "other", chain, revenue=2 * ETHER)
     with pytest.raises(StateError, match=r"epoch 1: transaction 0x[0-9a-f]{64} was already signed"):
         settle_epoch(operator_ws, other)
     # Refused before anything is written: what the proposal committed to stays published.
-    assert fetch(settled.manifest_uri) == published
-    assert fetch(settled.manifest_uri.replace("manifest", "values")) == first_values(tmp_path)
+    assert fetch(settled.manifest_uri, local=True) == published
+    assert fetch(settled.manifest_uri.replace("manifest", "values"), local=True) == first_values(
+        tmp_path
+    )
 
 
 def first_values(tmp_path: Path) -> bytes:
@@ -210,7 +212,7 @@ def test_settle_carries_balances_from_the_previous_epoch_in_the_state(
     second = MappingInputs.load(*write_inputs(tmp_path / "2", chain, 2, policy=policy))  # type: ignore[arg-type]
     result = settle_epoch(operator_ws, second)
     assert result.carried_from == 1
-    manifest = json.loads(fetch(result.manifest_uri))
+    manifest = json.loads(fetch(result.manifest_uri, local=True))
     assert manifest["inputs"]["carried"]["epoch"] == 1
     assert manifest["totals"]["carried_in"] == str(ETHER // 10 + 2 * ETHER // 10)
 
