@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
+from eth_abi.abi import decode as abi_decode
+from eth_typing import ABIEvent
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
@@ -40,6 +44,21 @@ from ame_chain.leaves import (
 )
 from ame_chain.tx import Transactor, TxResult
 from ame_core.exceptions import InputError
+
+
+@cache
+def _proposed_event_layout() -> tuple[str, list[str], list[str]]:
+    """``EpochProposed``'s topic and its data fields' names and types, strings as ``bytes``."""
+    (abi,) = (
+        e
+        for e in load_artifact("AmeSettlement").abi
+        if e.get("type") == "event" and e["name"] == "EpochProposed"
+    )
+    data = [i for i in abi["inputs"] if not i["indexed"]]
+    types = ["bytes" if i["type"] == "string" else i["type"] for i in data]
+    topic = event_abi_to_log_topic(cast("ABIEvent", abi))
+    return "0x" + topic.hex(), [i["name"] for i in data], types
+
 
 __all__ = [
     "EpochStatus",
@@ -160,6 +179,32 @@ class SettlementClient:
         event = getattr(self.contract.events, name)()
         with chain_errors():
             return list(event.get_logs(argument_filters=filters or None, from_block=from_block))
+
+    def _proposals(self, from_block: int, epoch: int | None = None) -> list[dict[str, Any]]:
+        """The arguments of the ``EpochProposed`` events, oldest first, the URI read leniently.
+
+        The manifest URI is whatever bytes the proposer's calldata held. Decoded as a
+        ``string`` (web3's way) invalid UTF-8 raises, and an auditor would be left with
+        no header to dispute; ``string`` and ``bytes`` share one ABI encoding, so the
+        event's data is decoded with the URI as ``bytes`` and the text is made with
+        backslash escapes for what is not UTF-8 (the URI is not part of the header).
+        """
+        topic, names, types = _proposed_event_layout()
+        topics: list[Any] = [topic]
+        if epoch is not None:
+            topics.append("0x" + epoch.to_bytes(32, "big").hex())
+        query: Any = {"address": self.address, "fromBlock": from_block, "topics": topics}
+        with chain_errors():
+            logs = self.w3.eth.get_logs(query)
+        out: list[dict[str, Any]] = []
+        for log in logs:
+            args = dict(zip(names, abi_decode(types, bytes(log["data"])), strict=True))
+            args["epoch"] = int.from_bytes(bytes(log["topics"][1]), "big")
+            args["operator"] = to_checksum_address(bytes(log["topics"][2])[-20:])
+            args["token"] = to_checksum_address(args["token"])
+            args["manifestURI"] = args["manifestURI"].decode("utf-8", "backslashreplace")
+            out.append(args)
+        return out
 
     def is_settlement(self) -> bool:
         """Whether the address holds an ``AmeSettlement``: one cheap view every one has answers.
@@ -480,10 +525,10 @@ class SettlementClient:
         commitment = self.commitment_of(epoch)
         if int(commitment, 16) == 0:
             return None
-        for event in self._logs("EpochProposed", from_block, epoch=epoch):
-            header = EpochHeader.from_event(event["args"])
+        for args in self._proposals(from_block, epoch):
+            header = EpochHeader.from_event(args)
             if header.commitment() == commitment:
-                return header, str(event["args"]["manifestURI"])
+                return header, args["manifestURI"]
         raise ChainError(
             f"epoch {epoch}: no EpochProposed event from block {from_block} matches the stored "
             f"commitment {commitment}"
@@ -503,13 +548,9 @@ class SettlementClient:
 
     def proposed_headers(self, from_block: int = 0) -> dict[int, tuple[EpochHeader, str]]:
         """Every proposed epoch's header and manifest URI, from the ``EpochProposed`` events."""
-        events = self._logs("EpochProposed", from_block)
         return {
-            int(e["args"]["epoch"]): (
-                EpochHeader.from_event(e["args"]),
-                str(e["args"]["manifestURI"]),
-            )
-            for e in events
+            int(args["epoch"]): (EpochHeader.from_event(args), args["manifestURI"])
+            for args in self._proposals(from_block)
         }
 
     def events(

@@ -253,13 +253,6 @@ def test_claim_over_every_epoch_passes_over_hostile_ones(
     assert "build no tree" in paid.skipped[0][1] and "not a regular file" in paid.skipped[1][1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="ame_chain's SettlementClient.header_of decodes EpochProposed strictly: a "
-    "manifestURI that is not UTF-8 (any bytes, by raw calldata) raises before any report or "
-    "header exists to dispute with; the fix belongs in ame_chain (decode the URI leniently)",
-)
 def test_manifest_uri_that_is_not_utf8_still_gets_a_verdict(
     operator_ws: Workspace, watchdog_ws: Workspace, chain: InProcessChain, tmp_path: Path
 ) -> None:
@@ -271,5 +264,8 @@ def test_manifest_uri_that_is_not_utf8_still_gets_a_verdict(
     chain.w3.eth.send_transaction(
         {"from": operator.address, "to": operator_ws.client.address, "data": data, "value": value}
     )
+    found = watchdog_ws.client.header_of(1)
+    assert found is not None and found[1] == "\\xff\\xfe\\xfd\\xfc"  # escaped, not raised
+    assert watchdog_ws.client.proposed_headers()[1] == found
     report = audit_epoch(watchdog_ws, 1)
     assert failures(report)
