@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import ValidationError
 
-from ame_core.documents import read_document
 from ame_core.validation import error_reason, field_path, format_problems
 
-__all__ = ["format_validation_error", "read_document"]
+__all__ = ["format_validation_error"]
 
 _MAX_LISTED = 20
 # Fields whose keys are data (asset ids, addresses, use names), not field names.

@@ -23,8 +23,9 @@ from pydantic import (
 )
 
 from ame_core.canonical import canonical_json, sha256_hex
+from ame_core.documents import read_document
 from ame_core.exceptions import InputError
-from offchain.mapping._errors import format_validation_error, read_document
+from offchain.mapping._errors import format_validation_error
 from offchain.mapping._types import (
     Amount,
     AssetKind,
