@@ -10,13 +10,17 @@ datasets, at most one adapter and at most one prompt.
 The asset game of an event scores the output the user paid for, never a regeneration:
 the pipeline of a coalition :math:`S` gives each output token :math:`y_t` the
 log-probability :math:`\log p_S(y_t \mid x_S, y_{<t})` and the utility
-(:func:`~offchain.attribution.utilities.utility`) compares it with the reference, a
-uniform distribution over the model's vocabulary (:math:`-\log V` per token). The
-counterfactual pipeline of :math:`S`:
+(:func:`~offchain.attribution.utilities.utility`) compares it with the reference
+:math:`\log p_\varnothing(y_t)`: a uniform distribution over the model's vocabulary
+(:math:`-\log V` per token), or a configured *reference model*, a commodity causal LM
+with the same tokenizer reading the request in the neutral template. With a reference
+model, the base model is paid for what it adds over the commodity one, not as a veto
+player without which nothing is worth anything. The counterfactual pipeline of
+:math:`S`:
 
-* without the base model (or, in this version, without every dataset: see below), no
-  model: the output scores as the reference, worth 0. An adapter or a prompt is worth
-  nothing without a model to read it;
+* without the base model (or, in this version, without every dataset: see below), the
+  reference: worth 0. An adapter or a prompt is worth nothing without the base model
+  (what a prompt would add to the reference model is not counted);
 * without the event's adapter, the base model with the adapters disabled (``peft``'s
   ``disable_adapter``; the model is never reloaded);
 * without the event's prompt, the request in the configured *neutral template*
@@ -120,6 +124,9 @@ class HFPipeline:
             All are loaded once into one ``PeftModel`` and switched per batch.
         prompts: Prompt id -> template with a ``{request}`` slot.
         neutral_template: The template used when a prompt is left out of a coalition.
+        reference_model: Local directory of a causal LM whose tokenizer has the model's
+            vocabulary: the empty pipeline, scoring the request in the neutral template.
+            None: a uniform distribution over the model's vocabulary.
         datasets: Ids of the datasets the base model was trained on (the data stage);
             none leaves the stage out.
         base_id: Asset id of the base model.
@@ -140,6 +147,7 @@ class HFPipeline:
         adapters: Mapping[str, str | Path] | None = None,
         prompts: Mapping[str, str] | None = None,
         neutral_template: str = SLOT,
+        reference_model: str | Path | None = None,
         datasets: Sequence[str] = (),
         base_id: str = "base_model",
         utility: Utility = "loglik-prefix",
@@ -149,6 +157,9 @@ class HFPipeline:
         adapters = dict(adapters or {})
         prompts = dict(prompts or {})
         model_dir = _local_dir("model", model)
+        reference_dir = (
+            None if reference_model is None else _local_dir("reference_model", reference_model)
+        )
         adapter_dirs = {a: _local_dir(f"adapters[{a!r}]", d) for a, d in adapters.items()}
         self.prompts: Mapping[str, str] = {
             p: _template(f"prompts[{p!r}]", t) for p, t in prompts.items()
@@ -171,12 +182,22 @@ class HFPipeline:
         self.batch_size = batch_size
         self.seed = seed
         self.adapters: tuple[str, ...] = tuple(adapter_dirs)
-        self.tokenizer, self.model = self._load(model_dir, adapter_dirs)
+        self.tokenizer, self.model = self._load("model", model_dir, adapter_dirs)
         self.vocab_size = int(self.model.config.vocab_size)
-        self._scores: dict[tuple[HFEvent, bool, bool], NDArray[np.float64]] = {}
+        self.reference_model: Any = None
+        if reference_dir is not None:
+            tokenizer, self.reference_model = self._load("reference_model", reference_dir, {})
+            if tokenizer.get_vocab() != self.tokenizer.get_vocab():
+                raise InputError(
+                    f"reference_model: {str(reference_dir)!r} has a tokenizer with another "
+                    "vocabulary than the model's: the reference must score the same tokens"
+                )
+        # (event, adapter on, prompt on) -> per-token log-probabilities; the reference
+        # model's under the key (event, False, None).
+        self._scores: dict[tuple[HFEvent, bool, bool | None], NDArray[np.float64]] = {}
 
     @staticmethod
-    def _load(model_dir: Path, adapter_dirs: Mapping[str, Path]) -> tuple[Any, Any]:
+    def _load(field: str, model_dir: Path, adapter_dirs: Mapping[str, Path]) -> tuple[Any, Any]:
         # Imported here so that importing this module costs torch, not transformers.
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -188,7 +209,7 @@ class HFPipeline:
             )
         except (OSError, ValueError) as err:
             raise InputError(
-                f"model: cannot load a causal LM from {str(model_dir)!r} ({err})"
+                f"{field}: cannot load a causal LM from {str(model_dir)!r} ({err})"
             ) from None
         if adapter_dirs:
             from peft import PeftModel
@@ -276,14 +297,31 @@ class HFPipeline:
         return utility(self.utility, self._scores[key], reference)
 
     def reference_log_probs(self, event: HFEvent) -> NDArray[np.float64]:
-        """The empty pipeline's log-probability of each output token: ``-log V``."""
-        return np.full(len(self._output_ids(event)), -math.log(self.vocab_size))
+        """The empty pipeline's log-probability of each output token.
+
+        ``-log V`` without a reference model; else the reference model's, reading the
+        request in the neutral template (cached like :meth:`score`'s).
+        """
+        if self.reference_model is None:
+            return np.full(len(self._output_ids(event)), -math.log(self.vocab_size))
+        key = (event, False, None)
+        if key not in self._scores:
+            self._fill_reference([event])
+        return self._scores[key]
+
+    def _fill_reference(self, events: Sequence[HFEvent]) -> None:
+        for start in range(0, len(events), self.batch_size):
+            chunk = events[start : start + self.batch_size]
+            scores = self._forward(self.reference_model, chunk, prompt=False)
+            for event, s in zip(chunk, scores, strict=True):
+                self._scores[(event, False, None)] = s
 
     def score(self, events: Sequence[HFEvent]) -> None:
         """Score every counterfactual configuration of ``events`` in batches, and cache it.
 
         One forward pass per configuration (adapter on or off, prompt or neutral
-        template) per batch of :attr:`batch_size` events using the same adapter.
+        template) per batch of :attr:`batch_size` events using the same adapter, and
+        one per batch through the reference model if there is one.
         The games of these events then run no model.
 
         Raises:
@@ -300,6 +338,8 @@ class HFPipeline:
                     not in self._scores
                 ]
                 self._fill(todo, adapter=adapter, prompt=prompt)
+        if self.reference_model is not None:
+            self._fill_reference([e for e in events if (e, False, None) not in self._scores])
 
     def token_log_probs(
         self, events: Sequence[HFEvent], *, adapter: bool = True, prompt: bool = True
@@ -327,7 +367,7 @@ class HFPipeline:
             with self._adapter(name):
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start : start + self.batch_size]
-                    scores = self._forward([events[i] for i in chunk], prompt=prompt)
+                    scores = self._forward(self.model, [events[i] for i in chunk], prompt=prompt)
                     for i, s in zip(chunk, scores, strict=True):
                         out[i] = s
         return out
@@ -382,12 +422,14 @@ class HFPipeline:
             raise InputError(f"event {event.id!r}: text: no tokens in {event.text!r}")
         return ids
 
-    def _forward(self, events: Sequence[HFEvent], *, prompt: bool) -> list[NDArray[np.float64]]:
+    def _forward(
+        self, model: Any, events: Sequence[HFEvent], *, prompt: bool
+    ) -> list[NDArray[np.float64]]:
         rows = []
         for e in events:
             context, output = self._context_ids(e, prompt=prompt), self._output_ids(e)
             rows.append((context, output))
-        limit = getattr(self.model.config, "max_position_embeddings", None)
+        limit = getattr(model.config, "max_position_embeddings", None)
         lengths = [len(c) + len(o) for c, o in rows]
         for e, n in zip(events, lengths, strict=True):
             if limit is not None and n > limit:
@@ -401,7 +443,7 @@ class HFPipeline:
             ids[i, : len(c) + len(o)] = torch.tensor(c + o)
             mask[i, : len(c) + len(o)] = 1
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            logits = model(input_ids=ids, attention_mask=mask).logits
         out = []
         for i, (c, o) in enumerate(rows):
             # Position p predicts token p + 1: the output tokens are predicted from the

@@ -99,7 +99,24 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _train(lora, tokenizer, ["<s> " + t for t in POEM], steps=30)
     adapter_dir = root / "adapter"
     lora.save_pretrained(adapter_dir)
-    return {"model": model_dir, "adapter": adapter_dir}
+    # A commodity reference: the same architecture and tokenizer, trained less.
+    torch.manual_seed(1)
+    commodity = GPT2LMHeadModel(config)
+    _train(commodity, tokenizer, prefix[:2], steps=5)
+    reference_dir = root / "reference"
+    commodity.save_pretrained(reference_dir)
+    tokenizer.save_pretrained(reference_dir)
+    # A model whose tokenizer has another vocabulary.
+    other = Tokenizer(models.WordLevel({"<unk>": 0, "x": 1, "y": 2}, unk_token="<unk>"))
+    other_dir = root / "other"
+    GPT2LMHeadModel(replace(config, vocab_size=3)).save_pretrained(other_dir)
+    PreTrainedTokenizerFast(tokenizer_object=other, unk_token="<unk>").save_pretrained(other_dir)
+    return {
+        "model": model_dir,
+        "adapter": adapter_dir,
+        "reference": reference_dir,
+        "other": other_dir,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +127,18 @@ def pipe(saved: dict[str, Path]) -> HFPipeline:
         prompts=PROMPTS,
         datasets=("dataset:text", "dataset:poem"),
         batch_size=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def selfref(saved: dict[str, Path]) -> HFPipeline:
+    """The pipeline with its own base model as the reference."""
+    return HFPipeline(
+        saved["model"],
+        adapters={"adapter:poem": saved["adapter"]},
+        prompts=PROMPTS,
+        reference_model=saved["model"],
+        datasets=("dataset:text", "dataset:poem"),
     )
 
 
@@ -263,6 +292,50 @@ def test_game_worths_follow_the_counterfactuals(pipe: HFPipeline) -> None:
     assert pipe.worth(event, full - {"adapter:poem", "prompt:story"}) == pytest.approx(expected)
     with pytest.raises(InputError, match="not used by event 'e0'"):
         pipe.worth(event, frozenset({"prompt:list"}))
+
+
+def test_a_reference_model_is_the_empty_pipeline(saved: dict[str, Path], pipe: HFPipeline) -> None:
+    referenced = HFPipeline(
+        saved["model"],
+        adapters={"adapter:poem": saved["adapter"]},
+        prompts=PROMPTS,
+        reference_model=saved["reference"],
+        datasets=("dataset:text", "dataset:poem"),
+    )
+    commodity = HFPipeline(saved["reference"], prompts=PROMPTS)
+    events = [_event(0), _event(1, prompt=None, text="ran under the tree")]
+    referenced.score(events)
+    for event in events:
+        (expected,) = commodity.token_log_probs([replace(event, adapter=None)], prompt=False)
+        np.testing.assert_allclose(referenced.reference_log_probs(event), expected, atol=1e-9)
+        bare = frozenset({"base_model", "dataset:text", "dataset:poem"})
+        gains = referenced.token_log_probs([event], adapter=False, prompt=False)[0] - expected
+        assert referenced.worth(event, bare) == pytest.approx(
+            float(np.cumsum(gains).max(initial=0.0))
+        )
+        # Against a weaker reference the base model is worth less than against chance.
+        assert referenced.worth(event, bare) < pipe.worth(event, bare)
+
+
+@settings(max_examples=5)
+@given(events=st.lists(events_st, min_size=1, max_size=4, unique_by=lambda e: e.id))
+def test_the_base_model_as_its_own_reference_is_worth_nothing(
+    selfref: HFPipeline, events: list[HFEvent]
+) -> None:
+    selfref.score(events)
+    for event in events:
+        bare = frozenset({"base_model", "dataset:text", "dataset:poem"})
+        assert selfref.worth(event, bare) == pytest.approx(0.0, abs=1e-6)
+    result = MultiStageAttribution(selfref, method="owen").fit(events).result
+    for event, attribution in zip(events, result.events, strict=True):
+        assert sum(attribution.amounts.values()) in (0, event.revenue)
+
+
+def test_a_reference_with_another_vocabulary_is_refused(saved: dict[str, Path]) -> None:
+    with pytest.raises(InputError, match=r"reference_model: .* another vocabulary"):
+        HFPipeline(saved["model"], reference_model=saved["other"])
+    with pytest.raises(InputError, match="reference_model: 'org/name' is not a local directory"):
+        HFPipeline(saved["model"], reference_model="org/name")
 
 
 def test_influence_says_it_is_the_next_slice(pipe: HFPipeline) -> None:
