@@ -1,0 +1,15 @@
+"""A Hugging Face ``transformers`` + ``peft`` pipeline for multi-stage attribution.
+
+Needs the ``hf`` extra (``pip install ame[hf]``) and torch. :class:`HFPipeline` (in
+:mod:`~offchain.attribution.hf.pipeline`) implements
+:class:`~offchain.attribution.AttributionPipeline` over a local causal LM, its LoRA
+adapters, prompt templates and datasets; its events are :class:`HFEvent`, read from a
+JSONL log by :func:`load_events` (:mod:`~offchain.attribution.hf.events`).
+"""
+
+from __future__ import annotations
+
+from offchain.attribution.hf.events import HFEvent, load_events, parse_events
+from offchain.attribution.hf.pipeline import SLOT, STAGES, HFPipeline
+
+__all__ = ["SLOT", "STAGES", "HFEvent", "HFPipeline", "load_events", "parse_events"]

@@ -1,0 +1,463 @@
+r"""A Hugging Face ``transformers`` + ``peft`` pipeline that multi-stage attribution values.
+
+The pipeline an operator runs: a causal language model (the *base model*, any
+``transformers`` ``AutoModelForCausalLM``), LoRA *adapters* trained with ``peft`` on
+top of it, *prompt* templates that put a user's request into a ``{request}`` slot, and
+the *datasets* the model was trained on. Each is an asset, owned by a contributor; an
+event (:class:`~offchain.attribution.hf.events.HFEvent`) used the base model, the
+datasets, at most one adapter and at most one prompt.
+
+The asset game of an event scores the output the user paid for, never a regeneration:
+the pipeline of a coalition :math:`S` gives each output token :math:`y_t` the
+log-probability :math:`\log p_S(y_t \mid x_S, y_{<t})` and the utility
+(:func:`~offchain.attribution.utilities.utility`) compares it with the reference
+:math:`\log p_\varnothing(y_t)`: a uniform distribution over the model's vocabulary
+(:math:`-\log V` per token), or a configured *reference model*, a commodity causal LM
+with the same tokenizer reading the request in the neutral template. With a reference
+model, the base model is paid for what it adds over the commodity one, not as a veto
+player without which nothing is worth anything. The counterfactual pipeline of
+:math:`S`:
+
+* without the base model (or, in this version, without every dataset: see below), the
+  reference: worth 0. An adapter or a prompt is worth nothing without the base model
+  (what a prompt would add to the reference model is not counted);
+* without the event's adapter, the base model with the adapters disabled (``peft``'s
+  ``disable_adapter``; the model is never reloaded);
+* without the event's prompt, the request in the configured *neutral template*
+  (``"{request}"`` unless configured): a template that merely turns a request into a
+  sentence is paid only for what it adds over that one.
+
+The datasets: the base model's weights are what training on all of them made, and
+without retraining the model on their subsets the pipeline cannot say what fewer of
+them would give. This version takes them as jointly necessary: the model counts only
+when the base model and every dataset are in the coalition, so the data stage and the
+base model share what the model adds, and the datasets share the data stage's part
+equally. Splitting it per dataset by gradient attribution over the training examples
+(:meth:`HFPipeline.influence`, ``method="tracin"``) is not there yet.
+
+Scoring is batched: :meth:`HFPipeline.score` runs one forward pass per counterfactual
+configuration (adapter on or off, prompt or neutral template) per batch of events, and
+caches each event's per-token log-probabilities, which the games then read. The loss is
+taken from the logits (a log-softmax), never through ``labels=``; models load with eager
+attention, which per-example gradients need (``torch.func`` through transformers fails
+with SDPA masks).
+
+Example:
+    ::
+
+        from offchain.attribution import MultiStageAttribution
+        from offchain.attribution.hf import HFPipeline, load_events
+
+        pipe = HFPipeline(
+            "models/tiny-gpt2",
+            adapters={"adapter:poetry": "adapters/poetry"},
+            prompts={"prompt:story": "Tell a story about {request}:"},
+            datasets=("dataset:wiki", "dataset:books"),
+        )
+        events = load_events("events.jsonl")
+        pipe.score(events)                                  # batched forward passes
+        result = MultiStageAttribution(pipe, method="owen").fit(events).result
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from ame_core.exceptions import InputError
+from offchain.attribution.game import PipelineGame
+from offchain.attribution.hf.events import HFEvent
+from offchain.attribution.pipeline import DATA_STAGE
+from offchain.attribution.tda import GroupedScores
+from offchain.attribution.utilities import UTILITIES, Utility, utility
+from offchain.exceptions import AttributionError
+
+__all__ = ["SLOT", "STAGES", "HFPipeline"]
+
+#: The slot of a prompt template that the event's request fills.
+SLOT: Final = "{request}"
+#: The pipeline's stages, in pipeline order (the order breaks ties in the money split).
+STAGES: Final = (DATA_STAGE, "base_model", "adapter", "prompt")
+
+_NOT_LOCAL = (
+    "is not a local directory: the pipeline loads models only from disk "
+    "(local_files_only), never from a hub; download it first "
+    "(e.g. `hf download <name> --local-dir DIR`) and give DIR"
+)
+
+
+_PEFT_DEPRECATION = "`is_gradient_checkpointing` is deprecated"
+
+
+def _local_dir(field: str, value: str | Path) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise InputError(f"{field}: {str(value)!r} {_NOT_LOCAL}")
+    return path
+
+
+def _template(field: str, value: object) -> str:
+    if not isinstance(value, str) or SLOT not in value:
+        raise InputError(f"{field}: a template must be a string with a {SLOT} slot, got {value!r}")
+    return value
+
+
+class HFPipeline:
+    """A causal LM, its LoRA adapters, prompt templates and datasets, as assets.
+
+    Implements :class:`~offchain.attribution.AttributionPipeline` for
+    :class:`~offchain.attribution.hf.events.HFEvent` (see the module for the game).
+
+    Args:
+        model: Local directory of a ``transformers`` causal LM and its tokenizer (what
+            ``save_pretrained`` writes). Loaded with ``local_files_only=True`` and eager
+            attention, in evaluation mode.
+        adapters: Adapter id -> local directory of a ``peft`` LoRA adapter of that model.
+            All are loaded once into one ``PeftModel`` and switched per batch.
+        prompts: Prompt id -> template with a ``{request}`` slot.
+        neutral_template: The template used when a prompt is left out of a coalition.
+        reference_model: Local directory of a causal LM whose tokenizer has the model's
+            vocabulary: the empty pipeline, scoring the request in the neutral template.
+            None: a uniform distribution over the model's vocabulary.
+        datasets: Ids of the datasets the base model was trained on (the data stage);
+            none leaves the stage out.
+        base_id: Asset id of the base model.
+        utility: How a coalition's output is scored (:data:`~offchain.attribution.UTILITIES`).
+        batch_size: Events per forward pass.
+        seed: Default seed of sampled valuations.
+
+    Raises:
+        InputError: If a directory is not local (a hub name), a model or adapter cannot
+            be loaded, a template has no slot, asset ids repeat, or a setting is out of
+            range; the message names the argument.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        adapters: Mapping[str, str | Path] | None = None,
+        prompts: Mapping[str, str] | None = None,
+        neutral_template: str = SLOT,
+        reference_model: str | Path | None = None,
+        datasets: Sequence[str] = (),
+        base_id: str = "base_model",
+        utility: Utility = "loglik-prefix",
+        batch_size: int = 8,
+        seed: int = 0,
+    ) -> None:
+        adapters = dict(adapters or {})
+        prompts = dict(prompts or {})
+        model_dir = _local_dir("model", model)
+        reference_dir = (
+            None if reference_model is None else _local_dir("reference_model", reference_model)
+        )
+        adapter_dirs = {a: _local_dir(f"adapters[{a!r}]", d) for a, d in adapters.items()}
+        self.prompts: Mapping[str, str] = {
+            p: _template(f"prompts[{p!r}]", t) for p, t in prompts.items()
+        }
+        self.neutral_template = _template("neutral_template", neutral_template)
+        self.datasets: tuple[str, ...] = tuple(datasets)
+        self.base_id = base_id
+        ids = [base_id, *self.datasets, *adapter_dirs, *self.prompts]
+        if not all(isinstance(i, str) and i for i in ids):
+            raise InputError(f"asset ids: must be non-empty strings, got {ids!r}")
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise InputError(f"asset ids: {repeated} name more than one asset")
+        if utility not in UTILITIES:
+            raise InputError(f"utility: must be one of {list(UTILITIES)}, got {utility!r}")
+        self.utility: Utility = utility
+        for name, value, low in (("batch_size", batch_size, 1), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InputError(f"{name}: must be an int >= {low}, got {value!r}")
+        self.batch_size = batch_size
+        self.seed = seed
+        self.adapters: tuple[str, ...] = tuple(adapter_dirs)
+        self.tokenizer, self.model = self._load("model", model_dir, adapter_dirs)
+        self.vocab_size = int(self.model.config.vocab_size)
+        self.reference_model: Any = None
+        if reference_dir is not None:
+            tokenizer, self.reference_model = self._load("reference_model", reference_dir, {})
+            if tokenizer.get_vocab() != self.tokenizer.get_vocab():
+                raise InputError(
+                    f"reference_model: {str(reference_dir)!r} has a tokenizer with another "
+                    "vocabulary than the model's: the reference must score the same tokens"
+                )
+        # (event, adapter on, prompt on) -> per-token log-probabilities; the reference
+        # model's under the key (event, False, None).
+        self._scores: dict[tuple[HFEvent, bool, bool | None], NDArray[np.float64]] = {}
+
+    @staticmethod
+    def _load(field: str, model_dir: Path, adapter_dirs: Mapping[str, Path]) -> tuple[Any, Any]:
+        # Imported here so that importing this module costs torch, not transformers.
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model: Any
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                model_dir, local_files_only=True, attn_implementation="eager"
+            )
+        except (OSError, ValueError) as err:
+            raise InputError(
+                f"{field}: cannot load a causal LM from {str(model_dir)!r} ({err})"
+            ) from None
+        if adapter_dirs:
+            from peft import PeftModel
+
+            first, *rest = adapter_dirs.items()
+            try:
+                with warnings.catch_warnings():
+                    # peft 0.21 reads transformers 5's deprecated `is_gradient_checkpointing`;
+                    # the warning is theirs to fix and says nothing to our users.
+                    warnings.filterwarnings("ignore", _PEFT_DEPRECATION, FutureWarning)
+                    model = PeftModel.from_pretrained(model, first[1], adapter_name=first[0])
+                for name, path in rest:
+                    model.load_adapter(str(path), adapter_name=name)
+            except (OSError, ValueError, KeyError) as err:
+                raise InputError(f"adapters: cannot load a LoRA adapter ({err})") from None
+        model.eval()
+        return tokenizer, model
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def assets(self, event: HFEvent) -> dict[str, tuple[str, ...]]:
+        """The assets ``event`` used, by stage (:data:`STAGES`; unused stages left out).
+
+        Raises:
+            InputError: If the event names an unknown prompt or adapter, or is not an
+                :class:`~offchain.attribution.hf.events.HFEvent`.
+        """
+        self._check_event(event)
+        out: dict[str, tuple[str, ...]] = {}
+        if self.datasets:
+            out[DATA_STAGE] = self.datasets
+        out["base_model"] = (self.base_id,)
+        if event.adapter is not None:
+            out["adapter"] = (event.adapter,)
+        if event.prompt is not None:
+            out["prompt"] = (event.prompt,)
+        return out
+
+    def asset_game(self, event: HFEvent, *, free_disposal: bool = True) -> PipelineGame:
+        """The game over every asset ``event`` used (see the module for the counterfactuals).
+
+        Worths read the scores :meth:`score` cached; an event not scored yet is scored
+        alone on first use.
+        """
+        players = [a for ids in self.assets(event).values() for a in ids]
+        return PipelineGame(
+            players, lambda coalition: self.worth(event, coalition), free_disposal=free_disposal
+        )
+
+    def influence(
+        self, events: Sequence[HFEvent], *, projection_dim: int | None = None
+    ) -> GroupedScores:
+        """Not yet: per-dataset gradient attribution over the training examples.
+
+        Raises:
+            AttributionError: Always, naming the methods that work.
+        """
+        raise AttributionError(
+            "HFPipeline.influence: gradient attribution over the training examples is not "
+            "implemented yet (the per-dataset split of the data stage); use "
+            "method='shapley' or 'owen', which share the data stage's part equally "
+            "among the datasets"
+        )
+
+    # -- scoring ------------------------------------------------------------------------
+
+    def worth(self, event: HFEvent, coalition: frozenset[str]) -> float:
+        """:math:`u(S)`: the utility of ``event``'s output under the pipeline of ``coalition``.
+
+        Raises:
+            InputError: If ``coalition`` holds an asset the event did not use.
+        """
+        used = {a for ids in self.assets(event).values() for a in ids}
+        extra = coalition - used
+        if extra:
+            raise InputError(f"coalition: {sorted(extra)} not used by event {event.id!r}")
+        reference = self.reference_log_probs(event)
+        if self.base_id not in coalition or not coalition.issuperset(self.datasets):
+            return utility(self.utility, reference, reference)
+        adapter = event.adapter is not None and event.adapter in coalition
+        prompt = event.prompt is not None and event.prompt in coalition
+        key = (event, adapter, prompt)
+        if key not in self._scores:
+            self._fill([event], adapter=adapter, prompt=prompt)
+        return utility(self.utility, self._scores[key], reference)
+
+    def reference_log_probs(self, event: HFEvent) -> NDArray[np.float64]:
+        """The empty pipeline's log-probability of each output token.
+
+        ``-log V`` without a reference model; else the reference model's, reading the
+        request in the neutral template (cached like :meth:`score`'s).
+        """
+        if self.reference_model is None:
+            return np.full(len(self._output_ids(event)), -math.log(self.vocab_size))
+        key = (event, False, None)
+        if key not in self._scores:
+            self._fill_reference([event])
+        return self._scores[key]
+
+    def _fill_reference(self, events: Sequence[HFEvent]) -> None:
+        for start in range(0, len(events), self.batch_size):
+            chunk = events[start : start + self.batch_size]
+            scores = self._forward(self.reference_model, chunk, prompt=False)
+            for event, s in zip(chunk, scores, strict=True):
+                self._scores[(event, False, None)] = s
+
+    def score(self, events: Sequence[HFEvent]) -> None:
+        """Score every counterfactual configuration of ``events`` in batches, and cache it.
+
+        One forward pass per configuration (adapter on or off, prompt or neutral
+        template) per batch of :attr:`batch_size` events using the same adapter, and
+        one per batch through the reference model if there is one.
+        The games of these events then run no model.
+
+        Raises:
+            InputError: If an event is malformed or too long for the model.
+        """
+        for event in events:
+            self._check_event(event)
+        for adapter in (True, False):
+            for prompt in (True, False):
+                todo = [
+                    e
+                    for e in events
+                    if (e, adapter and e.adapter is not None, prompt and e.prompt is not None)
+                    not in self._scores
+                ]
+                self._fill(todo, adapter=adapter, prompt=prompt)
+        if self.reference_model is not None:
+            self._fill_reference([e for e in events if (e, False, None) not in self._scores])
+
+    def token_log_probs(
+        self, events: Sequence[HFEvent], *, adapter: bool = True, prompt: bool = True
+    ) -> list[NDArray[np.float64]]:
+        """``log p(y_t | x, y_<t)`` of each output token of each event, batched.
+
+        Args:
+            events: Events to score.
+            adapter: Use each event's adapter (else the base model alone).
+            prompt: Fill each event's prompt template (else the neutral template).
+
+        Returns:
+            One float64 array per event, one entry per output token.
+
+        Raises:
+            InputError: If an event is malformed or too long for the model.
+        """
+        out: list[NDArray[np.float64]] = [np.empty(0)] * len(events)
+        for event in events:
+            self._check_event(event)
+        groups: dict[str | None, list[int]] = {}
+        for i, e in enumerate(events):
+            groups.setdefault(e.adapter if adapter else None, []).append(i)
+        for name, indices in groups.items():
+            with self._adapter(name):
+                for start in range(0, len(indices), self.batch_size):
+                    chunk = indices[start : start + self.batch_size]
+                    scores = self._forward(self.model, [events[i] for i in chunk], prompt=prompt)
+                    for i, s in zip(chunk, scores, strict=True):
+                        out[i] = s
+        return out
+
+    def _fill(self, events: Sequence[HFEvent], *, adapter: bool, prompt: bool) -> None:
+        if not events:
+            return
+        for event, scores in zip(
+            events, self.token_log_probs(events, adapter=adapter, prompt=prompt), strict=True
+        ):
+            key = (
+                event,
+                adapter and event.adapter is not None,
+                prompt and event.prompt is not None,
+            )
+            self._scores[key] = scores
+
+    @contextmanager
+    def _adapter(self, name: str | None) -> Iterator[None]:
+        """The model with adapter ``name`` active, or with every adapter disabled."""
+        if not self.adapters:
+            yield
+            return
+        if name is None:
+            with self.model.disable_adapter():
+                yield
+            return
+        self.model.set_adapter(name)
+        yield
+
+    def _context_ids(self, event: HFEvent, *, prompt: bool) -> list[int]:
+        template = self.prompts[event.prompt] if prompt and event.prompt else self.neutral_template
+        ids: list[int] = self.tokenizer(
+            template.replace(SLOT, event.request), add_special_tokens=True
+        )["input_ids"]
+        # The first output token needs a context to be predicted after; a model's own
+        # begin-of-sequence token is the context of an empty request.
+        start = self.tokenizer.bos_token_id
+        if start is None:
+            start = self.tokenizer.eos_token_id
+        if start is not None and (not ids or ids[0] != start):
+            ids = [start, *ids]
+        if not ids:
+            raise InputError(
+                f"event {event.id!r}: empty context and the tokenizer has no bos or eos token"
+            )
+        return ids
+
+    def _output_ids(self, event: HFEvent) -> list[int]:
+        ids: list[int] = self.tokenizer(event.text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise InputError(f"event {event.id!r}: text: no tokens in {event.text!r}")
+        return ids
+
+    def _forward(
+        self, model: Any, events: Sequence[HFEvent], *, prompt: bool
+    ) -> list[NDArray[np.float64]]:
+        rows = []
+        for e in events:
+            context, output = self._context_ids(e, prompt=prompt), self._output_ids(e)
+            rows.append((context, output))
+        limit = getattr(model.config, "max_position_embeddings", None)
+        lengths = [len(c) + len(o) for c, o in rows]
+        for e, n in zip(events, lengths, strict=True):
+            if limit is not None and n > limit:
+                raise InputError(f"event {e.id!r}: {n} tokens, over the model's {limit}")
+        width = max(lengths)
+        # Right padding: a causal model's real tokens never attend to the pads after
+        # them, and their positions stay 0..n-1, so a batch scores as each row alone.
+        ids = torch.zeros((len(rows), width), dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (c, o) in enumerate(rows):
+            ids[i, : len(c) + len(o)] = torch.tensor(c + o)
+            mask[i, : len(c) + len(o)] = 1
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        out = []
+        for i, (c, o) in enumerate(rows):
+            # Position p predicts token p + 1: the output tokens are predicted from the
+            # last context token up to the second-to-last output token.
+            steps = logits[i, len(c) - 1 : len(c) + len(o) - 1].double()
+            logp = torch.log_softmax(steps, dim=-1)
+            picked = logp.gather(1, torch.tensor(o).unsqueeze(1)).squeeze(1)
+            out.append(picked.numpy().astype(np.float64))
+        return out
+
+    def _check_event(self, event: HFEvent) -> None:
+        if not isinstance(event, HFEvent):
+            raise InputError(f"event: expected an HFEvent, got {type(event).__name__}")
+        if event.prompt is not None and event.prompt not in self.prompts:
+            raise InputError(f"event {event.id!r}: prompt: unknown id {event.prompt!r}")
+        if event.adapter is not None and event.adapter not in self.adapters:
+            raise InputError(f"event {event.id!r}: adapter: unknown id {event.adapter!r}")
