@@ -49,10 +49,11 @@ from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self
 
+from ame_core.apportion import apportion
 from ame_core.exceptions import InputError
 from offchain.attribution.methods.shapley import shapley_values
 from offchain.exceptions import AttributionError
-from offchain.mapping import apportion, map_epoch, parse_values
+from offchain.mapping import map_epoch, parse_values
 from offchain.scenario import Scenario
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ Inputs: ``ame.values/1`` (:class:`Values`), ``ame.registry/1`` (:class:`Registry
 ``account -> amount`` payouts the same way.
 """
 
-from ame_core.apportion import apportion
 from offchain.mapping._engine import map_epoch
 from offchain.mapping._flow import FlowLine
 from offchain.mapping._leaves import PayoutLeaf, build_leaves
@@ -109,7 +108,6 @@ __all__ = [
     "TokenAmount",
     "Totals",
     "Values",
-    "apportion",
     "build_leaves",
     "load_carried",
     "load_manifest",

@@ -38,7 +38,6 @@ EXPECTED = [
     "TokenAmount",
     "Totals",
     "Values",
-    "apportion",
     "build_leaves",
     "load_carried",
     "load_manifest",
