@@ -29,11 +29,26 @@ player without which nothing is worth anything. The counterfactual pipeline of
 
 The datasets: the base model's weights are what training on all of them made, and
 without retraining the model on their subsets the pipeline cannot say what fewer of
-them would give. This version takes them as jointly necessary: the model counts only
+them would give. The asset game takes them as jointly necessary: the model counts only
 when the base model and every dataset are in the coalition, so the data stage and the
-base model share what the model adds, and the datasets share the data stage's part
-equally. Splitting it per dataset by gradient attribution over the training examples
-(:meth:`HFPipeline.influence`, ``method="tracin"``) is not there yet.
+base model share what the model adds. How the datasets share the data stage's part
+depends on the method:
+
+* ``method="shapley"`` or ``"owen"``: equally (they are symmetric in the game);
+* ``method="tracin"`` or ``"tracin-projected"``: in proportion to each dataset's summed
+  TracIn score for the event (:meth:`HFPipeline.influence`): the dot products of its
+  training examples' loss gradients with the gradient of the event's output loss, at
+  the model's weights, over the parameters ``gradient_params`` selects, exact or
+  projected (:class:`~offchain.attribution.tda.ProjectedTracIn`), the first-order
+  estimate of how much likelier the output is for the dataset's gradient steps.
+  Datasets with a score <= 0 get nothing; if none is positive, the stage's part goes to
+  the other stages (:mod:`~offchain.attribution.multistage`). This needs the datasets'
+  files (:class:`~offchain.attribution.hf.training.TrainingSet`); given as bare ids,
+  the pipeline has no examples and these methods raise.
+
+The training side is indexed once per setting (a progress step and bar) and, with a
+``cache_dir``, stored on disk under a content hash of everything it depends on, so a
+rerun reads it instead of recomputing it (:meth:`HFPipeline.influence`).
 
 Scoring is batched: :meth:`HFPipeline.score` runs one forward pass per counterfactual
 configuration (adapter on or off, prompt or neutral template) per batch of events, and
@@ -46,17 +61,22 @@ Example:
     ::
 
         from offchain.attribution import MultiStageAttribution
-        from offchain.attribution.hf import HFPipeline, load_events
+        from offchain.attribution.hf import HFPipeline, TrainingSet, load_events
 
         pipe = HFPipeline(
             "models/tiny-gpt2",
             adapters={"adapter:poetry": "adapters/poetry"},
             prompts={"prompt:story": "Tell a story about {request}:"},
-            datasets=("dataset:wiki", "dataset:books"),
+            datasets={
+                "dataset:wiki": "data/wiki.txt",            # one example per line
+                "dataset:books": TrainingSet("data/books.jsonl", text_field="body"),
+            },
+            gradient_params="last-layer",
+            cache_dir="cache/tracin",
         )
         events = load_events("events.jsonl")
         pipe.score(events)                                  # batched forward passes
-        result = MultiStageAttribution(pipe, method="owen").fit(events).result
+        result = MultiStageAttribution(pipe, method="tracin-projected").fit(events).result
 """
 
 from __future__ import annotations
