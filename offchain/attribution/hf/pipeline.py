@@ -559,8 +559,10 @@ class HFPipeline:
         groups: list[str] = []
         for dataset, spec in self._specs.items():
             assert spec is not None
-            for i, text in enumerate(read_examples(dataset, spec)):
-                ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            texts = read_examples(dataset, spec)
+            # One call per dataset: fast tokenizers batch it in Rust.
+            encoded: list[list[int]] = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+            for i, (text, ids) in enumerate(zip(texts, encoded, strict=True)):
                 tokens = ([] if start is None else [start]) + ids
                 if len(tokens) < 2:
                     raise InputError(

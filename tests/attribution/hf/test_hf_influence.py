@@ -551,6 +551,59 @@ def test_a_tracin_method_splits_every_events_revenue_exactly(
                 assert attribution.amounts.get(dataset, 0) == 0
 
 
+markets = st.lists(
+    st.lists(st.integers(0, len(TEXT) + len(POEM) - 1), min_size=1, max_size=3, unique=True),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=5)
+@given(
+    market=markets,
+    events=st.lists(events_st, min_size=1, max_size=3, unique_by=lambda e: e.id),
+    method=st.sampled_from(["tracin", "tracin-projected"]),
+)
+def test_every_market_splits_every_events_revenue_by_positive_tracin_scores(
+    saved: dict[str, Path],
+    files: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    market: list[list[int]],
+    events: list[HFEvent],
+    method: str,
+) -> None:
+    lines = [*TEXT, *POEM]
+    root = tmp_path_factory.mktemp("market")
+    datasets = {}
+    for d, rows in enumerate(market):
+        path = root / f"d{d}.txt"
+        path.write_text("\n".join(lines[i] for i in rows))
+        datasets[f"dataset:{d}"] = path
+    pipe = HFPipeline(
+        saved["model"],
+        adapters={"adapter:poem": saved["adapter"]},
+        prompts=PROMPTS,
+        datasets=datasets,
+        gradient_params=OUT_PROJECTION,
+    )
+    dim = None if method == "tracin" else 4
+    result = MultiStageAttribution(pipe, method=method, projection_dim=4).fit(events).result  # type: ignore[arg-type]
+    for event, attribution in zip(events, result.events, strict=True):
+        players = frozenset(a for ids in pipe.assets(event).values() for a in ids)
+        total = sum(attribution.amounts.values())
+        assert total == (event.revenue if pipe.asset_game(event)(players) > 0 else 0)
+        scores = pipe.influence([event], projection_dim=dim).row(0)
+        paid = {d: attribution.amounts.get(d, 0) for d in datasets}
+        for a in datasets:
+            # A stage of one asset gives it the whole stage, whatever its score.
+            if scores[a] <= 0 and len(datasets) > 1:
+                assert paid[a] == 0
+            for b in datasets:
+                # Largest remainder keeps the order of the scores, to one unit.
+                if scores[a] > scores[b]:
+                    assert paid[a] + 1 >= paid[b]
+
+
 # -- the datasets' files ----------------------------------------------------------------
 
 
