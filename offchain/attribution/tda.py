@@ -350,7 +350,7 @@ class TracIn:
 
     @staticmethod
     def score_features(test: Tensor, train: Tensor) -> np.ndarray:
-        """TracIn from :meth:`features`: ``(n_test, n_train)`` float64 dot products.
+        """TracIn from :meth:`features`: ``(n_test, n_train)`` dot products, as float64.
 
         Raises:
             InputError: If the feature widths differ.
@@ -360,7 +360,9 @@ class TracIn:
                 f"features: test {tuple(test.shape)} and train {tuple(train.shape)} "
                 "must be matrices of the same width"
             )
-        return (test.double() @ train.double().T).numpy()
+        # A float32 product, as ProjectedTracIn's: widening the stored training features
+        # to float64 at each query would copy all of them (2x their memory) every time.
+        return (test @ train.T).double().numpy()
 
     def score(self, inputs: Tensor, targets: Tensor) -> np.ndarray:
         """TracIn of every training example against every test example.
