@@ -305,10 +305,10 @@ class HFPipeline:
         self.max_length: int = max_length
         self._specs = specs
         self._train = self._read_training_sets()
-        # (adapter or None, projection_dim) -> the fitted estimator and, when exact, the
-        # training features: the data stage is indexed once per setting.
+        # (adapter or None, projection_dim, seed) -> the fitted estimator and, when exact,
+        # the training features: the data stage is indexed once per setting.
         self._weights: str | None = None
-        self._indexes: dict[tuple[str | None, int | None], tuple[Any, Tensor | None]] = {}
+        self._indexes: dict[tuple[str | None, int | None, int], tuple[Any, Tensor | None]] = {}
 
     @staticmethod
     def _load(field: str, model_dir: Path, adapter_dirs: Mapping[str, Path]) -> tuple[Any, Any]:
@@ -464,8 +464,9 @@ class HFPipeline:
 
     def _indexed(self, adapter: str | None, dim: int | None) -> tuple[Any, Tensor | None]:
         """The fitted estimator of one setting (and the exact training features)."""
-        if (adapter, dim) in self._indexes:
-            return self._indexes[(adapter, dim)]
+        index = (adapter, dim, self.seed)
+        if index in self._indexes:
+            return self._indexes[index]
         assert self._train is not None
         inputs, targets, _ = self._train
         names = select_params(self.model, self.gradient_params, adapter)
@@ -498,7 +499,7 @@ class HFPipeline:
                     estimator, stored, len(inputs), sum(own[p].numel() for p in params)
                 )
                 if restored is not None:
-                    self._indexes[(adapter, dim)] = restored
+                    self._indexes[index] = restored
                     return restored
         n = len(inputs)
         self.progress.step(
@@ -517,7 +518,7 @@ class HFPipeline:
                 arrays = estimator.state()
         if self.cache is not None and key is not None:
             self.cache.store(key, arrays)
-        self._indexes[(adapter, dim)] = (estimator, train)
+        self._indexes[index] = (estimator, train)
         return estimator, train
 
     def _cache_parts(
