@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from offchain.attribution.hf.events import HFEvent, load_events, parse_events
 from offchain.attribution.hf.pipeline import SLOT, STAGES, HFPipeline, ParamSelection
+from offchain.attribution.hf.retrain import RetrainRecipe
 from offchain.attribution.hf.training import TrainingSet
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "HFEvent",
     "HFPipeline",
     "ParamSelection",
+    "RetrainRecipe",
     "TrainingSet",
     "load_events",
     "parse_events",

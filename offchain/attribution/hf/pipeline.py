@@ -46,6 +46,12 @@ depends on the method:
   files (:class:`~offchain.attribution.hf.training.TrainingSet`); given as bare ids,
   the pipeline has no examples and these methods raise.
 
+With ``retrain=RetrainRecipe(...)`` (:mod:`~offchain.attribution.hf.retrain`, small
+models without adapters) the datasets are no longer jointly necessary: the model of a
+coalition with the base model and the datasets :math:`S \ne \varnothing` is the one
+the recipe trains on :math:`S`, so ``"shapley"`` and ``"owen"`` split the data stage by
+exact values over :math:`2^n - 1` retrained models.
+
 The training side is indexed once per setting (a progress step and bar) and, with a
 ``cache_dir``, stored on disk under a content hash of everything it depends on, so a
 rerun reads it instead of recomputing it (:meth:`HFPipeline.influence`).
@@ -84,7 +90,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, get_args
@@ -109,6 +115,7 @@ from offchain.attribution.hf._gradients import (
     weights_digest,
 )
 from offchain.attribution.hf.events import HFEvent
+from offchain.attribution.hf.retrain import RetrainRecipe, train
 from offchain.attribution.hf.training import TrainingSet, dataset_digest, read_examples
 from offchain.attribution.pipeline import DATA_STAGE
 from offchain.attribution.tda import (
@@ -203,6 +210,11 @@ class HFPipeline:
             (see :meth:`influence`); None keeps them in memory only.
         progress: Reports the indexing of training gradients (a step, and a bar over
             the training examples).
+        retrain: Exact retraining per subset of the datasets
+            (:mod:`~offchain.attribution.hf.retrain`): the model of a coalition with the
+            base model and datasets :math:`S` is the recipe's model trained on
+            :math:`S`. For small models without adapters; the datasets must be files.
+            None: the datasets are jointly necessary (see the module).
 
     Raises:
         InputError: If a directory is not local (a hub name), a model or adapter cannot
@@ -229,6 +241,7 @@ class HFPipeline:
         max_length: int | None = None,
         cache_dir: str | Path | None = None,
         progress: Progress = quiet_progress,
+        retrain: RetrainRecipe | None = None,
     ) -> None:
         adapters = dict(adapters or {})
         prompts = dict(prompts or {})
@@ -305,6 +318,12 @@ class HFPipeline:
         self.max_length: int = max_length
         self._specs = specs
         self._train = self._read_training_sets()
+        if retrain is not None:
+            _check_retrain(retrain, self)
+        self.retrain = retrain
+        self._retrained: dict[frozenset[str], Any] = {}
+        # (event, dataset subset, prompt on) -> log-probabilities under a retrained model.
+        self._subset_scores: dict[tuple[HFEvent, frozenset[str], bool], NDArray[np.float64]] = {}
         # (adapter or None, projection_dim, seed) -> the fitted estimator and, when exact,
         # the training features: the data stage is indexed once per setting.
         self._weights: str | None = None
@@ -588,6 +607,16 @@ class HFPipeline:
         if extra:
             raise InputError(f"coalition: {sorted(extra)} not used by event {event.id!r}")
         reference = self.reference_log_probs(event)
+        if self.retrain is not None:
+            subset = coalition.intersection(self.datasets)
+            if self.base_id not in coalition or not subset:
+                return utility(self.utility, reference, reference)
+            prompt = event.prompt is not None and event.prompt in coalition
+            key3 = (event, frozenset(subset), prompt)
+            if key3 not in self._subset_scores:
+                model = self.retrained(subset)
+                (self._subset_scores[key3],) = self._forward(model, [event], prompt=prompt)
+            return utility(self.utility, self._subset_scores[key3], reference)
         if self.base_id not in coalition or not coalition.issuperset(self.datasets):
             return utility(self.utility, reference, reference)
         adapter = event.adapter is not None and event.adapter in coalition
@@ -596,6 +625,32 @@ class HFPipeline:
         if key not in self._scores:
             self._fill([event], adapter=adapter, prompt=prompt)
         return utility(self.utility, self._scores[key], reference)
+
+    def retrained(self, datasets: Iterable[str]) -> Any:
+        """The model the ``retrain`` recipe trains on ``datasets``' examples (cached).
+
+        Args:
+            datasets: A non-empty set of this pipeline's dataset ids.
+
+        Raises:
+            InputError: If no recipe is configured, or ``datasets`` is empty or names
+                an unknown dataset.
+        """
+        subset = frozenset(datasets)
+        if self.retrain is None:
+            raise InputError("retrain: no recipe configured (HFPipeline(retrain=...))")
+        unknown = sorted(subset.difference(self.datasets))
+        if not subset or unknown:
+            raise InputError(f"datasets: need known dataset ids, got {sorted(subset)}")
+        if subset not in self._retrained:
+            assert self._train is not None
+            inputs, targets, groups = self._train
+            rows = torch.tensor([g in subset for g in groups])
+            self.progress.step(f"retraining on {sorted(subset)} ({int(rows.sum())} examples)")
+            self._retrained[subset] = train(
+                self.model.config, inputs[rows], targets[rows], self.retrain
+            )
+        return self._retrained[subset]
 
     def reference_log_probs(self, event: HFEvent) -> NDArray[np.float64]:
         """The empty pipeline's log-probability of each output token.
@@ -802,3 +857,20 @@ def _restore(
         return estimator.restore(stored), None
     except InputError:
         return None
+
+
+def _check_retrain(recipe: RetrainRecipe, pipe: HFPipeline) -> None:
+    if not isinstance(recipe, RetrainRecipe):
+        raise InputError(f"retrain: expected a RetrainRecipe or None, got {recipe!r}")
+    if pipe.adapters:
+        raise InputError(
+            "retrain: exact retraining is for pipelines without adapters (an adapter was "
+            f"trained on the served model, not on a retrained one), got {list(pipe.adapters)}"
+        )
+    if not pipe.datasets or pipe._train is None:
+        raise InputError("retrain: needs the datasets' files (datasets={id: TrainingSet(path)})")
+    if len(pipe.datasets) > recipe.max_datasets:
+        raise InputError(
+            f"retrain: {len(pipe.datasets)} datasets would need {2 ** len(pipe.datasets) - 1} "
+            f"models, over max_datasets={recipe.max_datasets}"
+        )

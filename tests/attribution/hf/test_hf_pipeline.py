@@ -345,6 +345,7 @@ def test_public_api_is_pinned() -> None:
         "HFEvent",
         "HFPipeline",
         "ParamSelection",
+        "RetrainRecipe",
         "TrainingSet",
         "load_events",
         "parse_events",
