@@ -304,6 +304,66 @@ class TracIn:
         self._train = (inputs, targets)
         return self
 
+    def features(
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        *,
+        test: bool = False,
+        advance: Callable[[int], None] | None = None,
+    ) -> Tensor:
+        """Weighted per-example gradients whose dot products are TracIn.
+
+        Row :math:`i` is :math:`(\\sqrt{\\eta_1} g_1(z_i), \\dots, \\sqrt{\\eta_C}
+        g_C(z_i))`, so a test feature times a training feature is their TracIn score
+        (:meth:`score_features`). Storing them trades ``4 * n * C * n_params`` bytes
+        for not recomputing the training gradients at every query (what :meth:`score`
+        does), worth it when the model or the parameters attributed through are small.
+
+        Args:
+            inputs: Inputs, one example per row.
+            targets: Matching targets.
+            test: Take gradients at the test checkpoints (the weights stay the
+                training checkpoints').
+            advance: Called with the number of examples after each batch of the
+                last checkpoint (a progress bar's callable).
+
+        Returns:
+            ``(n, n_checkpoints * n_params)`` float32 features.
+
+        Raises:
+            InputError: If inputs and targets do not pair up or are empty.
+        """
+        _check_pair(inputs, targets, "test" if test else "train")
+        g = self._gradients
+        blocks = []
+        for c, checkpoint in enumerate(g.checkpoints):
+            scale = float(np.sqrt(checkpoint.weight))
+            parts = []
+            for s in g.batches(len(inputs)):
+                x, y = inputs[s : s + g.batch_size], targets[s : s + g.batch_size]
+                parts.append(g(c, x, y, test=test) * scale)
+                if advance is not None and c == len(g.checkpoints) - 1:
+                    advance(len(x))
+            blocks.append(torch.cat(parts))
+        return torch.cat(blocks, dim=1)
+
+    @staticmethod
+    def score_features(test: Tensor, train: Tensor) -> np.ndarray:
+        """TracIn from :meth:`features`: ``(n_test, n_train)`` dot products, as float64.
+
+        Raises:
+            InputError: If the feature widths differ.
+        """
+        if test.ndim != 2 or train.ndim != 2 or test.shape[1] != train.shape[1]:
+            raise InputError(
+                f"features: test {tuple(test.shape)} and train {tuple(train.shape)} "
+                "must be matrices of the same width"
+            )
+        # A float32 product, as ProjectedTracIn's: widening the stored training features
+        # to float64 at each query would copy all of them (2x their memory) every time.
+        return (test @ train.T).double().numpy()
+
     def score(self, inputs: Tensor, targets: Tensor) -> np.ndarray:
         """TracIn of every training example against every test example.
 
@@ -501,7 +561,14 @@ class ProjectedTracIn:
         out = torch.zeros(len(grads), self.projection_dim)
         return out.index_add_(1, buckets, grads * signs)
 
-    def project(self, inputs: Tensor, targets: Tensor, *, test: bool = True) -> Tensor:
+    def project(
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        *,
+        test: bool = True,
+        advance: Callable[[int], None] | None = None,
+    ) -> Tensor:
         """Features :math:`\\phi(z)` of examples, ``(n, projection_dim)`` float32.
 
         Args:
@@ -509,6 +576,8 @@ class ProjectedTracIn:
             targets: Matching targets.
             test: Take gradients at the test checkpoints (as :meth:`score` does);
                 False for the training checkpoints (as :meth:`fit` does).
+            advance: Called with the number of examples after each batch of the
+                last checkpoint (a progress bar's callable).
 
         Raises:
             InputError: If inputs and targets do not pair up or are empty.
@@ -520,6 +589,8 @@ class ProjectedTracIn:
             for s in g.batches(len(inputs)):
                 x, y = inputs[s : s + g.batch_size], targets[s : s + g.batch_size]
                 out[s : s + len(x)] += self._project_block(c, g(c, x, y, test=test))
+                if advance is not None and c == len(g.checkpoints) - 1:
+                    advance(len(x))
         return out
 
     @property
@@ -539,7 +610,12 @@ class ProjectedTracIn:
         return self._features
 
     def fit(
-        self, inputs: Tensor, targets: Tensor, *, basis: tuple[Tensor, Tensor] | None = None
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        *,
+        basis: tuple[Tensor, Tensor] | None = None,
+        advance: Callable[[int], None] | None = None,
     ) -> Self:
         """Project and store the training examples' gradients.
 
@@ -552,6 +628,8 @@ class ProjectedTracIn:
             targets: Matching targets.
             basis: For ``"subspace"``: ``(inputs, targets)`` of the examples whose
                 gradients define the subspace, instead of the sample.
+            advance: Called with the number of training examples as their features
+                are stored (after the subspace is fitted).
 
         Returns:
             This estimator.
@@ -578,7 +656,66 @@ class ProjectedTracIn:
                 self._fit_subspace(inputs[sample], targets[sample])
         # Stored transposed: scoring one query is then (1, k) @ (k, n), which streams
         # the rows; the (n, k) layout's gemv ran 2.4x slower here (MKL on this CPU).
-        self._features = self.project(inputs, targets, test=False).T.contiguous()
+        self._features = self.project(inputs, targets, test=False, advance=advance).T.contiguous()
+        return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What :meth:`fit` computed, as arrays: to store and :meth:`restore` later.
+
+        ``"features"``, the ``(n_train, projection_dim)`` training features, and for
+        ``"subspace"`` also ``"subspace"``, the ``(n_checkpoints, projection_dim,
+        n_params)`` weighted directions, and ``"spectrum"``, the sample's eigenvalues.
+        Random projections need no more: their matrices follow from the seed.
+
+        Raises:
+            AttributionError: If the estimator is not fitted.
+        """
+        out = {"features": self._fitted().T.numpy().copy()}
+        if self.projection == "subspace":
+            if self._subspace is None or self._spectrum is None:
+                raise AttributionError(f"{type(self).__name__} is not fitted: call fit(...) first")
+            out["subspace"] = torch.stack(self._subspace).numpy().copy()
+            out["spectrum"] = self._spectrum.numpy().copy()
+        return out
+
+    def restore(self, state: Mapping[str, np.ndarray]) -> Self:
+        """Take a fitted state from :meth:`state` instead of calling :meth:`fit`.
+
+        The caller vouches that the state came from an estimator with the same model,
+        checkpoints, parameters and projection settings; shapes are checked.
+
+        Args:
+            state: The arrays :meth:`state` returned.
+
+        Returns:
+            This estimator, fitted.
+
+        Raises:
+            InputError: If an array is missing or has the wrong shape or type.
+        """
+        k, p = self.projection_dim, self._gradients.dim
+        shapes: dict[str, tuple[int | None, ...]] = {"features": (None, k)}
+        if self.projection == "subspace":
+            shapes |= {"subspace": (len(self._gradients.checkpoints), k, p), "spectrum": (None,)}
+        arrays = {}
+        for name, shape in shapes.items():
+            array = state.get(name)
+            if not isinstance(array, np.ndarray) or array.ndim != len(shape):
+                raise InputError(f"state[{name!r}]: expected an array of shape {shape}")
+            if any(
+                want is not None and got != want
+                for got, want in zip(array.shape, shape, strict=True)
+            ):
+                raise InputError(
+                    f"state[{name!r}]: shape {array.shape}, expected {shape} (None: any)"
+                )
+            arrays[name] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        if len(arrays["features"]) == 0:
+            raise InputError("state['features']: no training example")
+        if self.projection == "subspace":
+            self._subspace = [m.contiguous() for m in arrays["subspace"]]
+            self._spectrum = torch.from_numpy(np.asarray(state["spectrum"], dtype=np.float64))
+        self._features = arrays["features"].T.contiguous()
         return self
 
     def score_features(self, features: Tensor) -> np.ndarray:

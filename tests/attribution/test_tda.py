@@ -7,6 +7,8 @@ from typing import Literal
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import spearmanr
 from torch import Tensor, nn
 
@@ -16,6 +18,7 @@ from offchain.attribution.reference.pipeline import ModelSettings
 from offchain.attribution.tda import (
     Checkpoint,
     ProjectedTracIn,
+    Projection,
     TracIn,
     aggregate_scores,
 )
@@ -422,3 +425,61 @@ def test_bad_aggregation_raises_input_error_naming_the_field(
         aggregate_scores(np.zeros((1, 3)), groups, how=how)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"^scores"):
         aggregate_scores(np.zeros(3), ["a", "b", "c"])
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), n_train=st.integers(1, 9), n_test=st.integers(1, 4))
+def test_tracin_features_multiply_to_its_scores(seed: int, n_train: int, n_test: int) -> None:
+    model = _mlp(seed % 7)
+    checkpoints = _checkpoints(model, 2, seed=seed)
+    train, test = _data(n_train, seed), _data(n_test, seed + 1)
+    tracin = TracIn(model, checkpoints, _cross_entropy, batch_size=4).fit(*train)
+    advanced: list[int] = []
+    features = tracin.features(*train, advance=advanced.append)
+    assert sum(advanced) == n_train
+    from_features = TracIn.score_features(tracin.features(*test, test=True), features)
+    np.testing.assert_allclose(from_features, tracin.score(*test), rtol=1e-5, atol=1e-6)
+    expected = _brute_force(model, checkpoints, _cross_entropy, train, test)
+    np.testing.assert_allclose(from_features, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(InputError, match="must be matrices of the same width"):
+        TracIn.score_features(features[:, :3], features)
+
+
+@pytest.mark.parametrize("projection", ["gaussian", "rademacher", "countsketch", "subspace"])
+def test_a_restored_state_scores_as_the_fitted_estimator(projection: Projection) -> None:
+    model = _mlp()
+    checkpoints = _checkpoints(model, 2)
+    train, test = _data(12, 0), _data(3, 1)
+
+    def make() -> ProjectedTracIn:
+        return ProjectedTracIn(
+            model, checkpoints, _cross_entropy, projection_dim=6, projection=projection, seed=3
+        )
+
+    advanced: list[int] = []
+    fitted = make().fit(*train, advance=advanced.append)
+    assert sum(advanced) == 12
+    state = fitted.state()
+    assert set(state) == (
+        {"features", "subspace", "spectrum"} if projection == "subspace" else {"features"}
+    )
+    restored = make().restore(state)
+    np.testing.assert_array_equal(restored.score(*test), fitted.score(*test))
+    if projection == "subspace":
+        assert restored.energy_kept == fitted.energy_kept
+
+
+def test_restoring_a_state_of_the_wrong_shape_is_refused() -> None:
+    model = _mlp()
+    estimator = ProjectedTracIn(
+        model, _checkpoints(model, 1), _cross_entropy, projection_dim=4, projection="subspace"
+    )
+    state = estimator.fit(*_data(5, 0)).state()
+    with pytest.raises(InputError, match=r"state\['features'\]: shape \(5, 3\)"):
+        estimator.restore({**state, "features": state["features"][:, :3]})
+    with pytest.raises(InputError, match=r"state\['subspace'\]: expected an array"):
+        estimator.restore({"features": state["features"]})
+    with pytest.raises(InputError, match=r"state\['features'\]: no training example"):
+        estimator.restore({**state, "features": state["features"][:0]})
+    with pytest.raises(AttributionError, match="not fitted"):
+        ProjectedTracIn(model, _checkpoints(model, 1), _cross_entropy).state()

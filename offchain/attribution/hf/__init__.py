@@ -3,13 +3,27 @@
 Needs the ``hf`` extra (``pip install ame[hf]``) and torch. :class:`HFPipeline` (in
 :mod:`~offchain.attribution.hf.pipeline`) implements
 :class:`~offchain.attribution.AttributionPipeline` over a local causal LM, its LoRA
-adapters, prompt templates and datasets; its events are :class:`HFEvent`, read from a
-JSONL log by :func:`load_events` (:mod:`~offchain.attribution.hf.events`).
+adapters, prompt templates and datasets (each a :class:`TrainingSet`, a local file of
+training examples: :mod:`~offchain.attribution.hf.training`); its events are
+:class:`HFEvent`, read from a JSONL log by :func:`load_events`
+(:mod:`~offchain.attribution.hf.events`).
 """
 
 from __future__ import annotations
 
 from offchain.attribution.hf.events import HFEvent, load_events, parse_events
-from offchain.attribution.hf.pipeline import SLOT, STAGES, HFPipeline
+from offchain.attribution.hf.pipeline import SLOT, STAGES, HFPipeline, ParamSelection
+from offchain.attribution.hf.retrain import RetrainRecipe
+from offchain.attribution.hf.training import TrainingSet
 
-__all__ = ["SLOT", "STAGES", "HFEvent", "HFPipeline", "load_events", "parse_events"]
+__all__ = [
+    "SLOT",
+    "STAGES",
+    "HFEvent",
+    "HFPipeline",
+    "ParamSelection",
+    "RetrainRecipe",
+    "TrainingSet",
+    "load_events",
+    "parse_events",
+]

@@ -1,7 +1,7 @@
 """The Hugging Face pipeline on a tiny GPT-2, a word-level tokenizer and a LoRA adapter.
 
-Everything is built here from config, trained for a few steps on text the test writes,
-saved to a temporary directory and loaded back through the path a user's model takes.
+The model is built, trained and saved by :mod:`tests.attribution.hf.models` (the
+``saved`` fixture) and loaded back through the path a user's model takes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ame_core.exceptions import InputError
 from offchain.attribution import AttributionPipeline, MultiStageAttribution
 from offchain.attribution.hf import HFEvent, HFPipeline, load_events, parse_events
-from offchain.exceptions import AttributionError
+from tests.attribution.hf.models import PROMPTS, WORDS
 
 pytestmark = [
     pytest.mark.torch,
@@ -30,93 +30,6 @@ pytestmark = [
     # peft 0.21's get_peft_model reads a property transformers 5 deprecates.
     pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"),
 ]
-
-WORDS = [
-    *("the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "rug"),
-    *("tree", "house", "red", "blue", "big", "small", "and"),
-]
-TEXT = [
-    "the cat sat on the mat",
-    "a dog ran under the tree",
-    "the big cat sat on a red rug",
-    "a small dog sat under the blue house",
-    "the red cat ran on the big mat",
-]
-POEM = ["the blue tree and the red house", "a big rug and a small mat"]
-PROMPTS = {"prompt:story": "tell a story {request} and", "prompt:list": "{request} the a"}
-
-
-def _train(model: Any, tokenizer: Any, lines: list[str], steps: int) -> None:
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-2)
-    batch = tokenizer(lines, padding=True, return_tensors="pt")
-    model.train()
-    for _ in range(steps):
-        logits = model(**batch).logits[:, :-1]
-        targets = batch["input_ids"][:, 1:].masked_fill(batch["attention_mask"][:, 1:] == 0, -100)
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny GPT-2 and one LoRA adapter, trained and saved: built once per module."""
-    from peft import LoraConfig, get_peft_model
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("hf")
-    corpus = root / "corpus.txt"
-    corpus.write_text("\n".join([*TEXT, *POEM, " ".join(WORDS), "tell story list"]))
-    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    raw.train([str(corpus)], trainers.WordLevelTrainer(special_tokens=["<pad>", "<unk>", "<s>"]))
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=raw, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="<s>"
-    )
-    config = GPT2Config(
-        vocab_size=tokenizer.vocab_size,
-        n_positions=64,
-        n_layer=2,
-        n_embd=64,
-        n_head=2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    model = GPT2LMHeadModel(config)
-    prefix = ["<s> " + t for t in TEXT]
-    _train(model, tokenizer, prefix, steps=30)
-    model_dir = root / "model"
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    lora = get_peft_model(
-        model, LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True)
-    )
-    _train(lora, tokenizer, ["<s> " + t for t in POEM], steps=30)
-    adapter_dir = root / "adapter"
-    lora.save_pretrained(adapter_dir)
-    # A commodity reference: the same architecture and tokenizer, trained less.
-    torch.manual_seed(1)
-    commodity = GPT2LMHeadModel(config)
-    _train(commodity, tokenizer, prefix[:2], steps=5)
-    reference_dir = root / "reference"
-    commodity.save_pretrained(reference_dir)
-    tokenizer.save_pretrained(reference_dir)
-    # A model whose tokenizer has another vocabulary.
-    other = Tokenizer(models.WordLevel({"<unk>": 0, "x": 1, "y": 2}, unk_token="<unk>"))
-    other_dir = root / "other"
-    GPT2LMHeadModel(replace(config, vocab_size=3)).save_pretrained(other_dir)
-    PreTrainedTokenizerFast(tokenizer_object=other, unk_token="<unk>").save_pretrained(other_dir)
-    return {
-        "model": model_dir,
-        "adapter": adapter_dir,
-        "reference": reference_dir,
-        "other": other_dir,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -338,11 +251,6 @@ def test_a_reference_with_another_vocabulary_is_refused(saved: dict[str, Path]) 
         HFPipeline(saved["model"], reference_model="org/name")
 
 
-def test_influence_says_it_is_the_next_slice(pipe: HFPipeline) -> None:
-    with pytest.raises(AttributionError, match=r"not implemented yet.*method='shapley' or 'owen'"):
-        MultiStageAttribution(pipe, method="tracin").fit([_event(0)])
-
-
 def test_unknown_prompt_or_adapter_names_the_field(pipe: HFPipeline) -> None:
     with pytest.raises(InputError, match="event 'e0': prompt: unknown id 'nope'"):
         pipe.assets(_event(0, prompt="nope"))
@@ -431,7 +339,17 @@ def test_a_line_that_is_not_an_object_or_json_is_named() -> None:
 def test_public_api_is_pinned() -> None:
     import offchain.attribution.hf as hf
 
-    assert hf.__all__ == ["SLOT", "STAGES", "HFEvent", "HFPipeline", "load_events", "parse_events"]
+    assert hf.__all__ == [
+        "SLOT",
+        "STAGES",
+        "HFEvent",
+        "HFPipeline",
+        "ParamSelection",
+        "RetrainRecipe",
+        "TrainingSet",
+        "load_events",
+        "parse_events",
+    ]
 
 
 def test_importing_attribution_loads_no_hugging_face_library() -> None:
