@@ -213,7 +213,9 @@ def markdown_block(report: Mapping[str, Any]) -> str:
             f'"{NEUTRAL}"`), `reference` (`pipeline.reference_model: {{kind: unigram}}`). '
             f"A judgment passes when AME's Kendall τ ≥ {TARGET_TAU} and top-1 ≥ "
             f"{TARGET_TOP1:.0%} against its reference; grounded: every output continues "
-            "its request as the training text does (the premise of the judgment). Shares "
+            "its request as the scenario writes it (a prompt-less event's bare request, "
+            "whatever the neutral template) as the training text does, the premise the "
+            "judge wrote the reference on. Shares "
             "are of the revenue, per stage, before the rights mapping, averaged over the "
             "suite's scenarios.",
             88,
