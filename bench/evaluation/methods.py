@@ -196,16 +196,24 @@ class ScenarioRun:
         self._games: dict[str, PipelineGame] = {}
         self._splits: dict[str, tuple[EventSplit, ...]] = {}
 
-    def fit(self) -> Self:
+    def fit(self, pipeline: ReferencePipeline | None = None) -> Self:
         """Train the scenario's pipeline and answer its events.
+
+        Args:
+            pipeline: The scenario's pipeline already fitted, to reuse the models it
+                trained (e.g. :meth:`ReferencePipeline.with_options` of another run's);
+                default a new one, trained here.
 
         Returns:
             This run.
+
+        Raises:
+            AttributionError: If ``pipeline`` was not built from the scenario.
         """
         # Imported here: listing the methods or paying a split needs no torch.
         from offchain.scenario import reference_pipeline, scenario_events
 
-        self._pipeline = reference_pipeline(self.scenario).fit()
+        self._pipeline = reference_pipeline(self.scenario).fit() if pipeline is None else pipeline
         self._events = tuple(scenario_events(self.scenario, self._pipeline))
         self._games.clear()
         self._splits.clear()

@@ -80,10 +80,12 @@ from offchain.attribution.reference.corpora import (
 )
 from offchain.attribution.reference.settings import (
     _FAILURES,
+    NEUTRAL_TEMPLATE,
     UTILITIES,
     CorpusSettings,
     ModelSettings,
     PipelineSettings,
+    ReferenceModelSettings,
     TrainSettings,
     Utility,
 )
@@ -613,6 +615,12 @@ class PipelineSpec(_Spec):
             ``loglik-prefix`` (default), ``loglik`` or ``loglik-floored`` (see
             :class:`PipelineSettings`). Always part of :meth:`Scenario.canonical`, so
             a digest names the utility its values were computed under.
+        neutral_template: What stands in for a prompt left out of a coalition, and
+            renders events without a prompt: words with ``{request}`` once (default
+            the bare request). See :class:`PipelineSettings`.
+        reference_model: The empty pipeline: ``{kind: uniform}`` (default),
+            ``{kind: unigram}`` (optionally with ``sentences`` and ``smoothing``) or
+            ``{kind: base}``. See :class:`ReferenceModelSettings`.
     """
 
     model: ModelSettings = ModelSettings()
@@ -620,6 +628,8 @@ class PipelineSpec(_Spec):
     max_new_tokens: StrictInt = Field(default=6, gt=0, le=256)
     threads: StrictInt = Field(default=1, gt=0, le=256)
     utility: Utility = "loglik-prefix"
+    neutral_template: Template = NEUTRAL_TEMPLATE
+    reference_model: ReferenceModelSettings = ReferenceModelSettings()
 
 
 # -- the scenario ----------------------------------------------------------------------
@@ -783,7 +793,8 @@ class Scenario(_Spec):
             if e.reference is not None:
                 yield from _check_reference(f"{where}.reference", e.reference, used)
             request = self._request_words(e)
-            template = prompts[e.prompt].template if e.prompt in prompts else _SLOT
+            neutral = self.pipeline.neutral_template
+            template = prompts[e.prompt].template if e.prompt in prompts else neutral
             if request is not None:
                 n = len(template.split()) - 1 + request
                 if n + 1 >= self.pipeline.model.max_len:
@@ -906,6 +917,8 @@ class Scenario(_Spec):
             max_new_tokens=p.max_new_tokens,
             threads=p.threads,
             utility=p.utility,
+            neutral_template=p.neutral_template,
+            reference_model=p.reference_model,
         )
 
     def corpora(self) -> Corpora:

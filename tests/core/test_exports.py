@@ -59,6 +59,9 @@ def test_reference_pipeline_exports() -> None:
     assert offchain.attribution.reference.__all__ == [
         "BASE_MODEL",
         "MODEL_DEVELOPER",
+        "NEUTRAL_TEMPLATE",
+        "REFERENCE_KINDS",
+        "SLOT",
         "STAGES",
         "UTILITIES",
         "CorpusSettings",
@@ -66,6 +69,8 @@ def test_reference_pipeline_exports() -> None:
         "ModelSettings",
         "PipelineGame",
         "PipelineSettings",
+        "ReferenceKind",
+        "ReferenceModelSettings",
         "ReferencePipeline",
         "TrainSettings",
         "Utility",

@@ -23,7 +23,10 @@ def test_registry_lists_every_asset_with_the_hash_of_its_content() -> None:
         {a.id: _sha256("\n".join(f"{c}\t{t}" for c, t in a.pairs)) for a in corpora.adapter_data}
     )
     expected.update({p.id: _sha256(p.template) for p in corpora.prompts})
-    settings = scenario.pipeline.model_dump(mode="json") if scenario.pipeline else {}
+    # The base model's content is its training recipe: the counterfactual options (what a
+    # coalition without the prompt reads, what the empty pipeline is) train nothing.
+    options = {"neutral_template", "reference_model"}
+    settings = scenario.pipeline.model_dump(mode="json", exclude=options)
     expected[scenario.base_model.id] = _sha256(json.dumps(settings, sort_keys=True))
     assert {a.id: a.content_hash for a in registry.assets} == expected
 

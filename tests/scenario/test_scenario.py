@@ -297,6 +297,11 @@ BAD: list[tuple[str, Any, str]] = [
     ("pipeline.train.momentum", 0.9, r"^pipeline\.train\.momentum: Extra inputs are not permitted"),
     ("pipeline.max_new_tokens", 0, r"^pipeline\.max_new_tokens: Input should be greater than 0"),
     ("pipeline.utility", "floored", r"^pipeline\.utility: Input should be 'loglik-prefix', 'loglik' or 'loglik-floored', got 'floored'"),
+    ("pipeline.neutral_template", "the request is", r"^pipeline\.neutral_template: must hold the word \{request\} exactly once, got 'the request is'"),
+    ("pipeline.neutral_template", "the <eos> {request}", r"^pipeline\.neutral_template: '<eos>' is a reserved token"),
+    ("pipeline.reference_model", {"kind": "bigram"}, r"^pipeline\.reference_model\.kind: Input should be 'uniform', 'unigram' or 'base', got 'bigram'"),
+    ("pipeline.reference_model", {"kind": "unigram", "smoothing": -1}, r"^pipeline\.reference_model\.smoothing: Input should be greater than 0, got -1"),
+    ("pipeline.reference_model", {"kind": "uniform", "sentences": ["a"]}, r"^pipeline\.reference_model: sentences are only read by kind 'unigram', not 'uniform'"),
     ("events", [], r"^events: must list at least one item"),
     ("events[0].revenue", 1.5, r"^events\[0\]\.revenue: must be an integer amount in base units \(a digit string\), got float 1\.5"),
     ("events[0].revenue", "1.5", r"^events\[0\]\.revenue: must be a string of decimal digits, got '1\.5'"),
@@ -339,6 +344,14 @@ def test_each_bad_input_is_refused_naming_its_field(path: str, value: Any, messa
     assert text.startswith("s.yaml: ")
     lines = [line.strip() for line in text.removeprefix("s.yaml: ").splitlines()]
     assert any(re.search(message, line) for line in lines), text
+
+
+def test_a_neutral_template_counts_towards_the_room_of_events_without_a_prompt() -> None:
+    doc = _set(_doc(), "events[1].request", " ".join(["capital"] * 20))
+    parse_scenario(doc)  # 20 words and one to generate fit max_len=24
+    doc["pipeline"] = {"neutral_template": "please tell the {request} is"}
+    with pytest.raises(InputError, match=r"events\[1\]: the prompt and request take 24 words"):
+        parse_scenario(doc)
 
 
 def test_adapter_style_needs_relations_without_fact_datasets() -> None:

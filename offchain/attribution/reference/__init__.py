@@ -14,10 +14,15 @@ from typing import TYPE_CHECKING
 
 from ame_core.lazy import lazy_exports
 from offchain.attribution.reference.settings import (
+    NEUTRAL_TEMPLATE,
+    REFERENCE_KINDS,
+    SLOT,
     UTILITIES,
     CorpusSettings,
     ModelSettings,
     PipelineSettings,
+    ReferenceKind,
+    ReferenceModelSettings,
     TrainSettings,
     Utility,
 )
@@ -45,6 +50,9 @@ _LAZY = {
 __all__ = [
     "BASE_MODEL",
     "MODEL_DEVELOPER",
+    "NEUTRAL_TEMPLATE",
+    "REFERENCE_KINDS",
+    "SLOT",
     "STAGES",
     "UTILITIES",
     "CorpusSettings",
@@ -52,6 +60,8 @@ __all__ = [
     "ModelSettings",
     "PipelineGame",
     "PipelineSettings",
+    "ReferenceKind",
+    "ReferenceModelSettings",
     "ReferencePipeline",
     "TrainSettings",
     "Utility",

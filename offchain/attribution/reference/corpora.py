@@ -35,7 +35,7 @@ from typing import Final
 
 import numpy as np
 
-from offchain.attribution.reference.settings import CorpusSettings
+from offchain.attribution.reference.settings import NEUTRAL_TEMPLATE, CorpusSettings
 
 __all__ = [
     "FACT_WORDS",
@@ -57,8 +57,6 @@ __all__ = [
     "reference_recipe",
 ]
 
-#: The prompt used when the prompt stage is absent: the bare user request.
-NEUTRAL_TEMPLATE = "{request}"
 #: Words of the generated fact statements ``the <relation> of <subject> is <value> .``.
 FACT_WORDS: Final = frozenset({"the", "of", "is", "."})
 

@@ -4,7 +4,8 @@ Everything a pipeline stage needs to score or generate text:
 
 * :class:`Vocabulary` maps whitespace tokens to ids (four special ids first).
 * :class:`NeuralLM` wraps a :class:`TinyTransformerLM` for scoring and generation.
-* :class:`UniformLM` is the reference model of the empty pipeline.
+* :class:`UniformLM` is the reference model of the empty pipeline by default, and
+  :class:`UnigramLM` a configured commodity one (word frequencies, no context).
 * :func:`pretrain` trains the transformer with Adam on CPU in seconds, deterministically.
 * :class:`LoRAAdapter` holds low-rank updates (Hu et al., 2021, "LoRA: Low-Rank
   Adaptation of Large Language Models") that :func:`train_adapter` fits on a
@@ -62,6 +63,7 @@ __all__ = [
     "PretrainedLM",
     "TinyTransformerLM",
     "UniformLM",
+    "UnigramLM",
     "Vocabulary",
     "encode_pairs",
     "encode_sentences",
@@ -188,3 +190,40 @@ class UniformLM:
     ) -> NDArray[np.float64]:
         """``-log |V|`` for each continuation token (float64); the context is ignored."""
         return np.full(len(continuation), -float(np.log(self.vocab_size)))
+
+
+class UnigramLM:
+    """A context-free reference model: smoothed word frequencies of a corpus.
+
+    :math:`p(w) = (c_w + \\alpha) / (\\sum_v c_v + \\alpha |V|)` for every token ``w``
+    of the vocabulary, with :math:`c_w` the count of ``w`` in the corpus (each sentence
+    ending in one ``<eos>``, words outside the vocabulary counted as ``<unk>``). It
+    predicts the sentence frame of a language, never which answer follows a request.
+
+    Args:
+        vocab: The vocabulary the log-probabilities are over.
+        sentences: The corpus, whitespace-tokenised.
+        smoothing: :math:`\\alpha > 0`.
+
+    Raises:
+        InputError: If ``smoothing`` is not positive.
+    """
+
+    def __init__(self, vocab: Vocabulary, sentences: Sequence[str], smoothing: float) -> None:
+        if not smoothing > 0:
+            raise InputError(f"smoothing: must be positive, got {smoothing!r}")
+        counts = np.full(len(vocab), float(smoothing))
+        for sentence in sentences:
+            np.add.at(counts, vocab.encode(sentence), 1.0)
+            counts[EOS] += 1.0
+        self.log_probs: NDArray[np.float64] = np.log(counts) - np.log(counts.sum())
+
+    def log_likelihood(self, context: Sequence[int], continuation: Sequence[int]) -> float:
+        """Sum of the continuation tokens' log-probabilities; the context is ignored."""
+        return float(self.token_log_likelihoods(context, continuation).sum())
+
+    def token_log_likelihoods(
+        self, context: Sequence[int], continuation: Sequence[int]
+    ) -> NDArray[np.float64]:
+        """``log p(w)`` of each continuation token (float64); the context is ignored."""
+        return self.log_probs[np.asarray(continuation, dtype=np.int64)]

@@ -29,8 +29,9 @@ pipeline of a set :math:`A` of assets scores each output token after its own con
 
     g_t(A) = \log p_A(y_t \mid x_A, y_{<t}) - \log p_\varnothing(y_t)
 
-nats over the empty pipeline :math:`p_\varnothing`, the uniform distribution over the
-vocabulary. The utility, ``PipelineSettings.utility``, is one of the shared
+nats over the empty pipeline :math:`p_\varnothing`, by default the uniform distribution
+over the vocabulary (``PipelineSettings.reference_model``, below). The utility,
+``PipelineSettings.utility``, is one of the shared
 :mod:`offchain.attribution.utilities`,
 
 * ``"loglik"``: the output's log-likelihood gain,
@@ -87,8 +88,29 @@ The pipeline :math:`p_A` uses the assets in :math:`A` only:
 * with the event's adapter, that adapter is retrained on the fine-tuner's data on top
   of the model of :math:`T` (cached) and merged in, so an adapter never meets a base it
   was not trained for;
-* with the event's prompt, :math:`x_A` is the rendered template, otherwise the bare
-  request (the neutral prompt).
+* with the event's prompt, :math:`x_A` is the rendered template, otherwise the request
+  in the *neutral template* (``PipelineSettings.neutral_template``; by default the bare
+  request). An event without a prompt is answered in the neutral template too.
+
+Counterfactual options, the same as the Hugging Face pipeline's
+(:mod:`offchain.attribution.hf.pipeline`), both off by default:
+
+* a *neutral template* such as ``the {request} is``: a boilerplate template that merely
+  turns a request into a sentence is then paid only for what it adds over the neutral
+  one (a prompt equal to it adds nothing, so it is worth 0 in every event), instead of
+  as if it wrote the answer;
+* a *reference model* (``PipelineSettings.reference_model``) as the empty pipeline
+  :math:`p_\varnothing`, so the base model is paid for what it adds over a commodity
+  model, not as a veto player without which nothing is worth anything. There is no
+  commodity model to download for this pseudo-word language, and a transformer trained
+  by the same recipe on "generic" text of it would be trained on the datasets
+  themselves, i.e. be the base model. What any model of the language knows, and no
+  model of the facts, is its word frequencies: ``"unigram"`` is that commodity model
+  (smoothed counts of the pretraining sentences, or of a configured corpus), which
+  predicts the sentence frame (``the``, ``of``, ``is``, ``.``, ``<eos>``) but not the
+  answer, so the pipeline is paid for the answer. ``"base"``, the base model itself
+  reading the request in the neutral template, is the limit case: the bare pipeline is
+  its own reference and worth nothing.
 
 The worth of a coalition :math:`S` of players is what its assets can achieve when any
 of them may be left out (free disposal, the default):
@@ -135,7 +157,6 @@ from numpy.typing import NDArray
 from ame_core.exceptions import InputError
 from offchain.attribution.game import PipelineGame
 from offchain.attribution.reference.corpora import (
-    NEUTRAL_TEMPLATE,
     Corpora,
     Dataset,
     Demonstrations,
@@ -150,6 +171,7 @@ from offchain.attribution.reference.lm import (
     NeuralLM,
     PretrainedLM,
     UniformLM,
+    UnigramLM,
     Vocabulary,
     encode_sentences,
     pretrain,
@@ -157,10 +179,12 @@ from offchain.attribution.reference.lm import (
     train_adapter,
 )
 from offchain.attribution.reference.settings import (
+    SLOT,
     UTILITIES,
     CorpusSettings,
     ModelSettings,
     PipelineSettings,
+    ReferenceModelSettings,
     TrainSettings,
     Utility,
 )
@@ -242,6 +266,7 @@ class _Fitted:
     vocab: Vocabulary
     base: PretrainedLM
     adapters: Mapping[str, LoRAAdapter]
+    reference: NeuralLM | UniformLM | UnigramLM
 
 
 class ReferencePipeline:
@@ -322,7 +347,9 @@ class ReferencePipeline:
         """
         s = self.settings
         corpora = generate_corpora(s.corpus, s.seed) if self._corpora is None else self._corpora
-        vocab = Vocabulary.from_texts(corpora.texts())
+        # The neutral template's words join the vocabulary (the default adds none, so
+        # the vocabulary, hence every model, is what it was before the option existed).
+        vocab = Vocabulary.from_texts([*corpora.texts(), s.neutral_template.replace(SLOT, " ")])
         self._fitted = None
         for cache in (self._models, self._adapters, self._neural, self._estimators, self._adapted):
             cache.clear()
@@ -332,8 +359,71 @@ class ReferencePipeline:
             d.id: self._train_adapter(corpora, vocab, everything, d.id)
             for d in corpora.adapter_data
         }
-        self._fitted = _Fitted(corpora, vocab, base, adapters)
+        reference = self._build_reference(corpora, vocab, everything)
+        self._fitted = _Fitted(corpora, vocab, base, adapters, reference)
         return self
+
+    def _build_reference(
+        self, corpora: Corpora, vocab: Vocabulary, everything: frozenset[str]
+    ) -> NeuralLM | UniformLM | UnigramLM:
+        ref = self.settings.reference_model
+        if ref.kind == "unigram":
+            pooled = [s for d in corpora.datasets for s in d.sentences]
+            return UnigramLM(
+                vocab, pooled if ref.sentences is None else ref.sentences, ref.smoothing
+            )
+        if ref.kind == "base":
+            self._neural[everything, ""] = NeuralLM(self._models[everything].model)
+            return self._neural[everything, ""]
+        return UniformLM(len(vocab))
+
+    def with_options(
+        self,
+        *,
+        neutral_template: str | None = None,
+        reference_model: ReferenceModelSettings | Mapping[str, object] | None = None,
+    ) -> ReferencePipeline:
+        """This pipeline with other counterfactual options, sharing its trained models.
+
+        The options change what a coalition's pipeline reads and what it is measured
+        against, never how a model is trained: the returned pipeline, fitted if this one
+        is, shares every model, adapter and TracIn estimator trained so far or later (the
+        caches are keyed by dataset subset and adapter). A neutral template that brings
+        new words into the vocabulary changes every model: that pipeline is fitted anew.
+
+        Args:
+            neutral_template: The new ``settings.neutral_template``; None keeps it.
+            reference_model: The new ``settings.reference_model``; None keeps it.
+
+        Returns:
+            A pipeline whose settings are this one's with the options replaced.
+
+        Raises:
+            InputError: If an option is invalid (named as in :class:`PipelineSettings`).
+        """
+        fields = self.settings.model_dump()
+        if neutral_template is not None:
+            fields["neutral_template"] = neutral_template
+        if reference_model is not None:
+            fields["reference_model"] = reference_model
+        other = ReferencePipeline(
+            PipelineSettings(**fields),
+            corpora=self._corpora,
+            base_model=self._base_model,
+            owner=self._owner,
+        )
+        if self._fitted is None:
+            return other
+        state = self._fitted
+        template = other.settings.neutral_template.replace(SLOT, " ")
+        if Vocabulary.from_texts([*state.corpora.texts(), template]).tokens != state.vocab.tokens:
+            return other.fit()
+        other._models, other._adapters, other._neural = self._models, self._adapters, self._neural
+        other._estimators, other._adapted = self._estimators, self._adapted
+        everything = frozenset(self.datasets)
+        reference = other._build_reference(state.corpora, state.vocab, everything)
+        other._fitted = _Fitted(state.corpora, state.vocab, state.base, state.adapters, reference)
+        return other
 
     def _state(self) -> _Fitted:
         if self._fitted is None:
@@ -349,6 +439,14 @@ class ReferencePipeline:
     def vocab(self) -> Vocabulary:
         """The word vocabulary of every model."""
         return self._state().vocab
+
+    @property
+    def reference_model(self) -> NeuralLM | UniformLM | UnigramLM:
+        """The empty pipeline's model (``settings.reference_model``).
+
+        The uniform distribution over the vocabulary unless configured.
+        """
+        return self._state().reference
 
     @property
     def base(self) -> PretrainedLM:
@@ -451,8 +549,10 @@ class ReferencePipeline:
         return self._neural[key]
 
     def _context(self, request: str, prompt: str | None) -> list[int]:
-        template = NEUTRAL_TEMPLATE if prompt is None else self.prompts[prompt].template
-        return [BOS, *self.vocab.encode(template.replace("{request}", request))]
+        template = (
+            self.settings.neutral_template if prompt is None else self.prompts[prompt].template
+        )
+        return [BOS, *self.vocab.encode(template.replace(SLOT, request))]
 
     # -- events ------------------------------------------------------------------------
 
@@ -563,14 +663,16 @@ class ReferencePipeline:
 
     def _scorer(
         self, event: Event, assets: Iterable[str]
-    ) -> tuple[NeuralLM | UniformLM, list[int]]:
+    ) -> tuple[NeuralLM | UniformLM | UnigramLM, list[int]]:
         """The model of ``assets`` and the context it reads the event's output after."""
         used = set(chain.from_iterable(self.assets(event).values()))
         chosen = frozenset(assets)
         if chosen - used:
             raise InputError(f"assets: {sorted(chosen - used)} not used by event {event.id!r}")
         if self.base_id not in chosen:
-            return UniformLM(len(self.vocab)), [BOS]
+            # The empty pipeline reads the request in the neutral template (only the
+            # base-model reference looks at it).
+            return self.reference_model, self._context(event.request, None)
         adapter = event.adapter if event.adapter in chosen else None
         model = self._model(chosen.intersection(self.datasets), adapter)
         prompt = event.prompt if event.prompt in chosen else None

@@ -9,23 +9,44 @@ trains in a few seconds on two CPU cores. Invalid values raise
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ame_core.exceptions import InputError
 from ame_core.validation import field_path
 from offchain.attribution.utilities import UTILITIES, Utility
 
 __all__ = [
+    "NEUTRAL_TEMPLATE",
+    "REFERENCE_KINDS",
+    "SLOT",
     "UTILITIES",
     "CorpusSettings",
     "ModelSettings",
     "PipelineSettings",
+    "ReferenceKind",
+    "ReferenceModelSettings",
     "TrainSettings",
     "Utility",
 ]
 
+
+#: The slot of a template that the user request fills.
+SLOT: Final = "{request}"
+#: The default neutral template: the bare user request.
+NEUTRAL_TEMPLATE: Final = SLOT
+#: What the empty pipeline can be (:class:`ReferenceModelSettings`).
+ReferenceKind = Literal["uniform", "unigram", "base"]
+REFERENCE_KINDS: Final[tuple[ReferenceKind, ...]] = ("uniform", "unigram", "base")
 
 Failure = tuple[tuple[str, ...], str, object]
 # Attribute of a raised InputError holding its failures as (path, reason, value): pydantic
@@ -140,6 +161,46 @@ class TrainSettings(_Settings):
     adapter_anchor: float = Field(default=1.0, ge=0.0)
 
 
+class ReferenceModelSettings(_Settings):
+    """The empty pipeline: what every output token's gain is measured against.
+
+    A coalition without the base model is this reference, worth 0; the full pipeline is
+    paid for what it adds over it. Against a stronger reference the base model is paid
+    for what it adds over a commodity model rather than as a veto player without which
+    nothing is worth anything.
+
+    Attributes:
+        kind: ``"uniform"`` (default): every token of the vocabulary equally likely,
+            :math:`-\\log |V|` per token. ``"unigram"``: a context-free word-frequency
+            model, :math:`p(w) = (c_w + \\alpha) / (\\sum_v c_v + \\alpha |V|)` over the
+            vocabulary (``<eos>`` counted once per sentence), the commodity model of
+            this small word-level market: it knows which words are common in the
+            language (the sentence frame: ``the``, ``of``, ``is``, ``.``), never which
+            answer goes with which request. ``"base"``: the base model itself
+            (trained on every dataset, no adapter) reading the request in the neutral
+            template, the degenerate reference under which the base model and its
+            data are worth nothing (what the Hugging Face pipeline gives with its own
+            base model as the reference).
+        sentences: Corpus the unigram counts (whitespace tokens; words outside the
+            vocabulary count as ``<unk>``); None: the pretraining datasets' sentences,
+            pooled. Only with ``kind="unigram"``.
+        smoothing: Additive smoothing :math:`\\alpha` of the unigram counts, > 0 so
+            every token keeps a finite log-probability.
+    """
+
+    kind: ReferenceKind = "uniform"
+    sentences: tuple[StrictStr, ...] | None = None
+    smoothing: float = Field(default=1.0, gt=0.0, le=1e6)
+
+    @model_validator(mode="after")
+    def _sentences_need_unigram(self) -> ReferenceModelSettings:
+        if self.sentences is not None and self.kind != "unigram":
+            raise ValueError(f"sentences are only read by kind 'unigram', not {self.kind!r}")
+        if self.sentences is not None and not any(s.split() for s in self.sentences):
+            raise ValueError("sentences: need at least one word")
+        return self
+
+
 class PipelineSettings(_Settings):
     """Everything that determines the reference pipeline, bit for bit.
 
@@ -159,6 +220,13 @@ class PipelineSettings(_Settings):
             it accounts for best; ``"loglik"`` sums the gains; ``"loglik-floored"``
             floors each token's gain at 0, so no coalition is charged for predicting a
             token worse than no model at all.
+        neutral_template: What stands in for a prompt left out of a coalition (and
+            renders an event without a prompt): a template with one ``{request}``
+            slot, by default the bare request. A boilerplate template that merely
+            turns a request into a sentence, set here, is paid only for what it adds
+            over itself: nothing. Its words join the vocabulary.
+        reference_model: The empty pipeline (:class:`ReferenceModelSettings`), by default
+            the uniform distribution over the vocabulary.
     """
 
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
@@ -168,3 +236,12 @@ class PipelineSettings(_Settings):
     max_new_tokens: int = Field(default=6, gt=0, le=256)
     threads: int = Field(default=1, gt=0, le=256)
     utility: Utility = "loglik-prefix"
+    neutral_template: StrictStr = NEUTRAL_TEMPLATE
+    reference_model: ReferenceModelSettings = ReferenceModelSettings()
+
+    @field_validator("neutral_template")
+    @classmethod
+    def _one_slot(cls, value: str) -> str:
+        if value.count(SLOT) != 1:
+            raise ValueError(f"must hold the {SLOT} slot exactly once")
+        return value
