@@ -22,7 +22,7 @@ from web3.logs import DISCARD
 
 from ame_chain import errors
 from ame_chain.chains import AnvilChain, Chain
-from ame_chain.client import ProposedEpoch
+from ame_chain.client import ProposedEpoch, forfeited_bond_split
 from ame_chain.contracts import load_artifact
 from ame_chain.exceptions import MerkleInputError
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, build_leaves
@@ -291,13 +291,14 @@ def test_front_run_fraud_proof_pays_the_bond_once_and_the_second_reverts(
     with pytest.raises(errors.SettlementWrongStatus) as info:
         second.prove_fraud(header, tree)
     assert info.value.args_by_name == {"epoch": 1, "status": 2}  # Voided
-    assert d.admin.credit_of(d.actors.mallory.address) == CONFIG.operator_bond
+    reward, burned = forfeited_bond_split(CONFIG.operator_bond)
+    assert d.admin.credit_of(d.actors.mallory.address) == reward
     assert d.admin.credit_of(d.actors.carol.address) == 0
-    # Held: the refundable pool and the winner's credit, nothing more.
+    # Held: the refundable pool, the winner's credit and the burned half, nothing more.
     assert balance(d, d.admin.address) == ETHER + CONFIG.operator_bond
     d.admin.refund(header)
     first.withdraw_credits()
-    assert balance(d, d.admin.address) == 0
+    assert balance(d, d.admin.address) == burned
 
 
 @pytest.fixture(scope="module")
@@ -378,7 +379,9 @@ def test_front_run_in_one_block_one_fraud_proof_wins_and_the_bond_is_paid_once(
     assert carol["gasUsed"] < 400_000  # a clean revert, not an out-of-gas
     with pytest.raises(errors.SettlementWrongStatus):
         d.admin._send(call)
-    assert d.admin.credit_of(d.actors.mallory.address) == CONFIG.operator_bond
+    assert (
+        d.admin.credit_of(d.actors.mallory.address) == forfeited_bond_split(CONFIG.operator_bond)[0]
+    )
     assert d.admin.credit_of(d.actors.carol.address) == 0
     assert balance(d, d.admin.address) == ETHER + CONFIG.operator_bond
 
