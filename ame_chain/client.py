@@ -528,7 +528,12 @@ class SettlementClient:
         return int(self._read(self.contract.functions.creditOf(to_checksum_address(account))))
 
     def expiry_of(self, header: EpochHeader) -> int:
-        """When what is left of the epoch can be swept."""
+        """When what is left of the epoch can be swept (a timestamp), as the contract says now.
+
+        ``challengeEnd + disputeWindow + claimPeriod`` plus every second the contract has been
+        paused since the epoch was proposed; while paused it moves with the clock, so read it
+        again rather than computing it from the header.
+        """
         return int(self._read(self.contract.functions.expiryOf(header.as_tuple())))
 
     def commitment_of(self, epoch: int) -> str:

@@ -54,6 +54,15 @@ interface IAmeSettlement {
         AmountRangesOverlap
     }
 
+    /// @notice A field of {Config} (same order), named by {SettlementInvalidConfig}.
+    enum ConfigField {
+        ChallengeWindow,
+        DisputeWindow,
+        ClaimPeriod,
+        OperatorBond,
+        DisputeBond
+    }
+
     /// @notice The state of a dispute.
     enum DisputeStatus {
         None,
@@ -154,8 +163,8 @@ interface IAmeSettlement {
     error SettlementBatchHeadersUnordered(uint256 position);
     /// @notice An address parameter was the zero address.
     error SettlementZeroAddress();
-    /// @notice A deployment parameter is out of range: `field` names it (as in {Config}), `value` is what was given.
-    error SettlementInvalidConfig(string field, uint256 value);
+    /// @notice A deployment parameter is out of range: `field` says which, `value` is what was given.
+    error SettlementInvalidConfig(ConfigField field, uint256 value);
 
     /// @notice An operator proposed and funded an epoch; with `epoch` and `operator`, the fields make its header.
     event EpochProposed(

@@ -116,8 +116,8 @@ def _slot(key: int | str, slot: int) -> int:
 class StorageView:
     """The settlement's and the token's state read straight from py-evm storage.
 
-    Slots follow the compiler's layout: ``AccessControl._roles`` 0; ``Pausable._paused``
-    and ``sweepRecipient`` packed in 1; ``_commitments`` 2; ``_states`` 3 (one slot:
+    Slots follow the compiler's layout: ``AccessControl._roles`` 0; ``Pausable._paused``,
+    ``sweepRecipient`` and the pause clock (``_pausedAt``, ``_pausedTotal``) packed in 1; ``_commitments`` 2; ``_states`` 3 (one slot:
     ``remaining`` uint128, ``status`` uint8, ``openDisputes`` and ``disputeCount`` uint32);
     ``_claimedWords`` 4; ``_disputes`` 5; ``_credits`` 6; ``MockERC20._balances`` 0.
     :meth:`check_layout` confirms them against the ABI views when the world is built.
@@ -155,7 +155,7 @@ class StorageView:
         return bool(self._read(self.settlement, 1) & 0xFF)
 
     def sweep_recipient(self) -> int:
-        return self._read(self.settlement, 1) >> 8
+        return (self._read(self.settlement, 1) >> 8) & (2**160 - 1)
 
     def epoch_state(self, epoch: int) -> dict[str, Any]:
         word = self._read(self.settlement, _slot(epoch, self.STATES))
