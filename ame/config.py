@@ -59,7 +59,7 @@ from eth_utils.address import is_address, to_checksum_address
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ame_chain._addresses import is_valid_address
-from ame_chain.client import SettlementConfig
+from ame_chain.client import MAX_WINDOW, SettlementConfig
 from ame_core.documents import parse_toml
 from ame_core.exceptions import InputError
 from ame_core.validation import error_reason
@@ -130,8 +130,10 @@ Address = Annotated[str, BeforeValidator(_address)]
 Url = Annotated[str, BeforeValidator(_url)]
 BaseUri = Annotated[str, BeforeValidator(_base_uri)]
 Seconds = Annotated[int, BeforeValidator(_integer), Field(ge=1)]
-# Bonds are stored in 96 bits by the contract (``SettlementInvalidConfig`` above).
-Bond = Annotated[int, BeforeValidator(_integer), Field(ge=0, le=2**96 - 1)]
+# The contract refuses a zero bond (fraud would cost nothing) and stores bonds in 96 bits,
+# and bounds every window by ``MAX_WINDOW`` so no deadline wraps (``SettlementInvalidConfig``).
+Bond = Annotated[int, BeforeValidator(_integer), Field(ge=1, le=2**96 - 1)]
+Window = Annotated[int, BeforeValidator(_integer), Field(ge=1, le=MAX_WINDOW)]
 Block = Annotated[int, BeforeValidator(_integer), Field(ge=0)]
 
 
@@ -195,9 +197,9 @@ _DEFAULTS = SettlementConfig()
 class DeploySection(_Section):
     """Parameters of `ame deploy`, in seconds and wei."""
 
-    challenge_window: Seconds = _DEFAULTS.challenge_window
-    dispute_window: Seconds = _DEFAULTS.dispute_window
-    claim_period: Seconds = _DEFAULTS.claim_period
+    challenge_window: Window = _DEFAULTS.challenge_window
+    dispute_window: Window = _DEFAULTS.dispute_window
+    claim_period: Window = _DEFAULTS.claim_period
     operator_bond: Bond = _DEFAULTS.operator_bond
     dispute_bond: Bond = _DEFAULTS.dispute_bond
 

@@ -61,11 +61,30 @@ def _proposed_event_layout() -> tuple[str, list[str], list[str]]:
 
 
 __all__ = [
+    "BOND_BURN_ADDRESS",
+    "MAX_WINDOW",
     "EpochStatus",
     "ProposedEpoch",
     "SettlementClient",
     "SettlementConfig",
+    "forfeited_bond_split",
 ]
+
+#: ``AmeSettlement.BOND_BURN_ADDRESS``: credited the burned half of a forfeited operator bond.
+BOND_BURN_ADDRESS = "0x000000000000000000000000000000000000dEaD"
+#: ``AmeSettlement.MAX_WINDOW``: the longest window or claim period a deployment accepts (seconds).
+MAX_WINDOW = 3650 * 86400
+
+
+def forfeited_bond_split(bond: int) -> tuple[int, int]:
+    """How the contract splits a forfeited operator bond: ``(to the prover, burned)``.
+
+    Whoever proves a fault (or wins an upheld dispute) is credited half, rounded down; the
+    rest is credited to :data:`BOND_BURN_ADDRESS`, so an operator that proves its own fraud
+    first still loses at least half its bond.
+    """
+    return bond // 2, bond - bond // 2
+
 
 ROLES = {
     name: "0x" + keccak(text=name).hex()
@@ -282,7 +301,7 @@ class SettlementClient:
         tree = self.epoch_tree(epoch, leaves)
         token_address = to_checksum_address(token or ZERO_ADDRESS)
         if token_address != ZERO_ADDRESS:
-            erc20 = self.w3.eth.contract(address=token_address, abi=load_artifact("MockERC20").abi)
+            erc20 = self.w3.eth.contract(address=token_address, abi=load_artifact("IERC20").abi)
             self._send(erc20.functions.approve(self.address, tree.pool if pool is None else pool))
         return self.propose_tree(
             tree, token=token, manifest_hash=manifest_hash, manifest_uri=manifest_uri, pool=pool
@@ -509,7 +528,12 @@ class SettlementClient:
         return int(self._read(self.contract.functions.creditOf(to_checksum_address(account))))
 
     def expiry_of(self, header: EpochHeader) -> int:
-        """When what is left of the epoch can be swept."""
+        """When what is left of the epoch can be swept (a timestamp), as the contract says now.
+
+        ``challengeEnd + disputeWindow + claimPeriod`` plus every second the contract has been
+        paused since the epoch was proposed; while paused it moves with the clock, so read it
+        again rather than computing it from the header.
+        """
         return int(self._read(self.contract.functions.expiryOf(header.as_tuple())))
 
     def commitment_of(self, epoch: int) -> str:

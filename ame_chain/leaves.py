@@ -11,6 +11,17 @@ id, the settlement contract and the epoch.
 :func:`find_faults` applies the contract's fraud rules (``SettlementLeaf.sol``) to a
 published leaf list, so a challenger knows which proof to submit, and an operator can
 check its own epoch before proposing it.
+
+The rules are complete for what claims can take. A leaf is faulty on its own when its
+index is not below the leaf count, the first leaf does not start at zero, its amount
+range ``[amount_before, amount_before + amount)`` leaves ``[0, pool]``, the last leaf
+does not end at the pool, or its account is zero. Two leaves ``a``, ``b`` with
+``a.index < b.index`` are a fault when they share an index with different contents,
+when adjacent ones do not chain (``b.amount_before == a.amount_before + a.amount``),
+when their ranges overlap (``b.amount_before < a.amount_before + a.amount``), or when
+accounts do not strictly increase. With none of these, the claimable leaves (one per
+index below the leaf count, the contract's bitmap) have disjoint ranges inside
+``[0, pool]`` and distinct accounts: they pay at most the pool, each account once.
 """
 
 from __future__ import annotations
@@ -57,6 +68,7 @@ class FraudKind(enum.IntEnum):
     BROKEN_CHAIN = 5
     ACCOUNTS_NOT_INCREASING = 6
     DUPLICATE_INDEX = 7
+    AMOUNT_RANGES_OVERLAP = 8
 
 
 @dataclass(frozen=True)
@@ -240,9 +252,20 @@ def _single_fault(header: EpochHeader, leaf: PayoutLeaf) -> FraudKind | None:
 
 
 def find_faults(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault]:
-    """Every fault the contract accepts as fraud, single-leaf faults first.
+    """Faults the contract accepts as fraud, single-leaf faults first; empty only if there is none.
 
-    ``leaves`` is the full published leaf list of the epoch; positions refer to it.
+    Every single-leaf fault, every duplicate index and every broken adjacent pair is
+    listed. Overlapping ranges and out-of-order accounts between non-adjacent leaves are
+    listed once per later leaf, against the earlier leaf that shows it (the one ending
+    last, or with the greatest account): listing every such pair would be quadratic, and
+    one accepted proof is all a challenger needs.
+
+    Args:
+        header: The epoch's header (its pool and leaf count).
+        leaves: The full published leaf list of the epoch; positions refer to it.
+
+    Returns:
+        The faults, each with the positions of the leaves that prove it.
     """
     faults = [
         Fault(kind, (position,))
@@ -252,16 +275,43 @@ def find_faults(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault
     by_index: dict[int, list[int]] = {}
     for position, leaf in enumerate(leaves):
         by_index.setdefault(leaf.index, []).append(position)
+    # Over the indices seen so far: the leaf whose range ends last and the greatest account.
+    last_end: tuple[int, int] | None = None  # (amount_before + amount, position)
+    top_account: tuple[int, int] | None = None  # (account as a number, position)
     for index in sorted(by_index):
         positions = by_index[index]
         for other in positions[1:]:
             if leaves[other] != leaves[positions[0]]:
                 faults.append(Fault(FraudKind.DUPLICATE_INDEX, (positions[0], other)))
-        for first in positions:
-            for second in by_index.get(index + 1, []):
-                a, b = leaves[first], leaves[second]
+        for second in positions:
+            b = leaves[second]
+            broken_chain = False
+            for first in by_index.get(index - 1, []):
+                a = leaves[first]
                 if b.amount_before != a.amount_before + a.amount:
                     faults.append(Fault(FraudKind.BROKEN_CHAIN, (first, second)))
+                    broken_chain = True
                 elif int(b.account, 16) <= int(a.account, 16):
                     faults.append(Fault(FraudKind.ACCOUNTS_NOT_INCREASING, (first, second)))
+            # The contract checks a broken chain first, so an adjacent pair's overlap is reported
+            # as that; a non-adjacent witness is searched only when no adjacent one was found.
+            if broken_chain:
+                continue
+            if last_end is not None and b.amount_before < last_end[0]:
+                first = last_end[1]
+                if leaves[first].index + 1 != index:
+                    faults.append(Fault(FraudKind.AMOUNT_RANGES_OVERLAP, (first, second)))
+                    continue
+            if top_account is not None and int(b.account, 16) <= top_account[0]:
+                first = top_account[1]
+                if leaves[first].index + 1 != index:
+                    faults.append(Fault(FraudKind.ACCOUNTS_NOT_INCREASING, (first, second)))
+        for position in positions:
+            leaf = leaves[position]
+            end = (leaf.amount_before + leaf.amount, position)
+            account = (int(leaf.account, 16), position)
+            last_end = end if last_end is None or end[0] > last_end[0] else last_end
+            top_account = (
+                account if top_account is None or account[0] > top_account[0] else top_account
+            )
     return faults

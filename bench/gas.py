@@ -1,9 +1,11 @@
 """Gas of every settlement step, at tree depths 10 and 20, beside a naive per-recipient payer.
 
 Runs on the embedded in-process chain (py-evm, Prague rules; Anvil charges the same).
-Prints a table, then one JSON line with every figure and the targets of issue #2:
+Prints a table, then one JSON line with every figure and the targets of issues #2 and #13:
 
 * single ERC-20 claim to an existing holder at depth 20 <= 64,000 gas;
+* that claim <= 1.10 x the same claim from a floor distributor over the same tree
+  (``contracts/test/FloorDistributor.sol``: a root, a bitmap, OpenZeppelin leaves, nothing more);
 * ``claimMany`` <= 30,000 gas per existing holder with 100 recipients;
 * propose + finalise <= 130,000 gas, whatever the number of leaves.
 
@@ -32,6 +34,8 @@ from ame_chain.tx import Transactor
 
 TARGETS = {
     "erc20_claim_existing_depth20": 64_000,
+    # Issue #13: a claim within 10% of the floor distributor's over the same tree.
+    "erc20_claim_over_floor_depth20": 1.10,
     "claim_many_per_existing_holder_100": 30_000,
     "propose_plus_finalize": 130_000,
 }
@@ -98,6 +102,35 @@ class Bench:
                     {"from": self.chain.w3.eth.accounts[0], "to": account, "value": Wei(1)}
                 )
 
+    def floor(self, header: EpochHeader, tree: EpochTree, depth: int) -> dict[str, int]:
+        """Claims from the floor distributor over the same tree, to existing holders.
+
+        Positions 302 and 303 share bitmap word 1 of the floor's own bitmap: 303 is the
+        floor's "existing holder, bitmap word in use", the case the settlement's 301 measures.
+        """
+        artifact = load_artifact("FloorDistributor")
+        factory = self.chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        call = factory.constructor(
+            self.token.address, bytes.fromhex(tree.root[2:]), self.settlement.address, header.epoch
+        )
+        address = self.admin_tx.send(call).receipt["contractAddress"]
+        floor = self.chain.w3.eth.contract(address=address, abi=artifact.abi)
+        self.admin_tx.send(self.token.functions.mint(address, 10 * AMOUNT))
+        self.make_existing([tree.leaves[302].account, tree.leaves[303].account], token=True)
+        claimer = Transactor(self.chain.w3, self.claimer)
+        gas = {}
+        for position, key in ((302, "first"), (303, "warm")):
+            leaf = tree.leaves[position]
+            proof = [bytes.fromhex(node[2:]) for node in tree.proof(position)]
+            sent = claimer.send(floor.functions.claim(*leaf.as_tuple(), proof))
+            case = "first in bitmap word" if key == "first" else "bitmap word in use"
+            gas[f"floor_claim_existing_{key}"] = self.record(
+                f"floor claim (erc20), existing holder, {case}",
+                f"depth {depth}",
+                sent.gas_used,
+            )
+        return gas
+
     def epoch_with(
         self, leaves: list[PayoutLeaf], token: bool
     ) -> tuple[EpochHeader, EpochTree, int, int]:
@@ -139,6 +172,8 @@ def run(depths: list[int]) -> tuple[dict[str, Any], list[tuple[str, str, int]]]:
                 gas = bench.as_claimer.claim(header, tree, position).gas_used
                 key = f"{kind}_claim_{'existing' if position >= 300 else 'new'}_{'first' if position % 2 == 0 else 'warm'}"
                 figures[key] = bench.record(f"claim ({kind}), {case}", f"depth {depth}", gas)
+            if token:
+                figures.update(bench.floor(header, tree, depth))
             for size in (10, 100):
                 batch = list(range(500 if size == 10 else 600, (500 if size == 10 else 600) + size))
                 bench.make_existing([leaves[p].account for p in batch], token)
@@ -165,6 +200,11 @@ def run(depths: list[int]) -> tuple[dict[str, Any], list[tuple[str, str, int]]]:
             dispute_id, _ = bench.as_claimer.open_dispute(warm.header, b"\x01" * 32, "")
             bench.chain.increase_time(bench.settlement.config().dispute_window)
             bench.settlement.dismiss_dispute(warm.header, dispute_id)
+            # And the burn address's credit slot exists: every forfeited bond credits it half.
+            bench.epoch += 1
+            burn = bench.as_operator.propose(bench.epoch, {leaves[0].account: AMOUNT})
+            dispute_id, _ = bench.as_claimer.open_dispute(burn.header, b"\x01" * 32, "")
+            bench.as_arbiter.resolve_dispute(burn.header, dispute_id, upheld=True)
         for name, (faulty, pool, count) in faulty_cases.items():
             bench.epoch += 1
             tree = bench.settlement.epoch_tree(bench.epoch, faulty)
@@ -239,6 +279,9 @@ def main() -> int:
     deepest = results["depths"][max(args.depths)]
     checks = {
         "erc20_claim_existing_depth20": deepest["erc20_claim_existing_warm"],
+        "erc20_claim_over_floor_depth20": round(
+            deepest["erc20_claim_existing_warm"] / deepest["floor_claim_existing_warm"], 3
+        ),
         "claim_many_per_existing_holder_100": deepest["erc20_claim_many_100_per_recipient"],
         "propose_plus_finalize": max(
             deepest["eth_propose"] + deepest["eth_finalize"],

@@ -6,6 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IAmeSettlement} from "./interfaces/IAmeSettlement.sol";
@@ -22,7 +23,8 @@ import {SettlementLeaf} from "./libraries/SettlementLeaf.sol";
  *
  * Money paths: a pool is escrowed at proposal and leaves only by claims (to leaf accounts),
  * a refund (to the operator, once voided) or a sweep (to the sweep recipient, once
- * expired). Bonds and failed ETH payouts become credits withdrawn by their owner.
+ * expired). Bonds and failed ETH payouts become credits withdrawn by their owner; half of a
+ * forfeited operator bond is credited to {BOND_BURN_ADDRESS}, which no one can withdraw from.
  *
  * NOTE: Pools are limited to 2^128 - 1 token units. Fee-on-transfer tokens are refused at
  * proposal, since the pool received would not match the leaves. Rebasing tokens are not
@@ -44,6 +46,7 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
         EpochStatus status;
         uint32 openDisputes;
         uint32 disputeCount;
+        uint40 pausedBefore; // seconds paused before the proposal (`_pausedTotal` then)
     }
 
     /// @dev A dispute, two slots.
@@ -58,6 +61,12 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
     bytes32 public constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
+    /// @notice The longest window or claim period a deployment accepts: ten years.
+    /// @dev Keeps every deadline far inside 64 bits (and every timestamp sum from wrapping).
+    uint256 public constant MAX_WINDOW = 3650 days;
+    /// @notice Where the burned half of a forfeited operator bond is credited; no one holds its key.
+    address public constant BOND_BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
+
     uint256 public immutable CHALLENGE_WINDOW;
     uint256 public immutable DISPUTE_WINDOW;
     uint256 public immutable CLAIM_PERIOD;
@@ -65,6 +74,11 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
     uint256 public immutable DISPUTE_BOND;
 
     address public sweepRecipient;
+    // The pause clock: the claim period of every epoch is extended by the time spent paused.
+    // Both fit the slot `Pausable._paused` and `sweepRecipient` share (8 + 160 + 2 x 40 bits),
+    // so `whenNotPaused` has already paid for reading them. 40 bits of seconds last 34,000 years.
+    uint40 private _pausedAt; // when the pause in progress began (meaningless when not paused)
+    uint40 private _pausedTotal; // seconds paused in all finished pauses
 
     mapping(uint256 epoch => bytes32) private _commitments;
     mapping(uint256 epoch => EpochState) private _states;
@@ -74,15 +88,17 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
 
     /**
      * @param admin Receives `DEFAULT_ADMIN_ROLE`.
-     * @param config Windows in seconds and bonds in wei; windows must be positive and bonds fit 96 bits.
+     * @param config Windows in seconds, each in `[1, MAX_WINDOW]`; bonds in wei, each in `[1, 2^96 - 1]`.
      * @param initialSweepRecipient Receives what is left of expired epochs.
      */
     constructor(address admin, Config memory config, address initialSweepRecipient) {
         if (admin == address(0) || initialSweepRecipient == address(0)) revert SettlementZeroAddress();
-        if (
-            config.challengeWindow == 0 || config.disputeWindow == 0 || config.claimPeriod == 0
-                || config.operatorBond > type(uint96).max || config.disputeBond > type(uint96).max
-        ) revert SettlementInvalidConfig();
+        _checkWindow(ConfigField.ChallengeWindow, config.challengeWindow);
+        _checkWindow(ConfigField.DisputeWindow, config.disputeWindow);
+        _checkWindow(ConfigField.ClaimPeriod, config.claimPeriod);
+        // A zero bond would make fraud free and disputes spam-free; a bond must fit a dispute's 96 bits.
+        _checkBond(ConfigField.OperatorBond, config.operatorBond);
+        _checkBond(ConfigField.DisputeBond, config.disputeBond);
         CHALLENGE_WINDOW = config.challengeWindow;
         DISPUTE_WINDOW = config.disputeWindow;
         CLAIM_PERIOD = config.claimPeriod;
@@ -125,6 +141,10 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
             manifestHash: manifestHash
         });
         _commitments[epoch] = keccak256(abi.encode(header));
+        // Proposals are never made while paused, so the clock's total is all the pause time so far.
+        // Written only when nonzero: a contract never paused pays nothing for the pause clock here.
+        uint40 pausedTotal = _pausedTotal;
+        if (pausedTotal != 0) _states[epoch].pausedBefore = pausedTotal;
         emit EpochProposed(
             epoch, msg.sender, root, token, pool, leafCount, header.challengeEnd, OPERATOR_BOND, manifestHash, manifestURI
         );
@@ -210,11 +230,12 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
         state.disputeCount += 1;
         state.openDisputes += 1;
         uint256 deadline = block.timestamp + DISPUTE_WINDOW;
-        // The bond fits 96 bits (checked at deployment) and deadlines fit 64 bits for aeons.
+        // The bond fits 96 bits (checked at deployment); the window is bounded at deployment, so
+        // the deadline fits 64 bits, and SafeCast would revert rather than wrap if it ever did not.
         _disputes[header.epoch][disputeId] = Dispute({
             challenger: msg.sender,
             bond: uint96(msg.value),
-            deadline: uint64(deadline),
+            deadline: SafeCast.toUint64(deadline),
             status: DisputeStatus.Open
         });
         emit DisputeOpened(header.epoch, disputeId, msg.sender, msg.value, deadline, evidenceHash, evidenceURI);
@@ -239,7 +260,8 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
             state.status = EpochStatus.Voided;
             emit DisputeClosed(header.epoch, disputeId, DisputeStatus.Upheld);
             emit EpochVoided(header.epoch);
-            _credit(dispute.challenger, dispute.bond + header.bond);
+            _credit(dispute.challenger, dispute.bond);
+            _forfeitBond(header, dispute.challenger);
         } else {
             dispute.status = DisputeStatus.Rejected;
             emit DisputeClosed(header.epoch, disputeId, DisputeStatus.Rejected);
@@ -371,14 +393,16 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
         sweepRecipient = recipient;
     }
 
-    /// @notice Pauses proposals, claims and sweeps.
+    /// @notice Pauses proposals, claims and sweeps; the claim period of every epoch stops running.
     function pause() external onlyRole(GUARDIAN_ROLE) {
         _pause();
+        _pausedAt = SafeCast.toUint40(block.timestamp);
     }
 
-    /// @notice Resumes proposals, claims and sweeps.
+    /// @notice Resumes proposals, claims and sweeps; every expiry has moved by the time paused.
     function unpause() external onlyRole(GUARDIAN_ROLE) {
         _unpause();
+        _pausedTotal = SafeCast.toUint40(_pausedTotal + (block.timestamp - _pausedAt));
     }
 
     // ----------------------------------------------------------------------------------
@@ -426,7 +450,7 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
         return _credits[account];
     }
 
-    /// @notice When what is left of the epoch can be swept.
+    /// @inheritdoc IAmeSettlement
     function expiryOf(EpochHeader calldata header) external view returns (uint256) {
         return _expiry(header);
     }
@@ -469,7 +493,16 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
         _states[header.epoch].status = EpochStatus.Voided;
         emit FraudProven(header.epoch, msg.sender, kind, index);
         emit EpochVoided(header.epoch);
-        _credit(msg.sender, header.bond);
+        _forfeitBond(header, msg.sender);
+    }
+
+    /// @dev Half the operator's bond to `winner`, the rest burned. Whoever proves the fault
+    /// first wins, the operator included (it can always front-run a watcher's proof), so only
+    /// the burned half is sure to deter fraud; the other half rewards the watchers.
+    function _forfeitBond(EpochHeader calldata header, address winner) private {
+        uint256 burned = header.bond - header.bond / 2;
+        _credit(winner, header.bond / 2);
+        _credit(BOND_BURN_ADDRESS, burned);
     }
 
     /// @dev Marks one leaf claimed and returns the pool left after it; pays nothing.
@@ -522,8 +555,19 @@ contract AmeSettlement is IAmeSettlement, AccessControl, Pausable, ReentrancyGua
     }
 
     /// @dev Disputes open until the window closes and get `DISPUTE_WINDOW` each, so every epoch
-    /// can be finalised by `challengeEnd + DISPUTE_WINDOW` and gets a full claim period after it.
+    /// can be finalised by `challengeEnd + DISPUTE_WINDOW` and gets a full claim period after it,
+    /// plus every second paused since its proposal, during which no one could claim.
     function _expiry(EpochHeader calldata header) private view returns (uint256) {
-        return header.challengeEnd + DISPUTE_WINDOW + CLAIM_PERIOD;
+        uint256 pausedNow = _pausedTotal;
+        if (paused()) pausedNow += block.timestamp - _pausedAt;
+        return header.challengeEnd + DISPUTE_WINDOW + CLAIM_PERIOD + (pausedNow - _states[header.epoch].pausedBefore);
+    }
+
+    function _checkWindow(ConfigField field, uint256 value) private pure {
+        if (value == 0 || value > MAX_WINDOW) revert SettlementInvalidConfig(field, value);
+    }
+
+    function _checkBond(ConfigField field, uint256 value) private pure {
+        if (value == 0 || value > type(uint96).max) revert SettlementInvalidConfig(field, value);
     }
 }

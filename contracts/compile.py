@@ -41,6 +41,7 @@ __all__ = [
     "ARTIFACTS_DIR",
     "CONTRACTS_DIR",
     "SETTINGS",
+    "SHIPPED_INTERFACES",
     "SOLC_VERSION",
     "Compilation",
     "CompiledContract",
@@ -67,6 +68,10 @@ SETTINGS: dict[str, Any] = {
     "metadata": {"bytecodeHash": "none"},
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
+
+#: Interfaces whose ABI production code calls (no bytecode), by name: their source units.
+#: They are written next to the deployable artifacts, so package data ships them.
+SHIPPED_INTERFACES = {"IERC20": "@openzeppelin/contracts/token/ERC20/IERC20.sol"}
 
 # Where the compiler looks for a source unit, in its order: --base-path, then --include-path.
 _SEARCH_PATH = (REPO_ROOT, NODE_MODULES)
@@ -218,12 +223,13 @@ def compile_contracts(solc: list[str] | None = None) -> Compilation:
     }
     output = _run_standard_json(solc or find_solc(), standard_input)
     compiled: dict[str, CompiledContract] = {}
+    shipped = {(unit, name) for name, unit in SHIPPED_INTERFACES.items()}
     for unit, contracts in sorted(output.get("contracts", {}).items()):
-        if not unit.startswith("contracts/"):
-            continue
         for name, data in sorted(contracts.items()):
             bytecode = data["evm"]["bytecode"]["object"]
-            if not bytecode or not data["abi"]:  # interfaces, libraries of internal functions
+            if (unit, name) in shipped:
+                pass  # an interface production code calls: its ABI, with empty bytecode
+            elif not unit.startswith("contracts/") or not bytecode or not data["abi"]:
                 continue
             if name in compiled:
                 raise CompilationError(f"contract name {name!r} is defined twice ({unit})")
@@ -234,6 +240,11 @@ def compile_contracts(solc: list[str] | None = None) -> Compilation:
                 bytecode="0x" + bytecode,
                 deployed_bytecode="0x" + data["evm"]["deployedBytecode"]["object"],
             )
+    missing = sorted(set(SHIPPED_INTERFACES) - set(compiled))
+    if missing:
+        raise CompilationError(
+            f"shipped interfaces not compiled (no contract imports them): {missing}"
+        )
     # Every unit the compiler read (imports included), for the build info's hashes.
     sources = {unit: _read_unit(unit) for unit in sorted(output.get("sources", {}))}
     return Compilation(contracts=compiled, sources=sources)

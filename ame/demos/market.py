@@ -289,7 +289,7 @@ def run_market_demo(
     fraud = (caught.fault.kind.name, tuple(caught.fault.positions))
     say(
         f"the watchdog proved {fraud[0]} at leaves {list(fraud[1])}: epoch {bad.epoch} is "
-        f"{client.status(bad.epoch)}; the operator's bond went to the watchdog"
+        f"{client.status(bad.epoch)}; half the operator's bond went to the watchdog, half was burned"
     )
     refund_epoch(operator_ws, bad.epoch)
 

@@ -272,7 +272,7 @@ def _check_funds(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> N
             + f" {eth_needed} (plus gas)"
         )
     if token != ZERO_ADDRESS:
-        erc20 = ws.chain.w3.eth.contract(address=token, abi=load_artifact("MockERC20").abi)  # type: ignore[call-overload]
+        erc20 = ws.chain.w3.eth.contract(address=token, abi=load_artifact("IERC20").abi)  # type: ignore[call-overload]
         with chain_errors():
             held = int(erc20.functions.balanceOf(sender).call())
         if held < tree.pool:
@@ -360,7 +360,7 @@ def _propose(
 def _fund(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> str | None:
     sender = ws.signer()
     erc20 = ws.chain.w3.eth.contract(
-        address=to_checksum_address(token), abi=load_artifact("MockERC20").abi
+        address=to_checksum_address(token), abi=load_artifact("IERC20").abi
     )
     with chain_errors():
         allowance = int(erc20.functions.allowance(sender.address, ws.client.address).call())

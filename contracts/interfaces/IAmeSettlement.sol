@@ -21,7 +21,14 @@ pragma solidity ^0.8.24;
  * `keccak256(bytes.concat(keccak256(abi.encode(chainId, settlement, epoch, index, account, amount, amountBefore))))`
  * so that a leaf cannot be replayed on another chain, contract or epoch. `amountBefore` is
  * the sum of the amounts of all leaves with a smaller index and accounts strictly increase
- * with the index, which makes the conservation of the pool provable leaf by leaf.
+ * with the index, which makes the conservation of the pool provable leaf by leaf: if no
+ * fault can be proven during the window, the leaves that can ever be claimed pay at most the
+ * pool in total and each account at most once (see {SettlementLeaf}).
+ *
+ * A proven fault voids the epoch and forfeits the operator's bond: half to whoever proved it,
+ * half burned (credited to an address no one controls), so an operator that proves its own
+ * fraud first still loses half its bond. Windows are bounded at deployment so no deadline
+ * wraps, and an epoch's claim period is extended by every second the contract spends paused.
  */
 interface IAmeSettlement {
     /// @notice Where an epoch is in its life.
@@ -43,7 +50,17 @@ interface IAmeSettlement {
         ZeroAccount,
         BrokenChain,
         AccountsNotIncreasing,
-        DuplicateIndex
+        DuplicateIndex,
+        AmountRangesOverlap
+    }
+
+    /// @notice A field of {Config} (same order), named by {SettlementInvalidConfig}.
+    enum ConfigField {
+        ChallengeWindow,
+        DisputeWindow,
+        ClaimPeriod,
+        OperatorBond,
+        DisputeBond
     }
 
     /// @notice The state of a dispute.
@@ -64,7 +81,7 @@ interface IAmeSettlement {
         uint256 leafCount;
         uint256 challengeEnd; // timestamp at which the challenge window closes
         address operator;
-        uint256 bond; // operator bond in wei, forfeited to whoever proves the epoch wrong
+        uint256 bond; // operator bond in wei; forfeited, half to whoever proves the epoch wrong and half burned
         bytes32 manifestHash;
     }
 
@@ -146,8 +163,8 @@ interface IAmeSettlement {
     error SettlementBatchHeadersUnordered(uint256 position);
     /// @notice An address parameter was the zero address.
     error SettlementZeroAddress();
-    /// @notice A deployment parameter is out of range.
-    error SettlementInvalidConfig();
+    /// @notice A deployment parameter is out of range: `field` says which, `value` is what was given.
+    error SettlementInvalidConfig(ConfigField field, uint256 value);
 
     /// @notice An operator proposed and funded an epoch; with `epoch` and `operator`, the fields make its header.
     event EpochProposed(
@@ -213,12 +230,12 @@ interface IAmeSettlement {
     /// @notice Makes the epoch claimable once its window has passed with no open dispute.
     function finalize(EpochHeader calldata header) external;
 
-    /// @notice Proves a fault visible in a single leaf; voids the epoch and pays the bond to the caller.
+    /// @notice Proves a fault visible in a single leaf; voids the epoch and credits half the bond to the caller.
     function proveLeafFraud(EpochHeader calldata header, Leaf calldata leaf, bytes32[] calldata proof)
         external
         returns (FraudKind kind);
 
-    /// @notice Proves a fault between two leaves; voids the epoch and pays the bond to the caller.
+    /// @notice Proves a fault between any two leaves (in either order); voids the epoch and credits half the bond to the caller.
     function provePairFraud(
         EpochHeader calldata header,
         Leaf calldata first,
@@ -233,7 +250,8 @@ interface IAmeSettlement {
         payable
         returns (uint256 disputeId);
 
-    /// @notice The arbiter's verdict: upheld voids the epoch, rejected forfeits the challenger's bond.
+    /// @notice The arbiter's verdict: upheld voids the epoch (the challenger gets its bond and half
+    /// the operator's, the other half is burned), rejected forfeits the challenger's bond.
     function resolveDispute(EpochHeader calldata header, uint256 disputeId, bool upheld) external;
 
     /// @notice Closes a dispute the arbiter left past its deadline, or one on a voided epoch; the bond goes back.
@@ -248,7 +266,7 @@ interface IAmeSettlement {
     /// @notice Sends the pool of a voided epoch back to its operator.
     function refund(EpochHeader calldata header) external;
 
-    /// @notice Sends what is left of an expired epoch to the sweep recipient.
+    /// @notice Sends what is left of an expired epoch (see {expiryOf}) to the sweep recipient.
     function sweep(EpochHeader calldata header) external;
 
     /// @notice Sends the caller's ETH credit (bonds, failed ETH payouts) to `to`.
@@ -259,4 +277,13 @@ interface IAmeSettlement {
 
     /// @notice Whether the leaf at `index` of `epoch` has been paid.
     function isClaimed(uint256 epoch, uint256 index) external view returns (bool);
+
+    /**
+     * @notice When what is left of the epoch can be swept: `challengeEnd + disputeWindow +
+     * claimPeriod`, plus every second the contract has been paused since the epoch was proposed
+     * (a pause in progress included, so the expiry keeps moving while paused).
+     * NOTE: Pauses during the challenge window also count: they only ever delay a sweep, which
+     * is the side to err on, since a pause keeps owners from claiming but never from waiting.
+     */
+    function expiryOf(EpochHeader calldata header) external view returns (uint256);
 }

@@ -5,8 +5,15 @@ import {IAmeSettlement} from "../interfaces/IAmeSettlement.sol";
 
 /**
  * @title SettlementLeaf
- * @notice Hashing of payout leaves and epoch headers, and the accounting rules a leaf or a
- * pair of adjacent leaves must satisfy.
+ * @notice Hashing of payout leaves and epoch headers, and the accounting rules a leaf or any
+ * pair of leaves must satisfy.
+ *
+ * The rules are complete for what a claim can take: if no leaf of a tree breaks a single-leaf
+ * rule and no two leaves break a pair rule, then every claimable leaf (index below the leaf
+ * count, at most one per index) pays a range `[amountBefore, amountBefore + amount)` inside
+ * `[0, pool]`, no two of those ranges overlap, and accounts strictly increase with the index:
+ * the claimable leaves pay at most the pool in total and each account at most once. A tree
+ * that pays less (an index left out) breaks no rule; that is an under-payment, for a dispute.
  *
  * A leaf hash is the OpenZeppelin standard-tree leaf of the tuple
  * `(uint256 chainId, address settlement, uint256 epoch, uint256 index, address account,
@@ -70,9 +77,12 @@ library SettlementLeaf {
     }
 
     /**
-     * @notice The fault, if any, between two distinct leaves of the same tree.
-     * @dev Two leaves with the same index are a fault (the caller has checked they differ);
-     * adjacent leaves must chain their amounts and strictly increase their accounts.
+     * @notice The fault, if any, between two distinct leaves of the same tree, in either order.
+     * @dev Two leaves with the same index are a fault (the caller has checked they differ).
+     * For leaves `a` and `b` with `a.index < b.index`: adjacent leaves must chain their amounts
+     * exactly; any two must keep their amount ranges apart (`a` ends at or before `b` starts)
+     * and strictly increase their accounts. The pair rule over any two leaves, not only
+     * adjacent ones, is what leaves a missing index nothing to hide behind.
      */
     function pairFault(IAmeSettlement.Leaf calldata first, IAmeSettlement.Leaf calldata second)
         internal
@@ -80,10 +90,14 @@ library SettlementLeaf {
         returns (bool faulty, IAmeSettlement.FraudKind kind)
     {
         if (first.index == second.index) return (true, IAmeSettlement.FraudKind.DuplicateIndex);
-        if (first.index != type(uint256).max && second.index == first.index + 1) {
-            if (second.amountBefore != amountAfter(first)) return (true, IAmeSettlement.FraudKind.BrokenChain);
-            if (second.account <= first.account) return (true, IAmeSettlement.FraudKind.AccountsNotIncreasing);
+        if (first.index > second.index) return pairFault(second, first);
+        uint256 firstAfter = amountAfter(first);
+        // `first.index < second.index`, so `first.index + 1` cannot overflow.
+        if (second.index == first.index + 1 && second.amountBefore != firstAfter) {
+            return (true, IAmeSettlement.FraudKind.BrokenChain);
         }
+        if (second.amountBefore < firstAfter) return (true, IAmeSettlement.FraudKind.AmountRangesOverlap);
+        if (second.account <= first.account) return (true, IAmeSettlement.FraudKind.AccountsNotIncreasing);
         return (false, IAmeSettlement.FraudKind.IndexOutOfRange);
     }
 }

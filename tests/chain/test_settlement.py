@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from eth_utils.address import to_checksum_address
 from web3.logs import DISCARD
 
 from ame_chain import errors
+from ame_chain.client import BOND_BURN_ADDRESS, forfeited_bond_split
 from ame_chain.contracts import load_artifact
 from ame_chain.leaves import EpochHeader, EpochTree, FraudKind, PayoutLeaf, build_leaves
 from ame_core.exceptions import InputError
@@ -353,6 +355,12 @@ def _faulty_cases(
             None,
         ),
         FraudKind.DUPLICATE_INDEX: ([a, b, dataclasses.replace(c, amount=1), c], None, None),
+        # Issue #13's missing index: 0..2 honest, 3 absent, 4 the whole pool again to a sybil.
+        FraudKind.AMOUNT_RANGES_OVERLAP: (
+            [a, b, c, PayoutLeaf(4, to_checksum_address("0x" + "ff" * 20), ETHER, 0)],
+            ETHER,
+            5,
+        ),
     }
 
 
@@ -370,7 +378,10 @@ def test_fraud_proof_voids_faulty_epoch_and_pays_bond(
     (event,) = d.admin.contract.events.FraudProven().process_receipt(result.receipt, errors=DISCARD)
     assert event["args"]["kind"] == kind
     assert d.admin.status(1) == "Voided"
-    assert d.admin.credit_of(d.actors.mallory.address) == CONFIG.operator_bond
+    # Half the bond to the prover, half burned (an operator proving itself first still loses).
+    reward, burned = forfeited_bond_split(CONFIG.operator_bond)
+    assert d.admin.credit_of(d.actors.mallory.address) == reward
+    assert d.admin.credit_of(BOND_BURN_ADDRESS) == burned
     # The pool goes back to the operator, once.
     before = balance(d, d.actors.operator.address)
     d.admin.refund(header)
@@ -455,10 +466,12 @@ def test_upheld_dispute_voids_epoch_and_pays_challenger(deployment: Deployment) 
         challenger.resolve_dispute(header, dispute_id, upheld=True)
     d.arbiter.resolve_dispute(header, dispute_id, upheld=True)
     assert d.admin.status(1) == "Voided"
-    assert d.admin.credit_of(d.actors.mallory.address) == CONFIG.dispute_bond + CONFIG.operator_bond
+    reward, burned = forfeited_bond_split(CONFIG.operator_bond)
+    assert d.admin.credit_of(d.actors.mallory.address) == CONFIG.dispute_bond + reward
+    assert d.admin.credit_of(BOND_BURN_ADDRESS) == burned
     before = balance(d, d.actors.bob.address)
     challenger.withdraw_credits(d.actors.bob.address)
-    assert balance(d, d.actors.bob.address) - before == CONFIG.dispute_bond + CONFIG.operator_bond
+    assert balance(d, d.actors.bob.address) - before == CONFIG.dispute_bond + reward
     with pytest.raises(errors.SettlementNoCredit):
         challenger.withdraw_credits()
 

@@ -49,7 +49,13 @@ from web3.logs import DISCARD
 
 from ame_chain import errors
 from ame_chain.chains import InProcessChain
-from ame_chain.client import EpochStatus, SettlementClient, SettlementConfig
+from ame_chain.client import (
+    BOND_BURN_ADDRESS,
+    EpochStatus,
+    SettlementClient,
+    SettlementConfig,
+    forfeited_bond_split,
+)
 from ame_chain.contracts import load_artifact
 from ame_chain.exceptions import SettlementError
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, build_leaves, find_faults
@@ -71,6 +77,7 @@ MUTATIONS = (
     "duplicate_index",
     "accounts_swapped",
     "first_not_zero",
+    "gap_sybil",
 )
 #: The soak's 10,000 sequences, in seeded shards that pytest-xdist can spread over cores.
 SOAK_SEQUENCES = 10_000
@@ -109,8 +116,8 @@ def _slot(key: int | str, slot: int) -> int:
 class StorageView:
     """The settlement's and the token's state read straight from py-evm storage.
 
-    Slots follow the compiler's layout: ``AccessControl._roles`` 0; ``Pausable._paused``
-    and ``sweepRecipient`` packed in 1; ``_commitments`` 2; ``_states`` 3 (one slot:
+    Slots follow the compiler's layout: ``AccessControl._roles`` 0; ``Pausable._paused``,
+    ``sweepRecipient`` and the pause clock (``_pausedAt``, ``_pausedTotal``) packed in 1; ``_commitments`` 2; ``_states`` 3 (one slot:
     ``remaining`` uint128, ``status`` uint8, ``openDisputes`` and ``disputeCount`` uint32);
     ``_claimedWords`` 4; ``_disputes`` 5; ``_credits`` 6; ``MockERC20._balances`` 0.
     :meth:`check_layout` confirms them against the ABI views when the world is built.
@@ -148,7 +155,7 @@ class StorageView:
         return bool(self._read(self.settlement, 1) & 0xFF)
 
     def sweep_recipient(self) -> int:
-        return self._read(self.settlement, 1) >> 8
+        return (self._read(self.settlement, 1) >> 8) & (2**160 - 1)
 
     def epoch_state(self, epoch: int) -> dict[str, Any]:
         word = self._read(self.settlement, _slot(epoch, self.STATES))
@@ -257,6 +264,7 @@ class EpochModel:
     claimed: set[int] = field(default_factory=set)
     open_disputes: dict[int, int] = field(default_factory=dict)  # id -> deadline
     dispute_count: int = 0
+    paused_before: int = 0  # the pause clock's total at proposal
 
 
 def mutate(leaves: list[PayoutLeaf], pool: int, kind: str) -> tuple[list[PayoutLeaf], int, int]:
@@ -279,6 +287,10 @@ def mutate(leaves: list[PayoutLeaf], pool: int, kind: str) -> tuple[list[PayoutL
         leaves[1] = dataclasses.replace(b, account=a.account)
     elif kind == "first_not_zero":
         leaves[0] = dataclasses.replace(leaves[0], amount_before=1)
+    elif kind == "gap_sybil":
+        # Issue #13: index n left out, index n + 1 (the last) takes the whole pool again.
+        leaves.append(PayoutLeaf(n + 1, leaves[-1].account, pool, 0))
+        return leaves, pool, n + 2
     return leaves, pool, len(leaves)
 
 
@@ -295,6 +307,8 @@ class SettlementMachine(RuleBasedStateMachine):
         self.model: dict[int, EpochModel] = {}
         self.credits: dict[str, int] = {}
         self.paused = False
+        self.paused_at = 0
+        self.paused_total = 0
         self.next_epoch = 1
 
     # ------------------------------------------------------------------ helpers
@@ -309,6 +323,18 @@ class SettlementMachine(RuleBasedStateMachine):
     def credit(self, account: str, amount: int) -> None:
         if amount:
             self.credits[account] = self.credits.get(account, 0) + amount
+
+    def forfeit(self, winner: str, bond: int) -> None:
+        """A forfeited operator bond: half to ``winner``, the rest burned."""
+        reward, burned = forfeited_bond_split(bond)
+        self.credit(winner, reward)
+        self.credit(BOND_BURN_ADDRESS, burned)
+
+    def expiry(self, m: EpochModel) -> int:
+        """The contract's expiry: the nominal one, moved by every second paused since proposal."""
+        paused = self.paused_total + (self.now() - self.paused_at if self.paused else 0)
+        nominal = m.header.challenge_end + CONFIG.dispute_window + CONFIG.claim_period
+        return nominal + paused - m.paused_before
 
     def expect(self, ok: bool, call: Any, error: type[SettlementError] | None = None) -> Any:
         """Run ``call``; it must succeed when ``ok``, else revert (with ``error`` if given)."""
@@ -374,7 +400,7 @@ class SettlementMachine(RuleBasedStateMachine):
             "accounts_swapped",
         )
         assert not (faulty and mutation == "honest"), leaves
-        self.model[epoch] = EpochModel(header, tree, faulty)
+        self.model[epoch] = EpochModel(header, tree, faulty, paused_before=self.paused_total)
         self.next_epoch += 1
         return epoch
 
@@ -416,10 +442,8 @@ class SettlementMachine(RuleBasedStateMachine):
         if data.draw(st.booleans(), label="pair") and len(leaves) >= 2:
             p = data.draw(st.integers(0, len(leaves) - 1), label="p")
             q = data.draw(st.integers(0, len(leaves) - 1), label="q")
-            # The contract reads the pair in order (first, then second): so does the prediction.
-            faults = [
-                x for x in find_faults(m.header, [leaves[p], leaves[q]]) if x.positions == (0, 1)
-            ]
+            # The contract takes the pair in either order: any pair fault of the two is a proof.
+            faults = [x for x in find_faults(m.header, [leaves[p], leaves[q]]) if not x.is_single]
             call = f.provePairFraud(
                 m.header.as_tuple(),
                 leaves[p].as_tuple(),
@@ -440,7 +464,7 @@ class SettlementMachine(RuleBasedStateMachine):
         assert m.faulty, "the mirror found a fault in an honest epoch"
         w.anyone._send(call)
         m.status = "Voided"
-        self.credit(w.anyone.transactor.address, m.header.bond)  # type: ignore[union-attr]
+        self.forfeit(w.anyone.transactor.address, m.header.bond)  # type: ignore[union-attr]
 
     @rule(epoch=epochs)
     def open_dispute(self, epoch: int) -> None:
@@ -476,7 +500,8 @@ class SettlementMachine(RuleBasedStateMachine):
         challenger = w.anyone.transactor.address  # type: ignore[union-attr]
         if upheld:
             m.status = "Voided"
-            self.credit(challenger, CONFIG.dispute_bond + m.header.bond)
+            self.credit(challenger, CONFIG.dispute_bond)
+            self.forfeit(challenger, m.header.bond)
         else:
             self.credit(m.header.operator, CONFIG.dispute_bond)
 
@@ -580,7 +605,7 @@ class SettlementMachine(RuleBasedStateMachine):
         m = self.model.get(epoch)
         if m is None:
             return
-        expiry = m.header.challenge_end + CONFIG.dispute_window + CONFIG.claim_period
+        expiry = self.expiry(m)
         if self.near(expiry):
             return
         ok = not self.paused and m.status == "Finalized" and self.now() > expiry and m.remaining > 0
@@ -592,7 +617,14 @@ class SettlementMachine(RuleBasedStateMachine):
         if not self.paused and flip != 3:
             return  # pause rarely, unpause at once: most of a sequence runs unpaused
         g = self.world.guardian
-        g._send(g.contract.functions.unpause() if self.paused else g.contract.functions.pause())
+        tx = g._send(
+            g.contract.functions.unpause() if self.paused else g.contract.functions.pause()
+        )
+        at = int(self.world.chain.w3.eth.get_block(tx.receipt["blockNumber"])["timestamp"])
+        if self.paused:
+            self.paused_total += at - self.paused_at
+        else:
+            self.paused_at = at
         self.paused = not self.paused
 
     @precondition(lambda self: any(self.credits.values()))
@@ -661,6 +693,9 @@ class SettlementMachine(RuleBasedStateMachine):
         assert w.chain.w3.eth.get_balance(w.settlement.address) == self._owed()[0]
         assert w.token.functions.balanceOf(w.settlement.address).call() == self._owed()[1]
         assert w.settlement.contract.functions.paused().call() == self.paused
+        if not self.paused:  # while paused, the expiry moves with the clock of the call
+            for m in self.model.values():
+                assert w.settlement.expiry_of(m.header) == self.expiry(m)
         w.sequences += 1
 
 

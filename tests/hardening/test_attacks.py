@@ -22,7 +22,14 @@ from web3.logs import DISCARD
 
 from ame_chain import errors
 from ame_chain.chains import AnvilChain, Chain
-from ame_chain.client import ProposedEpoch
+from ame_chain.client import (
+    BOND_BURN_ADDRESS,
+    MAX_WINDOW,
+    ProposedEpoch,
+    SettlementClient,
+    SettlementConfig,
+    forfeited_bond_split,
+)
 from ame_chain.contracts import load_artifact
 from ame_chain.exceptions import MerkleInputError
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, build_leaves
@@ -291,13 +298,14 @@ def test_front_run_fraud_proof_pays_the_bond_once_and_the_second_reverts(
     with pytest.raises(errors.SettlementWrongStatus) as info:
         second.prove_fraud(header, tree)
     assert info.value.args_by_name == {"epoch": 1, "status": 2}  # Voided
-    assert d.admin.credit_of(d.actors.mallory.address) == CONFIG.operator_bond
+    reward, burned = forfeited_bond_split(CONFIG.operator_bond)
+    assert d.admin.credit_of(d.actors.mallory.address) == reward
     assert d.admin.credit_of(d.actors.carol.address) == 0
-    # Held: the refundable pool and the winner's credit, nothing more.
+    # Held: the refundable pool, the winner's credit and the burned half, nothing more.
     assert balance(d, d.admin.address) == ETHER + CONFIG.operator_bond
     d.admin.refund(header)
     first.withdraw_credits()
-    assert balance(d, d.admin.address) == 0
+    assert balance(d, d.admin.address) == burned
 
 
 @pytest.fixture(scope="module")
@@ -378,7 +386,9 @@ def test_front_run_in_one_block_one_fraud_proof_wins_and_the_bond_is_paid_once(
     assert carol["gasUsed"] < 400_000  # a clean revert, not an out-of-gas
     with pytest.raises(errors.SettlementWrongStatus):
         d.admin._send(call)
-    assert d.admin.credit_of(d.actors.mallory.address) == CONFIG.operator_bond
+    assert (
+        d.admin.credit_of(d.actors.mallory.address) == forfeited_bond_split(CONFIG.operator_bond)[0]
+    )
     assert d.admin.credit_of(d.actors.carol.address) == 0
     assert balance(d, d.admin.address) == ETHER + CONFIG.operator_bond
 
@@ -565,3 +575,133 @@ def test_receiver_cannot_reenter_claim_many_while_it_pays(deployment: Deployment
     assert balance(d, receiver) == ETHER and d.admin.credit_of(receiver) == 0
     assert not d.admin.is_claimed(1, tree.leaves[others[-1]].index)
     assert d.admin.epoch_state(1)["remaining"] == tree.leaves[others[-1]].amount
+
+
+# --------------------------------------------------------------------------- issue #13: incentives, time, the ABI
+
+
+def test_operator_proving_its_own_fraud_first_still_loses_half_its_bond(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    header, tree = propose_leaves(d, 1, broken_chain(d))
+    # The operator sees a watcher's proof coming and proves its own fraud first.
+    d.operator.prove_fraud(header, tree)
+    with pytest.raises(errors.SettlementWrongStatus):
+        d.as_(d.actors.mallory).prove_fraud(header, tree)
+    reward, burned = forfeited_bond_split(CONFIG.operator_bond)
+    assert burned >= CONFIG.operator_bond // 2 > 0
+    assert d.admin.credit_of(d.actors.operator.address) == reward
+    assert d.admin.credit_of(BOND_BURN_ADDRESS) == burned
+    d.admin.refund(header)
+    d.operator.withdraw_credits()
+    # What it got back is the pool and half its bond: the other half is gone for good.
+    assert balance(d, d.admin.address) == burned
+
+
+def config_field(name: str) -> int:
+    """``IAmeSettlement.ConfigField`` of a :class:`SettlementConfig` field: the same order."""
+    return [f.name for f in dataclasses.fields(SettlementConfig)].index(name)
+
+
+@pytest.mark.parametrize("field", ["operator_bond", "dispute_bond"])
+def test_a_zero_bond_is_refused_at_deployment(chain: Chain, field: str) -> None:
+    admin = deploy_on(chain).actors.tx(chain.dev_accounts[0])
+    config = dataclasses.replace(CONFIG, **{field: 0})
+    with pytest.raises(errors.SettlementInvalidConfig) as info:
+        SettlementClient.deploy(admin, config=config)
+    assert info.value.args_by_name == {"field": config_field(field), "value": 0}
+
+
+@pytest.mark.parametrize("field", ["challenge_window", "dispute_window", "claim_period"])
+def test_a_window_that_could_wrap_a_deadline_is_refused_at_deployment(
+    chain: Chain, field: str
+) -> None:
+    admin = deploy_on(chain).actors.tx(chain.dev_accounts[0])
+    for value in (0, MAX_WINDOW + 1, 2**64 - 1):
+        with pytest.raises(errors.SettlementInvalidConfig) as info:
+            SettlementClient.deploy(admin, config=dataclasses.replace(CONFIG, **{field: value}))
+        assert info.value.args_by_name == {"field": config_field(field), "value": value}
+
+
+def test_the_longest_windows_still_give_the_arbiter_a_deadline_it_can_meet(chain: Chain) -> None:
+    d = deploy_on(chain)
+    longest = dataclasses.replace(
+        CONFIG, challenge_window=MAX_WINDOW, dispute_window=MAX_WINDOW, claim_period=MAX_WINDOW
+    )
+    admin, _ = SettlementClient.deploy(d.actors.tx(d.actors.admin), config=longest)
+    admin.grant_role("OPERATOR_ROLE", d.actors.operator.address)
+    admin.grant_role("ARBITER_ROLE", d.actors.arbiter.address)
+    header = admin.with_transactor(d.actors.tx(d.actors.operator)).propose(1, payouts(d)).header
+    dispute_id, tx = admin.with_transactor(d.actors.tx(d.actors.mallory)).open_dispute(
+        header, b"\1" * 32, ""
+    )
+    opened = int(chain.w3.eth.get_block(tx.receipt["blockNumber"])["timestamp"])
+    assert admin.dispute_of(1, dispute_id)["deadline"] == opened + MAX_WINDOW
+    chain.increase_time(MAX_WINDOW - 10)
+    admin.with_transactor(d.actors.tx(d.actors.arbiter)).resolve_dispute(
+        header, dispute_id, upheld=False
+    )
+    assert admin.expiry_of(header) == header.challenge_end + 2 * MAX_WINDOW
+
+
+def test_a_pause_moves_the_expiry_so_a_sweep_never_takes_what_owners_were_locked_out_of(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    proposed = finalized(d)
+    header, tree = proposed.header, proposed.tree
+    nominal = header.challenge_end + CONFIG.dispute_window + CONFIG.claim_period
+    assert d.admin.expiry_of(header) == nominal
+    d.admin.claim(header, tree, 0)
+    # Paused for the last ten days of the claim period and five days past it.
+    d.chain.increase_time(nominal - d.chain.w3.eth.get_block("latest")["timestamp"] - 10 * 86400)
+    d.guardian._send(d.guardian.contract.functions.pause())
+    d.chain.increase_time(15 * 86400)
+    d.guardian._send(d.guardian.contract.functions.unpause())
+    pause = d.guardian.contract.events.Paused().get_logs(from_block=0)[-1]
+    unpause = d.guardian.contract.events.Unpaused().get_logs(from_block=0)[-1]
+    paused_for = sum(
+        int(d.chain.w3.eth.get_block(e["blockNumber"])["timestamp"]) * sign
+        for e, sign in ((unpause, 1), (pause, -1))
+    )
+    assert d.admin.expiry_of(header) == nominal + paused_for
+    # Past the nominal expiry, the sweep waits: the owners still have the days the pause took.
+    with pytest.raises(errors.SettlementNotExpired) as info:
+        d.admin.sweep(header)
+    assert info.value.args_by_name["expiry"] == nominal + paused_for
+    d.admin.claim(header, tree, 1)
+    d.chain.increase_time(paused_for)
+    d.admin.sweep(header)
+    assert d.admin.status(1) == "Swept"
+
+
+def test_production_code_uses_only_artifacts_the_package_ships() -> None:
+    # Issue #13 break 7: ERC-20 calls loaded MockERC20, a test artifact no wheel carries.
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["ame_chain"]
+    shipped = {
+        p.stem
+        for pattern in globs
+        for p in (root / "ame_chain").glob(pattern)
+        if p.suffix == ".json" and p.stem != "build-info"
+    }
+    assert {"AmeSettlement", "IERC20"} <= shipped
+    assert not shipped & {p.stem for p in (root / "ame_chain" / "artifacts" / "test").glob("*")}
+    used = {
+        (str(path.relative_to(root)), name)
+        for package in ("ame", "ame_chain", "ame_core", "offchain")
+        for path in (root / package).rglob("*.py")
+        for name in re.findall(r"load_artifact\(\s*\"(\w+)\"", path.read_text())
+    }
+    assert ("ame_chain/client.py", "IERC20") in used
+    assert [(path, name) for path, name in used if name not in shipped] == []
+    # The shipped ABI is the ERC-20 interface: the calls production makes, and no minting.
+    abi = {item["name"] for item in load_artifact("IERC20").abi if item["type"] == "function"}
+    assert abi == {"allowance", "approve", "balanceOf", "totalSupply", "transfer", "transferFrom"}

@@ -42,6 +42,7 @@ from ame.workflow import (
     withdraw_credits,
 )
 from ame_chain.chains import InProcessChain
+from ame_chain.client import BOND_BURN_ADDRESS, forfeited_bond_split
 from offchain.mapping import Manifest, parse_carried, parse_policy, parse_registry, parse_values
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 from tests.workflow._helpers import (
@@ -225,7 +226,10 @@ def check(world: World, run: Run, admin_before: int) -> None:
         out = claimed[epoch] + swept.get(epoch, 0) + refunded.get(epoch, 0)
         assert out == pool, (epoch, run.fates[epoch], pool, out)
         assert (epoch in refunded) == (run.fates[epoch] != "honest")
-    assert w3.eth.get_balance(client.address) == 0
+    # All that stays is the burned half of every forfeited bond, which no one can withdraw.
+    fates = list(run.fates.values())
+    burned = (len(fates) - fates.count("honest")) * forfeited_bond_split(CONFIG.operator_bond)[1]
+    assert w3.eth.get_balance(client.address) == client.credit_of(BOND_BURN_ADDRESS) == burned
     # Every mapped epoch balances, and carries in what the one before carried out.
     carried = 0
     for _epoch, t in run.mapped:
@@ -249,8 +253,10 @@ def check(world: World, run: Run, admin_before: int) -> None:
     watchdog = world.watchdog.signer().address
     assert withdrawn.get(operator, 0) == fates.count("honest") * CONFIG.operator_bond
     voided = fates.count("fraud") + fates.count("upheld")
+    # Half of each forfeited bond goes to the watchdog, the other half is burned.
+    reward, _burned = forfeited_bond_split(CONFIG.operator_bond)
     assert withdrawn.get(watchdog, 0) == (
-        voided * CONFIG.operator_bond + fates.count("upheld") * CONFIG.dispute_bond
+        voided * reward + fates.count("upheld") * CONFIG.dispute_bond
     )
     # The sweep recipient (the admin) gained what was swept, less the gas of its sweeps.
     gas = sum(

@@ -25,6 +25,7 @@ from ame.workflow import (
     settle_epoch,
 )
 from ame_chain.chains import InProcessChain
+from ame_chain.client import forfeited_bond_split
 from ame_chain.leaves import FraudKind, find_faults
 from tests.workflow._helpers import (
     ARBITER,
@@ -173,7 +174,8 @@ def test_challenge_proves_fraud_when_the_leaves_break_a_rule(
     }
     assert result.status == "Voided"
     assert (
-        watchdog_ws.client.credit_of(watchdog_ws.signer().address) - before == CONFIG.operator_bond
+        watchdog_ws.client.credit_of(watchdog_ws.signer().address) - before
+        == forfeited_bond_split(CONFIG.operator_bond)[0]
     )
     refund_epoch(operator_ws, 1)
     assert operator_ws.client.status(1) == "Refunded"
