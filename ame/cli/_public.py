@@ -37,7 +37,7 @@ _MANIFEST = click.option(
 
 
 @click.command()
-@with_session()
+@with_session(read_only=True)
 @_EPOCHS
 def status(session: Session, epochs: tuple[int, ...]) -> None:
     """Show every epoch (or EPOCHS): status, pool, claims, disputes, transactions."""
@@ -139,7 +139,7 @@ def claim(
 
 
 @click.command()
-@with_session()
+@with_session(read_only=True)
 @_EPOCHS
 @input_options
 @_MANIFEST

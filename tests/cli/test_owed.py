@@ -1,0 +1,181 @@
+"""`ame owed` and `ame proof`: what an address is owed, from an empty directory, with no key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from ame_chain.chains import InProcessChain
+from ame_chain.leaves import LEAF_ENCODING
+from ame_chain.merkle import StandardMerkleTree
+from tests.cli.conftest import Ame
+from tests.cli.test_cli_workflow import deploy, settle
+from tests.workflow._helpers import CONFIG, ETHER, WATCHDOG
+
+CONTRIBUTOR = 5  # contributor 1 of write_inputs: asset a1, worth 2 of 10
+NOBODY = to_checksum_address("0x" + "00" * 19 + "ab")
+
+
+def reader(chain: InProcessChain, tmp_path: Path) -> Ame:
+    """A contributor in an empty directory: the chain and the contract address, nothing else."""
+    return Ame(chain, tmp_path / "contributor" / "state")
+
+
+def owed_json(ame: Ame, settlement: str, account: str, *args: object) -> dict[str, Any]:
+    result = ame("owed", account, "--settlement", settlement, "--json", *args)
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def proofs_path(settled: dict[str, object]) -> Path:
+    return Path(str(settled["manifestURI"]).removeprefix("file://")).with_name("proofs.json")
+
+
+def test_owed_follows_an_epoch_from_its_window_to_the_claim_without_a_key_or_a_state(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    settlement = deploy(ame, chain)
+    settled = settle(ame, chain, tmp_path)
+    me = chain.dev_accounts[CONTRIBUTOR].address
+    contributor = reader(chain, tmp_path)
+
+    inside = contributor("owed", me, "--settlement", settlement)
+    assert inside.exit_code == 0, inside.output
+    assert "owed 0.2 ETH in epoch 1, claimable after " in inside.stdout
+    assert "(in 1h" in inside.stdout and "once finalised" in inside.stdout
+    assert "nothing to claim" not in inside.stdout
+    assert not contributor.state_dir.exists() and not contributor.state_dir.parent.exists()
+
+    (entry,) = owed_json(contributor, settlement, me)["epochs"]
+    assert (entry["state"], entry["amount"], entry["claimed"]) == (
+        "in challenge window",
+        str(2 * ETHER // 10),
+        False,
+    )
+    assert entry["units"] == {"token": entry["header"]["token"], "symbol": "ETH", "decimals": 18}
+    assert entry["proofSource"] == "proofs file" and entry["notes"] == []
+    assert 0 < entry["secondsLeft"] <= CONFIG.challenge_window
+    assert entry["header"]["root"] == settled["root"]
+    leaf = entry["leaf"]
+    values = [
+        chain.chain_id,
+        settlement,
+        1,
+        leaf["index"],
+        me,
+        int(leaf["amount"]),
+        int(leaf["amountBefore"]),
+    ]
+    assert StandardMerkleTree.verify_proof(
+        str(settled["root"]), LEAF_ENCODING, values, entry["proof"]
+    )
+
+    assert ame("chain", "advance", CONFIG.challenge_window).exit_code == 0
+    after = contributor("owed", me, "--settlement", settlement)
+    assert "claimable once finalised: its challenge window ended" in after.stdout
+    assert "`ame finalize 1`" in after.stdout
+    assert ame("finalize", 1, "--dev-account", WATCHDOG).exit_code == 0
+    now = owed_json(contributor, settlement, me)["epochs"][0]
+    assert now["state"] == "claimable" and "claimable now; claim before " in now["message"]
+
+    assert ame("claim", "--dev-account", CONTRIBUTOR).exit_code == 0
+    done = contributor("owed", me, "--settlement", settlement)
+    assert "owed 0.2 ETH in epoch 1: claimed" in done.stdout
+    assert not contributor.state_dir.parent.exists()
+
+
+def test_owed_lists_each_epoch_of_an_address_and_proof_prints_one(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    settlement = deploy(ame, chain)
+    settle(ame, chain, tmp_path, epoch=1)
+    settle(ame, chain, tmp_path, epoch=2)
+    me = chain.dev_accounts[CONTRIBUTOR].address
+    contributor = reader(chain, tmp_path)
+    both = owed_json(contributor, settlement, me)["epochs"]
+    assert [(e["epoch"], e["amount"]) for e in both] == [(1, str(ETHER // 5)), (2, str(ETHER // 5))]
+    table = contributor("owed", me, "--settlement", settlement).stdout
+    assert "owed 0.2 ETH in epoch 1" in table and "owed 0.2 ETH in epoch 2" in table
+    only = owed_json(contributor, settlement, me, "--epoch", 2)["epochs"]
+    assert [e["epoch"] for e in only] == [2]
+
+    proof = contributor("proof", me, "--epoch", 2, "--settlement", settlement, "--json")
+    assert proof.exit_code == 0, proof.output
+    data = json.loads(proof.stdout)
+    assert data["leaf"] == only[0]["leaf"] and data["proof"] == only[0]["proof"]
+    assert (data["settlement"], data["chainId"]) == (settlement, chain.chain_id)
+    assert data["header"]["epoch"] == 2
+    people = contributor("proof", me, "--epoch", 2, "--settlement", settlement)
+    assert people.exit_code == 0 and "proof[0]" in people.stdout
+    assert not contributor.state_dir.parent.exists()
+
+
+def test_owed_says_nothing_is_owed_to_an_address_without_a_leaf(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    settlement = deploy(ame, chain)
+    settle(ame, chain, tmp_path)
+    contributor = reader(chain, tmp_path)
+    nothing = contributor("owed", NOBODY, "--settlement", settlement)
+    assert nothing.exit_code == 0
+    assert nothing.stdout.startswith(f"nothing owed to {NOBODY} in any proposed epoch")
+    named = owed_json(contributor, settlement, NOBODY, "--epoch", 1)["epochs"]
+    assert [(e["state"], e["amount"], e["leaf"]) for e in named] == [("not owed", "0", None)]
+    proof = contributor("proof", NOBODY, "--epoch", 1, "--settlement", settlement)
+    assert proof.exit_code == 1 and "no proof: nothing owed in epoch 1" in proof.stderr
+    bad = contributor("owed", "0x123", "--settlement", settlement)
+    assert bad.exit_code == 1 and "ADDRESS" in bad.stderr and "0x123" in bad.stderr
+    never = contributor("owed", NOBODY, "--epoch", 9, "--settlement", settlement)
+    assert never.exit_code == 1 and "epoch 9 was never proposed" in never.stderr
+
+
+def test_a_tampered_proofs_file_is_an_audit_mismatch_and_owed_refuses_its_proof(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    settlement = deploy(ame, chain)
+    settled = settle(ame, chain, tmp_path)
+    me = chain.dev_accounts[CONTRIBUTOR].address
+    honest = owed_json(reader(chain, tmp_path), settlement, me)["epochs"][0]
+    path = proofs_path(settled)
+    document = json.loads(path.read_bytes())
+    document["claims"][me]["proof"][0] = "0x" + "11" * 32
+    path.write_bytes(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
+
+    audited = ame("audit", 1, "--json")
+    assert audited.exit_code == 3, audited.output
+    (report,) = json.loads(audited.stdout)["epochs"]
+    found = [(m["field"], m["leaf"]) for m in report["mismatches"]]
+    assert found == [("proofs.sha256", None), ("proofs.claims", honest["leaf"]["index"])]
+    assert report["complete"]
+
+    contributor = reader(chain, tmp_path)
+    result = contributor("owed", me, "--settlement", settlement)
+    assert result.exit_code == 0
+    assert "owed 0.2 ETH in epoch 1" in result.stdout
+    assert (
+        "proofs.json was refused" in result.stderr and "rebuilt from the manifest" in result.stderr
+    )
+    rebuilt = owed_json(contributor, settlement, me)["epochs"][0]
+    assert rebuilt["proofSource"] == "manifest" and rebuilt["proof"] == honest["proof"]
+
+
+def test_read_only_commands_give_a_reader_advice_and_create_no_state(
+    chain: InProcessChain, tmp_path: Path
+) -> None:
+    nowhere = Ame(None, tmp_path / "a" / "state")
+    for command in (("owed", NOBODY), ("status",), ("audit",)):
+        result = nowhere(*command)
+        assert result.exit_code == 1, result.output
+        assert "no chain to read: pass --rpc URL" in result.stderr
+        assert "ame chain up" not in result.stderr and "ame deploy" not in result.stderr
+    no_contract = Ame(chain, tmp_path / "b" / "state")
+    for command in (("owed", NOBODY), ("proof", NOBODY, "--epoch", 1), ("status",), ("audit",)):
+        result = no_contract(*command)
+        assert result.exit_code == 1, result.output
+        assert "no settlement contract to read" in result.stderr and "--settlement" in result.stderr
+        assert "ame deploy" not in result.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
