@@ -167,13 +167,14 @@ def test_read_only_commands_give_a_reader_advice_and_create_no_state(
     chain: InProcessChain, tmp_path: Path
 ) -> None:
     nowhere = Ame(None, tmp_path / "a" / "state")
-    for command in (("owed", NOBODY), ("status",), ("audit",)):
+    reads: list[tuple[object, ...]] = [("owed", NOBODY), ("status",), ("audit",)]
+    for command in reads:
         result = nowhere(*command)
         assert result.exit_code == 1, result.output
         assert "no chain to read: pass --rpc URL" in result.stderr
         assert "ame chain up" not in result.stderr and "ame deploy" not in result.stderr
     no_contract = Ame(chain, tmp_path / "b" / "state")
-    for command in (("owed", NOBODY), ("proof", NOBODY, "--epoch", 1), ("status",), ("audit",)):
+    for command in [*reads, ("proof", NOBODY, "--epoch", 1)]:
         result = no_contract(*command)
         assert result.exit_code == 1, result.output
         assert "no settlement contract to read" in result.stderr and "--settlement" in result.stderr

@@ -29,7 +29,8 @@ RELAYER = 8
 def finalized(
     operator_ws: Workspace, watchdog_ws: Workspace, chain: InProcessChain, tmp_path: Path
 ) -> None:
-    inputs = MappingInputs.load(*write_inputs(tmp_path / "in", chain, 1))  # type: ignore[arg-type]
+    values, registry, _ = write_inputs(tmp_path / "in", chain, 1)
+    inputs = MappingInputs.load(values, registry)
     settle_epoch(operator_ws, inputs)
     chain.increase_time(CONFIG.challenge_window)
     finalize_epoch(watchdog_ws, 1)
