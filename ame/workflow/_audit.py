@@ -495,12 +495,7 @@ def _check_proofs_file(
                 leaf=entry.leaf.index,
             )
         elif given != entry:
-            report.add(
-                "proofs.claims",
-                _short(entry.to_json()),
-                _short(given.to_json()),
-                leaf=entry.leaf.index,
-            )
+            _compare_entry(report, entry.to_json(), given.to_json(), entry.leaf.index)
     for account, given in published.claims.items():
         if account not in expected.claims:
             report.add(
@@ -509,6 +504,27 @@ def _check_proofs_file(
                 f"{account}: {_short(given.to_json())}",
                 leaf=given.leaf.index,
             )
+
+
+def _compare_entry(
+    report: AuditReport, want: dict[str, Any], got: dict[str, Any], leaf: int
+) -> None:
+    """Name each field of an account's proofs-file entry that differs (a proof by its first node)."""
+    for name in ("index", "amount", "amountBefore"):
+        if want[name] != got[name]:
+            report.add(f"proofs.claims.{name}", want[name], got[name], leaf=leaf)
+    expected, found = want["proof"], got["proof"]
+    if expected != found:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(expected, found, strict=False)) if a != b),
+            min(len(expected), len(found)),
+        )
+        report.add(
+            f"proofs.claims.proof[{at}]",
+            expected[at] if at < len(expected) else "no node",
+            found[at] if at < len(found) else "no node",
+            leaf=leaf,
+        )
 
 
 def _leaves_in_bounds(report: AuditReport, leaves: list[PayoutLeaf]) -> bool:

@@ -149,7 +149,7 @@ def test_a_tampered_proofs_file_is_an_audit_mismatch_and_owed_refuses_its_proof(
     assert audited.exit_code == 3, audited.output
     (report,) = json.loads(audited.stdout)["epochs"]
     found = [(m["field"], m["leaf"]) for m in report["mismatches"]]
-    assert found == [("proofs.sha256", None), ("proofs.claims", honest["leaf"]["index"])]
+    assert found == [("proofs.sha256", None), ("proofs.claims.proof[0]", honest["leaf"]["index"])]
     assert report["complete"]
 
     contributor = reader(chain, tmp_path)
