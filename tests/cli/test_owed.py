@@ -9,11 +9,14 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 
 from ame_chain.chains import InProcessChain
+from ame_chain.contracts import load_artifact
 from ame_chain.leaves import LEAF_ENCODING
 from ame_chain.merkle import StandardMerkleTree
+from ame_chain.tx import Transactor
+from tests.chain.conftest import deploy_test_contract
 from tests.cli.conftest import Ame
 from tests.cli.test_cli_workflow import deploy, settle
-from tests.workflow._helpers import CONFIG, ETHER, WATCHDOG
+from tests.workflow._helpers import CONFIG, ETHER, OPERATOR, WATCHDOG, write_inputs
 
 CONTRIBUTOR = 5  # contributor 1 of write_inputs: asset a1, worth 2 of 10
 NOBODY = to_checksum_address("0x" + "00" * 19 + "ab")
@@ -180,3 +183,30 @@ def test_read_only_commands_give_a_reader_advice_and_create_no_state(
         assert "no settlement contract to read" in result.stderr and "--settlement" in result.stderr
         assert "ame deploy" not in result.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_owed_shows_the_tokens_units_and_the_names_the_registry_gives_the_address(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    settlement = deploy(ame, chain)
+    operator = chain.dev_accounts[OPERATOR]
+    token = deploy_test_contract(chain, chain.dev_accounts[0], "MockERC20", "Pool", "POOL")
+    mock = chain.w3.eth.contract(address=token, abi=load_artifact("MockERC20").abi)  # type: ignore[call-overload]
+    Transactor(chain.w3, operator).send(mock.functions.mint(operator.address, 5 * ETHER))
+    values, registry, _ = write_inputs(tmp_path / "in", chain, 1)
+    document = json.loads(registry.read_text())
+    document["assets"][1]["owners"][0]["name"] = "bob"  # a1, owned by contributor 1
+    registry.write_text(json.dumps(document))
+    settled = ame(
+        "settle", "--dev-account", OPERATOR, "--values", values, "--registry", registry,
+        "--token", token,
+    )  # fmt: skip
+    assert settled.exit_code == 0, settled.output
+    me = chain.dev_accounts[CONTRIBUTOR].address
+    contributor = reader(chain, tmp_path)
+    shown = contributor("owed", me, "--settlement", settlement)
+    assert shown.stdout.startswith(f"owed to {me} (bob) by {settlement}:")
+    assert "owed 0.2 POOL in epoch 1, claimable after" in shown.stdout
+    (entry,) = owed_json(contributor, settlement, me)["epochs"]
+    assert entry["units"] == {"token": token, "symbol": "POOL", "decimals": 18}
+    assert (entry["names"], entry["amountFormatted"]) == (["bob"], "0.2 POOL")
