@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_utils.address import to_checksum_address
 
 from ame_chain.chains import InProcessChain
@@ -210,3 +212,43 @@ def test_owed_shows_the_tokens_units_and_the_names_the_registry_gives_the_addres
     (entry,) = owed_json(contributor, settlement, me)["epochs"]
     assert entry["units"] == {"token": token, "symbol": "POOL", "decimals": 18}
     assert (entry["names"], entry["amountFormatted"]) == (["bob"], "0.2 POOL")
+
+
+def readme_block(heading: str) -> list[str]:
+    """The lines of the first ``sh`` block under ``heading`` in the README."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    section = text.split(f"\n{heading}\n", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines()]
+
+
+def test_the_readme_read_only_commands_run_as_written_from_an_empty_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = readme_block("## For contributors and auditors: read-only, no key")
+    export, commands = lines[0], lines[1:]
+    pairs = [pair.split("=", 1) for pair in shlex.split(export)[1:]]
+    env: dict[str, str | None] = {name: value for name, value in pairs}
+    assert set(env) == {"AME_RPC_URL", "AME_SETTLEMENT"}
+    fresh = InProcessChain()  # the README's addresses: the first contract, dev account 5
+    try:
+        operator = Ame(fresh, tmp_path / "operator")
+        assert deploy(operator, fresh) == env["AME_SETTLEMENT"]
+        settle(operator, fresh, tmp_path)
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        monkeypatch.chdir(empty)
+        reader = Ame(fresh, empty / ".ame")
+        outputs = []
+        for command in commands:
+            argv = shlex.split(command)
+            assert argv[0] == "ame", command
+            result = reader(*argv[1:], env=env)
+            assert result.exit_code == 0, (command, result.output)
+            outputs.append(result.stdout)
+    finally:
+        fresh.close()
+    assert "owed 0.2 ETH in epoch 1, claimable after" in outputs[0]
+    assert fresh.dev_accounts[CONTRIBUTOR].address in outputs[0]
+    assert json.loads(outputs[1])["leaf"]["index"] == 2
+    assert sorted(p.name for p in empty.iterdir()) == ["report.html"]  # and no state
