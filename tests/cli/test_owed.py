@@ -252,3 +252,17 @@ def test_the_readme_read_only_commands_run_as_written_from_an_empty_directory(
     assert fresh.dev_accounts[CONTRIBUTOR].address in outputs[0]
     assert json.loads(outputs[1])["leaf"]["index"] == 2
     assert sorted(p.name for p in empty.iterdir()) == ["report.html"]  # and no state
+
+
+def test_claim_with_nothing_claimable_yet_says_what_is_owed_and_when(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    deploy(ame, chain)
+    settle(ame, chain, tmp_path)
+    early = ame("claim", "--dev-account", CONTRIBUTOR)
+    assert early.exit_code == 0, early.output
+    lines = early.stdout.splitlines()
+    assert lines[0] == "nothing to claim now"
+    assert lines[1].startswith("owed 0.2 ETH in epoch 1, claimable after ")
+    stranger = ame("claim", "--account", NOBODY, "--dev-account", CONTRIBUTOR)
+    assert stranger.stdout.strip() == "nothing to claim"
