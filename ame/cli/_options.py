@@ -86,7 +86,7 @@ def with_session(
     """Add the shared options and pass a :class:`Session` as the command's first argument.
 
     ``read_only`` commands (anyone's: status, audit, report, owed, proof) create no state
-    directory, and their errors advise a reader, not an operator.
+    directory and, run where there is none, their errors advise a reader, not an operator.
     """
 
     def decorate(func: F) -> F:

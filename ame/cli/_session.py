@@ -138,6 +138,15 @@ class Session:
             self.ctx.call_on_close(self._state.close)
         return self._state
 
+    @property
+    def _reader(self) -> bool:
+        """A read-only command where no operator works: its errors advise a reader.
+
+        Where a state directory exists, an operator works there, and is told how to
+        start a chain or deploy a contract.
+        """
+        return self.read_only and not self.state_dir.is_dir()
+
     def chain(self) -> Chain:
         """The chain, chosen as the module docstring says.
 
@@ -155,7 +164,7 @@ class Session:
         else:
             self._chain = managed_chain(self.state_dir)
             self._local_chain = True
-            if self._chain is None and self.read_only:
+            if self._chain is None and self._reader:
                 raise ChainError(
                     "no chain to read: pass --rpc URL (or set AME_RPC_URL, or [chain] rpc in "
                     "ame.toml), the node of the chain the settlement contract is on"
@@ -206,7 +215,7 @@ class Session:
         address = self.config.settlement.address
         if address is None:
             record = self.state.deployment(chain.chain_id)
-            if record is None and self.read_only:
+            if record is None and self._reader:
                 raise WorkflowError(
                     f"no settlement contract to read on chain {chain.chain_id}: pass "
                     "--settlement ADDRESS (or set AME_SETTLEMENT, or [settlement] address in "

@@ -44,14 +44,20 @@ def test_an_unreachable_node_is_named(tmp_path: Path) -> None:
 
 
 def test_no_contract_says_how_to_deploy_one(ame: Ame, chain: InProcessChain) -> None:
-    assert fails(ame("finalize", 1)) == (
-        f"WorkflowError: no settlement contract on chain {chain.chain_id}: run `ame deploy`, "
-        "or pass --settlement ADDRESS (or set AME_SETTLEMENT)\n"
-    )
+    # Where no state directory is, a reader's command advises a reader (issue 14)...
     assert fails(ame("status")) == (
         f"WorkflowError: no settlement contract to read on chain {chain.chain_id}: pass "
         "--settlement ADDRESS (or set AME_SETTLEMENT, or [settlement] address in ame.toml), "
         "the contract the operator published\n"
+    )
+    assert fails(ame("finalize", 1)) == (
+        f"WorkflowError: no settlement contract on chain {chain.chain_id}: run `ame deploy`, "
+        "or pass --settlement ADDRESS (or set AME_SETTLEMENT)\n"
+    )
+    # ... and where an operator works, as the operator's commands do.
+    assert fails(ame("status")) == (
+        f"WorkflowError: no settlement contract on chain {chain.chain_id}: run `ame deploy`, "
+        "or pass --settlement ADDRESS (or set AME_SETTLEMENT)\n"
     )
     empty = "0x" + "11" * 20
     assert fails(ame("status", "--settlement", empty)) == (
