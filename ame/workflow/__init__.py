@@ -43,7 +43,7 @@ from ame.workflow._localchain import (
     managed_chain,
 )
 from ame.workflow._owed import OwedEpoch, TokenUnits, format_duration, owed_epochs
-from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs, LeafProof
+from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs, LeafProof, bind_proofs
 from ame.workflow._publish import FetchPolicy, fetch, keccak_hex
 from ame.workflow._sender import DurableSender
 from ame.workflow._settle import MappingInputs, SettleResult, settle_epoch
@@ -88,6 +88,7 @@ __all__ = [
     "WorkflowError",
     "Workspace",
     "audit_epoch",
+    "bind_proofs",
     "chain_down",
     "chain_up",
     "challenge_epoch",

@@ -26,9 +26,9 @@ from ame_chain.merkle import StandardMerkleTree
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError, InputError
-from offchain.mapping import TokenAmount
+from offchain.mapping import Manifest, ManifestProofs, TokenAmount
 
-__all__ = ["PROOFS_FORMAT", "PROOFS_NAME", "EpochProofs", "LeafProof"]
+__all__ = ["PROOFS_FORMAT", "PROOFS_NAME", "EpochProofs", "LeafProof", "bind_proofs"]
 
 PROOFS_FORMAT: Final = "ame.proofs/1"
 #: The proofs file's name beside the manifest.
@@ -246,3 +246,20 @@ def _entry(entry: object, account: str, where: str) -> LeafProof:
         amount_before=TokenAmount(_uint(entry["amountBefore"], f"{where}: amountBefore")),
     )
     return LeafProof(leaf, nodes)
+
+
+def bind_proofs(manifest: Manifest, tree: EpochTree, token: str) -> tuple[Manifest, bytes]:
+    """The manifest as settle publishes it, recording its proofs file, and the file's bytes.
+
+    The proofs file depends on the leaves (and the chain, contract, epoch and token the
+    tree is bound to), not on the manifest's bytes, so the manifest can record its
+    digest, and the on-chain manifest hash then binds both.
+
+    Args:
+        manifest: What :func:`~offchain.mapping.map_epoch` gave.
+        tree: The manifest's leaves' tree for the chain, contract and epoch.
+        token: The pool's token (the zero address for ETH).
+    """
+    proofs = EpochProofs.of_tree(tree, token).to_json_bytes()
+    link = ManifestProofs(uri=PROOFS_NAME, sha256=sha256_hex(proofs))
+    return manifest.model_copy(update={"proofs": link}), proofs

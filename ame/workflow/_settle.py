@@ -32,7 +32,7 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
-from ame.workflow._proofs import PROOFS_NAME, EpochProofs
+from ame.workflow._proofs import PROOFS_NAME, bind_proofs
 from ame.workflow._publish import (
     MANIFEST_NAME,
     epoch_folder,
@@ -47,11 +47,10 @@ from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
 from ame_chain.errors import chain_errors
 from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, find_faults
-from ame_core.canonical import canonical_json, sha256_hex
+from ame_core.canonical import canonical_json
 from offchain.mapping import (
     CarriedLedger,
     Manifest,
-    ManifestProofs,
     Policy,
     Registry,
     Values,
@@ -192,12 +191,7 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
         tree = ws.client.epoch_tree(key.epoch, manifest.leaves)
         _check_own_tree(tree)
-        # The proofs file depends on the leaves, not on the manifest's bytes, so the
-        # manifest can record its digest, and the on-chain manifest hash binds both.
-        proofs = EpochProofs.of_tree(tree, token_address).to_json_bytes()
-        manifest = manifest.model_copy(
-            update={"proofs": ManifestProofs(uri=PROOFS_NAME, sha256=sha256_hex(proofs))}
-        )
+        manifest, proofs = bind_proofs(manifest, tree, token_address)
         data = manifest.to_json_bytes()
         manifest_hash = keccak_hex(data)
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)

@@ -35,6 +35,7 @@ WORKFLOW = [
     "WorkflowError",
     "Workspace",
     "audit_epoch",
+    "bind_proofs",
     "chain_down",
     "chain_up",
     "challenge_epoch",
