@@ -32,7 +32,7 @@ def main() -> None:
     \b
     Operator:     chain up|down|advance, deploy, attribute, map, settle, finalize, refund,
                   sweep, withdraw
-    Contributors: status, claim
+    Contributors: owed, proof, status, claim (owed and proof need no key)
     Anyone:       audit, challenge, dispute, resolve (arbiter), report, demo
 
     Exit codes: 0 ok, 1 error (printed as `ErrorName: message`), 2 bad usage,
@@ -41,9 +41,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from ame.cli import _attribute, _chain_cmds, _demo, _operator, _public, _report
+    from ame.cli import _attribute, _chain_cmds, _demo, _operator, _owed, _public, _report
 
-    for module in (_attribute, _chain_cmds, _demo, _operator, _public, _report):
+    for module in (_attribute, _chain_cmds, _demo, _operator, _owed, _public, _report):
         for command in module.COMMANDS:
             main.add_command(command)
 

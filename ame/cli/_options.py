@@ -80,14 +80,20 @@ _SESSION_KEYS = (
 )
 
 
-def with_session(*, chain: bool = True, account: bool = False) -> Callable[[F], F]:
-    """Add the shared options and pass a :class:`Session` as the command's first argument."""
+def with_session(
+    *, chain: bool = True, account: bool = False, read_only: bool = False
+) -> Callable[[F], F]:
+    """Add the shared options and pass a :class:`Session` as the command's first argument.
+
+    ``read_only`` commands (anyone's: status, audit, report, owed, proof) create no state
+    directory and, run where there is none, their errors advise a reader, not an operator.
+    """
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             options = {k: kwargs.pop(k) for k in _SESSION_KEYS if k in kwargs}
-            session = Session(click.get_current_context(), **options)
+            session = Session(click.get_current_context(), read_only=read_only, **options)
             return func(session, *args, **kwargs)
 
         decorated: Any = wrapper

@@ -18,6 +18,7 @@ from ame.workflow import (
     claim_leaves,
     epoch_summaries,
     open_dispute,
+    owed_epochs,
     resolve_dispute,
 )
 from ame_chain._addresses import checked_address
@@ -25,6 +26,8 @@ from ame_core.exceptions import AmeError
 
 __all__ = ["COMMANDS"]
 
+#: Owed, not claimable yet: what `claim` names instead of "nothing to claim".
+_PENDING = ("in challenge window", "disputed", "awaiting finalisation")
 _EPOCHS = click.argument("epochs", nargs=-1, type=click.IntRange(min=0))
 _EPOCH = click.argument("epoch", type=click.IntRange(min=0))
 _MANIFEST = click.option(
@@ -37,7 +40,7 @@ _MANIFEST = click.option(
 
 
 @click.command()
-@with_session()
+@with_session(read_only=True)
 @_EPOCHS
 def status(session: Session, epochs: tuple[int, ...]) -> None:
     """Show every epoch (or EPOCHS): status, pool, claims, disputes, transactions."""
@@ -131,7 +134,16 @@ def claim(
         )
         return
     if not result.lines:
-        click.echo("nothing to claim")
+        # Say what is owed but not claimable yet, and when, rather than only "nothing".
+        pending = [
+            entry
+            for account in wanted or []
+            for entry in owed_epochs(ws, account)
+            if entry.state in _PENDING
+        ]
+        click.echo("nothing to claim now" if pending else "nothing to claim")
+        for entry in pending:
+            click.echo(entry.message())
         return
     rows = [(c.epoch, c.index, c.account, c.amount, c.tx_hash) for c in result.lines]
     click.echo(table(["epoch", "leaf", "account", "amount", "tx"], rows))
@@ -139,7 +151,7 @@ def claim(
 
 
 @click.command()
-@with_session()
+@with_session(read_only=True)
 @_EPOCHS
 @input_options
 @_MANIFEST

@@ -14,7 +14,7 @@ __all__ = ["COMMANDS"]
 
 
 @click.command()
-@with_session()
+@with_session(read_only=True)
 @click.argument("epochs", nargs=-1, type=click.IntRange(min=0))
 @click.option(
     "-o",

@@ -95,6 +95,7 @@ class Session:
         settlement: str | None = None,
         keystore: Path | None = None,
         dev_account: int | None = None,
+        read_only: bool = False,
     ) -> None:
         _configure_logging(verbose)
         self.ctx = ctx
@@ -111,6 +112,7 @@ class Session:
         )
         self.keystore_given = keystore is not None
         self.dev_account = dev_account
+        self.read_only = read_only
         self.progress = ClickProgress(quiet=False)
         self._state: StateStore | None = None
         self._chain: Chain | None = None
@@ -123,11 +125,27 @@ class Session:
 
     @property
     def state(self) -> StateStore:
-        """The operator state (opened on first use, closed with the command)."""
+        """The operator state (opened on first use, closed with the command).
+
+        A read-only command reads the state when there is one and otherwise keeps an
+        empty one in memory: it creates no state directory.
+        """
         if self._state is None:
-            self._state = StateStore(self.state_dir)
+            if self.read_only:
+                self._state = StateStore.for_reading(self.state_dir)
+            else:
+                self._state = StateStore(self.state_dir)
             self.ctx.call_on_close(self._state.close)
         return self._state
+
+    @property
+    def _reader(self) -> bool:
+        """A read-only command where no operator works: its errors advise a reader.
+
+        Where a state directory exists, an operator works there, and is told how to
+        start a chain or deploy a contract.
+        """
+        return self.read_only and not self.state_dir.is_dir()
 
     def chain(self) -> Chain:
         """The chain, chosen as the module docstring says.
@@ -146,6 +164,11 @@ class Session:
         else:
             self._chain = managed_chain(self.state_dir)
             self._local_chain = True
+            if self._chain is None and self._reader:
+                raise ChainError(
+                    "no chain to read: pass --rpc URL (or set AME_RPC_URL, or [chain] rpc in "
+                    "ame.toml), the node of the chain the settlement contract is on"
+                )
             if self._chain is None:
                 raise ChainError(
                     f"no chain: start one with `ame chain up` (state {self.state_dir}), or pass "
@@ -192,6 +215,12 @@ class Session:
         address = self.config.settlement.address
         if address is None:
             record = self.state.deployment(chain.chain_id)
+            if record is None and self._reader:
+                raise WorkflowError(
+                    f"no settlement contract to read on chain {chain.chain_id}: pass "
+                    "--settlement ADDRESS (or set AME_SETTLEMENT, or [settlement] address in "
+                    "ame.toml), the contract the operator published"
+                )
             if record is None:
                 raise WorkflowError(
                     f"no settlement contract on chain {chain.chain_id}: run `ame deploy`, or pass "

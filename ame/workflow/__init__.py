@@ -42,6 +42,8 @@ from ame.workflow._localchain import (
     chain_up,
     managed_chain,
 )
+from ame.workflow._owed import OwedEpoch, TokenUnits, format_duration, owed_epochs
+from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs, LeafProof, bind_proofs
 from ame.workflow._publish import FetchPolicy, fetch, keccak_hex
 from ame.workflow._sender import DurableSender
 from ame.workflow._settle import MappingInputs, SettleResult, settle_epoch
@@ -56,6 +58,7 @@ from ame.workflow.exceptions import (
 
 __all__ = [
     "EVIDENCE_FORMAT",
+    "PROOFS_FORMAT",
     "AuditInputs",
     "AuditReport",
     "ChallengeResult",
@@ -64,23 +67,28 @@ __all__ = [
     "DevChain",
     "DurableSender",
     "EpochKey",
+    "EpochProofs",
     "EpochRow",
     "EpochSummary",
     "FetchError",
     "FetchPolicy",
+    "LeafProof",
     "LocalChainInfo",
     "ManagedChainError",
     "MappingInputs",
     "Mismatch",
+    "OwedEpoch",
     "Progress",
     "PublishedEpoch",
     "SettleResult",
     "StateError",
     "StateStore",
+    "TokenUnits",
     "TxRow",
     "WorkflowError",
     "Workspace",
     "audit_epoch",
+    "bind_proofs",
     "chain_down",
     "chain_up",
     "challenge_epoch",
@@ -88,10 +96,12 @@ __all__ = [
     "epoch_summaries",
     "fetch",
     "finalize_epoch",
+    "format_duration",
     "keccak_hex",
     "load_published",
     "managed_chain",
     "open_dispute",
+    "owed_epochs",
     "quiet_progress",
     "refund_epoch",
     "resolve_dispute",

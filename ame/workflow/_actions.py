@@ -15,6 +15,7 @@ from typing import Any, Literal
 from ame.workflow._epochs import PublishedEpoch, find_header, load_published
 from ame.workflow._workspace import Workspace
 from ame.workflow.exceptions import FetchError, WorkflowError
+from ame_chain import errors
 from ame_chain._addresses import checked_address
 from ame_core.exceptions import InputError
 
@@ -231,22 +232,59 @@ def claim_leaves(
     with ws.progress.bar("claiming", len(todo)) as advance:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
+            sent = _claim_batch(ws, batch)
+            if sent is not None:
+                paid, tx_hash = sent
+                hashes.append(tx_hash)
+                for published, position in paid:
+                    leaf = published.tree.leaves[position]
+                    lines.append(
+                        ClaimLine(
+                            published.header.epoch, leaf.index, leaf.account, leaf.amount, tx_hash
+                        )
+                    )
+            advance(len(batch))
+    return ClaimResult(lines, hashes, skipped)
+
+
+#: How often a batch is sent again after another sender claimed some of its leaves.
+CLAIM_ATTEMPTS = 3
+
+
+def _claim_batch(
+    ws: Workspace, batch: list[tuple[PublishedEpoch, int]]
+) -> tuple[list[tuple[PublishedEpoch, int]], str] | None:
+    """Send one batch; the leaves it paid and its tx hash, or None when all were paid already.
+
+    ``Claimed`` logs tell which leaves were paid when they were read, but another relayer
+    may claim some of them since (or a node may serve logs late), and one paid leaf makes
+    the whole ``claimMany`` revert with ``SettlementAlreadyClaimed`` at estimation. So each
+    batch is filtered by ``isClaimed`` just before it is sent, and filtered and sent again
+    when that still happens in between.
+    """
+    attempt = 1
+    while True:
+        batch = [
+            (p, pos)
+            for p, pos in batch
+            if not ws.client.is_claimed(p.header.epoch, p.tree.leaves[pos].index)
+        ]
+        if not batch:
+            return None
+        try:
             with ws.acting("claim") as client:
                 if len(batch) == 1:
                     published, position = batch[0]
                     tx = client.claim(published.header, published.tree, position)
                 else:
                     tx = client.claim_many([(p.header, p.tree, pos) for p, pos in batch])
-            hashes.append(tx.tx_hash)
-            for published, position in batch:
-                leaf = published.tree.leaves[position]
-                lines.append(
-                    ClaimLine(
-                        published.header.epoch, leaf.index, leaf.account, leaf.amount, tx.tx_hash
-                    )
-                )
-            advance(len(batch))
-    return ClaimResult(lines, hashes, skipped)
+        except errors.SettlementAlreadyClaimed as err:
+            if attempt >= CLAIM_ATTEMPTS:
+                raise
+            attempt += 1
+            log.info("claimed meanwhile by another sender (%s); filtering again", err)
+            continue
+        return batch, tx.tx_hash
 
 
 def finalize_epoch(ws: Workspace, epoch: int) -> str:

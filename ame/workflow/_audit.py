@@ -14,6 +14,8 @@ The procedure (``docs/audit.md``), each step naming what it finds wrong as a
 4. **Tree**: the leaves build the root for (chain id, contract, epoch); ``leafCount`` and
    ``pool`` match; ``Σ leaves == pool``; every proof verifies; the contract hashes a leaf
    the same way; no fault the contract's fraud rules accept.
+   **Proofs file** (when the manifest names one): it has the SHA-256 the manifest
+   records and holds every leaf of the tree with its proof, and nothing else.
 5. **Money**: what was claimed (``Claimed`` events) are leaves of the manifest, and the
    pool is conserved: ``remaining == pool - claimed`` once finalised, ``claimed + swept ==
    pool`` once swept, ``refunded == pool`` once refunded.
@@ -39,10 +41,12 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from ame.workflow._epochs import find_header
+from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs
 from ame.workflow._publish import FetchPolicy, fetch, keccak_hex, sibling_uri
 from ame.workflow._workspace import Workspace
 from ame_chain.exceptions import ChainError
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, find_faults
+from ame_core.canonical import sha256_hex
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError
 from offchain.mapping import (
@@ -212,7 +216,11 @@ def audit_epoch(
         return report
     given = inputs or AuditInputs()
     _guarded(report, "inputs", lambda: _check_inputs(ws, report, manifest, uri, given, read))
-    _guarded(report, "tree", lambda: _check_tree(ws, report, header, manifest))
+    tree = _guarded(report, "tree", lambda: _check_tree(ws, report, header, manifest))
+    if tree is not None:
+        _guarded(
+            report, "proofs file", lambda: _check_proofs_file(report, tree, manifest, uri, read)
+        )
     _guarded(report, "money", lambda: _check_money(ws, report, header))
     return report
 
@@ -374,6 +382,8 @@ def _leaf_fields(leaf: PayoutLeaf) -> dict[str, object]:
 
 
 def _compare(report: AuditReport, expected: Manifest, found: Manifest) -> None:
+    # map_epoch knows no chain, so never the proofs file: that is checked on its own.
+    expected = expected.model_copy(update={"proofs": found.proofs})
     if expected.to_json_bytes() == found.to_json_bytes():
         return
     want, got = expected.leaves, found.leaves
@@ -405,12 +415,13 @@ def _compare(report: AuditReport, expected: Manifest, found: Manifest) -> None:
 
 def _check_tree(
     ws: Workspace, report: AuditReport, header: EpochHeader, manifest: Manifest
-) -> None:
+) -> EpochTree | None:
+    """Check the tree; the tree when it builds the committed root (the proofs file is checked against it)."""
     report.checks.append("tree")
     leaves = list(manifest.leaves)
     report.leaves = leaves
     if not _leaves_in_bounds(report, leaves):
-        return  # no tree or contract call can take these values
+        return None  # no tree or contract call can take these values
     pool = sum(leaf.amount for leaf in leaves)
     if pool != header.pool:
         report.add("pool", header.pool, f"{pool} (sum of the manifest's leaves)")
@@ -419,7 +430,7 @@ def _check_tree(
     if len(leaves) != header.leaf_count:
         report.add("leafCount", header.leaf_count, len(leaves))
     if not leaves:
-        return
+        return None
     tree = ws.client.epoch_tree(report.epoch, leaves)
     if tree.root != header.root:
         report.add("root", header.root, tree.root)
@@ -438,6 +449,81 @@ def _check_tree(
             "no fault",
             f"leaves {list(fault.positions)} break the rule",
             leaf=leaves[fault.positions[0]].index,
+        )
+    return tree if report.tree_matches else None
+
+
+def _check_proofs_file(
+    report: AuditReport, tree: EpochTree, manifest: Manifest, uri: str, read: _Reader
+) -> None:
+    """The published proofs file is exactly every leaf with its proof, as the manifest records.
+
+    A manifest without a ``proofs`` field published none (an epoch settled before proofs
+    files existed): there is nothing to check. Otherwise the file must have the recorded
+    SHA-256 and hold, for every leaf of the committed tree, that leaf and its proof, and
+    nothing else: each entry that is wrong, missing or extra is a mismatch.
+    """
+    if manifest.proofs is None:
+        return
+    report.checks.append("proofs file")
+    where = sibling_uri(uri, manifest.proofs.uri)
+    try:
+        data = read(where)
+    except AmeError as err:
+        report.fail("proofs", f"a readable proofs file at {where}", err)
+        return
+    found = sha256_hex(data)
+    if found != manifest.proofs.sha256:
+        report.add("proofs.sha256", manifest.proofs.sha256, found)
+    try:
+        published = EpochProofs.parse(data, source=where)
+    except AmeError as err:
+        report.fail("proofs", f"an {PROOFS_FORMAT} document at {where}", err)
+        return
+    expected = EpochProofs.of_tree(tree, report.header.token)
+    for name in ("chain_id", "settlement", "epoch", "root", "token", "pool", "leaf_count"):
+        want, got = getattr(expected, name), getattr(published, name)
+        if want != got:
+            report.add(f"proofs.{name}", want, got)
+    for account, entry in expected.claims.items():
+        given = published.claims.get(account)
+        if given is None:
+            report.add(
+                "proofs.claims",
+                f"leaf {entry.leaf.index} of {account}",
+                "missing",
+                leaf=entry.leaf.index,
+            )
+        elif given != entry:
+            _compare_entry(report, entry.to_json(), given.to_json(), entry.leaf.index)
+    for account, given in published.claims.items():
+        if account not in expected.claims:
+            report.add(
+                "proofs.claims",
+                "no leaf",
+                f"{account}: {_short(given.to_json())}",
+                leaf=given.leaf.index,
+            )
+
+
+def _compare_entry(
+    report: AuditReport, want: dict[str, Any], got: dict[str, Any], leaf: int
+) -> None:
+    """Name each field of an account's proofs-file entry that differs (a proof by its first node)."""
+    for name in ("index", "amount", "amountBefore"):
+        if want[name] != got[name]:
+            report.add(f"proofs.claims.{name}", want[name], got[name], leaf=leaf)
+    expected, found = want["proof"], got["proof"]
+    if expected != found:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(expected, found, strict=False)) if a != b),
+            min(len(expected), len(found)),
+        )
+        report.add(
+            f"proofs.claims.proof[{at}]",
+            expected[at] if at < len(expected) else "no node",
+            found[at] if at < len(found) else "no node",
+            leaf=leaf,
         )
 
 

@@ -4,10 +4,12 @@ Steps, each safe to repeat:
 
 1. **map**: :class:`MappingInputs` become the manifest (``map_epoch``); balances carried
    from the latest earlier epoch in the state unless a carried ledger is given;
-2. **publish**: the manifest's exact bytes and its canonical inputs are written where
-   auditors fetch them; ``manifestHash = keccak256(bytes)``;
-3. **tree**: the leaves' tree for (chain id, contract, epoch), checked against the
-   contract's fraud rules; manifest and tree dump are recorded in the state;
+2. **tree**: the leaves' tree for (chain id, contract, epoch), checked against the
+   contract's fraud rules; its proofs file (``ame.proofs/1``), whose SHA-256 the
+   manifest records;
+3. **publish**: the manifest's exact bytes, the proofs file and the canonical inputs
+   are written where auditors and claimants fetch them; ``manifestHash =
+   keccak256(bytes)``; manifest and tree dump are recorded in the state;
 4. **fund** (ERC-20 only): ``approve(pool)`` unless the allowance already covers it;
 5. **propose**: root, pool, leaf count, manifest hash and URI, with the pool (ETH) and bond.
 
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
+from ame.workflow._proofs import PROOFS_NAME, bind_proofs
 from ame.workflow._publish import (
     MANIFEST_NAME,
     epoch_folder,
@@ -185,13 +188,14 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
                 "to propose; carry the balances into the next epoch: its carried ledger is the "
                 "manifest these inputs map to"
             )
+        ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
+        tree = ws.client.epoch_tree(key.epoch, manifest.leaves)
+        _check_own_tree(tree)
+        manifest, proofs = bind_proofs(manifest, tree, token_address)
         data = manifest.to_json_bytes()
         manifest_hash = keccak_hex(data)
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
         uri = published_uri(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME)
-        ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
-        tree = ws.client.epoch_tree(key.epoch, manifest.leaves)
-        _check_own_tree(tree)
         # Before anything is written: never overwrite what an earlier proposal published,
         # and never publish an epoch that cannot be funded.
         proposed = _refuse_conflicts(ws, key, tree, manifest_hash, uri, token_address)
@@ -200,6 +204,7 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
         for name, document in inputs.documents().items():
             publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
+        publish(ws.publish_dir, ws.base_uri, folder / PROOFS_NAME, proofs)
         publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
         row = ws.state.epoch(key)
         if row is None or (row.manifest_hash, row.manifest_uri, row.token) != (

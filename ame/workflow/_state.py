@@ -106,14 +106,19 @@ class StateStore:
 
     Args:
         directory: The state directory.
+        in_memory: Keep the state in memory and create nothing on disk: for read-only
+            commands run where no state exists (an auditor's or a contributor's empty
+            directory). See :meth:`for_reading`.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, in_memory: bool = False) -> None:
         self.directory = directory
         self.path = directory / STATE_FILE
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            if not in_memory:
+                directory.mkdir(parents=True, exist_ok=True)
+            where = ":memory:" if in_memory else self.path
+            self._db = sqlite3.connect(where, isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
@@ -125,6 +130,14 @@ class StateStore:
             raise StateError(
                 f"state {self.path}: schema version {row[0]}, this ame reads {_SCHEMA_VERSION}"
             )
+
+    @classmethod
+    def for_reading(cls, directory: Path) -> StateStore:
+        """The state in ``directory`` when there is one, else an empty one in memory.
+
+        Read-only commands use it so that running them creates no state directory.
+        """
+        return cls(directory, in_memory=not (directory / STATE_FILE).is_file())
 
     def close(self) -> None:
         """Close the database."""

@@ -53,6 +53,7 @@ __all__ = [
     "LineAction",
     "Manifest",
     "ManifestInputs",
+    "ManifestProofs",
     "OwnerPayout",
     "RoyaltySplits",
     "Totals",
@@ -208,6 +209,24 @@ class ManifestInputs(_Model):
     carried: InputDigest
 
 
+class ManifestProofs(_Model):
+    """The proofs file published beside the manifest, bound by its digest.
+
+    Mapping knows no chain, so :func:`~offchain.mapping.map_epoch` never sets it: the
+    operator's settle step does, once the epoch's tree is built for a chain and a
+    contract, before the manifest's bytes are hashed and committed on-chain. A
+    manifest without it has the bytes it always had.
+
+    Attributes:
+        uri: The file's name, resolved beside the manifest (a bare name, so a manifest
+            cannot send a reader elsewhere).
+        sha256: SHA-256 of the file's bytes (hex, no prefix).
+    """
+
+    uri: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class RoyaltySplits(_Model):
     """Royalty split of every attributed asset, numerators over one denominator."""
 
@@ -235,6 +254,7 @@ class Manifest(_Model):
     carried: CarriedLedger
     totals: Totals
     leaves: tuple[PayoutLeaf, ...]
+    proofs: ManifestProofs | None = None
 
     @cached_property
     def flow(self) -> tuple[FlowLine, ...]:
@@ -254,6 +274,12 @@ class Manifest(_Model):
 
     def to_document(self) -> dict[str, Any]:
         """The manifest as JSON-ready objects (no floats; big integers as strings)."""
+        document = self._document()
+        if self.proofs is not None:  # absent, not null: the bytes of a manifest without it
+            document["proofs"] = self.proofs.model_dump()
+        return document
+
+    def _document(self) -> dict[str, Any]:
         return {
             "format": self.format,
             "epoch": self.epoch,

@@ -254,3 +254,37 @@ def test_demo_runs_the_whole_market_on_a_fresh_anvil(tmp_path: Path) -> None:
     assert all(line["claimed"] for line in data["contributors"])
     assert sum(int(line["amount"]) for line in data["contributors"]) == int(data["pool"])
     assert (workdir / "report.html").is_file()
+
+
+def test_a_contributor_in_an_empty_directory_reads_what_it_is_owed_from_the_node(
+    managed: Path, tmp_path: Path
+) -> None:
+    epoch = 60
+    settled = run(
+        managed, *settle_args(managed, tmp_path, epoch), "--json", env=operator_env(managed)
+    )
+    assert settled.returncode == 0, settled.stderr
+    chain = node(managed)
+    assert json.loads(settled.stdout)["epoch"] == epoch
+    with StateStore(managed) as store:
+        record = store.deployment(chain.chain_id)
+    assert record is not None
+    empty = tmp_path / "contributor"
+    empty.mkdir()
+    me = chain.dev_accounts[5].address  # contributor 1 of write_inputs: 2 of 10
+    clean = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    # The operator publishes into a local folder: a reader on this machine may read it.
+    env = {**clean, "AME_FETCH_ALLOW_LOCAL": "true"}
+    where = ["--rpc", chain.url, "--settlement", record.address]
+    for args in (("owed", me, "--epoch", epoch, "--json"), ("proof", me, "--epoch", epoch)):
+        done = subprocess.run(
+            [sys.executable, "-m", "ame.cli", *map(str, args), *where],
+            cwd=empty,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "owed 0.2 ETH in epoch 60, claimable after" in done.stdout
+    assert list(empty.iterdir()) == []  # no state directory, nothing written

@@ -25,9 +25,14 @@ def fails(result: Result, code: int = 1) -> str:
 
 def test_no_chain_says_how_to_get_one(tmp_path: Path) -> None:
     ame = Ame(None, tmp_path / "state")
-    assert fails(ame("status")) == (
+    # An operator's command says how to start one; a reader's how to name one (issue 14).
+    assert fails(ame("finalize", 1)) == (
         f"ChainError: no chain: start one with `ame chain up` (state {tmp_path / 'state'}), "
         "or pass --rpc URL (or set AME_RPC_URL, or [chain] rpc in ame.toml)\n"
+    )
+    assert fails(ame("status")) == (
+        "ChainError: no chain to read: pass --rpc URL (or set AME_RPC_URL, or [chain] rpc in "
+        "ame.toml), the node of the chain the settlement contract is on\n"
     )
 
 
@@ -39,6 +44,17 @@ def test_an_unreachable_node_is_named(tmp_path: Path) -> None:
 
 
 def test_no_contract_says_how_to_deploy_one(ame: Ame, chain: InProcessChain) -> None:
+    # Where no state directory is, a reader's command advises a reader (issue 14)...
+    assert fails(ame("status")) == (
+        f"WorkflowError: no settlement contract to read on chain {chain.chain_id}: pass "
+        "--settlement ADDRESS (or set AME_SETTLEMENT, or [settlement] address in ame.toml), "
+        "the contract the operator published\n"
+    )
+    assert fails(ame("finalize", 1)) == (
+        f"WorkflowError: no settlement contract on chain {chain.chain_id}: run `ame deploy`, "
+        "or pass --settlement ADDRESS (or set AME_SETTLEMENT)\n"
+    )
+    # ... and where an operator works, as the operator's commands do.
     assert fails(ame("status")) == (
         f"WorkflowError: no settlement contract on chain {chain.chain_id}: run `ame deploy`, "
         "or pass --settlement ADDRESS (or set AME_SETTLEMENT)\n"

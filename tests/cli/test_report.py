@@ -388,9 +388,12 @@ def test_report_errors_are_named_and_exit_1(scenario: Scenario, chain: InProcess
     assert not (scenario.root / "never.html").exists()
     empty = Ame(chain, scenario.root / "empty")("report", "-o", scenario.root / "never.html")
     assert empty.exit_code == 1
+    # A reader's command: a reader's advice, and no state directory left behind (issue 14).
     assert empty.stderr.startswith(
-        f"WorkflowError: no settlement contract on chain {chain.chain_id}: run `ame deploy`"
+        f"WorkflowError: no settlement contract to read on chain {chain.chain_id}: pass "
+        "--settlement ADDRESS"
     )
+    assert not (scenario.root / "empty").exists()
     blocker = scenario.root / "a-file"
     blocker.write_text("")
     unwritable = scenario.ame("report", "1", "-o", blocker / "report.html")

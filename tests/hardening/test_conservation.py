@@ -30,6 +30,7 @@ import pytest
 from ame.workflow import (
     MappingInputs,
     Workspace,
+    bind_proofs,
     challenge_epoch,
     claim_leaves,
     finalize_epoch,
@@ -43,6 +44,7 @@ from ame.workflow import (
 )
 from ame_chain.chains import InProcessChain
 from ame_chain.client import BOND_BURN_ADDRESS, forfeited_bond_split
+from ame_chain.leaves import ZERO_ADDRESS
 from offchain.mapping import Manifest, parse_carried, parse_policy, parse_registry, parse_values
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 from tests.workflow._helpers import (
@@ -179,7 +181,10 @@ def play(world: World, seed: int, epochs: int, tmp_path: Path) -> Run:
             run.pools[epoch] = header.pool
         else:
             settled = settle_epoch(w.operator, inputs)
-            assert settled.manifest_hash == keccak_hex(manifest.to_json_bytes())  # this one
+            # This one, recording the proofs file settle published beside it.
+            tree = w.operator.client.epoch_tree(epoch, manifest.leaves)
+            published, _ = bind_proofs(manifest, tree, ZERO_ADDRESS)
+            assert settled.manifest_hash == keccak_hex(published.to_json_bytes())
             run.pools[epoch] = settled.pool
             run.mapped.append((epoch, _totals(manifest)))
             carried_from = manifest.to_json_bytes()

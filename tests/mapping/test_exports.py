@@ -24,6 +24,7 @@ EXPECTED = [
     "Licence",
     "Manifest",
     "ManifestInputs",
+    "ManifestProofs",
     "Owner",
     "OwnerPayout",
     "Parent",

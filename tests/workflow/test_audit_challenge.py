@@ -61,6 +61,7 @@ def test_audit_passes_an_honest_epoch_through_every_check(
         "tree",
         "proofs",
         "fraud rules",
+        "proofs file",
         "money",
     ]
     assert report.tree_matches

@@ -1,0 +1,265 @@
+"""The proofs file (``ame.proofs/1``): every account's leaf and Merkle proof for one epoch.
+
+Published beside the manifest as ``proofs.json`` by ``settle``, so a wallet, a claim
+page or a block explorer user claims without rebuilding the tree. The layout follows
+what Uniswap's merkle-distributor publishes (``merkleRoot``, ``tokenTotal`` and a
+``claims`` object from account to ``{index, amount, proof}``), with what an AME leaf
+carries besides (``amountBefore``) and what binds the tree to one epoch of one
+contract (``chainId``, ``settlement``, ``epoch``, ``leafEncoding``). Amounts are
+decimal strings, as in the manifest. The manifest records the file's SHA-256
+(:class:`~offchain.mapping.ManifestProofs`), and the manifest's keccak256 is on-chain,
+so the file is bound to the epoch; readers still check every proof against the
+on-chain root before using it (:meth:`EpochProofs.verify`). See ``docs/manifest.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from eth_utils.address import to_checksum_address
+
+from ame_chain.leaves import LEAF_ENCODING, EpochHeader, EpochTree, PayoutLeaf
+from ame_chain.merkle import StandardMerkleTree
+from ame_core.canonical import canonical_json, sha256_hex
+from ame_core.documents import parse_json
+from ame_core.exceptions import AmeError, InputError
+from offchain.mapping import Manifest, ManifestProofs, TokenAmount
+
+__all__ = ["PROOFS_FORMAT", "PROOFS_NAME", "EpochProofs", "LeafProof", "bind_proofs"]
+
+PROOFS_FORMAT: Final = "ame.proofs/1"
+#: The proofs file's name beside the manifest.
+PROOFS_NAME: Final = "proofs.json"
+_UINT256: Final = 2**256
+_HASH = re.compile(r"^0x[0-9a-f]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_DIGITS = re.compile(r"^(0|[1-9][0-9]{0,77})$")
+_KEYS: Final = {
+    "format",
+    "chainId",
+    "settlement",
+    "epoch",
+    "merkleRoot",
+    "token",
+    "tokenTotal",
+    "leafCount",
+    "leafEncoding",
+    "claims",
+}
+_CLAIM_KEYS: Final = {"index", "amount", "amountBefore", "proof"}
+
+
+@dataclass(frozen=True)
+class LeafProof:
+    """One account's leaf of an epoch and the proof that leads from it to the root."""
+
+    leaf: PayoutLeaf
+    proof: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry under the account in ``claims``."""
+        return {
+            "index": self.leaf.index,
+            "amount": str(self.leaf.amount),
+            "amountBefore": str(self.leaf.amount_before),
+            "proof": list(self.proof),
+        }
+
+
+@dataclass(frozen=True)
+class EpochProofs:
+    """The contents of one epoch's proofs file.
+
+    Attributes:
+        claims: Each account's leaf and proof, keyed by checksummed address.
+    """
+
+    chain_id: int
+    settlement: str
+    epoch: int
+    root: str
+    token: str
+    pool: int
+    leaf_count: int
+    claims: Mapping[str, LeafProof]
+
+    @classmethod
+    def of_tree(cls, tree: EpochTree, token: str) -> EpochProofs:
+        """Every leaf of ``tree`` with its proof (the tree's accounts are unique and sorted)."""
+        proofs = tree.tree.get_all_proofs()
+        return cls(
+            chain_id=tree.chain_id,
+            settlement=tree.settlement,
+            epoch=tree.epoch,
+            root=tree.root,
+            token=to_checksum_address(token),
+            pool=tree.pool,
+            leaf_count=len(tree.leaves),
+            claims={
+                leaf.account: LeafProof(leaf, tuple(str(node) for node in proof))
+                for leaf, proof in zip(tree.leaves, proofs, strict=True)
+            },
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document (see ``docs/manifest.md``)."""
+        return {
+            "format": PROOFS_FORMAT,
+            "chainId": self.chain_id,
+            "settlement": self.settlement,
+            "epoch": self.epoch,
+            "merkleRoot": self.root,
+            "token": self.token,
+            "tokenTotal": str(self.pool),
+            "leafCount": self.leaf_count,
+            "leafEncoding": list(LEAF_ENCODING),
+            "claims": {account: entry.to_json() for account, entry in self.claims.items()},
+        }
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON (sorted keys, no spaces): the bytes published and hashed."""
+        return canonical_json(self.to_document())
+
+    def sha256(self) -> str:
+        """SHA-256 of :meth:`to_json_bytes` (hex, no prefix): what the manifest records."""
+        return sha256_hex(self.to_json_bytes())
+
+    @classmethod
+    def parse(cls, data: bytes | object, *, source: str = "<proofs>") -> EpochProofs:
+        """Validate an ``ame.proofs/1`` document (its bytes, or parsed JSON).
+
+        Only the shape is checked here; whether the proofs lead to the epoch's root is
+        :meth:`verify`'s job, against the root read from the chain.
+
+        Raises:
+            InputError: The document is not well-formed; the message names the field.
+        """
+        document = parse_json(data, source=source) if isinstance(data, bytes | str) else data
+        if not isinstance(document, Mapping):
+            raise InputError(f"{source}: a proofs file must be a JSON object")
+        missing, extra = _KEYS - set(document), set(document) - _KEYS
+        if missing or extra:
+            raise InputError(
+                f"{source}: fields {sorted(missing)} missing, {sorted(map(str, extra))} unknown"
+            )
+        if document["format"] != PROOFS_FORMAT:
+            raise InputError(f"{source}: format: {document['format']!r} is not {PROOFS_FORMAT}")
+        if document["leafEncoding"] != list(LEAF_ENCODING):
+            raise InputError(f"{source}: leafEncoding: not {LEAF_ENCODING}")
+        claims = document["claims"]
+        if not isinstance(claims, Mapping):
+            raise InputError(f"{source}: claims: not an object of account -> leaf")
+        parsed: dict[str, LeafProof] = {}
+        for account, entry in claims.items():
+            where = f"{source}: claims[{_short(account)}]"
+            checked = _address(account, where)
+            if checked in parsed:
+                raise InputError(f"{where}: the account appears twice")
+            parsed[checked] = _entry(entry, checked, where)
+        return cls(
+            chain_id=_uint(document["chainId"], f"{source}: chainId", number=True),
+            settlement=_address(document["settlement"], f"{source}: settlement"),
+            epoch=_uint(document["epoch"], f"{source}: epoch", number=True),
+            root=_hash(document["merkleRoot"], f"{source}: merkleRoot"),
+            token=_address(document["token"], f"{source}: token"),
+            pool=_uint(document["tokenTotal"], f"{source}: tokenTotal"),
+            leaf_count=_uint(document["leafCount"], f"{source}: leafCount", number=True),
+            claims=parsed,
+        )
+
+    def verify(self, account: str, header: EpochHeader, settlement: str, chain_id: int) -> str:
+        """Why ``account``'s entry cannot be used for this epoch; ``""`` when its proof holds.
+
+        The proof is walked from the leaf's values, bound to ``chain_id``, ``settlement``
+        and the header's epoch, to the header's (on-chain) root.
+        """
+        entry = self.claims.get(to_checksum_address(account))
+        if entry is None:
+            return f"no leaf of {account}"
+        leaf = entry.leaf
+        values = [
+            chain_id,
+            to_checksum_address(settlement),
+            header.epoch,
+            leaf.index,
+            leaf.account,
+            leaf.amount,
+            leaf.amount_before,
+        ]
+        try:
+            holds = StandardMerkleTree.verify_proof(header.root, LEAF_ENCODING, values, entry.proof)
+        except AmeError as err:
+            return f"the proof of leaf {leaf.index} is malformed: {err}"
+        if not holds:
+            return (
+                f"the proof of leaf {leaf.index} does not lead to the on-chain root {header.root}"
+            )
+        return ""
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 50 else text[:47] + "..."
+
+
+def _address(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise InputError(f"{where}: {_short(value)!r} is not a 0x address")
+    return to_checksum_address(value)
+
+
+def _hash(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _HASH.match(value):
+        raise InputError(f"{where}: {_short(value)!r} is not a 0x-prefixed 32-byte hex hash")
+    return value
+
+
+def _uint(value: object, where: str, *, number: bool = False) -> int:
+    """A uint256: a JSON integer (``number``) or a decimal string (amounts)."""
+    if number:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{where}: {_short(value)!r} is not a whole number")
+        found = value
+    else:
+        if not isinstance(value, str) or not _DIGITS.match(value):
+            raise InputError(f"{where}: {_short(value)!r} is not a decimal string")
+        found = int(value)
+    if not 0 <= found < _UINT256:
+        raise InputError(f"{where}: {_short(found)} is not a uint256")
+    return found
+
+
+def _entry(entry: object, account: str, where: str) -> LeafProof:
+    if not isinstance(entry, Mapping) or set(entry) != _CLAIM_KEYS:
+        raise InputError(f"{where}: not an object with exactly {sorted(_CLAIM_KEYS)}")
+    proof = entry["proof"]
+    if not isinstance(proof, list) or len(proof) > 256:
+        raise InputError(f"{where}: proof: not a list of at most 256 hashes")
+    nodes = tuple(_hash(node, f"{where}: proof[{i}]") for i, node in enumerate(proof))
+    leaf = PayoutLeaf(
+        index=_uint(entry["index"], f"{where}: index", number=True),
+        account=to_checksum_address(account),
+        amount=TokenAmount(_uint(entry["amount"], f"{where}: amount")),
+        amount_before=TokenAmount(_uint(entry["amountBefore"], f"{where}: amountBefore")),
+    )
+    return LeafProof(leaf, nodes)
+
+
+def bind_proofs(manifest: Manifest, tree: EpochTree, token: str) -> tuple[Manifest, bytes]:
+    """The manifest as settle publishes it, recording its proofs file, and the file's bytes.
+
+    The proofs file depends on the leaves (and the chain, contract, epoch and token the
+    tree is bound to), not on the manifest's bytes, so the manifest can record its
+    digest, and the on-chain manifest hash then binds both.
+
+    Args:
+        manifest: What :func:`~offchain.mapping.map_epoch` gave.
+        tree: The manifest's leaves' tree for the chain, contract and epoch.
+        token: The pool's token (the zero address for ETH).
+    """
+    proofs = EpochProofs.of_tree(tree, token).to_json_bytes()
+    link = ManifestProofs(uri=PROOFS_NAME, sha256=sha256_hex(proofs))
+    return manifest.model_copy(update={"proofs": link}), proofs

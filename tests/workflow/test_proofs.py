@@ -1,0 +1,249 @@
+"""The proofs file (``ame.proofs/1``): every proof verifies, the file round-trips, the audit checks it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_utils.address import to_checksum_address
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+from ame.workflow import (
+    EpochProofs,
+    MappingInputs,
+    Workspace,
+    audit_epoch,
+    settle_epoch,
+)
+from ame_chain.chains import InProcessChain
+from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, build_leaves
+from ame_core.exceptions import InputError
+from tests.workflow._helpers import write_inputs
+
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+addresses = st.integers(min_value=1, max_value=2**160 - 1).map(
+    lambda n: to_checksum_address(n.to_bytes(20, "big"))
+)
+payouts = st.dictionaries(
+    addresses, st.integers(min_value=1, max_value=2**128), min_size=1, max_size=40
+)
+
+
+def header_of(tree: EpochTree) -> EpochHeader:
+    return EpochHeader(
+        epoch=tree.epoch,
+        root=tree.root,
+        token=ZERO_ADDRESS,
+        pool=tree.pool,
+        leaf_count=len(tree.leaves),
+        challenge_end=0,
+        operator=ZERO_ADDRESS,
+        bond=0,
+        manifest_hash="0x" + "00" * 32,
+    )
+
+
+@seed(14)
+@SETTINGS
+@given(
+    paid=payouts,
+    chain_id=st.integers(min_value=1, max_value=2**64),
+    settlement=addresses,
+    epoch=st.integers(min_value=0, max_value=2**64),
+)
+def test_every_published_proof_verifies_against_the_root_and_the_file_round_trips(
+    paid: dict[str, int], chain_id: int, settlement: str, epoch: int
+) -> None:
+    tree = EpochTree(chain_id, settlement, epoch, build_leaves(paid))
+    proofs = EpochProofs.of_tree(tree, ZERO_ADDRESS)
+    data = proofs.to_json_bytes()
+    back = EpochProofs.parse(data, source="proofs.json")
+    assert back == proofs and back.to_json_bytes() == data
+    assert set(back.claims) == set(paid)
+    header = header_of(tree)
+    for account, entry in back.claims.items():
+        assert entry.leaf.amount == paid[account]
+        assert back.verify(account, header, settlement, chain_id) == ""
+        # The same proof for another contract, chain or epoch leads elsewhere.
+        assert back.verify(account, header, ZERO_ADDRESS, chain_id) != ""
+        assert back.verify(account, header, settlement, chain_id + 1) != ""
+
+
+@seed(15)
+@SETTINGS
+@given(paid=payouts, data=st.data())
+def test_a_changed_leaf_or_proof_node_no_longer_verifies(
+    paid: dict[str, int], data: st.DataObject
+) -> None:
+    settlement = to_checksum_address("0x" + "11" * 20)
+    tree = EpochTree(1, settlement, 7, build_leaves(paid))
+    document = EpochProofs.of_tree(tree, ZERO_ADDRESS).to_document()
+    account = data.draw(st.sampled_from(sorted(document["claims"])))
+    entry = document["claims"][account]
+    field = data.draw(st.sampled_from(["amount", "amountBefore", "index", "proof"]))
+    if field == "proof" and entry["proof"]:
+        at = data.draw(st.integers(min_value=0, max_value=len(entry["proof"]) - 1))
+        entry["proof"][at] = "0x" + ("22" if entry["proof"][at] != "0x" + "22" * 32 else "33") * 32
+    elif field == "proof":
+        entry["proof"] = ["0x" + "22" * 32]
+    elif field == "index":
+        entry["index"] += 1
+    else:
+        entry[field] = str(int(entry[field]) + 1)
+    tampered = EpochProofs.parse(json.dumps(document).encode())
+    assert tampered.verify(account, header_of(tree), settlement, 1) != ""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format": "ame.proofs/2"}, "format: 'ame.proofs/2' is not ame.proofs/1"),
+        ({"merkleRoot": "0x12"}, "merkleRoot: '0x12' is not a 0x-prefixed 32-byte hex hash"),
+        ({"tokenTotal": 5}, "tokenTotal: '5' is not a decimal string"),
+        ({"tokenTotal": str(2**256)}, f"tokenTotal: {str(2**256)[:47]}... is not a uint256"),
+        ({"epoch": True}, "epoch: 'True' is not a whole number"),
+        ({"claims": []}, "claims: not an object of account -> leaf"),
+        ({"claims": {"0x12": {}}}, "claims[0x12]: '0x12' is not a 0x address"),
+        ({"extra": 1}, "fields [] missing, ['extra'] unknown"),
+    ],
+)
+def test_a_malformed_proofs_file_is_refused_naming_the_field(
+    change: dict[str, Any], message: str
+) -> None:
+    tree = EpochTree(1, "0x" + "11" * 20, 1, build_leaves({"0x" + "22" * 20: 5}))
+    document = EpochProofs.of_tree(tree, ZERO_ADDRESS).to_document()
+    document.update(change)
+    with pytest.raises(InputError) as raised:
+        EpochProofs.parse(json.dumps(document).encode(), source="p.json")
+    assert str(raised.value) == f"p.json: {message}"
+
+
+def test_an_entry_without_its_fields_or_with_a_bad_proof_is_refused() -> None:
+    account: str = to_checksum_address("0x" + "22" * 20)
+    tree = EpochTree(1, "0x" + "11" * 20, 1, build_leaves({account: 5}))
+    document = EpochProofs.of_tree(tree, ZERO_ADDRESS).to_document()
+    document["claims"][account]["proof"] = ["nope"]
+    with pytest.raises(InputError, match=r"claims\[0x2222.*\]: proof\[0\]: 'nope' is not"):
+        EpochProofs.parse(json.dumps(document).encode(), source="p.json")
+    del document["claims"][account]["proof"]
+    with pytest.raises(InputError, match="not an object with exactly"):
+        EpochProofs.parse(json.dumps(document).encode(), source="p.json")
+
+
+def settled_proofs(operator_ws: Workspace, chain: InProcessChain, tmp_path: Path) -> Path:
+    values, registry, _ = write_inputs(tmp_path / "in", chain, 1)
+    settled = settle_epoch(operator_ws, MappingInputs.load(values, registry))
+    return Path(settled.manifest_uri.removeprefix("file://")).with_name("proofs.json")
+
+
+def rewrite(path: Path, edit: Any) -> None:
+    document = json.loads(path.read_bytes())
+    edit(document)
+    path.write_bytes(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
+
+
+def test_settle_publishes_the_proofs_file_the_manifest_records_and_the_audit_passes(
+    operator_ws: Workspace, watchdog_ws: Workspace, chain: InProcessChain, tmp_path: Path
+) -> None:
+    path = settled_proofs(operator_ws, chain, tmp_path)
+    manifest = json.loads(path.with_name("manifest.json").read_bytes())
+    assert manifest["proofs"] == {
+        "uri": "proofs.json",
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    proofs = EpochProofs.parse(path.read_bytes())
+    assert (proofs.chain_id, proofs.settlement, proofs.epoch) == (
+        chain.chain_id,
+        operator_ws.client.address,
+        1,
+    )
+    assert len(proofs.claims) == 4
+    report = audit_epoch(watchdog_ws, 1)
+    assert report.ok, report.mismatches
+    assert "proofs file" in report.checks
+
+
+def _drop_first(document: dict[str, Any]) -> None:
+    del document["claims"][sorted(document["claims"])[0]]
+
+
+def _add_extra(document: dict[str, Any]) -> None:
+    document["claims"]["0x" + "0A" * 20] = {
+        "index": 9,
+        "amount": "1",
+        "amountBefore": "0",
+        "proof": [],
+    }
+
+
+def _more_for_one(document: dict[str, Any]) -> None:
+    entry = document["claims"][sorted(document["claims"])[0]]
+    entry["amount"] = str(int(entry["amount"]) + 1)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "found"),
+    [
+        (_drop_first, "proofs.claims", "missing"),
+        (_add_extra, "proofs.claims", to_checksum_address("0x" + "0a" * 20)),
+        (_more_for_one, "proofs.claims.amount", ""),
+    ],
+    ids=["missing", "extra", "wrong"],
+)
+def test_a_missing_extra_or_wrong_entry_of_the_proofs_file_is_a_mismatch(
+    operator_ws: Workspace,
+    watchdog_ws: Workspace,
+    chain: InProcessChain,
+    tmp_path: Path,
+    edit: Any,
+    field: str,
+    found: str,
+) -> None:
+    path = settled_proofs(operator_ws, chain, tmp_path)
+    rewrite(path, edit)
+    report = audit_epoch(watchdog_ws, 1)
+    assert report.complete
+    fields = [(m.field, m.found) for m in report.mismatches]
+    assert fields[0][0] == "proofs.sha256"
+    assert [f for f, _ in fields[1:]] == [field]
+    assert found in fields[1][1]
+    assert report.mismatches[1].leaf is not None
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"not json", b"[]", b"[" * 100_000, b'{"format":"ame.proofs/1"}']
+)
+def test_hostile_proofs_file_bytes_end_in_a_verdict(
+    operator_ws: Workspace,
+    watchdog_ws: Workspace,
+    chain: InProcessChain,
+    tmp_path: Path,
+    data: bytes,
+) -> None:
+    path = settled_proofs(operator_ws, chain, tmp_path)
+    path.write_bytes(data)
+    report = audit_epoch(watchdog_ws, 1)
+    assert not report.ok and not report.complete
+    assert [m.field for m in report.mismatches] == ["proofs.sha256", "proofs"]
+    assert report.checks[-1] == "money"
+
+
+def test_a_missing_proofs_file_is_an_audit_failure_not_a_crash(
+    operator_ws: Workspace, watchdog_ws: Workspace, chain: InProcessChain, tmp_path: Path
+) -> None:
+    path = settled_proofs(operator_ws, chain, tmp_path)
+    path.unlink()
+    report = audit_epoch(watchdog_ws, 1)
+    assert [m.field for m in report.mismatches] == ["proofs"]
+    assert report.failures and "proofs.json" in report.failures[0]
