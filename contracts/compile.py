@@ -71,7 +71,11 @@ SETTINGS: dict[str, Any] = {
 
 #: Interfaces whose ABI production code calls (no bytecode), by name: their source units.
 #: They are written next to the deployable artifacts, so package data ships them.
-SHIPPED_INTERFACES = {"IERC20": "@openzeppelin/contracts/token/ERC20/IERC20.sol"}
+SHIPPED_INTERFACES = {
+    "IERC20": "@openzeppelin/contracts/token/ERC20/IERC20.sol",
+    # symbol() and decimals(): the units `ame owed` shows a token's amounts in.
+    "IERC20Metadata": "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol",
+}
 
 # Where the compiler looks for a source unit, in its order: --base-path, then --include-path.
 _SEARCH_PATH = (REPO_ROOT, NODE_MODULES)

@@ -235,7 +235,7 @@ def token_units(ws: Workspace, header: EpochHeader) -> TokenUnits:
     """
     if header.is_eth:
         return TokenUnits(header.token, "ETH", 18)
-    erc20 = ws.chain.w3.eth.contract(address=header.token, abi=load_artifact("MockERC20").abi)  # type: ignore[call-overload]
+    erc20 = ws.chain.w3.eth.contract(address=header.token, abi=load_artifact("IERC20Metadata").abi)  # type: ignore[call-overload]
     try:
         with chain_errors():
             symbol = erc20.functions.symbol().call()
