@@ -9,16 +9,19 @@ a model on other texts and saves it. What they write is what a user's model dire
 holds, so :class:`~offchain.attribution.hf.pipeline.HFPipeline` loads them through the
 same path (``local_files_only``: nothing is ever downloaded).
 
-Training is seeded and deterministic on one machine (same torch build and threads):
-full-batch AdamW on the mean token negative log-likelihood from logits, each text read
-after a begin-of-sequence token, the global RNG seeded for the initial weights and
-dropout and restored afterwards.
+Training is seeded and deterministic on one machine (same torch build): full-batch AdamW
+on the mean token negative log-likelihood from logits, each text read after a
+begin-of-sequence token, the global RNG seeded for the initial weights and dropout and
+restored afterwards. It runs on one thread: a model this small gains nothing from more,
+and on a shared machine the threads' synchronisation made it 27 times slower here (80
+steps: 56 s on 2 threads under load, 2.1 s on one).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,7 +46,22 @@ def _check_texts(field: str, texts: Sequence[str]) -> list[str]:
     return list(texts)
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _fit(model: Any, tokenizer: Any, texts: list[str], steps: int, learning_rate: float) -> None:
+    with _one_thread():
+        _steps(model, tokenizer, texts, steps, learning_rate)
+
+
+def _steps(model: Any, tokenizer: Any, texts: list[str], steps: int, learning_rate: float) -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=learning_rate)
     batch = tokenizer([f"{BOS} {t}" for t in texts], padding=True, return_tensors="pt")
