@@ -44,7 +44,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -60,6 +60,11 @@ from ame_core.documents import read_document
 from ame_core.exceptions import InputError
 from ame_core.progress import Progress, quiet_progress
 from ame_core.validation import error_reason, field_path, format_problems
+
+if TYPE_CHECKING:
+    from offchain.attribution.hf.events import HFEvent
+    from offchain.attribution.hf.pipeline import HFPipeline
+    from offchain.attribution.multistage import MultiStageResult
 
 __all__ = [
     "PIPELINE_FORMAT",
@@ -343,7 +348,7 @@ def _missing_paths(config: PipelineConfig) -> Iterator[str]:
             yield f"{field_path(['datasets', dataset, 'path'], keyed=_KEYED)}: {spec.path!r} does not exist"
 
 
-def build_pipeline(config: PipelineConfig, *, progress: Progress = quiet_progress) -> Any:
+def build_pipeline(config: PipelineConfig, *, progress: Progress = quiet_progress) -> HFPipeline:
     """Load the :class:`~offchain.attribution.hf.pipeline.HFPipeline` a configuration describes.
 
     Args:
@@ -351,7 +356,7 @@ def build_pipeline(config: PipelineConfig, *, progress: Progress = quiet_progres
         progress: Reports the indexing of training gradients and retraining.
 
     Returns:
-        The pipeline (typed ``Any`` here so that this module does not import torch).
+        The pipeline.
 
     Raises:
         InputError: If a model, adapter or dataset cannot be loaded or read.
@@ -387,7 +392,7 @@ def build_pipeline(config: PipelineConfig, *, progress: Progress = quiet_progres
     )
 
 
-def check_events(config: PipelineConfig, events: Sequence[Any], *, source: str) -> None:
+def check_events(config: PipelineConfig, events: Sequence[HFEvent], *, source: str) -> None:
     """Refuse events naming a prompt or adapter the configuration does not have.
 
     Raises:
@@ -409,13 +414,13 @@ def check_events(config: PipelineConfig, events: Sequence[Any], *, source: str) 
 
 def attribute_events(
     config: PipelineConfig,
-    events: Sequence[Any],
+    events: Sequence[HFEvent],
     *,
     epoch: int = 0,
     inputs: tuple[str, str] | None = None,
     progress: Progress = quiet_progress,
-    pipeline: Any = None,
-) -> tuple[Any, dict[str, Any]]:
+    pipeline: HFPipeline | None = None,
+) -> tuple[MultiStageResult, dict[str, Any]]:
     """Attribute an event log with the configured pipeline: its values document.
 
     The phases, each reported to ``progress`` with a bar: indexing the training
