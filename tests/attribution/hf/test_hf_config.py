@@ -274,3 +274,20 @@ def test_malformed_documents_give_field_paths_never_tracebacks(
             assert "Extra inputs are not permitted" in str(err)
     else:
         assert extra is None or extra in PipelineConfig.model_fields
+
+
+@given(
+    raw=st.binary(max_size=200)
+    | st.text(max_size=200).map(str.encode)
+    | _JSON.map(lambda doc: json.dumps({**_FULL, "attribution": doc}).encode()),
+    suffix=st.sampled_from([".yaml", ".json", ""]),
+)
+def test_any_file_gives_a_config_or_an_input_error_naming_it(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes, suffix: str
+) -> None:
+    file = tmp_path_factory.mktemp("cfg") / f"pipeline{suffix}"
+    file.write_bytes(raw)
+    try:
+        load_pipeline_config(file)
+    except InputError as err:
+        assert str(err).startswith(str(file))
