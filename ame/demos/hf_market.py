@@ -123,7 +123,11 @@ def write_hf_market(directory: str | Path, *, seed: int = 0) -> HFMarket:
     # Every word the market uses, so that the models share one vocabulary.
     words = [*texts, *_POEMS, *_PROMPTS.values(), *_COMMODITY, *(e[1] for e in _EVENTS)]
     vocabulary = [w.replace("{request}", "") for w in words]
-    base = build_tiny_model(root / "models/base", texts, vocabulary=vocabulary, steps=80, seed=seed)
+    # Trained short of memorising its 18 sentences: at a memorised model's weights the
+    # training gradients are near zero and TracIn's signs are noise (with 80 steps the
+    # kitchen data scored -192 for "bake the bread" -> "in the oven"; with 20, +61, and
+    # each event's own dataset scores highest).
+    base = build_tiny_model(root / "models/base", texts, vocabulary=vocabulary, steps=20, seed=seed)
     train_lora(base, root / "models/poetry", _POEMS, steps=60, seed=seed)
     build_tiny_model(
         root / "models/commodity", _COMMODITY, vocabulary=vocabulary, steps=10, seed=seed + 1

@@ -83,6 +83,12 @@ def test_hf_demo_attributes_a_real_model_and_pays_everyone(ame: Ame, tmp_path: P
         assert (workdir / name).is_file()
     values = json.loads((workdir / "values.json").read_text())
     assert values["format"] == "ame.values/1" and values["scenario"]["id"] == "hf-demo"
+    # The data stage goes to the dataset each output comes from.
+    source = {"e1": "capitals", "e2": "animals", "e4": "kitchen", "e5": "capitals"}
+    for event in values["events"]:
+        if event["id"] in source:
+            paid = {a: int(v) for a, v in event["values"].items() if a.startswith("dataset:")}
+            assert max(paid, key=paid.__getitem__) == f"dataset:{source[event['id']]}"
     assert Path(data["report"]).is_file()
 
 
