@@ -10,6 +10,10 @@ hostile input (manifests come from whoever proposed an epoch):
   stack holds, so ``json.loads("[" * 100_000)`` segfaults the interpreter;
 * YAML raises its own ``YAMLError`` tree.
 
+Both standard parsers also keep the last of two equal keys in one mapping, silently; with
+``unique_keys=True`` a repeated key is an :class:`~ame_core.exceptions.InputError`
+(configuration files, where the first of two settings would otherwise vanish).
+
 :func:`parse_json`, :func:`parse_yaml` and :func:`parse_toml` run the parser with the
 recursion limit lowered to :data:`MAX_DEPTH` frames above the caller, and turn every
 failure into an :class:`~ame_core.exceptions.InputError` naming the source.
@@ -73,7 +77,42 @@ def _guarded(
         raise InputError(f"{source}: not valid {kind}: {err}") from None
 
 
-def parse_json(text: str | bytes, *, source: str, decimals: bool = True, kind: str = "JSON") -> Any:
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` refusing a key repeated in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: construct_mapping reports it
+                break
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_json(
+    text: str | bytes,
+    *,
+    source: str,
+    decimals: bool = True,
+    kind: str = "JSON",
+    unique_keys: bool = False,
+) -> Any:
     """Parse JSON; non-integers as ``Decimal`` unless ``decimals`` is False.
 
     Args:
@@ -81,23 +120,31 @@ def parse_json(text: str | bytes, *, source: str, decimals: bool = True, kind: s
         source: Where it came from, for messages.
         decimals: Read non-integers as ``Decimal`` (exact) rather than ``float``.
         kind: The format's name in messages (``"{source}: not valid {kind}: ..."``).
+        unique_keys: Refuse a key repeated in one object (the parser keeps the last).
 
     Raises:
-        InputError: The text is not JSON, nests too deeply, or holds an unreadable number.
+        InputError: The text is not JSON, nests too deeply, holds an unreadable number,
+            or (with ``unique_keys``) repeats a key.
     """
     parse_float = Decimal if decimals else float
+    hook = _unique_pairs if unique_keys else None
     return _guarded(
-        lambda: json.loads(text, parse_float=parse_float), source, kind, (json.JSONDecodeError,)
+        lambda: json.loads(text, parse_float=parse_float, object_pairs_hook=hook),
+        source,
+        kind,
+        (json.JSONDecodeError,),
     )
 
 
-def parse_yaml(text: str, *, source: str, kind: str = "YAML") -> Any:
+def parse_yaml(text: str, *, source: str, kind: str = "YAML", unique_keys: bool = False) -> Any:
     """Parse YAML with ``yaml.safe_load`` (arguments as :func:`parse_json`).
 
     Raises:
-        InputError: The text is not YAML or nests too deeply.
+        InputError: The text is not YAML, nests too deeply, or (with ``unique_keys``)
+            repeats a key.
     """
-    return _guarded(lambda: yaml.safe_load(text), source, kind, (yaml.YAMLError,))
+    loader = _UniqueKeyLoader if unique_keys else yaml.SafeLoader
+    return _guarded(lambda: yaml.load(text, Loader=loader), source, kind, (yaml.YAMLError,))
 
 
 def parse_toml(text: str, *, source: str, kind: str = "TOML") -> dict[str, Any]:
@@ -109,12 +156,13 @@ def parse_toml(text: str, *, source: str, kind: str = "TOML") -> dict[str, Any]:
     return _guarded(lambda: tomllib.loads(text), source, kind, (tomllib.TOMLDecodeError,))
 
 
-def read_document(path: str | Path, *, decimals: bool = True) -> Any:
+def read_document(path: str | Path, *, decimals: bool = True, unique_keys: bool = False) -> Any:
     """Read a JSON or YAML file: ``.yaml``/``.yml`` as YAML, anything else as JSON.
 
     Args:
         path: The file to read.
         decimals: Read non-integers in JSON as ``Decimal`` (exact) rather than ``float``.
+        unique_keys: Refuse a key repeated in one mapping.
 
     Raises:
         InputError: The file cannot be read or parsed (the message names it).
@@ -126,5 +174,5 @@ def read_document(path: str | Path, *, decimals: bool = True) -> Any:
         raise InputError(f"{file}: cannot read: {err}") from err
     kind = file.suffix.lstrip(".") or "JSON"
     if file.suffix.lower() in {".yaml", ".yml"}:
-        return parse_yaml(text, source=str(file), kind=kind)
-    return parse_json(text, source=str(file), decimals=decimals, kind=kind)
+        return parse_yaml(text, source=str(file), kind=kind, unique_keys=unique_keys)
+    return parse_json(text, source=str(file), decimals=decimals, kind=kind, unique_keys=unique_keys)

@@ -1,4 +1,4 @@
-"""``ame attribute``: split a scenario's revenue over its contributions (``ame.values/1``)."""
+"""``ame attribute``: split a scenario's or a pipeline's events' revenue (``ame.values/1``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ame.cli._output import ClickProgress, echo_json, pairs, table
+from ame.cli._output import ClickProgress, echo_json, hide_library_bars, pairs, table
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
 
@@ -23,7 +23,23 @@ _STAGES = ("data", "base_model", "adapter", "prompt")
 
 
 @click.command()
-@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument(
+    "scenario", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.option(
+    "--pipeline",
+    "pipeline_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="An ame.pipeline/1 file (a Hugging Face pipeline) instead of a scenario.",
+)
+@click.option(
+    "--events",
+    "events_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The JSONL event log the --pipeline attributes.",
+)
 @click.option(
     "-o",
     "--output",
@@ -35,33 +51,108 @@ _STAGES = ("data", "base_model", "adapter", "prompt")
     "--epoch",
     type=click.IntRange(min=0),
     default=None,
-    help="Epoch of the values (default: the scenario's `epoch`).",
+    help="Epoch of the values (default: the scenario's `epoch`; 0 with --pipeline).",
 )
 @click.option(
     "--method",
     type=click.Choice(METHODS),
-    default="shapley",
-    show_default=True,
-    help="How assets share their stage's value (stages always split by Shapley/Owen).",
+    default=None,
+    help="How assets share their stage's value (stages always split by Shapley/Owen); "
+    "default: shapley, or the --pipeline file's attribution.method.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def attribute(scenario: Path, output: Path, epoch: int | None, method: str, as_json: bool) -> None:
-    """Attribute SCENARIO's events (ame.scenario/1) and write their values (ame.values/1).
+def attribute(
+    scenario: Path | None,
+    pipeline_file: Path | None,
+    events_file: Path | None,
+    output: Path,
+    epoch: int | None,
+    method: str | None,
+    as_json: bool,
+) -> None:
+    """Attribute SCENARIO's events (ame.scenario/1), or a --pipeline's --events, into ame.values/1.
 
-    Trains the scenario's pipeline, answers every event, splits each event's revenue
-    over the stages (data, base model, adapter, prompt), then over each stage's assets,
-    exactly to the unit. The output is what `ame map` and `ame settle --values` read.
+    With SCENARIO: trains the scenario's pipeline and answers every event. With
+    --pipeline FILE --events LOG: loads the Hugging Face pipeline the file describes
+    and scores the logged outputs. Either way, splits each event's revenue over the
+    stages (data, base model, adapter, prompt), then over each stage's assets, exactly
+    to the unit. The output is what `ame map` and `ame settle --values` read.
     """
+    if (scenario is None) == (pipeline_file is None):
+        raise InputError(
+            "give a SCENARIO file or --pipeline FILE --events LOG, not both or neither"
+        )
+    if pipeline_file is not None and events_file is None:
+        raise InputError("--pipeline needs --events LOG (the JSONL log of the events to attribute)")
+    if scenario is not None and events_file is not None:
+        raise InputError("--events goes with --pipeline; a scenario holds its own events")
     if not output.parent.is_dir():
         raise InputError(f"{output}: cannot write: {output.parent} is not a directory")
+    if pipeline_file is not None and events_file is not None:
+        _attribute_pipeline(pipeline_file, events_file, output, epoch, method, as_json)
+        return
+    assert scenario is not None
     # Imported here: torch loads only for the commands that need it.
-    from offchain.mapping import parse_values
     from offchain.scenario import attribute_scenario, load_scenario
 
+    method = method or "shapley"
     spec = load_scenario(scenario)
     result, document = attribute_scenario(
         spec, method=cast("Method", method), epoch=epoch, progress=ClickProgress()
     )
+    values = _write(document, output)
+    _report(
+        result, values, output, method, ("scenario", spec.id, spec.digest()), spec.owners(), as_json
+    )
+
+
+def _attribute_pipeline(
+    config_file: Path,
+    events_file: Path,
+    output: Path,
+    epoch: int | None,
+    method: str | None,
+    as_json: bool,
+) -> None:
+    hide_library_bars()
+    from offchain.attribution.hf import load_events
+    from offchain.attribution.hf.config import (
+        attribute_events,
+        check_events,
+        inputs_digest,
+        load_pipeline_config,
+    )
+
+    # Both files validated, and held together, before any model loads.
+    config = load_pipeline_config(config_file)
+    events = load_events(events_file)
+    check_events(config, events, source=str(events_file))
+    if method is not None:
+        config = config.model_copy(
+            update={"attribution": config.attribution.model_copy(update={"method": method})}
+        )
+    digest = inputs_digest(config_file, events_file)
+    result, document = attribute_events(
+        config,
+        events,
+        epoch=0 if epoch is None else epoch,
+        inputs=(config.id, digest),
+        progress=ClickProgress(quiet=as_json),
+    )
+    values = _write(document, output)
+    _report(
+        result,
+        values,
+        output,
+        config.attribution.method,
+        ("pipeline", config.id, digest),
+        {},
+        as_json,
+    )
+
+
+def _write(document: dict[str, Any], output: Path) -> Any:
+    from offchain.mapping import parse_values
 
     # What `ame map` reads: a document it would refuse is never written.
     values = parse_values(document, source=str(output))
@@ -69,13 +160,25 @@ def attribute(scenario: Path, output: Path, epoch: int | None, method: str, as_j
         atomic_write(output, (json.dumps(document, indent=2) + "\n").encode())
     except OSError as err:
         raise InputError(f"{output}: cannot write: {err}") from err
+    return values
 
+
+def _report(
+    result: Any,
+    values: Any,
+    output: Path,
+    method: str,
+    inputs: tuple[str, str, str],
+    owners: dict[str, str],
+    as_json: bool,
+) -> None:
+    kind, inputs_id, digest = inputs
     stages = list(_STAGES)
     totals = result.totals()
     summary: dict[str, Any] = {
         "output": str(output),
         "epoch": values.epoch,
-        "scenario": {"id": spec.id, "sha256": spec.digest()},
+        kind: {"id": inputs_id, "sha256": digest},
         "method": method,
         "valuesSha256": values.digest(),
         "events": [
@@ -109,14 +212,14 @@ def attribute(scenario: Path, output: Path, epoch: int | None, method: str, as_j
         )
     click.echo(table(["event", "output", "revenue", *stages, "top asset"], rows))
     click.echo("")
-    click.echo(table(["asset", "owner", "amount"], _asset_rows(totals, spec.owners())))
+    click.echo(table(["asset", "owner", "amount"], _asset_rows(totals, owners)))
     click.echo("")
     click.echo(
         pairs(
             [
                 ("values", output),
                 ("epoch", values.epoch),
-                ("scenario", f"{spec.id} {spec.digest()}"),
+                (kind, f"{inputs_id} {digest}"),
                 ("sha256", values.digest()),
             ]
         )

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 
-__all__ = ["ClickProgress", "echo_json", "pairs", "table"]
+__all__ = ["ClickProgress", "echo_json", "hide_library_bars", "pairs", "table"]
+
+
+def hide_library_bars() -> None:
+    """Keep the Hugging Face libraries' own progress bars off the terminal.
+
+    Ours say what each phase is; theirs (``Loading weights``, ``Writing model shards``)
+    would interleave with them. Read by ``huggingface_hub`` on import, so this is called
+    before any of those libraries loads; a user's own setting wins.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

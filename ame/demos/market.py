@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
@@ -60,12 +61,17 @@ from ame_chain.tx import Transactor
 from ame_core.exceptions import InputError
 from offchain.mapping import Registry, parse_manifest, parse_values
 
+if TYPE_CHECKING:
+    from offchain.attribution.multistage import MultiStageResult
+
 __all__ = [
     "ContributorLine",
     "EventLine",
     "MarketDemoResult",
     "contributor_accounts",
     "run_market_demo",
+    "settle_and_claim",
+    "tell_events",
 ]
 
 #: Development-account index of the first contributor in the reference registry.
@@ -213,6 +219,15 @@ def _roles(registry: Registry) -> dict[str, tuple[str, set[str]]]:
     return out
 
 
+def tell_events(attribution: MultiStageResult, say: Callable[[str], None]) -> None:
+    """One line per attributed event: its output, revenue and split by stage."""
+    for item in attribution.events:
+        say(
+            f"event {item.event.id}: {item.event.text!r} earned {item.revenue} wei, by stage "
+            + ", ".join(f"{s} {v}" for s, v in item.stage_amounts.items())
+        )
+
+
 def run_market_demo(
     chain: Chain,
     workdir: Path,
@@ -243,20 +258,52 @@ def run_market_demo(
     # Imported here: torch loads only when the demo runs.
     from offchain.scenario import attribute_scenario, reference_scenario, values_document
 
-    admin, operator, arbiter, watchdog, relayer = chain.dev_accounts[:5]
     scenario = reference_scenario()
     registry = scenario.registry()
     if registry is None:  # the shipped scenario always has one; a clear error if not
         raise InputError("scenario: the reference market has no rights registry")
-    gas: dict[str, int] = {}
 
     # 1. Attribution.
     attribution, _ = attribute_scenario(scenario, progress=progress)
-    for item in attribution.events:
-        say(
-            f"event {item.event.id}: {item.event.text!r} earned {item.revenue} wei, by stage "
-            + ", ".join(f"{s} {v}" for s, v in item.stage_amounts.items())
-        )
+    tell_events(attribution, say)
+
+    def inputs_for(epoch: int) -> MappingInputs:
+        document = values_document(attribution, scenario, epoch=epoch)
+        return MappingInputs(parse_values(document, source=f"epoch {epoch}"), registry)
+
+    return settle_and_claim(
+        chain, workdir, attribution, inputs_for, registry, say=say, progress=progress
+    )
+
+
+def settle_and_claim(
+    chain: Chain,
+    workdir: Path,
+    attribution: MultiStageResult,
+    inputs_for: Callable[[int], MappingInputs],
+    registry: Registry,
+    *,
+    say: Callable[[str], None] = print,
+    progress: Progress = quiet_progress,
+) -> MarketDemoResult:
+    """Steps 2-5 of the story (see the module) for any attribution, on ``chain``.
+
+    Args:
+        chain: A chain with 5 funded development accounts.
+        workdir: Where the roles' states, the published documents and the report go.
+        attribution: The attributed events (their ids, outputs, revenues and stages).
+        inputs_for: The mapping inputs of an epoch (the values document at that epoch
+            and ``registry``).
+        registry: Who is paid for each asset; owners among :func:`contributor_accounts`
+            claim with their own keys.
+        say: Where the story is told, one line a step.
+        progress: Reports the long steps (claims).
+
+    Returns:
+        What the demo did.
+    """
+    admin, operator, arbiter, watchdog, relayer = chain.dev_accounts[:5]
+    gas: dict[str, int] = {}
 
     # 2. Deployment.
     client, record = deploy_settlement(
@@ -275,10 +322,6 @@ def run_market_demo(
     auditor_ws = _workspace(chain, client, workdir / "auditor", None, progress)
     relayer_ws = _workspace(chain, client, workdir / "relayer", relayer, progress)
     operator_ws.state.add_deployment(record)
-
-    def inputs_for(epoch: int) -> MappingInputs:
-        document = values_document(attribution, scenario, epoch=epoch)
-        return MappingInputs(parse_values(document, source=f"epoch {epoch}"), registry)
 
     # 3. A cheating operator, caught.
     bad = _propose_tampered(operator_ws, inputs_for(1))

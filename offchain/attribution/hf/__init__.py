@@ -6,24 +6,40 @@ Needs the ``hf`` extra (``pip install ame[hf]``) and torch. :class:`HFPipeline` 
 adapters, prompt templates and datasets (each a :class:`TrainingSet`, a local file of
 training examples: :mod:`~offchain.attribution.hf.training`); its events are
 :class:`HFEvent`, read from a JSONL log by :func:`load_events`
-(:mod:`~offchain.attribution.hf.events`).
+(:mod:`~offchain.attribution.hf.events`). An ``ame.pipeline/1`` file describes a pipeline
+and how it attributes (:mod:`~offchain.attribution.hf.config`: :func:`load_pipeline_config`,
+:func:`build_pipeline`, :func:`attribute_events`).
 """
 
 from __future__ import annotations
 
+from offchain.attribution.hf.config import (
+    PIPELINE_FORMAT,
+    PipelineConfig,
+    attribute_events,
+    build_pipeline,
+    load_pipeline_config,
+    parse_pipeline_config,
+)
 from offchain.attribution.hf.events import HFEvent, load_events, parse_events
 from offchain.attribution.hf.pipeline import SLOT, STAGES, HFPipeline, ParamSelection
 from offchain.attribution.hf.retrain import RetrainRecipe
 from offchain.attribution.hf.training import TrainingSet
 
 __all__ = [
+    "PIPELINE_FORMAT",
     "SLOT",
     "STAGES",
     "HFEvent",
     "HFPipeline",
     "ParamSelection",
+    "PipelineConfig",
     "RetrainRecipe",
     "TrainingSet",
+    "attribute_events",
+    "build_pipeline",
     "load_events",
+    "load_pipeline_config",
     "parse_events",
+    "parse_pipeline_config",
 ]

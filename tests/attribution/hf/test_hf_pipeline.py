@@ -340,15 +340,21 @@ def test_public_api_is_pinned() -> None:
     import offchain.attribution.hf as hf
 
     assert hf.__all__ == [
+        "PIPELINE_FORMAT",
         "SLOT",
         "STAGES",
         "HFEvent",
         "HFPipeline",
         "ParamSelection",
+        "PipelineConfig",
         "RetrainRecipe",
         "TrainingSet",
+        "attribute_events",
+        "build_pipeline",
         "load_events",
+        "load_pipeline_config",
         "parse_events",
+        "parse_pipeline_config",
     ]
 
 
