@@ -10,11 +10,12 @@ directory is synced after the rename so the new name itself survives a power cut
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "content_digest"]
 
 
 def atomic_write(path: Path | str, data: bytes | str, *, mode: int = 0o644) -> Path:
@@ -62,3 +63,26 @@ def _sync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def content_digest(path: Path | str) -> str:
+    """Hex SHA-256 of what ``path`` holds: a file's bytes, or every file under a directory.
+
+    A directory's files are hashed in the sorted order of their relative paths, each
+    preceded by its path and length, so renaming a file or moving bytes from one file to
+    another changes the digest; empty directories are not content. A file is hashed
+    the same way under the empty name, so a file and a directory holding only that
+    file under another name differ.
+
+    Raises:
+        OSError: If a file cannot be read.
+    """
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    for file in files:
+        data = file.read_bytes()
+        name = file.relative_to(root).as_posix() if root.is_dir() else ""
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()

@@ -36,7 +36,7 @@ from ame.workflow import Progress, quiet_progress
 from ame.workflow._settle import MappingInputs
 from ame_chain.chains import Chain
 from ame_core.exceptions import InputError
-from ame_core.files import atomic_write
+from ame_core.files import atomic_write, content_digest
 from offchain.mapping import load_registry, parse_values
 
 __all__ = ["HFMarket", "run_hf_market_demo", "write_hf_market"]
@@ -81,6 +81,13 @@ _OWNERS: dict[str, tuple[str, str]] = {
     "adapter:poetry": ("adapter", "frank"),
     "prompt:story": ("prompt", "paula"),
     "prompt:fact": ("prompt", "quinn"),
+}
+# Asset id -> the files it is, relative to the market's directory: its content hash is
+# theirs (a prompt's is its template's).
+_CONTENT: dict[str, str] = {
+    **{d: f"data/{d.split(':')[1]}.txt" for d in _DATASETS},
+    "model:tiny-gpt2": "models/base",
+    "adapter:poetry": "models/poetry",
 }
 _DATE = "2026-12-01"
 
@@ -143,7 +150,7 @@ def write_hf_market(directory: str | Path, *, seed: int = 0) -> HFMarket:
         "adapters": {"adapter:poetry": "models/poetry"},
         "prompts": _PROMPTS,
         "neutral_template": "{request}",
-        "datasets": {d: f"data/{d.split(':')[1]}.txt" for d in _DATASETS},
+        "datasets": {d: _CONTENT[d] for d in _DATASETS},
         "cache_dir": "cache",
         "attribution": {
             "method": "tracin-projected",
@@ -175,13 +182,13 @@ def write_hf_market(directory: str | Path, *, seed: int = 0) -> HFMarket:
         entry: dict[str, Any] = {
             "id": asset,
             "kind": kind,
-            "content_hash": _sha256(asset.encode()),
+            "content_hash": "sha256:" + content_digest(root / _CONTENT[asset])
+            if asset in _CONTENT
+            else _sha256(_PROMPTS[asset].encode()),
             "uri": f"ame://hf-demo/{asset.replace(':', '/')}",
             "owners": [{"address": address[owner], "share": "1", "name": owner}],
             "licence": licence,
         }
-        if kind == "dataset":
-            entry["content_hash"] = _sha256((root / config["datasets"][asset]).read_bytes())
         if kind == "adapter":
             entry["parents"] = [
                 {"asset": "model:tiny-gpt2", "relation": "fine_tuned_from", "royalty": "10%"}

@@ -11,6 +11,8 @@ import yaml
 from click.testing import Result
 
 from ame.demos.hf_market import HFMarket, write_hf_market
+from ame_core.canonical import sha256_hex
+from ame_core.files import content_digest
 from offchain.mapping import load_values
 from tests.cli.conftest import Ame
 
@@ -158,3 +160,17 @@ def test_the_inputs_are_a_scenario_or_a_pipeline_with_its_events(
     assert result.exit_code == 1
     assert result.output.startswith("InputError: ")
     assert message in result.output
+
+
+def test_the_registry_hashes_each_asset_as_the_files_it_is(market: HFMarket) -> None:
+    root = market.pipeline.parent
+    config = yaml.safe_load(market.pipeline.read_text())
+    files = {config["base_model"]: config["model"], **config["adapters"], **config["datasets"]}
+    hashes = {
+        a["id"]: a["content_hash"] for a in yaml.safe_load(market.registry.read_text())["assets"]
+    }
+    for asset, path in files.items():
+        assert hashes[asset] == "sha256:" + content_digest(root / path)
+    for prompt, template in config["prompts"].items():
+        assert hashes[prompt] == "sha256:" + sha256_hex(template.encode())
+    assert set(hashes) == set(files) | set(config["prompts"])

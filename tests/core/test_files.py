@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ame_core.files import atomic_write
+from ame_core.files import atomic_write, content_digest
 
 
 def test_write_atomic_leaves_the_old_file_on_error(
@@ -73,3 +73,44 @@ def test_atomic_write_replaces_any_content_exactly(first: bytes, second: bytes) 
         atomic_write(path, second)
         assert path.read_bytes() == second
         assert os.listdir(folder) == ["out"]
+
+
+_NAMES = st.text("abc", min_size=1, max_size=3)
+_TREES = st.dictionaries(_NAMES, st.binary(max_size=16), min_size=1, max_size=4)
+
+
+def _write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    root.mkdir()
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    return root
+
+
+@given(files=_TREES, other=_TREES)
+def test_content_digest_of_a_directory_is_a_function_of_its_files(
+    tmp_path_factory: pytest.TempPathFactory, files: dict[str, bytes], other: dict[str, bytes]
+) -> None:
+    a = _write_tree(tmp_path_factory.mktemp("d") / "a", files)
+    b = _write_tree(tmp_path_factory.mktemp("d") / "b", other)
+    # Same names and bytes, wherever they live: same digest; anything else differs.
+    assert (content_digest(a) == content_digest(b)) == (files == other)
+
+
+def test_content_digest_tells_moved_bytes_renames_and_a_lone_file_apart(tmp_path: Path) -> None:
+    digests = {
+        content_digest(_write_tree(tmp_path / "one", {"x": b"ab", "y": b"c"})),
+        content_digest(_write_tree(tmp_path / "moved", {"x": b"a", "y": b"bc"})),
+        content_digest(_write_tree(tmp_path / "renamed", {"x": b"ab", "z": b"c"})),
+        content_digest(_write_tree(tmp_path / "lone", {"x": b"abc"})),
+    }
+    (tmp_path / "file").write_bytes(b"abc")
+    digests.add(content_digest(tmp_path / "file"))
+    assert len(digests) == 5
+    # A file's digest is of its bytes under the empty name, not of its own name.
+    (tmp_path / "copy").write_bytes(b"abc")
+    assert content_digest(tmp_path / "copy") == content_digest(tmp_path / "file")
+
+
+def test_content_digest_raises_oserror_for_what_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        content_digest(tmp_path / "missing")

@@ -21,7 +21,6 @@ the line (or row) and the reason, and nothing is read past it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from ame_core.exceptions import InputError
+from ame_core.files import content_digest
 
 __all__ = ["FORMATS", "Format", "TrainingSet", "dataset_digest", "read_examples"]
 
@@ -181,15 +181,7 @@ def dataset_digest(spec: TrainingSet) -> str:
     Raises:
         InputError: If a file cannot be read.
     """
-    digest = hashlib.sha256()
-    path = spec.path
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     try:
-        for file in files:
-            data = file.read_bytes()
-            name = file.relative_to(path).as_posix() if path.is_dir() else ""
-            digest.update(f"{name}\0{len(data)}\0".encode())
-            digest.update(data)
+        return content_digest(spec.path)
     except OSError as err:
-        raise InputError(f"{str(path)!r}: cannot read ({err.strerror or err})") from None
-    return digest.hexdigest()
+        raise InputError(f"{str(spec.path)!r}: cannot read ({err.strerror or err})") from None
