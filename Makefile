@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: setup demo test test-fast soak lint typecheck artifacts bench clean web chromium
+.PHONY: setup demo test test-fast soak lint typecheck artifacts bench clean web chromium screenshots
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -38,6 +38,10 @@ $(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SOURCES)
 # The browser tests drive Debian's chromium (Playwright's own download cannot work here).
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# The claim page's pictures in docs/img, taken from the browser tests' setup.
+screenshots: setup web chromium
+	$(PY) -m tests.web.screenshots docs/img
 
 demo: setup
 	$(BIN)/ame demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 from pathlib import Path
 
@@ -11,5 +12,8 @@ PAGE = ROOT / "web" / "claim"
 
 def build_page() -> Path:
     """``make web``: installs the page's node_modules and builds ``dist`` (a no-op when up to date)."""
-    subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, timeout=600)
+    # pytest-xdist workers build at once: one `npm ci` at a time in the page's folder.
+    with (PAGE / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, timeout=600)
     return PAGE / "dist"

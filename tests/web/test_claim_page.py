@@ -116,6 +116,8 @@ def test_a_wrong_network_is_switched_and_a_relayer_claims_all_for_another_addres
     expect(page.locator("#notice")).to_contain_text(
         "Wrong network: the wallet is on chain 1, this settlement is on chain 31337"
     )
+    expect(page.locator("#status")).to_contain_text("read at block", timeout=WAIT)
+    expect(page.locator("#switch")).to_be_visible()  # reading again did not hide it
     assert page.locator("#account").input_value() == payee  # the link's address stays
     page.click("#switch")
     expect(page.locator("#notice")).to_be_hidden(timeout=WAIT)
@@ -135,6 +137,22 @@ def test_a_wrong_network_is_switched_and_a_relayer_claims_all_for_another_addres
     # The payee got both leaves and paid nothing; the relayer paid the gas.
     assert world.chain.w3.eth.get_balance(payee) == before[payee] + 2 * 3 * ETHER // 10  # type: ignore[arg-type]
     assert world.chain.w3.eth.get_balance(relayer) == before[relayer] - gas_paid(world, tx_hash)  # type: ignore[arg-type]
+
+
+def test_with_no_rpc_url_the_page_reads_through_the_wallet_only_once_it_is_on_the_right_chain(
+    chromium: Browser, world: ClaimWorld
+) -> None:
+    world.settle(1)
+    page = wallet_page(chromium, world, world.address(CONTRIBUTOR), chain_id=1)
+    page.goto(world.url(rpc=""))
+    page.click("#connect")
+    expect(page.locator("#switch")).to_be_visible(timeout=WAIT)
+    assert page.locator(
+        "#table"
+    ).is_hidden()  # chain 1 is never read as if it were the settlement's
+    page.click("#switch")
+    expect(row(page, 1)).to_be_visible(timeout=WAIT)
+    assert cells(page, 1)[:4] == ["1", "0.2 ETH", NAMES[1], "in challenge window"]
 
 
 def test_errors_say_what_to_do_no_wallet_window_open_nothing_owed_and_no_gas(

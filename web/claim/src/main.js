@@ -65,7 +65,8 @@ async function connect() {
 /** True when the wallet is on the settlement's chain; else says so with a switch button. */
 async function checkNetwork() {
   const id = await walletChainId();
-  if (id === page.config.chainId) return true;
+  page.wrongNetwork = id !== page.config.chainId;
+  if (!page.wrongNetwork) return true;
   const button = el("button", `Switch to chain ${page.config.chainId}`, { id: "switch" });
   button.onclick = async () => {
     try {
@@ -73,7 +74,7 @@ async function checkNetwork() {
         method: "wallet_switchEthereumChain",
         params: [{ chainId: `0x${page.config.chainId.toString(16)}` }],
       });
-      notice("");
+      if (await checkNetwork()) notice("");
       await refresh();
     } catch (err) {
       notice(`The wallet did not switch: ${err.message}. Switch to chain ${page.config.chainId} in the wallet.`, "error");
@@ -90,6 +91,10 @@ async function refresh() {
     return;
   }
   page.account = getAddress(typed);
+  if (!page.config.rpc && wallet() && (await walletChainId()) !== page.config.chainId) {
+    await checkNetwork(); // with no RPC URL the wallet is the only reader: never read another chain
+    return;
+  }
   page.reader = reader();
   if (page.reader === null) {
     notice("No RPC URL configured and no wallet: add ?rpc=URL to the link, or install a wallet.", "error");
@@ -179,7 +184,9 @@ function render() {
   $("claim-all").hidden = claimable.length < 2;
   $("claim-all").textContent = `Claim all ${claimable.length} in one transaction`;
   $("relay").replaceChildren("Anyone can claim for this address (the funds always go to it): ", el("a", relayLink(page.account), { href: relayLink(page.account) }));
-  if (owed.length === 0) {
+  if (page.wrongNetwork) {
+    // the switch button stays until the wallet is on the settlement's chain
+  } else if (owed.length === 0) {
     notice(`Nothing owed to ${page.account} in any proposed epoch of ${page.config.settlement}.`, "info");
   } else if (claimable.length === 0) {
     const next = owed.map(waitingFor).filter(Boolean);
@@ -252,7 +259,10 @@ async function main() {
   $("claim-all").onclick = () => claim(page.rows.filter((r) => r.state === "claimable"));
   if (page.config.account) $("account").value = page.config.account;
   if (wallet()) {
-    wallet().on?.("chainChanged", () => refresh());
+    wallet().on?.("chainChanged", async () => {
+      if (page.connected && (await checkNetwork())) notice("");
+      await refresh();
+    });
     wallet().on?.("accountsChanged", () => connect());
   } else {
     // Kept beside the button (not in the notice, which the epochs' state replaces).
