@@ -204,6 +204,26 @@ def test_errors_say_what_to_do_no_wallet_window_open_nothing_owed_and_no_gas(
     assert world.chain.w3.eth.get_balance(me) == 0  # type: ignore[arg-type]
 
 
+def test_a_leaf_claimed_meanwhile_by_another_relayer_is_reported_and_then_shown_claimed(
+    chromium: Browser, world: ClaimWorld
+) -> None:
+    world.settle(1)
+    world.open_window(1)
+    me = world.address(CONTRIBUTOR)
+    page = wallet_page(chromium, world, me)
+    page.goto(world.url())
+    page.click("#connect")
+    expect(row(page, 1).locator("button.claim")).to_be_visible(timeout=WAIT)
+    world.ame("claim", "--all", "--dev-account", RELAYER)  # the page still offers the leaf
+    row(page, 1).locator("button.claim").click()
+    expect(page.locator("#notice")).to_contain_text("The claim failed", timeout=WAIT)
+    expect(page.locator("#notice")).to_contain_text(
+        "already claimed: someone claimed it meanwhile (the funds went to its account) "
+        "(SettlementAlreadyClaimed(1, "
+    )
+    expect(row(page, 1)).to_have_attribute("data-state", "claimed", timeout=WAIT)
+
+
 def test_hostile_published_files_give_an_error_row_and_the_other_epochs_still_work(
     chromium: Browser, world: ClaimWorld
 ) -> None:

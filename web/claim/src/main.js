@@ -171,7 +171,7 @@ function render() {
       el("td", String(row.epoch)),
       el("td", formatAmount(row.amount, row.units), { class: "amount" }),
       el("td", row.names.join(", ")),
-      el("td", row.state, { class: "state" }),
+      el("td", row.state, { class: "state", title: `on-chain status: ${row.status}` }),
       el("td", formatDate(row.challengeEnd)),
       el("td", whenText(row)),
       el("td", row.claimed ? "yes" : "no", { class: "claimed" }),
@@ -196,6 +196,33 @@ function render() {
   }
 }
 
+// The contract's refusals a claimant can meet, in words (the error's name follows).
+const REFUSALS = {
+  SettlementAlreadyClaimed: "already claimed: someone claimed it meanwhile (the funds went to its account)",
+  SettlementWrongStatus: "the epoch is not claimable: not finalised yet, or voided or swept",
+  SettlementInvalidProof: "the proof does not match the epoch's root",
+  EnforcedPause: "claims are paused by the contract's guardian",
+};
+
+/** The contract's custom error behind `err`, decoded from the ABI, in words; null if none. */
+function revertReason(err) {
+  const reverted = typeof err.walk === "function" ? err.walk((e) => e?.name === "ContractFunctionRevertedError") : null;
+  const name = reverted?.data?.errorName;
+  if (!name) return null;
+  const call = `${name}(${(reverted.data.args ?? []).map(String).join(", ")})`;
+  return REFUSALS[name] ? `${REFUSALS[name]} (${call})` : `the contract refused it: ${call}`;
+}
+
+/** What `rows` pay together, per token: `0.6 ETH` or `0.2 ETH and 5 POOL`. */
+function totalText(rows) {
+  const sums = new Map();
+  for (const row of rows) {
+    const [sum, units] = sums.get(row.units.symbol) ?? [0n, row.units];
+    sums.set(row.units.symbol, [sum + row.amount, units]);
+  }
+  return [...sums.values()].map(([sum, units]) => formatAmount(sum, units)).join(" and ");
+}
+
 /** Claim the leaves of `rows` (one `claim`, or one `claimMany` for several). */
 async function claim(rows) {
   if (!wallet()) return connect();
@@ -208,8 +235,7 @@ async function claim(rows) {
         functionName: "claimMany",
         args: [rows.map((r) => r.header), rows.map((r, i) => ({ header: BigInt(i), leaf: r.leaf, proof: r.proof }))],
       };
-  const total = rows.reduce((sum, r) => sum + r.amount, 0n);
-  const owed = formatAmount(total, rows[0].units);
+  const owed = totalText(rows);
   const walletClient = createWalletClient({ account: page.connected, chain: page.chain, transport: custom(wallet()) });
   const send = { address: settlement, abi: ABI, account: page.connected, ...request };
   try {
@@ -234,7 +260,9 @@ async function claim(rows) {
         [link],
       );
     } else {
-      notice(`The claim failed: ${err.shortMessage ?? err.message}`, "error");
+      // A relayer may have claimed meanwhile: show the rows as the chain has them now.
+      await refresh().catch(() => {});
+      notice(`The claim failed: ${revertReason(err) ?? err.shortMessage ?? err.message}`, "error");
     }
   }
 }
