@@ -1,11 +1,11 @@
-"""The page's proof check (``checkedClaim`` in web/claim/src/verify.js), run in node.
+"""The page's proof check and formats (web/claim/src/verify.js, format.js), run in node.
 
 The page offers a claim only when the published entry's proof leads from the leaf, bound to
 this chain, contract and epoch, to the on-chain root. Seeded searches over valid files
 (built by the same ``EpochProofs`` that settle publishes), changed fields and nodes, other
 chains, contracts and epochs, dropped entries and arbitrary JSON: the page accepts exactly
 the untouched entries, and anything else is an ``Error`` with a message (an error row),
-never a crash.
+never a crash. Amounts, dates and durations read as ``ame owed`` writes them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from eth_utils.address import to_checksum_address
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from ame.workflow import EpochProofs
+from ame.workflow import EpochProofs, TokenUnits, format_duration
+from ame.workflow._owed import _date
 from ame_chain.leaves import ZERO_ADDRESS, EpochTree, build_leaves
 from tests.web._page import ROOT, build_page
 
@@ -56,7 +57,7 @@ class Checker:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            ["node", str(Path(__file__).with_name("check_claims.mjs"))],
+            ["node", str(Path(__file__).with_name("page_functions.mjs"))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -66,15 +67,21 @@ class Checker:
     def __call__(
         self, doc: object, chain_id: int, settlement: str, epoch: int, root: str, account: str
     ) -> dict[str, Any]:
+        return self.ask(
+            {
+                "op": "checkedClaim",
+                "doc": doc,
+                "chainId": chain_id,
+                "settlement": settlement,
+                "epoch": str(epoch),
+                "root": root,
+                "account": account,
+            }
+        )
+
+    def ask(self, line: dict[str, Any]) -> dict[str, Any]:
+        """The page's answer to one request line."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        line = {
-            "doc": doc,
-            "chainId": chain_id,
-            "settlement": settlement,
-            "epoch": str(epoch),
-            "root": root,
-            "account": account,
-        }
         self.proc.stdin.write(json.dumps(line) + "\n")
         self.proc.stdin.flush()
         answer: dict[str, Any] = json.loads(self.proc.stdout.readline())
@@ -203,3 +210,32 @@ def test_any_json_in_place_of_the_file_or_a_field_is_an_error_never_a_crash(
     answer = check(valid, 31337, settlement, 3, root, account)
     # Only the untouched file (a proof list of [] is the valid one for a single leaf) passes.
     assert refused(answer) or answer == {"missing": True} or (field == "proof" and doc == [])
+
+
+@seed(1405)
+@SETTINGS
+@given(
+    amount=st.integers(min_value=0, max_value=2**256 - 1),
+    decimals=st.integers(min_value=0, max_value=36),
+    seconds=st.integers(min_value=-(2**40), max_value=2**40),
+    timestamp=st.integers(min_value=0, max_value=2**256 - 1),
+)
+def test_amounts_dates_and_durations_read_as_ame_owed_writes_them(
+    check: Checker, amount: int, decimals: int, seconds: int, timestamp: int
+) -> None:
+    answer = check.ask(
+        {
+            "op": "format",
+            "amount": str(amount),
+            "decimals": decimals,
+            "symbol": "POOL",
+            "seconds": str(seconds),
+            "timestamp": str(timestamp),
+        }
+    )
+    assert answer["amount"] == TokenUnits("0x" + "00" * 20, "POOL", decimals).format(amount)
+    assert answer["duration"] == ("now" if seconds <= 0 else f"in {format_duration(seconds)}")
+    if timestamp < 253402300800:  # before year 10000: a date, as the CLI writes it
+        assert answer["date"] == _date(timestamp)
+    else:
+        assert answer["date"] == f"Unix time {timestamp}"

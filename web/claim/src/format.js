@@ -6,11 +6,14 @@ export function formatAmount(amount, units) {
   return `${formatUnits(amount, units.decimals)} ${units.symbol}`;
 }
 
+// The first second of year 10000: past it a header's uint256 is shown as a number, as the CLI does.
+const YEAR_10000 = 253402300800n;
+
 /** A Unix time as `2026-12-07 15:25:56 UTC`. */
 export function formatDate(seconds) {
-  const ms = Number(seconds) * 1000;
-  if (!Number.isFinite(ms) || ms > 8.64e15) return `Unix time ${seconds}`;
-  return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+  const at = BigInt(seconds);
+  if (at < 0n || at >= YEAR_10000) return `Unix time ${at}`;
+  return `${new Date(Number(at) * 1000).toISOString().slice(0, 19).replace("T", " ")} UTC`;
 }
 
 /** Seconds as `2d 3h` or `59m 12s` (two largest units); `now` when past. */
