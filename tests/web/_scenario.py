@@ -24,6 +24,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from ame.cli import CliEnv, main
 from ame.web import PageServer
 from ame_chain.chains import AnvilChain
+from ame_chain.contracts import load_artifact
+from ame_chain.tx import Transactor
+from tests.chain.conftest import deploy_test_contract
 from tests.cli.conftest import CLEAN_ENV
 from tests.web._page import build_page
 from tests.workflow._helpers import ARBITER, CONFIG, CONTRIBUTORS, OPERATOR, WATCHDOG, write_inputs
@@ -45,14 +48,14 @@ class ClaimWorld:
     inputs: Path
     published: Path
     settlement: str = ""
+    #: Publish under the page server's address; False: the file:// URIs of a local settle.
+    served: bool = True
 
     def ame(self, *args: object) -> Result:
         """``ame ARGS`` in-process on this node, publishing where the page server serves."""
-        env = {
-            **CLEAN_ENV,
-            "AME_PUBLISH_DIR": str(self.published),
-            "AME_PUBLISH_BASE_URI": self.server.url + "published/",
-        }
+        env = {**CLEAN_ENV, "AME_PUBLISH_DIR": str(self.published)}
+        if self.served:
+            env["AME_PUBLISH_BASE_URI"] = self.server.url + "published/"
         result = CliRunner().invoke(
             main,
             [*map(str, args), "--state-dir", str(self.state)],
@@ -83,8 +86,9 @@ class ClaimWorld:
         self.settlement = str(json.loads(out.stdout)["address"])
         return self.settlement
 
-    def settle(self, epoch: int) -> dict[str, Any]:
-        """Settle ``epoch`` (contributors 4..7 owed 0.1, 0.2, 0.3, 0.4 ETH), with registry names."""
+    def settle(self, epoch: int, *token: str) -> dict[str, Any]:
+        """Settle ``epoch`` with registry names: contributors 4..7 are owed 0.1, 0.2, 0.3,
+        0.4 ETH, or units of ``token`` (``--token``, an ERC-20 the operator holds)."""
         values, registry, _ = write_inputs(self.inputs, self.chain, epoch)
         doc = json.loads(registry.read_text())
         for asset, name in zip(doc["assets"], NAMES, strict=True):
@@ -99,6 +103,7 @@ class ClaimWorld:
             "--registry",
             registry,
             "--json",
+            *(("--token", *token) if token else ()),
         )
         settled: dict[str, Any] = json.loads(out.stdout)
         return settled
@@ -108,6 +113,17 @@ class ClaimWorld:
         self.ame("chain", "advance", CONFIG.challenge_window + 1)
         for epoch in epochs:
             self.ame("finalize", epoch, "--dev-account", WATCHDOG)
+
+    def token(self, name: str, symbol: str) -> Any:
+        """A new ERC-20 (``MockERC20``) with 10 whole units minted to the operator."""
+        address = deploy_test_contract(
+            self.chain, self.chain.dev_accounts[0], "MockERC20", name, symbol
+        )
+        abi = load_artifact("MockERC20").abi
+        mock = self.chain.w3.eth.contract(address=address, abi=abi)  # type: ignore[call-overload]
+        operator = self.chain.dev_accounts[OPERATOR]
+        Transactor(self.chain.w3, operator).send(mock.functions.mint(operator.address, 10 * 10**18))
+        return mock
 
     def address(self, dev_account: int) -> str:
         return str(self.chain.dev_accounts[dev_account].address)

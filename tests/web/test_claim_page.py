@@ -139,6 +139,28 @@ def test_a_wrong_network_is_switched_and_a_relayer_claims_all_for_another_addres
     assert world.chain.w3.eth.get_balance(relayer) == before[relayer] - gas_paid(world, tx_hash)  # type: ignore[arg-type]
 
 
+def test_an_erc20_epoch_shows_the_token_s_units_and_claim_all_pays_both_tokens(
+    chromium: Browser, world: ClaimWorld
+) -> None:
+    pool = world.token("Pool", "POOL")
+    world.settle(1)
+    world.settle(2, pool.address)
+    world.open_window(1, 2)
+    me = world.address(CONTRIBUTOR)
+    page = wallet_page(chromium, world, me)
+    page.goto(world.url())
+    page.click("#connect")
+    expect(row(page, 2)).to_be_visible(timeout=WAIT)
+    assert cells(page, 1)[1:4] == ["0.2 ETH", NAMES[1], "claimable"]
+    assert cells(page, 2)[1:4] == ["0.2 POOL", NAMES[1], "claimable"]
+    page.click("#claim-all")
+    expect(page.locator("#notice")).to_contain_text(
+        f"Claimed 0.2 ETH and 0.2 POOL for {me}", timeout=WAIT
+    )
+    expect(row(page, 2)).to_have_attribute("data-state", "claimed")
+    assert pool.functions.balanceOf(me).call() == ETHER // 5
+
+
 def test_with_no_rpc_url_the_page_reads_through_the_wallet_only_once_it_is_on_the_right_chain(
     chromium: Browser, world: ClaimWorld
 ) -> None:
@@ -235,13 +257,16 @@ def test_hostile_published_files_give_an_error_row_and_the_other_epochs_still_wo
     (manifests[1].parent / "proofs.json").write_bytes(b"\x00" * (9 * 1024 * 1024))  # too big
     # Not the file the manifest binds (its SHA-256 differs):
     (manifests[2].parent / "proofs.json").write_text('{"format": "ame.proofs/1"}')
+    world.served = False
+    world.settle(4)  # announced as file:// URIs, which no browser reads
     me = world.address(CONTRIBUTOR)
     page = wallet_page(chromium, world, me)
     page.goto(world.url())
     page.click("#connect")
-    expect(row(page, 3)).to_be_visible(timeout=WAIT)
+    expect(row(page, 4)).to_be_visible(timeout=WAIT)
     assert "larger than 8388608 bytes" in cells(page, 2)[1]
     assert cells(page, 2)[1].startswith("cannot read this epoch: ")
     assert "hashes to " in cells(page, 3)[1] and "not the manifest's" in cells(page, 3)[1]
+    assert "a browser reads only http(s) URIs (serve the publish directory)" in cells(page, 4)[1]
     row(page, 1).locator("button.claim").click()
     expect(row(page, 1)).to_have_attribute("data-state", "claimed", timeout=WAIT)
