@@ -272,7 +272,7 @@ async function main() {
     page.config = await loadConfig(location);
   } catch (err) {
     notice(err.message, "error");
-    return;
+    return false;
   }
   const { chainId, rpc, settlement } = page.config;
   page.chain = defineChain({
@@ -282,9 +282,6 @@ async function main() {
     rpcUrls: { default: { http: rpc ? [rpc] : [] } },
   });
   $("settlement").textContent = `settlement ${settlement} on chain ${chainId}`;
-  $("connect").onclick = () => connect().catch((err) => notice(`Cannot connect: ${err.message}`, "error"));
-  $("show").onclick = () => refresh();
-  $("claim-all").onclick = () => claim(page.rows.filter((r) => r.state === "claimable"));
   if (page.config.account) $("account").value = page.config.account;
   if (wallet()) {
     wallet().on?.("chainChanged", async () => {
@@ -297,7 +294,14 @@ async function main() {
     $("connected").textContent =
       "No wallet found: you can see what an address is owed; to claim, install a browser wallet, or send the link below to anyone who can relay the claim.";
   }
-  if ($("account").value) await refresh();
+  return true;
 }
 
-main();
+// The buttons work from the first paint: a click before the configuration is read waits for it.
+const ready = main();
+const whenReady = (action) => () =>
+  ready.then((ok) => ok && action()).catch((err) => notice(`${err.message}`, "error"));
+$("connect").onclick = whenReady(() => connect().catch((err) => notice(`Cannot connect: ${err.message}`, "error")));
+$("show").onclick = whenReady(() => refresh());
+$("claim-all").onclick = whenReady(() => claim(page.rows.filter((r) => r.state === "claimable")));
+ready.then((ok) => ok && $("account").value && refresh());
