@@ -254,7 +254,7 @@ def test_hostile_published_files_give_an_error_row_and_the_other_epochs_still_wo
     manifests = [
         world.published / str(s["manifestURI"]).split("/published/", 1)[1] for s in settled
     ]
-    (manifests[1].parent / "proofs.json").write_bytes(b"\x00" * (9 * 1024 * 1024))  # too big
+    (manifests[1].parent / "proofs.json").write_bytes(b"\x00" * (64 * 1024 * 1024 + 1))  # too big
     # Not the file the manifest binds (its SHA-256 differs):
     (manifests[2].parent / "proofs.json").write_text('{"format": "ame.proofs/1"}')
     world.served = False
@@ -264,7 +264,7 @@ def test_hostile_published_files_give_an_error_row_and_the_other_epochs_still_wo
     page.goto(world.url())
     page.click("#connect")
     expect(row(page, 4)).to_be_visible(timeout=WAIT)
-    assert "larger than 8388608 bytes" in cells(page, 2)[1]
+    assert "larger than 67108864 bytes" in cells(page, 2)[1]
     assert cells(page, 2)[1].startswith("cannot read this epoch: ")
     assert "hashes to " in cells(page, 3)[1] and "not the manifest's" in cells(page, 3)[1]
     assert "a browser reads only http(s) URIs (serve the publish directory)" in cells(page, 4)[1]

@@ -4,8 +4,12 @@
 // checks read the same as docs/manifest.md ("Proofs file").
 import { concat, encodeAbiParameters, getAddress, isAddress, isHex, keccak256 } from "viem";
 
-/** The largest published file the page reads (a hostile URI could point at anything). */
-export const MAX_FILE_BYTES = 8 * 1024 * 1024;
+/**
+ * The largest published file the page reads (a hostile URI could point at anything).
+ * A proofs file takes about 1 KB a contributor (825 KB for 1,000, 10.6 MB for 10,000),
+ * so 64 MiB reads epochs of some 60,000 contributors.
+ */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
 /** How long one published file may take to arrive. */
 export const FETCH_TIMEOUT_MS = 15_000;
 
