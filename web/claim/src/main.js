@@ -55,9 +55,12 @@ async function connect() {
     return;
   }
   const [account] = await wallet().request({ method: "eth_requestAccounts" });
+  const before = page.connected;
   page.connected = getAddress(account);
   $("connected").textContent = `connected: ${page.connected}`;
-  if (!$("account").value) $("account").value = page.connected;
+  // Follow the wallet's account unless the person typed another address (a relayed claim).
+  const typed = $("account").value.trim();
+  if (!typed || (before && typed === before)) $("account").value = page.connected;
   await checkNetwork();
   await refresh();
 }
