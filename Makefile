@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: setup demo test test-fast soak lint typecheck artifacts bench clean
+.PHONY: setup demo test test-fast soak lint typecheck artifacts bench clean web chromium screenshots
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -21,6 +21,28 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
+# The claim page (web/claim): its own package.json and lockfile, built into one offline
+# web/claim/dist/index.html (script, style and the contract ABI inlined).
+WEB := web/claim
+WEB_SOURCES := $(wildcard $(WEB)/src/*) $(WEB)/build.mjs ame_chain/artifacts/AmeSettlement.json
+
+web: $(WEB)/dist/index.html
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.installed $(WEB_SOURCES)
+	cd $(WEB) && node build.mjs
+
+# The browser tests drive Debian's chromium (Playwright's own download cannot work here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# The claim page's pictures in docs/img, taken from the browser tests' setup.
+screenshots: setup web chromium
+	$(PY) -m tests.web.screenshots docs/img
+
 demo: setup
 	$(BIN)/ame demo
 
@@ -33,7 +55,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck web chromium
 	$(BIN)/pytest -n 2 -q -m "not soak"
 
 test-fast: setup
@@ -52,4 +74,4 @@ bench: setup
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules $(WEB)/node_modules $(WEB)/dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

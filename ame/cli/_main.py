@@ -41,9 +41,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from ame.cli import _attribute, _chain_cmds, _demo, _operator, _owed, _public, _report
+    from ame.cli import _attribute, _chain_cmds, _demo, _operator, _owed, _public, _report, _serve
 
-    for module in (_attribute, _chain_cmds, _demo, _operator, _owed, _public, _report):
+    for module in (_attribute, _chain_cmds, _demo, _operator, _owed, _public, _report, _serve):
         for command in module.COMMANDS:
             main.add_command(command)
 

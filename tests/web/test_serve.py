@@ -1,0 +1,128 @@
+"""`ame serve` and ame.web.PageServer: the built page, /config.json and /published/ on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ame.web
+from ame.web import PageConfig, PageServer
+from ame_core.exceptions import InputError
+from tests.cli.conftest import CLEAN_ENV
+
+SETTLEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def get(port: int, path: str) -> tuple[int, bytes, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read(), response.getheader("Cache-Control") or ""
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Path:
+    folder = tmp_path / "page"
+    folder.mkdir()
+    (folder / "index.html").write_text("<!doctype html><title>claim</title>")
+    return folder
+
+
+def test_web_exports() -> None:
+    assert ame.web.__all__ == ["PageConfig", "PageServer", "built_page_dir"]
+    for name in ame.web.__all__:
+        assert hasattr(ame.web, name), name
+
+
+def test_the_server_serves_the_page_its_config_and_the_publish_directory_on_loopback_only(
+    tmp_path: Path, page: Path
+) -> None:
+    published = tmp_path / "published"
+    (published / "31337-0xabc" / "epoch-1").mkdir(parents=True)
+    (published / "31337-0xabc" / "epoch-1" / "manifest.json").write_text('{"format": 1}')
+    (tmp_path / "secret.txt").write_text("not for the page")
+    config = PageConfig(31337, SETTLEMENT, "http://127.0.0.1:8545", from_block=7)
+    with PageServer(page, published=published, config=config).start() as server:
+        assert server.url == f"http://127.0.0.1:{server.port}/"
+        status, body, cache = get(server.port, "/")
+        assert status == 200 and b"<title>claim</title>" in body and cache == "no-store"
+        status, body, _ = get(server.port, "/config.json?x=1")
+        assert status == 200 and json.loads(body) == {
+            "chainId": 31337,
+            "settlement": SETTLEMENT,
+            "fromBlock": "7",
+            "rpc": "http://127.0.0.1:8545",
+        }
+        status, body, _ = get(server.port, "/published/31337-0xabc/epoch-1/manifest.json")
+        assert (status, body) == (200, b'{"format": 1}')
+        for escape in (
+            "/published/../secret.txt",
+            "/../secret.txt",
+            "/published/%2e%2e/secret.txt",
+        ):
+            assert get(server.port, escape)[0] == 404, escape
+        assert (
+            get(server.port, "/manifest.json")[0] == 404
+        )  # published files only under /published/
+
+
+def test_without_a_config_the_page_directory_s_own_is_served_and_no_publish_directory(
+    page: Path,
+) -> None:
+    (page / "config.json").write_text('{"chainId": 1}')
+    with PageServer(page).start() as server:
+        assert get(server.port, "/config.json")[1] == b'{"chainId": 1}'
+        assert get(server.port, "/published/x")[0] == 404
+
+
+def test_an_unbuilt_page_or_a_missing_publish_directory_is_refused_naming_it(
+    tmp_path: Path, page: Path
+) -> None:
+    with pytest.raises(
+        InputError, match=r"page: no index.html in .*: build the claim page with `make web`"
+    ):
+        PageServer(tmp_path)
+    with pytest.raises(InputError, match=r"publish directory: .*nowhere is not a directory"):
+        PageServer(page, published=tmp_path / "nowhere")
+
+
+def test_ame_serve_serves_the_page_until_stopped(tmp_path: Path, page: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    args = ["--port", "0", "--page", str(page), "--chain-id", "31337", "--settlement", SETTLEMENT]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ame.cli", "serve", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("serving the claim page on http://127.0.0.1:"), line
+        port = int(line.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
+        assert get(port, "/")[0] == 200
+        assert json.loads(get(port, "/config.json")[1])["settlement"] == SETTLEMENT
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_ame_serve_refuses_a_settlement_without_its_chain(page: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ame.cli", "serve", "--page", str(page), "--settlement", SETTLEMENT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--chain-id and --settlement go together" in done.stderr
