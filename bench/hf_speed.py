@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
-from bench._docblocks import replace_block  # noqa: E402
+from bench._docblocks import command, replace_block  # noqa: E402
 from bench.lds import build_model, corpus  # noqa: E402
 from offchain.attribution import MultiStageAttribution  # noqa: E402
 from offchain.attribution.hf import HFEvent, HFPipeline, RetrainRecipe  # noqa: E402
@@ -122,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--readme", type=Path, help="README whose hf-speed block is rewritten")
     args = parser.parse_args(argv)
+    rerun = command(f"bench/{Path(__file__).name}", sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(args.threads)
     params: Any = args.params if args.params in ("all", "last-layer") else [args.params]
 
@@ -223,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         block = "\n".join(
             [
                 BEGIN,
-                f"`python bench/hf_speed.py --readme README.md` ({args.threads} thread, "
+                f"`{rerun}` ({args.threads} thread, "
                 f"subspace projection, k = {args.dim}; medians of {args.repeats} runs).",
                 "",
                 header,

@@ -84,7 +84,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
-from bench._docblocks import replace_block  # noqa: E402
+from bench._docblocks import command, replace_block  # noqa: E402
 from offchain.attribution.hf import HFEvent, HFPipeline, RetrainRecipe  # noqa: E402
 from offchain.attribution.hf.retrain import train  # noqa: E402
 
@@ -392,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--readme", type=Path, help="README whose lds block is rewritten")
     args = parser.parse_args(argv)
+    rerun = command(f"bench/{Path(__file__).name}", sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(args.threads)
 
     texts, facts = corpus(
@@ -512,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         block = "\n".join(
             [
                 BEGIN,
-                f"{title} (`python bench/lds.py --readme README.md`, seeded).",
+                f"{title} (`{rerun}`, seeded).",
                 "",
                 header,
                 *table_rows,
