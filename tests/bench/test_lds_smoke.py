@@ -115,6 +115,8 @@ def test_a_tiny_run_prints_a_table_a_json_line_and_the_readme_block(tmp_path: Pa
         assert method["seconds"] >= 0
     assert report["best_ame"].startswith("AME") and report["best_dattri"].startswith("dattri")
     assert isinstance(report["met"], bool)
+    margin = report["margin_over_dattri"]
+    assert margin["ci"][0] <= margin["mean"] <= margin["ci"][1]
     assert "| attributor | LDS |" in done.stdout
     text = readme.read_text()
     assert "old" not in text and text.endswith("## Next\n")
