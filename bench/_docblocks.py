@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import re
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["add_output_options", "fill", "replace_block"]
+__all__ = ["add_output_options", "command", "fill", "replace_block"]
 
 
 def replace_block(
@@ -63,6 +64,29 @@ def replace_block(
     else:
         raise ValueError(f"{path}: no {begin} ... {end} block to replace")
     path.write_text(text)
+
+
+def command(script: str, argv: Sequence[str]) -> str:
+    """The command that reruns ``script`` with ``argv``, as a block states it.
+
+    Options that only say where output goes (``--readme``, ``--markdown``, ``--plot``
+    and their values) are left out: they do not change the numbers.
+    """
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _OUTPUT_OPTIONS:
+            skip = "=" not in arg
+            continue
+        kept.append(arg)
+    return " ".join([f"python {script}", *kept])
+
+
+_OUTPUT_OPTIONS = ("--readme", "--markdown", "--plot")
 
 
 def fill(text: str, width: int, *, break_long_words: bool = True) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench._docblocks import add_output_options, fill, replace_block
+from bench._docblocks import add_output_options, command, fill, replace_block
 
 BLOCK = "<!-- suite:begin -->\n{}\n<!-- suite:end -->"
 
@@ -71,3 +71,9 @@ def test_add_output_options_parses_paths_and_names_the_defaults() -> None:
     helps = {action.dest: action.help for action in parser._actions}
     assert helps["plot"] == "PNG to write (default: docs/img/x.png)"
     assert helps["markdown"] == "markdown whose section is rewritten (default: docs/evaluation.md)"
+
+
+def test_command_keeps_the_settings_and_drops_where_the_output_goes() -> None:
+    argv = ["--n-train", "10", "--readme", "R.md", "--plot=p.png", "--events", "5"]
+    assert command("bench/x.py", argv) == "python bench/x.py --n-train 10 --events 5"
+    assert command("bench/x.py", []) == "python bench/x.py"

@@ -397,6 +397,45 @@ class HFPipeline:
     ) -> GroupedScores:
         r"""TracIn of each dataset's training examples for each event, summed per dataset.
 
+        The sums, per dataset, of :meth:`example_influence`'s rows (see there for the
+        score, the projection and the cache).
+
+        Returns:
+            One row per event, one column per dataset (:attr:`datasets`' order), the
+            sums of its examples' scores (``how="sum"``).
+
+        Raises:
+            AttributionError: If the datasets were given as bare ids (no examples), or
+                ``gradient_params="lora"`` meets an event without an adapter.
+            InputError: If an event is malformed or ``projection_dim`` is not a
+                positive int.
+        """
+        scores = self.example_influence(events, projection_dim=projection_dim)
+        groups = self.example_datasets
+        # The examples are read dataset by dataset, so the groups appear in datasets' order.
+        return aggregate_scores(scores, groups)
+
+    @property
+    def example_datasets(self) -> tuple[str, ...]:
+        """The dataset of each training example (:meth:`example_influence`'s columns).
+
+        Empty when the datasets were given as bare ids.
+        """
+        return () if self._train is None else tuple(self._train[2])
+
+    @property
+    def example_tensors(self) -> tuple[Tensor, Tensor] | None:
+        """The training examples as the pipeline encodes them: ``(n, 2, L)`` inputs, ``(n, L)``
+        targets, the rows of :meth:`example_influence`'s columns and what
+        :func:`~offchain.attribution.hf.retrain.train` reads (None for bare dataset ids).
+        """
+        return None if self._train is None else (self._train[0], self._train[1])
+
+    def example_influence(
+        self, events: Sequence[HFEvent], *, projection_dim: int | None = None
+    ) -> NDArray[np.float64]:
+        r"""TracIn of every training example for each event: the data stage's per-example scores.
+
         The score of training example :math:`z` for event :math:`e` is
         :math:`\nabla_\theta \ell(z) \cdot \nabla_\theta \ell(e)` at the model's
         weights (one checkpoint, weight 1), over the parameters
@@ -429,8 +468,9 @@ class HFPipeline:
         truncated, edited) is recomputed and replaced, never trusted.
 
         Returns:
-            One row per event, one column per dataset (:attr:`datasets`' order), the
-            sums of its examples' scores (``how="sum"``).
+            One row per event, one column per training example (the datasets' examples
+            in :attr:`datasets`' order, each file's in its order; their datasets are
+            :attr:`example_datasets`).
 
         Raises:
             AttributionError: If the datasets were given as bare ids (no examples), or
@@ -455,8 +495,7 @@ class HFPipeline:
             raise InputError(
                 f"projection_dim: must be a positive int or None, got {projection_dim!r}"
             )
-        groups = self._train[2]
-        values = np.zeros((len(events), len(self.datasets)))
+        values = np.zeros((len(events), len(self._train[2])))
         by_adapter: dict[str | None, list[int]] = {}
         for i, event in enumerate(events):
             by_adapter.setdefault(event.adapter, []).append(i)
@@ -477,9 +516,8 @@ class HFPipeline:
                     scores = TracIn.score_features(estimator.features(x, y, test=True), train)
                 else:
                     scores = estimator.score(x, y)
-            values[indices] = aggregate_scores(scores, groups).values
-        counts = np.array([groups.count(d) for d in self.datasets], dtype=np.int64)
-        return GroupedScores(self.datasets, values, counts, "sum")
+            values[indices] = np.asarray(scores, dtype=np.float64)
+        return values
 
     def _indexed(self, adapter: str | None, dim: int | None) -> tuple[Any, Tensor | None]:
         """The fitted estimator of one setting (and the exact training features)."""

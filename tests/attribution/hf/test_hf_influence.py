@@ -306,6 +306,25 @@ def test_a_datasets_score_is_the_sum_of_its_examples(
     assert got.counts.tolist() == [len(TEXT), len(POEM), len(TEXT) + len(POEM)]
 
 
+@settings(max_examples=4)
+@given(event=events_st, dim=st.sampled_from([None, 3]))
+def test_example_influence_is_each_examples_score_in_the_datasets_order(
+    grouped: HFPipeline, singletons: HFPipeline, event: HFEvent, dim: int | None
+) -> None:
+    one = singletons.influence([event, event]).values
+    rows = grouped.example_influence([event, event], projection_dim=dim)
+    n = len(TEXT) + len(POEM)
+    assert rows.shape == (2, 2 * n) and rows.dtype == np.float64
+    assert grouped.example_datasets == (
+        ("dataset:text",) * len(TEXT) + ("dataset:poem",) * len(POEM) + ("dataset:both",) * n
+    )
+    if dim is None:  # the third dataset repeats the first two's examples
+        np.testing.assert_allclose(rows, np.concatenate([one, one], axis=1), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(rows[:, :n], rows[:, n:], rtol=1e-5, atol=1e-4)
+    tensors = grouped.example_tensors
+    assert tensors is not None and len(tensors[0]) == len(tensors[1]) == 2 * n
+
+
 # -- the cache ------------------------------------------------------------------------------
 
 
