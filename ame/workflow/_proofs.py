@@ -19,10 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 
 from ame_chain.leaves import LEAF_ENCODING, EpochHeader, EpochTree, PayoutLeaf
 from ame_chain.merkle import StandardMerkleTree
+from ame_core.addresses import checksum_hex
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError, InputError
@@ -205,10 +207,10 @@ def _short(value: object) -> str:
     return text if len(text) <= 50 else text[:47] + "..."
 
 
-def _address(value: object, where: str) -> str:
+def _address(value: object, where: str) -> ChecksumAddress:
     if not isinstance(value, str) or not _ADDRESS.match(value):
         raise InputError(f"{where}: {_short(value)!r} is not a 0x address")
-    return to_checksum_address(value)
+    return checksum_hex(value[2:].lower())
 
 
 def _hash(value: object, where: str) -> str:
@@ -232,7 +234,7 @@ def _uint(value: object, where: str, *, number: bool = False) -> int:
     return found
 
 
-def _entry(entry: object, account: str, where: str) -> LeafProof:
+def _entry(entry: object, account: ChecksumAddress, where: str) -> LeafProof:
     if not isinstance(entry, Mapping) or set(entry) != _CLAIM_KEYS:
         raise InputError(f"{where}: not an object with exactly {sorted(_CLAIM_KEYS)}")
     proof = entry["proof"]
@@ -241,7 +243,7 @@ def _entry(entry: object, account: str, where: str) -> LeafProof:
     nodes = tuple(_hash(node, f"{where}: proof[{i}]") for i, node in enumerate(proof))
     leaf = PayoutLeaf(
         index=_uint(entry["index"], f"{where}: index", number=True),
-        account=to_checksum_address(account),
+        account=account,
         amount=TokenAmount(_uint(entry["amount"], f"{where}: amount")),
         amount_before=TokenAmount(_uint(entry["amountBefore"], f"{where}: amountBefore")),
     )
