@@ -27,6 +27,7 @@ import stat
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -68,8 +69,11 @@ def published_uri(directory: Path, base_uri: str | None, relative: PurePosixPath
     return directory.joinpath(*relative.parts).resolve().as_uri()
 
 
-def publish(directory: Path, base_uri: str | None, relative: PurePosixPath, data: bytes) -> str:
-    """Write ``data`` to ``directory/relative`` atomically and return its URI.
+def publish(
+    directory: Path, base_uri: str | None, relative: PurePosixPath, data: bytes | Iterable[bytes]
+) -> str:
+    """Write ``data`` (bytes, or chunks of them) to ``directory/relative`` atomically and
+    return its URI.
 
     Raises:
         WorkflowError: The file cannot be written.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,25 @@ def test_atomic_write_replaces_any_content_exactly(first: bytes, second: bytes) 
         atomic_write(path, second)
         assert path.read_bytes() == second
         assert os.listdir(folder) == ["out"]
+
+
+@given(st.lists(st.binary(max_size=64), max_size=8))
+def test_atomic_write_of_chunks_writes_them_joined(chunks: list[bytes]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "file"
+        atomic_write(path, iter(chunks))
+        assert path.read_bytes() == b"".join(chunks)
+
+
+def test_atomic_write_of_chunks_leaves_the_old_file_when_a_chunk_fails(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_bytes(b"old")
+
+    def chunks() -> Iterator[bytes]:
+        yield b"new"
+        raise RuntimeError("the generator broke")
+
+    with pytest.raises(RuntimeError, match="broke"):
+        atomic_write(path, chunks())
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -17,11 +17,16 @@ from ame.workflow import (
     MappingInputs,
     Workspace,
     audit_epoch,
+    iter_proofs_json,
     settle_epoch,
 )
+from ame.workflow._proofs import bind_proofs, spool_proofs
 from ame_chain.chains import InProcessChain
 from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, build_leaves
+from ame_core.canonical import canonical_json
 from ame_core.exceptions import InputError
+from offchain.mapping import map_epoch, parse_registry, parse_values
+from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 from tests.workflow._helpers import write_inputs
 
 SETTINGS = settings(
@@ -247,3 +252,41 @@ def test_a_missing_proofs_file_is_an_audit_failure_not_a_crash(
     report = audit_epoch(watchdog_ws, 1)
     assert [m.field for m in report.mismatches] == ["proofs"]
     assert report.failures and "proofs.json" in report.failures[0]
+
+
+@seed(16)
+@SETTINGS
+@given(
+    paid=payouts,
+    chain_id=st.integers(min_value=1, max_value=2**64),
+    settlement=addresses,
+    epoch=st.integers(min_value=0, max_value=2**64),
+    token=st.one_of(st.just(ZERO_ADDRESS), addresses),
+    chunk=st.integers(min_value=1, max_value=50),
+)
+def test_streamed_proofs_file_is_the_canonical_serialisation_byte_for_byte(
+    paid: dict[str, int], chain_id: int, settlement: str, epoch: int, token: str, chunk: int
+) -> None:
+    tree = EpochTree(chain_id, settlement, epoch, build_leaves(paid))
+    chunks = list(iter_proofs_json(tree, token, chunk_leaves=chunk))
+    expected = EpochProofs.of_tree(tree, token).to_json_bytes()
+    assert b"".join(chunks) == expected
+    assert expected == canonical_json(json.loads(expected))
+    # Bounded: no chunk holds more than the header or `chunk` claims.
+    assert len(chunks) == 2 + -(-len(paid) // chunk)
+
+
+@seed(17)
+@settings(SETTINGS, max_examples=15)
+@given(paid=payouts, token=st.one_of(st.just(ZERO_ADDRESS), addresses))
+def test_spooled_proofs_bind_the_manifest_as_bind_proofs_does(
+    paid: dict[str, int], token: str
+) -> None:
+    # Any mapped manifest: binding records the file's digest, whatever the leaves.
+    registry = parse_registry(registry_doc([asset_doc("x", owners=[(address(5), "1")])]))
+    manifest = map_epoch(parse_values(values_doc([event_doc("e", 100, {"x": 1})])), registry)
+    tree = EpochTree(31337, ZERO_ADDRESS[:-1] + "1", 3, build_leaves(paid))
+    bound, data = bind_proofs(manifest, tree, token)
+    with spool_proofs(manifest, tree, token) as (spooled, read):
+        assert spooled == bound and spooled.to_json_bytes() == bound.to_json_bytes()
+        assert b"".join(read()) == data == b"".join(read())  # each read starts over
