@@ -20,10 +20,11 @@ from ame.workflow import (
     iter_proofs_json,
     settle_epoch,
 )
+from ame.workflow._audit import AuditReport, _check_proofs_file, _compare_proofs_file
 from ame.workflow._proofs import bind_proofs, spool_proofs
 from ame_chain.chains import InProcessChain
 from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, build_leaves
-from ame_core.canonical import canonical_json
+from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.exceptions import InputError
 from offchain.mapping import map_epoch, parse_registry, parse_values
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
@@ -290,3 +291,53 @@ def test_spooled_proofs_bind_the_manifest_as_bind_proofs_does(
     with spool_proofs(manifest, tree, token) as (spooled, read):
         assert spooled == bound and spooled.to_json_bytes() == bound.to_json_bytes()
         assert b"".join(read()) == data == b"".join(read())  # each read starts over
+
+
+def _tamper(document: dict[str, Any], data: st.DataObject) -> bytes:
+    """The file with one thing changed, or as published (``honest``), or re-serialised."""
+    kind = data.draw(
+        st.sampled_from(["honest", "spaced", "field", "entry", "node", "drop", "extra", "junk"]),
+        label="kind",
+    )
+    claims = document["claims"]
+    account = data.draw(st.sampled_from(sorted(claims)), label="account")
+    if kind == "field":
+        name = data.draw(st.sampled_from(["chainId", "epoch", "leafCount"]), label="name")
+        document[name] += 1
+    elif kind == "entry":
+        name = data.draw(st.sampled_from(["amount", "amountBefore"]), label="name")
+        claims[account][name] = str(int(claims[account][name]) + 1)
+    elif kind == "node" and claims[account]["proof"]:
+        claims[account]["proof"][0] = "0x" + "22" * 32
+    elif kind == "drop":
+        del claims[account]
+    elif kind == "extra":
+        claims[to_checksum_address("0x" + "77" * 20)] = dict(claims[account])
+    elif kind == "junk":
+        return b"{not json"
+    if kind == "spaced":  # the same document, other bytes
+        return json.dumps(document, sort_keys=True, indent=1).encode()
+    return canonical_json(document)
+
+
+@seed(18)
+@SETTINGS
+@given(paid=payouts, data=st.data())
+def test_the_audits_byte_check_of_the_proofs_file_gives_the_full_comparisons_verdicts(
+    paid: dict[str, int], data: st.DataObject
+) -> None:
+    tree = EpochTree(31337, to_checksum_address("0x" + "11" * 20), 4, build_leaves(paid))
+    header = header_of(tree)
+    published = _tamper(EpochProofs.of_tree(tree, ZERO_ADDRESS).to_document(), data)
+    registry = parse_registry(registry_doc([asset_doc("x", owners=[(address(5), "1")])]))
+    mapped = map_epoch(parse_values(values_doc([event_doc("e", 100, {"x": 1})])), registry)
+    manifest, _ = bind_proofs(mapped, tree, ZERO_ADDRESS)
+
+    fast = AuditReport(4, "Proposed", "file:///m/manifest.json", header)
+    _check_proofs_file(fast, tree, manifest, fast.manifest_uri, lambda uri: published)
+    full = AuditReport(4, "Proposed", "file:///m/manifest.json", header)
+    if sha256_hex(published) != manifest.proofs.sha256:  # type: ignore[union-attr]
+        full.add("proofs.sha256", manifest.proofs.sha256, sha256_hex(published))  # type: ignore[union-attr]
+    _compare_proofs_file(full, tree, published, "file:///m/proofs.json")
+    assert [m.to_json() for m in fast.mismatches] == [m.to_json() for m in full.mismatches]
+    assert fast.ok == (published == EpochProofs.of_tree(tree, ZERO_ADDRESS).to_json_bytes())
