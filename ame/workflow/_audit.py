@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,11 +43,10 @@ from typing import Any, Final, TypeVar
 
 from ame.workflow._epochs import find_header
 from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs, iter_proofs_json
-from ame.workflow._publish import FetchPolicy, fetch, keccak_hex, sibling_uri
+from ame.workflow._publish import FetchPolicy, fetch, fetch_into, keccak_hex, sibling_uri
 from ame.workflow._workspace import Workspace
 from ame_chain.exceptions import ChainError, MerkleError
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, find_faults
-from ame_core.canonical import sha256_hex
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError
 from offchain.mapping import (
@@ -70,6 +70,8 @@ __all__ = ["AuditInputs", "AuditReport", "Mismatch", "audit_epoch"]
 #: How a mismatch's finding starts when a check could not complete.
 AUDIT_FAILED: Final = "audit failed: "
 _UINT256: Final = 2**256
+# A proofs file read for the audit is kept in memory up to this size, on disk beyond.
+_SPOOL_IN_MEMORY: Final = 64 * 1024 * 1024
 T = TypeVar("T")
 
 
@@ -236,6 +238,12 @@ class _Reader:
     def __call__(self, uri: str, *, own: bool | None = None) -> bytes:
         local = self.own if own is None else own
         return fetch(uri, policy=self.policy, until=self.until, local=local)
+
+    def into(self, uri: str, sink: Callable[[bytes], object], max_bytes: int) -> int:
+        """Stream ``uri`` into ``sink`` (see :func:`fetch_into`), at most ``max_bytes``."""
+        return fetch_into(
+            uri, sink, policy=self.policy, until=self.until, local=self.own, max_bytes=max_bytes
+        )
 
 
 def _guarded(report: AuditReport, step: str, check: Callable[[], T]) -> T | None:
@@ -462,26 +470,55 @@ def _check_proofs_file(
     files existed): there is nothing to check. Otherwise the file must have the recorded
     SHA-256 and hold, for every leaf of the committed tree, that leaf and its proof, and
     nothing else: each entry that is wrong, missing or extra is a mismatch.
+
+    The file is streamed, never whole in memory at once: it is hashed as it arrives and
+    compared with the hash of the tree's own file, generated the same way. Only a file
+    that differs is parsed, to name what differs, and only if it fits the fetch limit.
+    An honest file longer than the limit (a gigabyte at a million leaves) is read in full;
+    any file is cut off past the longer of the limit and the honest file's length.
     """
     if manifest.proofs is None:
         return
     report.checks.append("proofs file")
     where = sibling_uri(uri, manifest.proofs.uri)
-    try:
-        data = read(where)
-    except AmeError as err:
-        report.fail("proofs", f"a readable proofs file at {where}", err)
-        return
-    found = sha256_hex(data)
-    if found != manifest.proofs.sha256:
-        report.add("proofs.sha256", manifest.proofs.sha256, found)
-    # The file holds exactly every leaf and its proof when it is, byte for byte, the
-    # canonical file of the tree just rebuilt: then there is nothing to parse or name.
-    expected_digest = hashlib.sha256()
+    # The file the tree gives, hashed as it is generated: never held whole.
+    expected_digest, expected_size = hashlib.sha256(), 0
     for chunk in iter_proofs_json(tree, report.header.token):
         expected_digest.update(chunk)
-    if expected_digest.hexdigest() != found:
-        _compare_proofs_file(report, tree, data, where)
+        expected_size += len(chunk)
+    # An honest file of a large epoch may exceed the policy's limit; one longer than the
+    # honest file cannot be it, so the read stops there (hostile files stay bounded).
+    limit = max(read.policy.max_bytes, expected_size)
+    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+
+        def sink(chunk: bytes) -> None:
+            digest.update(chunk)
+            spool.write(chunk)
+
+        try:
+            size = read.into(where, sink, limit)
+        except AmeError as err:
+            report.fail("proofs", f"a readable proofs file at {where}", err)
+            return
+        found = digest.hexdigest()
+        if found != manifest.proofs.sha256:
+            report.add("proofs.sha256", manifest.proofs.sha256, found)
+        # The file holds exactly every leaf and its proof when it is, byte for byte, the
+        # canonical file of the tree just rebuilt: then there is nothing to parse or name.
+        if found == expected_digest.hexdigest():
+            return
+        if size > read.policy.max_bytes:
+            report.add(
+                "proofs",
+                f"the tree's {PROOFS_FORMAT} file ({expected_size:,} bytes)",
+                f"other bytes ({size:,}), too many to parse within the fetch limit of "
+                f"{read.policy.max_bytes:,} bytes and name what differs",
+            )
+            return
+        spool.seek(0)
+        data = spool.read()
+    _compare_proofs_file(report, tree, data, where)
 
 
 def _compare_proofs_file(report: AuditReport, tree: EpochTree, data: bytes, where: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,9 @@ from ame.workflow import (
     iter_proofs_json,
     settle_epoch,
 )
-from ame.workflow._audit import AuditReport, _check_proofs_file, _compare_proofs_file
+from ame.workflow._audit import AuditReport, _check_proofs_file, _compare_proofs_file, _Reader
 from ame.workflow._proofs import bind_proofs, spool_proofs
+from ame.workflow._publish import FetchPolicy
 from ame_chain.chains import InProcessChain
 from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, build_leaves
 from ame_core.canonical import canonical_json, sha256_hex
@@ -333,11 +336,14 @@ def test_the_audits_byte_check_of_the_proofs_file_gives_the_full_comparisons_ver
     mapped = map_epoch(parse_values(values_doc([event_doc("e", 100, {"x": 1})])), registry)
     manifest, _ = bind_proofs(mapped, tree, ZERO_ADDRESS)
 
-    fast = AuditReport(4, "Proposed", "file:///m/manifest.json", header)
-    _check_proofs_file(fast, tree, manifest, fast.manifest_uri, lambda uri: published)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "proofs.json").write_bytes(published)
+        fast = AuditReport(4, "Proposed", Path(folder, "manifest.json").as_uri(), header)
+        reader = _Reader(FetchPolicy(allow_local=True), time.monotonic() + 60, own=False)
+        _check_proofs_file(fast, tree, manifest, fast.manifest_uri, reader)
     full = AuditReport(4, "Proposed", "file:///m/manifest.json", header)
     if sha256_hex(published) != manifest.proofs.sha256:  # type: ignore[union-attr]
         full.add("proofs.sha256", manifest.proofs.sha256, sha256_hex(published))  # type: ignore[union-attr]
-    _compare_proofs_file(full, tree, published, "file:///m/proofs.json")
+    _compare_proofs_file(full, tree, published, fast.manifest_uri[:-13] + "proofs.json")
     assert [m.to_json() for m in fast.mismatches] == [m.to_json() for m in full.mismatches]
     assert fast.ok == (published == EpochProofs.of_tree(tree, ZERO_ADDRESS).to_json_bytes())
