@@ -49,6 +49,7 @@ from ame_chain.exceptions import ChainError, MerkleError
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, find_faults
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError
+from ame_core.progress import Progress, quiet_progress
 from offchain.mapping import (
     CarriedLedger,
     Manifest,
@@ -221,7 +222,9 @@ def audit_epoch(
     tree = _guarded(report, "tree", lambda: _check_tree(ws, report, header, manifest))
     if tree is not None:
         _guarded(
-            report, "proofs file", lambda: _check_proofs_file(report, tree, manifest, uri, read)
+            report,
+            "proofs file",
+            lambda: _check_proofs_file(report, tree, manifest, uri, read, ws.progress),
         )
     _guarded(report, "money", lambda: _check_money(ws, report, header))
     return report
@@ -462,7 +465,12 @@ def _check_tree(
 
 
 def _check_proofs_file(
-    report: AuditReport, tree: EpochTree, manifest: Manifest, uri: str, read: _Reader
+    report: AuditReport,
+    tree: EpochTree,
+    manifest: Manifest,
+    uri: str,
+    read: _Reader,
+    progress: Progress = quiet_progress,
 ) -> None:
     """The published proofs file is exactly every leaf with its proof, as the manifest records.
 
@@ -483,24 +491,30 @@ def _check_proofs_file(
     where = sibling_uri(uri, manifest.proofs.uri)
     # The file the tree gives, hashed as it is generated: never held whole.
     expected_digest, expected_size = hashlib.sha256(), 0
-    for chunk in iter_proofs_json(tree, report.header.token):
-        expected_digest.update(chunk)
-        expected_size += len(chunk)
+    leaves = len(tree.leaves)
+    with progress.bar(f"epoch {report.epoch}: proofs of the rebuilt tree", leaves) as advance:
+        for chunk in iter_proofs_json(tree, report.header.token, advance=advance):
+            expected_digest.update(chunk)
+            expected_size += len(chunk)
     # An honest file of a large epoch may exceed the policy's limit; one longer than the
     # honest file cannot be it, so the read stops there (hostile files stay bounded).
     limit = max(read.policy.max_bytes, expected_size)
     digest = hashlib.sha256()
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+        with progress.bar(
+            f"epoch {report.epoch}: reading the proofs file", expected_size
+        ) as advance:
 
-        def sink(chunk: bytes) -> None:
-            digest.update(chunk)
-            spool.write(chunk)
+            def sink(chunk: bytes) -> None:
+                digest.update(chunk)
+                spool.write(chunk)
+                advance(len(chunk))
 
-        try:
-            size = read.into(where, sink, limit)
-        except AmeError as err:
-            report.fail("proofs", f"a readable proofs file at {where}", err)
-            return
+            try:
+                size = read.into(where, sink, limit)
+            except AmeError as err:
+                report.fail("proofs", f"a readable proofs file at {where}", err)
+                return
         found = digest.hexdigest()
         if found != manifest.proofs.sha256:
             report.add("proofs.sha256", manifest.proofs.sha256, found)

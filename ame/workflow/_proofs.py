@@ -269,7 +269,11 @@ def _entry(entry: object, account: ChecksumAddress, where: str) -> LeafProof:
 
 
 def iter_proofs_json(
-    tree: EpochTree, token: str, *, chunk_leaves: int = _CHUNK_LEAVES
+    tree: EpochTree,
+    token: str,
+    *,
+    chunk_leaves: int = _CHUNK_LEAVES,
+    advance: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
     """The proofs file of ``tree``, chunk by chunk: ``EpochProofs.of_tree(tree, token)``'s
     canonical bytes, without the document or the whole file in memory.
@@ -285,6 +289,7 @@ def iter_proofs_json(
         tree: The epoch's tree (its accounts are distinct).
         token: The pool's token (the zero address for ETH).
         chunk_leaves: Claims per yielded chunk.
+        advance: Called with the number of claims of each chunk (a progress bar).
 
     Yields:
         Consecutive pieces of the file; joined, they are :meth:`EpochProofs.to_json_bytes`.
@@ -315,19 +320,25 @@ def iter_proofs_json(
                 f'"{leaf.amount_before}","index":{leaf.index},"proof":[{nodes}]}}'
             )
         yield ("," if start else "").encode() + ",".join(parts).encode()
+        if advance is not None:
+            advance(len(parts))
     yield b"}" + after
 
 
 @contextmanager
 def spool_proofs(
-    manifest: Manifest, tree: EpochTree, token: str
+    manifest: Manifest,
+    tree: EpochTree,
+    token: str,
+    *,
+    advance: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[Manifest, Callable[[], Iterator[bytes]]]]:
     """:func:`bind_proofs` for a large epoch: the file spooled to disk, not held in memory.
 
     The bytes are generated once (:func:`iter_proofs_json`), hashed on the way into an
     anonymous temporary file, and read back chunk by chunk when published, so nothing
     is written where others read before the caller decides to publish. The temporary
-    file is gone when the ``with`` block ends.
+    file is gone when the ``with`` block ends. ``advance`` is told of each chunk's claims.
 
     Yields:
         The manifest recording the file's digest, and a function yielding the file's
@@ -335,7 +346,7 @@ def spool_proofs(
     """
     digest = hashlib.sha256()
     with tempfile.TemporaryFile() as spool:
-        for chunk in iter_proofs_json(tree, token):
+        for chunk in iter_proofs_json(tree, token, advance=advance):
             digest.update(chunk)
             spool.write(chunk)
 

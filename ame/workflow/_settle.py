@@ -192,8 +192,10 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
         tree = ws.client.epoch_tree(key.epoch, manifest.leaves)
         _check_own_tree(tree)
-        ws.progress.step(f"writing the proofs of {len(tree.leaves):,} leaves")
-        manifest, proofs = spooled.enter_context(spool_proofs(manifest, tree, token_address))
+        with ws.progress.bar(f"epoch {key.epoch}: writing proofs", len(tree.leaves)) as advance:
+            manifest, proofs = spooled.enter_context(
+                spool_proofs(manifest, tree, token_address, advance=advance)
+            )
         data = manifest.to_json_bytes()
         manifest_hash = keccak_hex(data)
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
