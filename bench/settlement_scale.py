@@ -186,7 +186,7 @@ def main() -> int:
         f"AME settlement at scale ({platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPUs, Anvil on 127.0.0.1)"
     )
-    header = f"{'stage':<44}{'contributors':>14}{'seconds':>10}{'peak RSS MB':>13}{'target':>16}"
+    header = f"{'stage':<44}{'contributors':>14}{'seconds':>10}{'peak RSS MB':>13}  {'target':<22}"
     print(header)
     print("-" * len(header))
     for label, sizes in runs.items():
@@ -202,7 +202,7 @@ def main() -> int:
                     )
                 name = f"ame {stage}" + (" (outsider)" if stage == "audit" else "")
                 name += "" if label == "this" else f" [baseline {args.baseline}]"
-                print(f"{name:<44}{n:>14,}{seconds:>10.1f}{rss:>13.0f}{target:>16}")
+                print(f"{name:<44}{n:>14,}{seconds:>10.1f}{rss:>13.0f}  {target:<22}")
     print("-" * len(header))
     if "baseline" in runs:
         print(
