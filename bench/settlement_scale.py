@@ -5,7 +5,7 @@ own process, so its time and peak RSS (``resource.getrusage``, what ``/usr/bin/t
 reports as the maximum resident set) are its own:
 
 - ``settle``: the operator reads the registry and values files (one asset per 1,000
-  owners, one event per asset), maps the epoch, builds the tree, writes and publishes the
+  owners, one event per asset, written by a process of their own), maps the epoch, builds the tree, writes and publishes the
   manifest, the inputs and the proofs file, and proposes (``settle_epoch``, what
   ``ame settle`` runs);
 - ``audit``: an outsider with an empty state audits the epoch from the chain and the
@@ -59,18 +59,25 @@ def _published(root: Path) -> dict[str, str]:
     }
 
 
-def stage_settle(url: str, settlement: str, root: Path, payees: int) -> dict[str, Any]:
-    """Write the input files, then time reading them, mapping, publishing and proposing."""
+def stage_inputs(url: str, settlement: str, root: Path, payees: int) -> dict[str, Any]:
+    """Write the registry and values files (a process of its own: its memory is not settle's)."""
     import load  # bench/load.py: the same documents and workspace as the load benchmark
-
-    from ame.workflow import MappingInputs, settle_epoch
 
     registry, values = load._documents(payees, EPOCH, salt=EPOCH)
     inputs = root / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
     (inputs / "registry.json").write_text(json.dumps(registry))
     (inputs / "values.json").write_text(json.dumps(values))
-    del registry, values
+    return {"peak_rss_mb": _peak_rss_mb()}
+
+
+def stage_settle(url: str, settlement: str, root: Path, payees: int) -> dict[str, Any]:
+    """Time reading the input files, mapping, publishing and proposing."""
+    import load
+
+    from ame.workflow import MappingInputs, settle_epoch
+
+    inputs = root / "inputs"
     ws = load._workspace(url, settlement, root / "operator", load.OPERATOR)
     ws.publish_dir = root / "published"
     start = time.perf_counter()
@@ -108,7 +115,7 @@ def stage_audit(url: str, settlement: str, root: Path, payees: int) -> dict[str,
     }
 
 
-STAGES = {"settle": stage_settle, "audit": stage_audit}
+STAGES = {"inputs": stage_inputs, "settle": stage_settle, "audit": stage_audit}
 
 
 def run_stage(code: Path, stage: str, url: str, settlement: str, root: Path, n: int) -> Any:
@@ -136,6 +143,7 @@ def run_size(code: Path, n: int, tmp: Path) -> dict[str, Any]:
     root = tmp / f"{code.name}-{n}"
     with AnvilChain() as anvil:
         settlement = load._deploy(anvil.url)
+        run_stage(REPO, "inputs", anvil.url, settlement, root, n)
         settled = run_stage(code, "settle", anvil.url, settlement, root, n)
         audited = run_stage(code, "audit", anvil.url, settlement, root, n)
     return {"settle": settled, "audit": audited}
