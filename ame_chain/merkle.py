@@ -231,6 +231,8 @@ class StandardMerkleTree:
         self._hex: list[str] | None = None
         self._lookup: dict[bytes, int] | None = None
         self._value_at: npt.NDArray[np.int64] | None = None
+        # Internal nodes get_proof has checked against their children (one byte each).
+        self._checked: bytearray | None = None
 
     # -- construction -------------------------------------------------------------------
 
@@ -400,7 +402,13 @@ class StandardMerkleTree:
     def get_proof(self, leaf: int | Sequence[Any]) -> list[str]:
         """The proof of one value: sibling nodes from the leaf up, as ``0x`` hex.
 
-        For every value at once, :meth:`get_all_proofs` is over ten times faster per proof.
+        Like the JS library, the proof is checked before it is returned, but each
+        internal node is hashed from its children once per tree, not once per proof: the
+        walk up from the leaf stops at the first node an earlier proof already checked
+        (its path to the root held, and the nodes are immutable bytes). Proving every
+        leaf thus costs ``n - 1`` pair hashes in all, as one :meth:`validate` of the
+        internal nodes, instead of ``n log n``. For every value at once,
+        :meth:`get_all_proofs` is faster still.
 
         Args:
             leaf: A value index, or a value in the tree.
@@ -415,11 +423,32 @@ class StandardMerkleTree:
         while node > 0:
             siblings.append(_sibling(node))
             node = (node - 1) >> 1
-        if _process_proof(
-            self._node(self._tree_index_list[index]), [self._node(s) for s in siblings]
-        ) != self._node(0):
-            raise MerkleError(f"unable to prove value {index}: the tree is corrupted")
+        self._check_path(index, self._tree_index_list[index])
+        hex_nodes = self._hex
+        if hex_nodes is not None:
+            return [hex_nodes[s] for s in siblings]
         return [self._node_hex(s) for s in siblings]
+
+    def _check_path(self, index: int, node: int) -> None:
+        """Check each node from ``node`` up to the first one already checked.
+
+        Raises:
+            MerkleError: A node on the way is not the hash of its children.
+        """
+        checked = self._checked
+        if checked is None:
+            checked = self._checked = bytearray(max(1, len(self._values) - 1))
+        tree = self._tree
+        while node > 0:
+            parent = (node - 1) >> 1
+            if checked[parent]:
+                return
+            left = tree[64 * parent + 32 : 64 * parent + 64]
+            right = tree[64 * parent + 64 : 64 * parent + 96]
+            if _hash_pair(left, right) != tree[32 * parent : 32 * parent + 32]:
+                raise MerkleError(f"unable to prove value {index}: the tree is corrupted")
+            checked[parent] = 1
+            node = parent
 
     def get_all_proofs(self) -> list[list[str]]:
         """The proof of every value, in value order: ``get_proof(i)`` for each ``i``.

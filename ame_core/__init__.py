@@ -4,6 +4,7 @@
 * :mod:`ame_core.documents`: guarded reading of JSON, YAML and TOML documents;
 * :mod:`ame_core.validation`: pydantic errors as ``<field path>: <reason>`` messages;
 * :mod:`ame_core.canonical`: canonical JSON, the bytes digests are taken of;
+* :mod:`ame_core.addresses`: EIP-55 checksums, fast enough for a million accounts;
 * :mod:`ame_core.files`: atomic file writes (fsync, then rename);
 * :mod:`ame_core.apportion`: exact largest-remainder apportionment of integer amounts;
 * :mod:`ame_core.progress`: the progress protocol long work reports through;

@@ -13,17 +13,21 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["atomic_write", "content_digest"]
 
 
-def atomic_write(path: Path | str, data: bytes | str, *, mode: int = 0o644) -> Path:
+def atomic_write(
+    path: Path | str, data: bytes | str | Iterable[bytes], *, mode: int = 0o644
+) -> Path:
     """Write ``data`` to ``path`` atomically, creating missing parent folders.
 
     Args:
         path: The file to write; replaced if it exists.
-        data: The content; a ``str`` is written as UTF-8.
+        data: The content; a ``str`` is written as UTF-8, and an iterable of ``bytes``
+            chunk by chunk (a large file is never whole in memory).
         mode: Permission bits of the new file (a temporary file is created ``0o600``).
 
     Returns:
@@ -35,13 +39,16 @@ def atomic_write(path: Path | str, data: bytes | str, *, mode: int = 0o644) -> P
             translate this into their own error, naming what they were writing.
     """
     path = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
+    chunks: Iterable[bytes] = (
+        (data.encode(),) if isinstance(data, str) else (data,) if isinstance(data, bytes) else data
+    )
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(payload)
+            for chunk in chunks:
+                file.write(chunk)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, mode)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -72,9 +73,25 @@ class ClickProgress:
         if self.quiet or total < 2 or not stream.isatty():
             yield lambda _n: None
             return
-        with click.progressbar(length=total, label=label, file=stream) as bar:
+        started = time.monotonic()
+        # click shows the ETA; the rate goes where it shows the current item.
+        with click.progressbar(
+            length=total, label=label, file=stream, show_eta=True, item_show_func=_rate_text
+        ) as bar:
 
             def advance(n: int) -> None:
-                bar.update(n)
+                elapsed = time.monotonic() - started
+                rate = (bar.pos + n) / elapsed if elapsed > 0 else 0.0
+                bar.update(n, rate)
 
             yield advance
+
+
+def _rate_text(rate: float | None) -> str | None:
+    """Items a second, as a progress bar shows it (``12.3k/s``)."""
+    if rate is None:
+        return None
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= size:
+            return f"{rate / size:.1f}{unit}/s"
+    return f"{rate:.0f}/s"

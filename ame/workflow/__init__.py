@@ -43,7 +43,13 @@ from ame.workflow._localchain import (
     managed_chain,
 )
 from ame.workflow._owed import OwedEpoch, TokenUnits, format_duration, owed_epochs
-from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs, LeafProof, bind_proofs
+from ame.workflow._proofs import (
+    PROOFS_FORMAT,
+    EpochProofs,
+    LeafProof,
+    bind_proofs,
+    iter_proofs_json,
+)
 from ame.workflow._publish import FetchPolicy, fetch, keccak_hex
 from ame.workflow._sender import DurableSender
 from ame.workflow._settle import MappingInputs, SettleResult, settle_epoch
@@ -97,6 +103,7 @@ __all__ = [
     "fetch",
     "finalize_epoch",
     "format_duration",
+    "iter_proofs_json",
     "keccak_hex",
     "load_published",
     "managed_chain",

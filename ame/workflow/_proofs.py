@@ -14,21 +14,34 @@ on-chain root before using it (:meth:`EpochProofs.verify`). See ``docs/manifest.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
+from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 
 from ame_chain.leaves import LEAF_ENCODING, EpochHeader, EpochTree, PayoutLeaf
 from ame_chain.merkle import StandardMerkleTree
+from ame_core.addresses import checksum_hex
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError, InputError
 from offchain.mapping import Manifest, ManifestProofs, TokenAmount
 
-__all__ = ["PROOFS_FORMAT", "PROOFS_NAME", "EpochProofs", "LeafProof", "bind_proofs"]
+__all__ = [
+    "PROOFS_FORMAT",
+    "PROOFS_NAME",
+    "EpochProofs",
+    "LeafProof",
+    "bind_proofs",
+    "iter_proofs_json",
+    "spool_proofs",
+]
 
 PROOFS_FORMAT: Final = "ame.proofs/1"
 #: The proofs file's name beside the manifest.
@@ -50,6 +63,9 @@ _KEYS: Final = {
     "claims",
 }
 _CLAIM_KEYS: Final = {"index", "amount", "amountBefore", "proof"}
+_EMPTY_CLAIMS: Final = b'"claims":{}'
+_CHUNK_LEAVES: Final = 4096
+_READ_CHUNK: Final = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -120,7 +136,11 @@ class EpochProofs:
         }
 
     def to_json_bytes(self) -> bytes:
-        """Canonical JSON (sorted keys, no spaces): the bytes published and hashed."""
+        """Canonical JSON (sorted keys, no spaces): the bytes published and hashed.
+
+        For an epoch's tree, :func:`iter_proofs_json` yields the same bytes without
+        holding the document (or these bytes) in memory.
+        """
         return canonical_json(self.to_document())
 
     def sha256(self) -> str:
@@ -205,10 +225,10 @@ def _short(value: object) -> str:
     return text if len(text) <= 50 else text[:47] + "..."
 
 
-def _address(value: object, where: str) -> str:
+def _address(value: object, where: str) -> ChecksumAddress:
     if not isinstance(value, str) or not _ADDRESS.match(value):
         raise InputError(f"{where}: {_short(value)!r} is not a 0x address")
-    return to_checksum_address(value)
+    return checksum_hex(value[2:].lower())
 
 
 def _hash(value: object, where: str) -> str:
@@ -232,7 +252,7 @@ def _uint(value: object, where: str, *, number: bool = False) -> int:
     return found
 
 
-def _entry(entry: object, account: str, where: str) -> LeafProof:
+def _entry(entry: object, account: ChecksumAddress, where: str) -> LeafProof:
     if not isinstance(entry, Mapping) or set(entry) != _CLAIM_KEYS:
         raise InputError(f"{where}: not an object with exactly {sorted(_CLAIM_KEYS)}")
     proof = entry["proof"]
@@ -241,11 +261,102 @@ def _entry(entry: object, account: str, where: str) -> LeafProof:
     nodes = tuple(_hash(node, f"{where}: proof[{i}]") for i, node in enumerate(proof))
     leaf = PayoutLeaf(
         index=_uint(entry["index"], f"{where}: index", number=True),
-        account=to_checksum_address(account),
+        account=account,
         amount=TokenAmount(_uint(entry["amount"], f"{where}: amount")),
         amount_before=TokenAmount(_uint(entry["amountBefore"], f"{where}: amountBefore")),
     )
     return LeafProof(leaf, nodes)
+
+
+def iter_proofs_json(
+    tree: EpochTree,
+    token: str,
+    *,
+    chunk_leaves: int = _CHUNK_LEAVES,
+    advance: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The proofs file of ``tree``, chunk by chunk: ``EpochProofs.of_tree(tree, token)``'s
+    canonical bytes, without the document or the whole file in memory.
+
+    A million leaves make a file of about a gigabyte (a proof of 20 nodes is 1.4 kB);
+    built as a document and serialised, it took several times that in memory. Here the
+    header is serialised canonically with ``claims`` empty, and the claims are written
+    in between, in canonical order (accounts sorted as strings, keys of an entry sorted,
+    no spaces), ``chunk_leaves`` entries a chunk. Nothing in a claim needs escaping:
+    accounts and nodes are hex, amounts decimal digits.
+
+    Args:
+        tree: The epoch's tree (its accounts are distinct).
+        token: The pool's token (the zero address for ETH).
+        chunk_leaves: Claims per yielded chunk.
+        advance: Called with the number of claims of each chunk (a progress bar).
+
+    Yields:
+        Consecutive pieces of the file; joined, they are :meth:`EpochProofs.to_json_bytes`.
+    """
+    header = EpochProofs(
+        chain_id=tree.chain_id,
+        settlement=tree.settlement,
+        epoch=tree.epoch,
+        root=tree.root,
+        token=to_checksum_address(token),
+        pool=tree.pool,
+        leaf_count=len(tree.leaves),
+        claims={},
+    )
+    before, after = canonical_json(header.to_document()).split(_EMPTY_CLAIMS, 1)
+    yield before + b'"claims":{'
+    leaves = tree.leaves
+    order = sorted(range(len(leaves)), key=lambda i: leaves[i].account)
+    merkle = tree.tree
+    for start in range(0, len(order), chunk_leaves):
+        parts = []
+        for i in order[start : start + chunk_leaves]:
+            leaf = leaves[i]
+            proof = merkle.get_proof(i)
+            nodes = '"' + '","'.join(proof) + '"' if proof else ""
+            parts.append(
+                f'"{leaf.account}":{{"amount":"{leaf.amount}","amountBefore":'
+                f'"{leaf.amount_before}","index":{leaf.index},"proof":[{nodes}]}}'
+            )
+        yield ("," if start else "").encode() + ",".join(parts).encode()
+        if advance is not None:
+            advance(len(parts))
+    yield b"}" + after
+
+
+@contextmanager
+def spool_proofs(
+    manifest: Manifest,
+    tree: EpochTree,
+    token: str,
+    *,
+    advance: Callable[[int], None] | None = None,
+) -> Iterator[tuple[Manifest, Callable[[], Iterator[bytes]]]]:
+    """:func:`bind_proofs` for a large epoch: the file spooled to disk, not held in memory.
+
+    The bytes are generated once (:func:`iter_proofs_json`), hashed on the way into an
+    anonymous temporary file, and read back chunk by chunk when published, so nothing
+    is written where others read before the caller decides to publish. The temporary
+    file is gone when the ``with`` block ends. ``advance`` is told of each chunk's claims.
+
+    Yields:
+        The manifest recording the file's digest, and a function yielding the file's
+        bytes in chunks (each call reads the spooled file from its start).
+    """
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile() as spool:
+        for chunk in iter_proofs_json(tree, token, advance=advance):
+            digest.update(chunk)
+            spool.write(chunk)
+
+        def read() -> Iterator[bytes]:
+            spool.seek(0)
+            while chunk := spool.read(_READ_CHUNK):
+                yield chunk
+
+        link = ManifestProofs(uri=PROOFS_NAME, sha256=digest.hexdigest())
+        yield manifest.model_copy(update={"proofs": link}), read
 
 
 def bind_proofs(manifest: Manifest, tree: EpochTree, token: str) -> tuple[Manifest, bytes]:
@@ -260,6 +371,6 @@ def bind_proofs(manifest: Manifest, tree: EpochTree, token: str) -> tuple[Manife
         tree: The manifest's leaves' tree for the chain, contract and epoch.
         token: The pool's token (the zero address for ETH).
     """
-    proofs = EpochProofs.of_tree(tree, token).to_json_bytes()
+    proofs = b"".join(iter_proofs_json(tree, token))
     link = ManifestProofs(uri=PROOFS_NAME, sha256=sha256_hex(proofs))
     return manifest.model_copy(update={"proofs": link}), proofs

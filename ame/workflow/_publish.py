@@ -27,6 +27,7 @@ import stat
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -68,8 +69,11 @@ def published_uri(directory: Path, base_uri: str | None, relative: PurePosixPath
     return directory.joinpath(*relative.parts).resolve().as_uri()
 
 
-def publish(directory: Path, base_uri: str | None, relative: PurePosixPath, data: bytes) -> str:
-    """Write ``data`` to ``directory/relative`` atomically and return its URI.
+def publish(
+    directory: Path, base_uri: str | None, relative: PurePosixPath, data: bytes | Iterable[bytes]
+) -> str:
+    """Write ``data`` (bytes, or chunks of them) to ``directory/relative`` atomically and
+    return its URI.
 
     Raises:
         WorkflowError: The file cannot be written.
@@ -155,8 +159,44 @@ def fetch(
             regular file, the document is longer than ``policy.max_bytes``, the deadline
             passed, or the document cannot be read.
     """
+    chunks: list[bytes] = []
+    fetch_into(uri, chunks.append, policy=policy, until=until, local=local)
+    return b"".join(chunks)
+
+
+def fetch_into(
+    uri: str,
+    sink: Callable[[bytes], object],
+    *,
+    policy: FetchPolicy | None = None,
+    until: float | None = None,
+    local: bool = False,
+    max_bytes: int | None = None,
+) -> int:
+    """:func:`fetch`, handing the document to ``sink`` chunk by chunk as it arrives.
+
+    For a document too large to hold (a million leaves' proofs file is a gigabyte): the
+    caller hashes or spools it. The limits are :func:`fetch`'s; a document over the limit
+    raises after at most the limit (and one chunk) went to ``sink``.
+
+    Args:
+        uri: Where the document is.
+        sink: Called with each chunk, in order.
+        policy: As for :func:`fetch`.
+        until: As for :func:`fetch`.
+        local: As for :func:`fetch`.
+        max_bytes: The size limit of this read, instead of ``policy.max_bytes`` (a
+            caller that knows how long the honest document is).
+
+    Returns:
+        The number of bytes read.
+
+    Raises:
+        FetchError: As :func:`fetch`.
+    """
     policy = policy or FetchPolicy()
     until = policy.until() if until is None else until
+    limit = policy.max_bytes if max_bytes is None else max_bytes
     if not uri:
         raise FetchError("no URI was published")
     parsed = urllib.parse.urlparse(uri)
@@ -168,13 +208,13 @@ def fetch(
                 "development ([fetch] allow_local)"
             )
         path = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme else Path(uri)
-        return _read_file(uri, path, policy.max_bytes)
+        return _read_file(uri, path, limit, sink)
     if parsed.scheme in ("http", "https"):
-        return _read_http(uri, policy.max_bytes, until)
+        return _read_http(uri, limit, until, sink)
     raise FetchError(f"{uri}: unsupported URI scheme {parsed.scheme!r} (file, http, https)")
 
 
-def _read_file(uri: str, path: Path, max_bytes: int) -> bytes:
+def _read_file(uri: str, path: Path, max_bytes: int, sink: Callable[[bytes], object]) -> int:
     # Opened without blocking (a FIFO would wait for a writer), then checked on the open
     # descriptor, so the file read is the file checked.
     try:
@@ -187,13 +227,13 @@ def _read_file(uri: str, path: Path, max_bytes: int) -> bytes:
             raise FetchError(f"{uri}: not a regular file")
         if info.st_size > max_bytes:
             raise FetchError(f"{uri}: {info.st_size} bytes, more than the limit of {max_bytes}")
-        chunks, size = [], 0
+        size = 0
         while chunk := os.read(fd, min(_CHUNK, max_bytes + 1 - size)):
-            chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:  # grew since fstat
                 raise FetchError(f"{uri}: more than the limit of {max_bytes} bytes")
-        return b"".join(chunks)
+            sink(chunk)
+        return size
     except OSError as err:
         raise FetchError(f"{uri}: cannot read: {err.strerror or err}") from None
     finally:
@@ -207,20 +247,26 @@ def _remaining(uri: str, until: float) -> float:
     return left
 
 
-def _read_http(uri: str, max_bytes: int, until: float) -> bytes:
+def _read_http(uri: str, max_bytes: int, until: float, sink: Callable[[bytes], object]) -> int:
     for _ in range(_REDIRECTS + 1):
         target = urllib.parse.urlsplit(uri)
         if target.scheme not in ("http", "https") or not target.hostname:
             raise FetchError(f"{uri}: only http(s) URLs with a host are fetched")
-        location = _get(uri, target, max_bytes, until)
-        if isinstance(location, bytes):
+        location = _get(uri, target, max_bytes, until, sink)
+        if isinstance(location, int):
             return location
         uri = urllib.parse.urljoin(uri, location)
     raise FetchError(f"{uri}: more than {_REDIRECTS} redirects")
 
 
-def _get(uri: str, target: urllib.parse.SplitResult, max_bytes: int, until: float) -> bytes | str:
-    """The body of ``uri``, or the location it redirects to."""
+def _get(
+    uri: str,
+    target: urllib.parse.SplitResult,
+    max_bytes: int,
+    until: float,
+    sink: Callable[[bytes], object],
+) -> int | str:
+    """The body of ``uri`` given to ``sink`` (its length returned), or where it redirects."""
     timeout = _remaining(uri, until)
     conn: http.client.HTTPConnection
     try:
@@ -267,15 +313,15 @@ def _get(uri: str, target: urllib.parse.SplitResult, max_bytes: int, until: floa
         declared = response.getheader("Content-Length")
         if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
             raise FetchError(f"{uri}: {int(declared)} bytes, more than the limit of {max_bytes}")
-        chunks, size = [], 0
+        size = 0
         while chunk := response.read1(_CHUNK):
-            chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:
                 raise FetchError(f"{uri}: more than the limit of {max_bytes} bytes")
+            sink(chunk)
         if expired.is_set():
             raise FetchError(f"{uri}: the deadline passed before the document was read")
-        return b"".join(chunks)
+        return size
     except FetchError:
         raise
     except (OSError, http.client.HTTPException, ValueError) as err:

@@ -22,6 +22,7 @@ transaction is refused.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
-from ame.workflow._proofs import PROOFS_NAME, bind_proofs
+from ame.workflow._proofs import PROOFS_NAME, spool_proofs
 from ame.workflow._publish import (
     MANIFEST_NAME,
     epoch_folder,
@@ -170,7 +171,7 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
     ws.signer()  # fail before any work when no account was given
     key = ws.key(inputs.epoch)
     token_address = checked_address(token, "token") if token else ZERO_ADDRESS
-    with _epoch_lock(ws.state.directory, key):
+    with _epoch_lock(ws.state.directory, key), contextlib.ExitStack() as spooled:
         carried_from = None
         if inputs.carried is None:
             previous = ws.state.previous_epoch(key)
@@ -191,7 +192,10 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ws.progress.step(f"building the tree of {len(manifest.leaves):,} leaves")
         tree = ws.client.epoch_tree(key.epoch, manifest.leaves)
         _check_own_tree(tree)
-        manifest, proofs = bind_proofs(manifest, tree, token_address)
+        with ws.progress.bar(f"epoch {key.epoch}: writing proofs", len(tree.leaves)) as advance:
+            manifest, proofs = spooled.enter_context(
+                spool_proofs(manifest, tree, token_address, advance=advance)
+            )
         data = manifest.to_json_bytes()
         manifest_hash = keccak_hex(data)
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
@@ -204,7 +208,7 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
         for name, document in inputs.documents().items():
             publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
-        publish(ws.publish_dir, ws.base_uri, folder / PROOFS_NAME, proofs)
+        publish(ws.publish_dir, ws.base_uri, folder / PROOFS_NAME, proofs())
         publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
         row = ws.state.epoch(key)
         if row is None or (row.manifest_hash, row.manifest_uri, row.token) != (

@@ -18,6 +18,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 from pydantic import ConfigDict, Field
 
+from ame_core.addresses import checksum_hex
 from ame_core.exceptions import InputError
 from offchain.mapping._types import Address, Amount, TokenAmount
 
@@ -118,5 +119,5 @@ def build_leaves(payouts: Mapping[str, int] | Iterable[tuple[str, int]]) -> list
             raise InputError(f"payouts[{position}].account: the zero address cannot be paid")
         if key in by_account:
             raise InputError(f"payouts[{position}].account: {account} appears more than once")
-        by_account[key] = (to_checksum_address(account), amount)
+        by_account[key] = (checksum_hex(f"{key:040x}"), amount)
     return chain_leaves(by_account[key] for key in sorted(by_account))

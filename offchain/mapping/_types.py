@@ -9,7 +9,6 @@ the same rules.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import re
@@ -20,8 +19,9 @@ from fractions import Fraction
 from typing import Annotated, Literal, NewType
 
 from eth_typing import ChecksumAddress, HexAddress, HexStr
-from eth_utils.crypto import keccak
 from pydantic import PlainValidator
+
+from ame_core.addresses import checksum_hex
 
 __all__ = [
     "ZERO_ADDRESS",
@@ -215,17 +215,6 @@ def parse_value(raw: object) -> Fraction:
     return Fraction(numerator, denominator)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _checksummed(lower_hex: str) -> str:
-    # EIP-55: uppercase each letter whose nibble in keccak(lowercase hex) is >= 8.
-    # Cached: a registry names the same accounts many times.
-    digest = keccak(text=lower_hex).hex()
-    return "0x" + "".join(
-        char.upper() if nibble in "89abcdef" else char
-        for char, nibble in zip(lower_hex, digest[:40], strict=True)
-    )
-
-
 def parse_address(raw: object) -> ChecksumAddress:
     """Check a payout address: EIP-55 checksummed, 20 bytes, not the zero address.
 
@@ -246,7 +235,7 @@ def parse_address(raw: object) -> ChecksumAddress:
         )
     if not isinstance(raw, str) or not _HEX_ADDRESS.fullmatch(raw):
         raise ValueError(f"{raw!r} is not a 0x-prefixed 20-byte hex address")
-    checksummed = _checksummed(raw[2:].lower())
+    checksummed = checksum_hex(raw[2:].lower())
     if raw != checksummed:
         raise ValueError(f"{raw!r} is not EIP-55 checksummed (checksummed form: {checksummed})")
     if raw == ZERO_ADDRESS:

@@ -16,7 +16,7 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ame_chain import _keccak
@@ -691,3 +691,47 @@ def test_keccak_batches_agree_with_eth_hash() -> None:
     assert _keccak.leaf_hash_each(block, 64) == b"".join(
         keccak(keccak(block[i : i + 64])) for i in range(0, len(block), 64)
     )
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    count=st.integers(min_value=2, max_value=40),
+    data=st.data(),
+)
+def test_get_proof_finds_any_corrupted_node_on_the_path_whatever_was_proven_before(
+    count: int, data: st.DataObject
+) -> None:
+    tree = StandardMerkleTree.of(pairs(count), PAIR)
+    earlier = data.draw(st.lists(st.integers(0, count - 1), max_size=count), label="earlier")
+    before = [tree.get_proof(i) for i in earlier]
+    assert before == [tree.get_all_proofs()[i] for i in earlier]
+    target = data.draw(st.integers(0, count - 1), label="target")
+    path = [tree._tree_index_list[target]]
+    while path[-1] > 0:
+        path.append((path[-1] - 1) >> 1)
+    # Corrupt a node on the path or its sibling, in a fresh copy (nothing checked yet)
+    # and in the tree whose earlier proofs were already taken.
+    node = data.draw(st.sampled_from(path), label="node")
+    if node and data.draw(st.booleans(), label="sibling"):
+        node = node + 1 if node & 1 else node - 1
+    for broken in (StandardMerkleTree.of(pairs(count), PAIR), tree):
+        nodes = bytearray(broken._tree)
+        nodes[32 * node] ^= 1
+        broken._tree = bytes(nodes)
+        broken._hex = None
+        fresh = broken is not tree
+        if fresh or not any(_path_checked(tree, i, node) for i in earlier):
+            with pytest.raises(MerkleError, match="unable to prove"):
+                broken.get_proof(target)
+
+
+def _path_checked(tree: StandardMerkleTree, earlier: int, node: int) -> bool:
+    # Whether an earlier proof already checked the parent of ``node`` (then the node, an
+    # immutable byte string since, is trusted: corrupting it afterwards is not a case
+    # get_proof is meant to catch).
+    walk = tree._tree_index_list[earlier]
+    parents = set()
+    while walk > 0:
+        walk = (walk - 1) >> 1
+        parents.add(walk)
+    return node == 0 or ((node - 1) >> 1) in parents

@@ -1,9 +1,11 @@
-"""``ame_core.files.atomic_write``: all or nothing, fsynced, parents created."""
+"""``ame_core.files``: atomic writes (all or nothing, fsynced, parents created) and content digests."""
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,25 @@ def test_content_digest_tells_moved_bytes_renames_and_a_lone_file_apart(tmp_path
 def test_content_digest_raises_oserror_for_what_cannot_be_read(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         content_digest(tmp_path / "missing")
+
+
+@given(st.lists(st.binary(max_size=64), max_size=8))
+def test_atomic_write_of_chunks_writes_them_joined(chunks: list[bytes]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "file"
+        atomic_write(path, iter(chunks))
+        assert path.read_bytes() == b"".join(chunks)
+
+
+def test_atomic_write_of_chunks_leaves_the_old_file_when_a_chunk_fails(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_bytes(b"old")
+
+    def chunks() -> Iterator[bytes]:
+        yield b"new"
+        raise RuntimeError("the generator broke")
+
+    with pytest.raises(RuntimeError, match="broke"):
+        atomic_write(path, chunks())
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -44,6 +44,7 @@ WORKFLOW = [
     "fetch",
     "finalize_epoch",
     "format_duration",
+    "iter_proofs_json",
     "keccak_hex",
     "load_published",
     "managed_chain",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+import ame.workflow._proofs
 from ame.workflow import (
     EpochProofs,
     LeafProof,
@@ -169,8 +171,13 @@ def test_a_proofs_file_the_manifest_binds_is_still_refused_when_a_proof_misses_t
         claims[me] = LeafProof(claims[me].leaf, ("0x" + "44" * 32, *claims[me].proof[1:]))
         return replace(made, claims=claims)
 
+    def dishonest_file(tree: Any, token: str, **_: Any) -> Iterator[bytes]:
+        yield dishonest(tree, token).to_json_bytes()
+
     with monkeypatch.context() as patched:
         patched.setattr(EpochProofs, "of_tree", dishonest)
+        # settle streams the file it publishes rather than building the document
+        patched.setattr(ame.workflow._proofs, "iter_proofs_json", dishonest_file)
         settled(operator_ws, chain, tmp_path)
     (entry,) = owed_epochs(watchdog_ws, me)
     assert entry.proof_source == "manifest" and leads_to_root(watchdog_ws, entry)

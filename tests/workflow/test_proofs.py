@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,18 @@ from ame.workflow import (
     MappingInputs,
     Workspace,
     audit_epoch,
+    iter_proofs_json,
     settle_epoch,
 )
+from ame.workflow._audit import AuditReport, _check_proofs_file, _compare_proofs_file, _Reader
+from ame.workflow._proofs import bind_proofs, spool_proofs
+from ame.workflow._publish import FetchPolicy
 from ame_chain.chains import InProcessChain
 from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, build_leaves
+from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.exceptions import InputError
+from offchain.mapping import map_epoch, parse_registry, parse_values
+from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 from tests.workflow._helpers import write_inputs
 
 SETTINGS = settings(
@@ -247,3 +256,94 @@ def test_a_missing_proofs_file_is_an_audit_failure_not_a_crash(
     report = audit_epoch(watchdog_ws, 1)
     assert [m.field for m in report.mismatches] == ["proofs"]
     assert report.failures and "proofs.json" in report.failures[0]
+
+
+@seed(16)
+@SETTINGS
+@given(
+    paid=payouts,
+    chain_id=st.integers(min_value=1, max_value=2**64),
+    settlement=addresses,
+    epoch=st.integers(min_value=0, max_value=2**64),
+    token=st.one_of(st.just(ZERO_ADDRESS), addresses),
+    chunk=st.integers(min_value=1, max_value=50),
+)
+def test_streamed_proofs_file_is_the_canonical_serialisation_byte_for_byte(
+    paid: dict[str, int], chain_id: int, settlement: str, epoch: int, token: str, chunk: int
+) -> None:
+    tree = EpochTree(chain_id, settlement, epoch, build_leaves(paid))
+    chunks = list(iter_proofs_json(tree, token, chunk_leaves=chunk))
+    expected = EpochProofs.of_tree(tree, token).to_json_bytes()
+    assert b"".join(chunks) == expected
+    assert expected == canonical_json(json.loads(expected))
+    # Bounded: no chunk holds more than the header or `chunk` claims.
+    assert len(chunks) == 2 + -(-len(paid) // chunk)
+
+
+@seed(17)
+@settings(SETTINGS, max_examples=15)
+@given(paid=payouts, token=st.one_of(st.just(ZERO_ADDRESS), addresses))
+def test_spooled_proofs_bind_the_manifest_as_bind_proofs_does(
+    paid: dict[str, int], token: str
+) -> None:
+    # Any mapped manifest: binding records the file's digest, whatever the leaves.
+    registry = parse_registry(registry_doc([asset_doc("x", owners=[(address(5), "1")])]))
+    manifest = map_epoch(parse_values(values_doc([event_doc("e", 100, {"x": 1})])), registry)
+    tree = EpochTree(31337, ZERO_ADDRESS[:-1] + "1", 3, build_leaves(paid))
+    bound, data = bind_proofs(manifest, tree, token)
+    with spool_proofs(manifest, tree, token) as (spooled, read):
+        assert spooled == bound and spooled.to_json_bytes() == bound.to_json_bytes()
+        assert b"".join(read()) == data == b"".join(read())  # each read starts over
+
+
+def _tamper(document: dict[str, Any], data: st.DataObject) -> bytes:
+    """The file with one thing changed, or as published (``honest``), or re-serialised."""
+    kind = data.draw(
+        st.sampled_from(["honest", "spaced", "field", "entry", "node", "drop", "extra", "junk"]),
+        label="kind",
+    )
+    claims = document["claims"]
+    account = data.draw(st.sampled_from(sorted(claims)), label="account")
+    if kind == "field":
+        name = data.draw(st.sampled_from(["chainId", "epoch", "leafCount"]), label="name")
+        document[name] += 1
+    elif kind == "entry":
+        name = data.draw(st.sampled_from(["amount", "amountBefore"]), label="name")
+        claims[account][name] = str(int(claims[account][name]) + 1)
+    elif kind == "node" and claims[account]["proof"]:
+        claims[account]["proof"][0] = "0x" + "22" * 32
+    elif kind == "drop":
+        del claims[account]
+    elif kind == "extra":
+        claims[to_checksum_address("0x" + "77" * 20)] = dict(claims[account])
+    elif kind == "junk":
+        return b"{not json"
+    if kind == "spaced":  # the same document, other bytes
+        return json.dumps(document, sort_keys=True, indent=1).encode()
+    return canonical_json(document)
+
+
+@seed(18)
+@SETTINGS
+@given(paid=payouts, data=st.data())
+def test_the_audits_byte_check_of_the_proofs_file_gives_the_full_comparisons_verdicts(
+    paid: dict[str, int], data: st.DataObject
+) -> None:
+    tree = EpochTree(31337, to_checksum_address("0x" + "11" * 20), 4, build_leaves(paid))
+    header = header_of(tree)
+    published = _tamper(EpochProofs.of_tree(tree, ZERO_ADDRESS).to_document(), data)
+    registry = parse_registry(registry_doc([asset_doc("x", owners=[(address(5), "1")])]))
+    mapped = map_epoch(parse_values(values_doc([event_doc("e", 100, {"x": 1})])), registry)
+    manifest, _ = bind_proofs(mapped, tree, ZERO_ADDRESS)
+
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "proofs.json").write_bytes(published)
+        fast = AuditReport(4, "Proposed", Path(folder, "manifest.json").as_uri(), header)
+        reader = _Reader(FetchPolicy(allow_local=True), time.monotonic() + 60, own=False)
+        _check_proofs_file(fast, tree, manifest, fast.manifest_uri, reader)
+    full = AuditReport(4, "Proposed", "file:///m/manifest.json", header)
+    if sha256_hex(published) != manifest.proofs.sha256:  # type: ignore[union-attr]
+        full.add("proofs.sha256", manifest.proofs.sha256, sha256_hex(published))  # type: ignore[union-attr]
+    _compare_proofs_file(full, tree, published, fast.manifest_uri[:-13] + "proofs.json")
+    assert [m.to_json() for m in fast.mismatches] == [m.to_json() for m in full.mismatches]
+    assert fast.ok == (published == EpochProofs.of_tree(tree, ZERO_ADDRESS).to_json_bytes())
