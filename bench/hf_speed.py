@@ -244,8 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train_s": round(train_s, 2),
         "index_s": round(index_s, 2),
         "score_ms": round(one_ms, 2),
-        "forward_s": round(score_s, 2),
-        "log_s": round(log_s, 2),
+        "forward_s": round(score_s, 4),
+        "log_s": round(log_s, 4),
         "events_per_s": round(args.events / log_s, 1),
         "reference": None
         if reference is None
