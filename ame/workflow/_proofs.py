@@ -103,9 +103,20 @@ class EpochProofs:
     claims: Mapping[str, LeafProof]
 
     @classmethod
-    def of_tree(cls, tree: EpochTree, token: str) -> EpochProofs:
-        """Every leaf of ``tree`` with its proof (the tree's accounts are unique and sorted)."""
-        proofs = tree.tree.get_all_proofs()
+    def of_tree(
+        cls, tree: EpochTree, token: str, *, claims: Mapping[str, LeafProof] | None = None
+    ) -> EpochProofs:
+        """Every leaf of ``tree`` with its proof (the tree's accounts are unique and sorted).
+
+        ``claims`` given (e.g. empty, for a streamed file's header) stand instead of the
+        tree's own.
+        """
+        if claims is None:
+            proofs = tree.tree.get_all_proofs()
+            claims = {
+                leaf.account: LeafProof(leaf, tuple(str(node) for node in proof))
+                for leaf, proof in zip(tree.leaves, proofs, strict=True)
+            }
         return cls(
             chain_id=tree.chain_id,
             settlement=tree.settlement,
@@ -114,10 +125,7 @@ class EpochProofs:
             token=to_checksum_address(token),
             pool=tree.pool,
             leaf_count=len(tree.leaves),
-            claims={
-                leaf.account: LeafProof(leaf, tuple(str(node) for node in proof))
-                for leaf, proof in zip(tree.leaves, proofs, strict=True)
-            },
+            claims=claims,
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -294,16 +302,7 @@ def iter_proofs_json(
     Yields:
         Consecutive pieces of the file; joined, they are :meth:`EpochProofs.to_json_bytes`.
     """
-    header = EpochProofs(
-        chain_id=tree.chain_id,
-        settlement=tree.settlement,
-        epoch=tree.epoch,
-        root=tree.root,
-        token=to_checksum_address(token),
-        pool=tree.pool,
-        leaf_count=len(tree.leaves),
-        claims={},
-    )
+    header = EpochProofs.of_tree(tree, token, claims={})
     before, after = canonical_json(header.to_document()).split(_EMPTY_CLAIMS, 1)
     yield before + b'"claims":{'
     leaves = tree.leaves

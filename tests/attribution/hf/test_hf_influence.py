@@ -431,7 +431,7 @@ def test_a_corrupt_or_truncated_cache_file_is_recomputed_never_trusted(
     elif damage == "empty":
         raw = bytearray()
     else:
-        raw[:5] = b"XXXXX"
+        raw[:5] = b"\xff" * 5
     path.write_bytes(bytes(raw))
     counted.clear()
     again = _cached(saved, data, tmp_path / "cache").influence([event], projection_dim=4)
