@@ -236,12 +236,24 @@ class Fault:
         return len(self.positions) == 1
 
 
+_UINT256_MAX = 2**256 - 1
+
+
+def _amount_after(leaf: PayoutLeaf) -> int:
+    """``amount_before + amount`` as the contract's ``amountAfter`` computes it.
+
+    Saturating at the largest uint256: two leaves whose sums overflow are compared as the
+    contract compares them, so a proof is named by the rule the contract applies.
+    """
+    return min(leaf.amount_before + leaf.amount, _UINT256_MAX)
+
+
 def _single_fault(header: EpochHeader, leaf: PayoutLeaf) -> FraudKind | None:
     if leaf.index >= header.leaf_count:
         return FraudKind.INDEX_OUT_OF_RANGE
     if leaf.index == 0 and leaf.amount_before != 0:
         return FraudKind.FIRST_LEAF_NOT_AT_ZERO
-    after = leaf.amount_before + leaf.amount
+    after = _amount_after(leaf)
     if after > header.pool:
         return FraudKind.LEAF_EXCEEDS_POOL
     if leaf.index == header.leaf_count - 1 and after != header.pool:
@@ -276,7 +288,7 @@ def find_faults(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault
     for position, leaf in enumerate(leaves):
         by_index.setdefault(leaf.index, []).append(position)
     # Over the indices seen so far: the leaf whose range ends last and the greatest account.
-    last_end: tuple[int, int] | None = None  # (amount_before + amount, position)
+    last_end: tuple[int, int] | None = None  # (_amount_after, position)
     top_account: tuple[int, int] | None = None  # (account as a number, position)
     for index in sorted(by_index):
         positions = by_index[index]
@@ -288,7 +300,7 @@ def find_faults(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault
             broken_chain = False
             for first in by_index.get(index - 1, []):
                 a = leaves[first]
-                if b.amount_before != a.amount_before + a.amount:
+                if b.amount_before != _amount_after(a):
                     faults.append(Fault(FraudKind.BROKEN_CHAIN, (first, second)))
                     broken_chain = True
                 elif int(b.account, 16) <= int(a.account, 16):
@@ -308,7 +320,7 @@ def find_faults(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault
                     faults.append(Fault(FraudKind.ACCOUNTS_NOT_INCREASING, (first, second)))
         for position in positions:
             leaf = leaves[position]
-            end = (leaf.amount_before + leaf.amount, position)
+            end = (_amount_after(leaf), position)
             account = (int(leaf.account, 16), position)
             last_end = end if last_end is None or end[0] > last_end[0] else last_end
             top_account = (

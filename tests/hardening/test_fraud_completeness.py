@@ -257,6 +257,15 @@ def test_the_missing_index_sybil_of_issue_13_is_caught_by_a_pair_proof(bench: Be
     check_faulty(bench, Case([a, b, c, twice], 10, 5, ["sybil"]))
 
 
+def test_overflowing_leaves_are_named_as_the_contract_names_them(bench: Bench) -> None:
+    # Found by the soak search: two leaves at amountBefore = 2**256 - 1. The contract's
+    # amountAfter saturates there, so the pair chains and is refused for its accounts
+    # (ACCOUNTS_NOT_INCREASING); find_faults added exactly and called it BROKEN_CHAIN.
+    top = 2**256 - 1
+    leaves = [PayoutLeaf(0, ACCOUNTS[0], 1, top), PayoutLeaf(1, ACCOUNTS[0], 1, top)]
+    check_faulty(bench, Case(leaves, 1, 1, ["gap", "boundary", "sybil"]))
+
+
 @pytest.mark.soak
 @pytest.mark.parametrize("shard", range(4))
 def test_fraud_completeness_long(bench: Bench, shard: int) -> None:
