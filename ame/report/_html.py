@@ -202,7 +202,8 @@ def render_html(report: Report, *, max_rows: int = 5_000, keep: int = 10) -> byt
     )
     parts.append(f'<script type="module">{_SCRIPT}</script>')
     parts.append("</body></html>\n")
-    return "\n".join(parts).encode("utf-8")
+    # A JSON document can carry a lone surrogate ("\ud800"), which UTF-8 cannot encode.
+    return "\n".join(parts).encode("utf-8", "replace")
 
 
 def _overview(report: Report) -> str:
