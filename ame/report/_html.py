@@ -57,7 +57,7 @@ img{max-width:100%;height:auto;border:1px solid #eceff1;margin:.5rem 0}
 .swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:-.05em}
 .scroll{max-height:40rem;overflow:auto}.scroll thead th{position:sticky;top:0}
 input.filter{margin:.4rem 0;padding:.2rem .4rem;width:20rem;max-width:100%}
-th[data-sort]{cursor:pointer}
+th[data-sort]{cursor:pointer}td.split{white-space:nowrap}
 """
 
 #: Sorting and filtering of the long tables: optional, the content is in the HTML without
@@ -496,7 +496,7 @@ def _events_section(section: EpochReport, fmt: Callable[[int], str], max_rows: i
         _exact(section),
     )
     for event in events[:max_rows]:
-        split = " · ".join(
+        split = "<br>".join(
             f"{_swatch(stage)} {_percent(share, 1)}" for stage, share in event.stages
         )
         if event.stage_source == "paid":
@@ -508,7 +508,7 @@ def _events_section(section: EpochReport, fmt: Callable[[int], str], max_rows: i
             _cell("commercial" if event.commercial else "non-commercial"),
             table.amount(event.revenue),
             table.amount(event.escrowed),
-            f"<td>{split or '—'}</td>",
+            f'<td class="split">{split or "—"}</td>',
             f"<td>{top or '—'}</td>",
             _cell(event.assets, "num"),
             _cell(event.method or "—"),

@@ -267,12 +267,13 @@ def shares_png(
 ) -> bytes:
     """Horizontal bars of the largest earners' shares of the epoch's earnings, by claim state.
 
-    The ``top`` largest earners are drawn, named; the rest are one ``N others`` bar. The
-    axis runs to 100 % at most, whatever the number of contributors, and a bar too long
-    for its label outside carries it inside, so the figure's size is bounded.
+    The ``top`` largest earners are drawn, named; what the others earned together is
+    written under the chart rather than drawn, so a long tail of small earners cannot
+    flatten the bars of the named ones. The axis runs to 100 % at most and the figure's
+    size is bounded whatever the number of contributors.
     """
     earning = [c for c in contributors if c.earned > 0]
-    shown = earning[:top] if len(earning) <= top + 1 else earning[: top - 1]
+    shown = earning[:top]
     rest = earning[len(shown) :]
     total = sum(c.earned for c in earning) or 1
     labels = [contributor_label(c) for c in shown]
@@ -280,12 +281,14 @@ def shares_png(
     colors = [
         _CARRIED if c.claimed is None else _CLAIMED if c.claimed else _UNCLAIMED for c in shown
     ]
+    caption = "share of the epoch's earnings (%)"
     if rest:
-        labels.append(f"{len(rest):,} others")
-        values.append(sum(c.earned for c in rest))
-        colors.append(_OTHERS)
-    if rest:
-        title = f"{title} (the {len(shown)} largest of {len(earning):,})"
+        title = f"{title}: the {len(shown)} largest of {len(earning):,}"
+        others = sum(c.earned for c in rest)
+        caption += (
+            f"\nthe other {len(rest):,} accounts together: {100 * others / total:.2f}% · "
+            f"{fmt(others)} (every one in the table below)"
+        )
 
     def draw(figure: Figure) -> None:
         ax = figure.add_subplot()
@@ -294,7 +297,7 @@ def shares_png(
         ax.barh(positions, shares, color=colors)
         ax.set_yticks(positions, labels=labels)
         ax.invert_yaxis()
-        ax.set_xlabel("share of the epoch's earnings (%)")
+        ax.set_xlabel(caption)
         limit = min(100.0, max(shares, default=1) * 1.45)
         ax.set_xlim(0, limit)
         for y, (share, value) in enumerate(zip(shares, values, strict=True)):
@@ -311,7 +314,6 @@ def shares_png(
                 (_CLAIMED, "paid, claimed"),
                 (_UNCLAIMED, "paid, not claimed"),
                 (_CARRIED, "carried forward"),
-                (_OTHERS, "others"),
             )
             if tone in colors
         ]
@@ -324,50 +326,50 @@ def shares_png(
         ax.set_title(title)
         ax.grid(axis="x", alpha=0.3)
 
-    return _render(draw, 9.0, min(max(2.6, 0.32 * len(values) + 1.4), 10.0))
+    return _render(draw, 9.0, min(max(2.6, 0.32 * len(values) + 1.6), 10.0))
 
 
 def events_png(
     events: Sequence[EventSummary], fmt: Formatter, *, title: str, top: int = 15
 ) -> bytes:
-    """Stacked bars of the largest events' revenue, split by stage in the stages' colours.
+    """Each of the largest events' stage split, as a bar of 100 % in the stages' colours.
 
-    The ``top`` events with the most revenue are drawn; the rest are one ``N other events``
-    bar (its split summed by revenue), so the figure's size is bounded.
+    The ``top`` events with the most revenue are drawn, their revenue written beside;
+    the rest are one ``N other events`` bar (their splits weighted by revenue), so the
+    figure's size is bounded. An event nobody was attributed in is a grey bar.
     """
     ranked = sorted(events, key=lambda e: (-e.revenue, e.id))
     shown = ranked[:top] if len(ranked) <= top + 1 else ranked[: top - 1]
     rest = ranked[len(shown) :]
-    rows: list[tuple[str, int, dict[str, float]]] = []
-    for event in shown:
-        rows.append((_text(event.id, 32), event.revenue, {s: float(v) for s, v in event.stages}))
+    rows: list[tuple[str, int, dict[str, float]]] = [
+        (_text(e.id, 32), e.revenue, {s: float(v) for s, v in e.stages}) for e in shown
+    ]
     if rest:
-        merged: dict[str, float] = defaultdict(float)
         revenue = sum(e.revenue for e in rest)
+        merged: dict[str, float] = defaultdict(float)
         for event in rest:
             for stage, share in event.stages:
                 merged[stage] += float(share) * event.revenue / max(revenue, 1)
         rows.append((f"{len(rest):,} other events", revenue, dict(merged)))
     stages = sorted({s for _, _, split in rows for s in split})
-    top_revenue = max((r for _, r, _ in rows), default=0) or 1
 
     def draw(figure: Figure) -> None:
         ax = figure.add_subplot()
         positions = list(range(len(rows)))
         done = [0.0] * len(rows)
         for stage in stages:
-            widths = [revenue / top_revenue * split.get(stage, 0.0) for _, revenue, split in rows]
+            widths = [split.get(stage, 0.0) for _, _, split in rows]
             ax.barh(positions, widths, left=done, color=stage_color(stage), label=stage)
             done = [a + b for a, b in zip(done, widths, strict=True)]
         for y, (_, revenue, split) in enumerate(rows):
-            if not split:  # nothing attributed: the bar is the revenue, in escrow's grey
-                ax.barh([y], [revenue / top_revenue], color=_OTHERS)
-            ax.text(revenue / top_revenue, y, f"  {fmt(revenue)}", va="center", fontsize=7.5)
+            if not split:  # nothing attributed: held in escrow whole
+                ax.barh([y], [1.0], color=_OTHERS)
+            ax.text(1.0, y, f"  {fmt(revenue)}", va="center", fontsize=7.5)
         ax.set_yticks(positions, labels=[label for label, _, _ in rows])
         ax.invert_yaxis()
-        ax.set_xlim(0, 1.45)
-        ax.set_xticks([])
-        ax.set_xlabel("revenue, split by the stages' shares")
+        ax.set_xlim(0, 1.4)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], labels=["0", "25", "50", "75", "100 %"])
+        ax.set_xlabel("stage split of each event (%), and its revenue")
         if stages:
             ax.legend(fontsize=7.5, loc="lower right")
         ax.set_title(title)
