@@ -49,7 +49,7 @@ h1{margin-bottom:.2rem}h2{border-bottom:2px solid #cfd8dc;padding-bottom:.2rem;m
 h3{margin-top:1.8rem}.meta,.note{color:#546e7a}.note{font-style:italic}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.88rem}
 th,td{border-bottom:1px solid #eceff1;padding:.25rem .6rem;text-align:left;vertical-align:top}
-th{background:#f5f7f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f7f8}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 code,.mono{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:.85em}
 img{max-width:100%;height:auto;border:1px solid #eceff1;margin:.5rem 0}
 .ok{color:#2e7d32;font-weight:bold}.bad{color:#c62828;font-weight:bold}
