@@ -115,12 +115,21 @@ class ValueFlow:
                 return node
         raise KeyError(node_id)
 
-    def collapsed(self, keep: int) -> ValueFlow:
+    def collapsed(self, keep: int, *, group: Mapping[str, str] | None = None) -> ValueFlow:
         """The flow with at most ``keep`` nodes of each stage/asset/account layer; the
-        smaller ones merged into one ``N others`` node per layer (units conserved).
+        smaller ones merged into ``N others`` nodes (units conserved).
 
         Revenue, escrow and ``unattributed`` nodes are always kept.
+
+        Args:
+            keep: Nodes kept per layer, the merged ones included.
+            group: Node id to a group (an asset's stage, say): the merged nodes of a layer
+                become one ``N other <group> assets`` node per group (id
+                ``others:<layer>:<group>``) rather than one for the layer, so a long tail
+                still shows where its value came from. Nodes without a group merge into
+                ``others:<layer>``.
         """
+        group = group or {}
         rename: dict[str, str] = {}
         by_layer: dict[int, list[FlowNode]] = defaultdict(list)
         for node in self.nodes:
@@ -131,19 +140,18 @@ class ValueFlow:
             if len(nodes) <= keep:
                 continue
             dropped = nodes[keep - 1 :] if keep > 0 else nodes
-            name = f"others:{layer}"
             noun = {"stage": "stages", "asset": "assets", "account": "accounts"}[dropped[0].kind]
+            parts: dict[str, list[FlowNode]] = defaultdict(list)
             for node in dropped:
-                rename[node.id] = name
-            others.append(
-                FlowNode(
-                    name,
-                    f"{len(dropped)} other {noun}",
-                    layer,
-                    "others",
-                    sum(n.value for n in dropped),
+                parts[group.get(node.id, "")].append(node)
+            for name, members in sorted(parts.items()):
+                node_id = f"others:{layer}:{name}" if name else f"others:{layer}"
+                for node in members:
+                    rename[node.id] = node_id
+                label = f"{len(members):,} other {name + ' ' if name else ''}{noun}"
+                others.append(
+                    FlowNode(node_id, label, layer, "others", sum(n.value for n in members))
                 )
-            )
         if not rename:
             return self
         merged: dict[tuple[str, str], int] = defaultdict(int)

@@ -357,8 +357,10 @@ def _flow_section(section: EpochReport, fmt: Callable[[int], str], keep: int) ->
         f"<p>Every unit of revenue, {_e(path)}: paid to owners or held in escrow. "
         "Balances below the minimum payout are carried to the next epoch.</p>"
     )
+    # The assets merged for room keep their stage: "612 other data assets", in its colour.
+    by_stage = {f"asset:{asset}": stage for asset, stage in section.stage_of.items()}
     png = flow_png(
-        flow.collapsed(keep),
+        flow.collapsed(keep, group=by_stage),
         _label_formatter(section),
         title=f"Epoch {n}: value flow",
         stage_of=section.stage_of,

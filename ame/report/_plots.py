@@ -152,6 +152,8 @@ def flow_png(
     stage_of = stage_of or {}
     color: dict[str, str] = {}
     for node in flow.nodes:
+        if node.kind == "others" and node.id.count(":") == 2:  # a stage's long tail
+            color[node.id] = stage_color(node.id.split(":", 2)[2])
         if node.layer != 1 or node.id.endswith("unattributed"):
             continue
         if node.kind == "stage":

@@ -383,3 +383,28 @@ def test_the_report_names_contributors_and_shows_the_tokens_units_and_the_dates_
     assert f"ame owed ADDRESS --settlement {settlement}" in section
     (event,) = page.table("events", "epoch-1-events").rows[1:]
     assert event[0][0] == "e1" and event[3][0] == "1 POOL"
+
+
+def test_the_flows_long_tail_is_merged_by_stage_and_every_unit_kept(
+    large: tuple[Report, str],
+) -> None:
+    section = large[0].epochs[0]
+    assert section.flow is not None
+    group = {f"asset:{a}": s for a, s in section.stage_of.items()}
+    small = section.flow.collapsed(10, group=group)
+    assert small.total() == section.flow.total()
+    for layer in range(len(small.layers)):
+        column = [n for n in small.nodes if n.layer == layer]
+        assert sum(n.value for n in column) == sum(
+            n.value for n in section.flow.nodes if n.layer == layer
+        )
+    tails = {n.id: n for n in small.nodes if n.kind == "others" and n.layer == 2}
+    assert set(tails) == {f"others:2:{s}" for s in ("data", "base_model", "adapter", "prompt")}
+    merged = {s: sum(1 for a, g in group.items() if g == s) for s in KIND_STAGES.values()}
+    for node_id, node in tails.items():
+        stage = node_id.split(":")[2]
+        count = int(node.label.split(" ")[0].replace(",", ""))
+        assert node.label == f"{count:,} other {stage} assets" and count <= merged[stage]
+    assert [n.label for n in small.nodes if n.kind == "others" and n.layer == 3] == [
+        "1,191 other accounts"
+    ]
