@@ -31,6 +31,12 @@ allow_local = false             # read file:// URIs named on-chain: development 
 [account]
 keystore = "operator.json"      # eth-account keystore; password from $AME_KEYSTORE_PASSWORD or a prompt
 
+[claim_page]                    # the contributors' claim page (docs/claim-page.md)
+url = "https://example.org/claim/"  # where it is published: the report's "how to claim" links it
+chain_id = 1                    # `ame serve`: /config.json names this chain and settlement.address
+port = 8080                     # `ame serve`: the port on 127.0.0.1
+dir = "web/claim/dist"          # `ame serve`: the built page (default: this checkout's, `make web`)
+
 [deploy]
 challenge_window = 3600         # seconds; also dispute_window, claim_period
 operator_bond = 100000000000000000   # wei; also dispute_bond
@@ -84,6 +90,10 @@ ENV_OVERRIDES: Final[dict[str, tuple[str, str]]] = {
     "AME_FETCH_DEADLINE": ("fetch", "deadline"),
     "AME_FETCH_ALLOW_LOCAL": ("fetch", "allow_local"),
     "AME_KEYSTORE": ("account", "keystore"),
+    "AME_CLAIM_PAGE_URL": ("claim_page", "url"),
+    "AME_CLAIM_PAGE_CHAIN_ID": ("claim_page", "chain_id"),
+    "AME_CLAIM_PAGE_PORT": ("claim_page", "port"),
+    "AME_CLAIM_PAGE_DIR": ("claim_page", "dir"),
     "AME_CHALLENGE_WINDOW": ("deploy", "challenge_window"),
     "AME_DISPUTE_WINDOW": ("deploy", "dispute_window"),
     "AME_CLAIM_PERIOD": ("deploy", "claim_period"),
@@ -191,6 +201,22 @@ class AccountSection(_Section):
     keystore: Path | None = None
 
 
+class ClaimPageSection(_Section):
+    """The claim page: where contributors find it, and what ``ame serve`` serves.
+
+    Attributes:
+        url: Where the page is published (linked from the report's "how to claim").
+        chain_id: The chain ``ame serve`` names in ``/config.json``, with ``settlement.address``.
+        port: ``ame serve``'s port on 127.0.0.1 (0: a free one).
+        dir: The built page ``ame serve`` serves (default: this checkout's ``web/claim/dist``).
+    """
+
+    url: Url | None = None
+    chain_id: Annotated[int, BeforeValidator(_integer), Field(ge=1)] | None = None
+    port: Annotated[int, BeforeValidator(_integer), Field(ge=0, le=65535)] = 8080
+    dir: Path | None = None
+
+
 _DEFAULTS = SettlementConfig()
 
 
@@ -227,6 +253,7 @@ class AmeConfig(_Section):
     publish: PublishSection = PublishSection()
     fetch: FetchSection = FetchSection()
     account: AccountSection = AccountSection()
+    claim_page: ClaimPageSection = ClaimPageSection()
     deploy: DeploySection = DeploySection()
     source: Path | None = None
 
@@ -241,7 +268,12 @@ class AmeConfig(_Section):
         return self.publish.dir if self.publish.dir is not None else self.state.dir / "published"
 
 
-_PATH_FIELDS = {("state", "dir"), ("publish", "dir"), ("account", "keystore")}
+_PATH_FIELDS = {
+    ("state", "dir"),
+    ("publish", "dir"),
+    ("account", "keystore"),
+    ("claim_page", "dir"),
+}
 
 
 def _read_file(path: Path) -> dict[str, Any]:

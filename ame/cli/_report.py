@@ -28,7 +28,8 @@ def report(session: Session, epochs: tuple[int, ...], output: Path) -> None:
     """Write an HTML report of EPOCHS (default: all): value flow, shares, decisions, gas, audit.
 
     The audit is the one `ame audit` runs; its verdict is in the report, and the exit
-    status is 0 whenever the report was written (gate on `ame audit`).
+    status is 0 whenever the report was written (gate on `ame audit`). Its "how to claim"
+    section links the claim page of [claim_page] url (or $AME_CLAIM_PAGE_URL).
     """
     from ame.report import (  # imports matplotlib: only here
         check_output,
@@ -39,7 +40,7 @@ def report(session: Session, epochs: tuple[int, ...], output: Path) -> None:
 
     ws = session.workspace(signing=False)
     check_output(output)
-    collected = collect_report(ws, epochs)
+    collected = collect_report(ws, epochs, claim_page=session.config.claim_page.url)
     session.progress.step("drawing the report")
     path = write_html(render_html(collected), output)
     rows = [

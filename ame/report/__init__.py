@@ -1,9 +1,15 @@
-"""The settlement report: one HTML file with the plots and tables of some epochs.
+"""The settlement report: one HTML file with the plots and tables of some epochs, for people.
 
-Per epoch it shows the value flow from revenue through pipeline stages (when the values
-document recorded them) and assets to accounts, each contributor's share (role, amount
-paid, claimed or not), the licence and opt-out decisions of the manifest, the gas each
-step used, and the verdict of the same audit ``ame audit`` runs::
+Per epoch it shows the token and the epoch's dates (proposed, challenge window end,
+finalised, claim before), the value flow from revenue through pipeline stages (when the
+values document recorded them) and assets to accounts, each revenue event (revenue,
+stage split, largest recipients, method), each contributor with the registry's names
+(role, share, amount paid, claimed or not), the licence and opt-out decisions of the
+manifest, the gas each step used, and the verdict of the same audit ``ame audit`` runs;
+then how to claim (the claim page, the commands, the proofs files). Amounts are in the
+token's units, dates in UTC; charts show the largest few and ``others`` at a bounded
+size and the tables list everyone, so it reads the same at ten contributors or ten
+thousand; a stage has one colour in every chart and report (:func:`stage_color`)::
 
     from ame.report import write_report
 
@@ -25,24 +31,30 @@ from ame.report._analysis import (
     KIND_STAGES,
     ContributorLine,
     Decision,
+    EventSummary,
     FlowLink,
     FlowNode,
     StageLine,
     ValueFlow,
     contributor_lines,
     decisions,
+    event_summaries,
     stage_lines,
     value_flow,
 )
-from ame.report._collect import EpochReport, GasLine, Report, collect_report
+from ame.report._collect import EpochDates, EpochReport, GasLine, Report, collect_report
 from ame.report._html import check_output, format_amount, render_html, write_html
+from ame.report._plots import STAGE_COLORS, stage_color
 from ame.workflow import Workspace
 
 __all__ = [
     "KIND_STAGES",
+    "STAGE_COLORS",
     "ContributorLine",
     "Decision",
+    "EpochDates",
     "EpochReport",
+    "EventSummary",
     "FlowLink",
     "FlowNode",
     "GasLine",
@@ -53,8 +65,10 @@ __all__ = [
     "collect_report",
     "contributor_lines",
     "decisions",
+    "event_summaries",
     "format_amount",
     "render_html",
+    "stage_color",
     "stage_lines",
     "value_flow",
     "write_html",
@@ -68,6 +82,7 @@ def write_report(
     path: Path | str = "report.html",
     *,
     stage_of: Mapping[str, str] | None = None,
+    claim_page: str | None = None,
 ) -> Path:
     """Collect the report of ``epochs`` (default: every proposed epoch) and write it to ``path``.
 
@@ -77,6 +92,7 @@ def write_report(
         path: The HTML file to write (atomically; folders are created).
         stage_of: Asset id to pipeline stage for the flow's stage layer (default: by the
             asset's registry kind, :data:`KIND_STAGES`).
+        claim_page: The claim page's URL, for the "how to claim" section.
 
     Returns:
         The path written.
@@ -86,6 +102,6 @@ def write_report(
         InputError: The file cannot be written.
     """
     check_output(path)  # before the work, not after
-    report = collect_report(ws, epochs, stage_of=stage_of)
+    report = collect_report(ws, epochs, stage_of=stage_of, claim_page=claim_page)
     ws.progress.step("drawing the report")
     return write_html(render_html(report), Path(path))

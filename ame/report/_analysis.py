@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from offchain.mapping import Manifest
+from offchain.mapping import Manifest, Values
 
 __all__ = [
     "KIND_STAGES",
     "ContributorLine",
     "Decision",
+    "EventSummary",
     "FlowLink",
     "FlowNode",
     "NodeKind",
@@ -34,6 +35,7 @@ __all__ = [
     "ValueFlow",
     "contributor_lines",
     "decisions",
+    "event_summaries",
     "stage_lines",
     "value_flow",
 ]
@@ -113,12 +115,21 @@ class ValueFlow:
                 return node
         raise KeyError(node_id)
 
-    def collapsed(self, keep: int) -> ValueFlow:
+    def collapsed(self, keep: int, *, group: Mapping[str, str] | None = None) -> ValueFlow:
         """The flow with at most ``keep`` nodes of each stage/asset/account layer; the
-        smaller ones merged into one ``N others`` node per layer (units conserved).
+        smaller ones merged into ``N others`` nodes (units conserved).
 
         Revenue, escrow and ``unattributed`` nodes are always kept.
+
+        Args:
+            keep: Nodes kept per layer, the merged ones included.
+            group: Node id to a group (an asset's stage, say): the merged nodes of a layer
+                become one ``N other <group> assets`` node per group (id
+                ``others:<layer>:<group>``) rather than one for the layer, so a long tail
+                still shows where its value came from. Nodes without a group merge into
+                ``others:<layer>``.
         """
+        group = group or {}
         rename: dict[str, str] = {}
         by_layer: dict[int, list[FlowNode]] = defaultdict(list)
         for node in self.nodes:
@@ -129,19 +140,18 @@ class ValueFlow:
             if len(nodes) <= keep:
                 continue
             dropped = nodes[keep - 1 :] if keep > 0 else nodes
-            name = f"others:{layer}"
             noun = {"stage": "stages", "asset": "assets", "account": "accounts"}[dropped[0].kind]
+            parts: dict[str, list[FlowNode]] = defaultdict(list)
             for node in dropped:
-                rename[node.id] = name
-            others.append(
-                FlowNode(
-                    name,
-                    f"{len(dropped)} other {noun}",
-                    layer,
-                    "others",
-                    sum(n.value for n in dropped),
+                parts[group.get(node.id, "")].append(node)
+            for name, members in sorted(parts.items()):
+                node_id = f"others:{layer}:{name}" if name else f"others:{layer}"
+                for node in members:
+                    rename[node.id] = node_id
+                label = f"{len(members):,} other {name + ' ' if name else ''}{noun}"
+                others.append(
+                    FlowNode(node_id, label, layer, "others", sum(n.value for n in members))
                 )
-            )
         if not rename:
             return self
         merged: dict[tuple[str, str], int] = defaultdict(int)
@@ -322,6 +332,7 @@ class ContributorLine:
         carried_out: Balance carried to the next epoch (below the minimum payout).
         leaf: Its leaf index, when paid.
         claimed: Whether its leaf was claimed; None when it has no leaf.
+        names: Its owners' names in the registry (for people; untrusted text).
     """
 
     account: str
@@ -333,6 +344,7 @@ class ContributorLine:
     carried_out: int
     leaf: int | None
     claimed: bool | None
+    names: tuple[str, ...] = ()
 
 
 def _royalty_assets(manifest: Manifest) -> set[str]:
@@ -349,7 +361,10 @@ def _royalty_assets(manifest: Manifest) -> set[str]:
 
 
 def contributor_lines(
-    manifest: Manifest, kinds: Mapping[str, str] | None = None, claimed: Sequence[int] = ()
+    manifest: Manifest,
+    kinds: Mapping[str, str] | None = None,
+    claimed: Sequence[int] = (),
+    names: Mapping[str, Sequence[str]] | None = None,
 ) -> list[ContributorLine]:
     """Every account of the manifest, largest earnings first (ties by address).
 
@@ -357,8 +372,10 @@ def contributor_lines(
         manifest: The epoch's manifest.
         kinds: Asset id to registry kind (roles say ``asset`` when unknown).
         claimed: Indices of the leaves claimed on-chain.
+        names: Account (checksummed) to its names in the registry.
     """
     kinds = kinds or {}
+    names = names or {}
     royalty = _royalty_assets(manifest)
     roles: dict[str, set[str]] = defaultdict(set)
     for payout in manifest.assets:
@@ -386,6 +403,7 @@ def contributor_lines(
                 carried_out=balance.carried_out,
                 leaf=leaf.index if leaf is not None else None,
                 claimed=None if leaf is None else leaf.index in done,
+                names=tuple(sorted(set(names.get(balance.account, ())))),
             )
         )
     return sorted(lines, key=lambda c: (-c.earned, -c.paid, int(c.account, 16)))
@@ -432,3 +450,106 @@ def decisions(manifest: Manifest) -> list[Decision]:
         if x.asset is None
     )
     return sorted(out, key=lambda d: (d.event, d.asset or ""))
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """One revenue event of the epoch: what it earned, how the stages split it, who got most.
+
+    Attributes:
+        id: The event id.
+        date: Its UTC day (ISO ``YYYY-MM-DD``).
+        commercial: Whether it was a commercial use.
+        revenue: Its revenue, in token units.
+        escrowed: Units of it held in escrow (withheld lines, or nobody attributed).
+        stages: ``(stage, share)`` largest first: the values document's stage values when
+            attribution recorded them (``stage_source`` ``attribution``), else the revenue
+            each stage's assets received in the manifest (``paid``).
+        stage_source: ``attribution``, ``paid`` or ``""`` (nothing to split).
+        top: The assets the manifest gave most of the event, ``(asset, units)``, largest first.
+        assets: How many assets received part of the event.
+        method: The valuation method the values document names (``diagnostics.method``).
+        max_stderr: The largest standard error of an asset's value it reports (0 when exact).
+        notes: The values document's diagnostic notes for the event.
+    """
+
+    id: str
+    date: str
+    commercial: bool
+    revenue: int
+    escrowed: int
+    stages: tuple[tuple[str, Fraction], ...]
+    stage_source: Literal["attribution", "paid", ""]
+    top: tuple[tuple[str, int], ...]
+    assets: int
+    method: str | None = None
+    max_stderr: float | None = None
+    notes: tuple[str, ...] = ()
+
+
+def event_summaries(
+    manifest: Manifest,
+    kinds: Mapping[str, str] | None = None,
+    *,
+    stage_of: Mapping[str, str] | None = None,
+    stages: Mapping[str, Mapping[str, Fraction]] | None = None,
+    values: Values | None = None,
+    top: int = 3,
+) -> list[EventSummary]:
+    """One summary per event of the manifest, in the manifest's order.
+
+    Args:
+        manifest: The epoch's manifest.
+        kinds: Asset id to registry kind (an asset's stage when ``stage_of`` does not say).
+        stage_of: Asset id to stage id; overrides :data:`KIND_STAGES`.
+        stages: Event id to the values document's ``{stage: value}`` (when recorded).
+        values: The values document, for each event's diagnostics (method, standard errors).
+        top: How many of the largest recipients to keep per event.
+    """
+    kinds, stage_of, stages = kinds or {}, stage_of or {}, stages or {}
+    events = {str(e.id): e for e in values.events} if values is not None else {}
+    out = []
+    for event in manifest.events:
+        received: dict[str, int] = defaultdict(int)
+        for line in event.lines:
+            if line.amount and line.action == "paid":
+                received[str(line.asset)] += line.amount
+        recorded = stages.get(str(event.id))
+        split: dict[str, Fraction] = {}
+        source: Literal["attribution", "paid", ""] = ""
+        if recorded and sum(recorded.values(), Fraction(0)) > 0:
+            total = sum(recorded.values(), Fraction(0))
+            split = {s: v / total for s, v in recorded.items() if v > 0}
+            source = "attribution"
+        elif received:
+            by_stage: dict[str, int] = defaultdict(int)
+            for asset, units in received.items():
+                by_stage[
+                    stage_of.get(asset) or KIND_STAGES.get(kinds.get(asset, ""), "unknown")
+                ] += units
+            paid = sum(by_stage.values())
+            split = {s: Fraction(v, paid) for s, v in by_stage.items()}
+            source = "paid"
+        ranked = sorted(received.items(), key=lambda item: (-item[1], item[0]))
+        diagnostics = getattr(events.get(str(event.id)), "diagnostics", None)
+        out.append(
+            EventSummary(
+                id=str(event.id),
+                date=event.date.isoformat(),
+                commercial=bool(event.commercial),
+                revenue=int(event.revenue),
+                escrowed=int(event.escrowed),
+                stages=tuple(sorted(split.items(), key=lambda item: (-item[1], item[0]))),
+                stage_source=source,
+                top=tuple(ranked[:top]),
+                assets=len(received),
+                method=diagnostics.method if diagnostics is not None else None,
+                max_stderr=(
+                    max(diagnostics.stderr.values(), default=0.0)
+                    if diagnostics is not None
+                    else None
+                ),
+                notes=tuple(diagnostics.notes) if diagnostics is not None else (),
+            )
+        )
+    return out

@@ -6,6 +6,14 @@ committed one, else the published one), the registry and values published beside
 ``Claimed`` events, the gas of every transaction of the epoch, and the verdict of the
 same audit ``ame audit`` runs (:func:`~ame.workflow.audit_epoch`).
 
+Amounts are shown in the token's units (``ame owed``'s :class:`~ame.workflow.TokenUnits`:
+ETH, or the ERC-20's ``symbol()`` and ``decimals()`` read through ``IERC20Metadata``),
+accounts beside their names in the registry published with the manifest (when it is the
+registry the manifest was mapped from), and the epoch's life as dates: proposed and
+finalised (the timestamps of the blocks of its ``EpochProposed`` and ``EpochFinalized``
+events), the end of its challenge window (``challengeEnd``) and when what is left may be
+swept (the contract's ``expiryOf``, once finalised).
+
 Gas comes from the receipts the state recorded (``gasUsed`` of every transaction the
 workflow sent, with its step name); transactions others sent for the epoch (claims by
 contributors, fraud proofs, disputes) are found from the contract's events and their
@@ -19,26 +27,48 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
+from eth_utils.address import to_checksum_address
+
 from ame.report._analysis import (
+    KIND_STAGES,
     ContributorLine,
     Decision,
+    EventSummary,
     StageLine,
     ValueFlow,
     contributor_lines,
     decisions,
+    event_summaries,
     stage_lines,
     value_flow,
 )
-from ame.workflow import AuditReport, FetchPolicy, Workspace, audit_epoch, fetch, keccak_hex
+from ame.workflow import (
+    AuditReport,
+    FetchPolicy,
+    TokenUnits,
+    Workspace,
+    audit_epoch,
+    fetch,
+    keccak_hex,
+)
+from ame.workflow._owed import token_units
 from ame.workflow._publish import sibling_uri
 from ame.workflow.exceptions import WorkflowError
 from ame_chain.errors import chain_errors
 from ame_chain.leaves import EpochHeader
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError
-from offchain.mapping import Manifest, Totals, parse_manifest, parse_registry
+from offchain.mapping import (
+    Manifest,
+    Registry,
+    Totals,
+    Values,
+    parse_manifest,
+    parse_registry,
+    parse_values,
+)
 
-__all__ = ["EpochReport", "GasLine", "Report", "collect_report"]
+__all__ = ["EpochDates", "EpochReport", "GasLine", "Report", "collect_report"]
 
 #: Contract events that name an epoch, and the step of the transaction that emitted them.
 _EVENT_STEPS: Mapping[str, str] = {
@@ -75,6 +105,25 @@ class GasLine:
     source: Literal["state", "chain"]
 
 
+@dataclass(frozen=True)
+class EpochDates:
+    """When things happened, or will, in an epoch's life (Unix seconds, UTC).
+
+    Attributes:
+        proposed: The block time of its ``EpochProposed`` event.
+        window_end: When its challenge window ends (``challengeEnd``): claims open once it
+            is finalised after this.
+        finalized: The block time of its ``EpochFinalized`` event; None until finalised.
+        expiry: When what is left may be swept (``expiryOf``, read once finalised; it moves
+            while the contract is paused); None before.
+    """
+
+    proposed: int | None
+    window_end: int
+    finalized: int | None = None
+    expiry: int | None = None
+
+
 @dataclass
 class EpochReport:
     """Everything the report shows about one epoch.
@@ -92,6 +141,12 @@ class EpochReport:
         gas: Every transaction of the epoch, in block order.
         claimed: Units claimed on-chain.
         audit: The verdict of :func:`~ame.workflow.audit_epoch`.
+        units: How the epoch's token is shown (symbol and decimals).
+        dates: Proposal, window end, finalisation and expiry.
+        events: One summary per revenue event, in the manifest's order.
+        proofs_uri: Where the epoch's proofs file is published (None when the manifest
+            names none).
+        stage_of: Asset id to its pipeline stage (for the stages' colours).
         notes: What could not be shown, and why.
     """
 
@@ -100,6 +155,8 @@ class EpochReport:
     header: EpochHeader
     manifest_uri: str
     audit: AuditReport
+    units: TokenUnits
+    dates: EpochDates
     manifest: Manifest | None = None
     flow: ValueFlow | None = None
     stages: list[StageLine] = field(default_factory=list)
@@ -107,6 +164,9 @@ class EpochReport:
     decisions: list[Decision] = field(default_factory=list)
     gas: list[GasLine] = field(default_factory=list)
     claimed: int = 0
+    events: list[EventSummary] = field(default_factory=list)
+    proofs_uri: str | None = None
+    stage_of: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -124,16 +184,24 @@ class Report:
         settlement: The contract's address.
         block: The chain's latest block when the report was collected.
         epochs: One section per epoch, by epoch number.
+        time: The latest block's timestamp ("now" for the chain; None when unknown).
+        claim_page: Where contributors claim in a browser (the "how to claim" link).
     """
 
     chain_id: int
     settlement: str
     block: int
     epochs: tuple[EpochReport, ...]
+    time: int | None = None
+    claim_page: str | None = None
 
 
 def collect_report(
-    ws: Workspace, epochs: Sequence[int] = (), *, stage_of: Mapping[str, str] | None = None
+    ws: Workspace,
+    epochs: Sequence[int] = (),
+    *,
+    stage_of: Mapping[str, str] | None = None,
+    claim_page: str | None = None,
 ) -> Report:
     """Gather the report of ``epochs`` (default: every epoch proposed on the contract).
 
@@ -142,6 +210,7 @@ def collect_report(
         epochs: The epochs to report on.
         stage_of: Asset id to pipeline stage, for the flow's stage layer; by default the
             stage follows the asset's registry kind (:data:`~ame.report.KIND_STAGES`).
+        claim_page: The claim page's URL, linked from the "how to claim" section.
 
     Raises:
         WorkflowError: An epoch was never proposed, or no epoch was proposed at all.
@@ -154,17 +223,47 @@ def collect_report(
         if epoch not in proposed:
             raise WorkflowError(f"epoch {epoch} was never proposed on {ws.client.address}")
     with chain_errors():
-        block = int(ws.chain.w3.eth.block_number)
+        latest = ws.chain.w3.eth.get_block("latest")
+    units: dict[str, TokenUnits] = {}
     sections = []
     for epoch in chosen:
         header, uri = proposed[epoch]
         ws.progress.step(f"epoch {epoch}: auditing")
         audit = audit_epoch(ws, epoch)
-        section = EpochReport(epoch, audit.status, header, uri, audit)
+        if header.token not in units:
+            units[header.token] = token_units(ws, header)
+        dates = EpochDates(None, header.challenge_end)
+        section = EpochReport(epoch, audit.status, header, uri, audit, units[header.token], dates)
         _read_manifest(ws, section, stage_of or {})
-        _gas(ws, section)
+        blocks = _gas(ws, section)
+        section.dates = _dates(ws, section, blocks)
         sections.append(section)
-    return Report(ws.client.chain_id, ws.client.address, block, tuple(sections))
+    return Report(
+        ws.client.chain_id,
+        ws.client.address,
+        int(latest["number"]),
+        tuple(sections),
+        time=int(latest["timestamp"]),
+        claim_page=claim_page,
+    )
+
+
+def _dates(ws: Workspace, section: EpochReport, blocks: Mapping[str, int]) -> EpochDates:
+    def time_of(step: str) -> int | None:
+        if step not in blocks:
+            return None
+        with chain_errors():
+            return int(ws.chain.w3.eth.get_block(blocks[step])["timestamp"])
+
+    expiry = None
+    if section.status in ("Finalized", "Swept"):
+        expiry = ws.client.expiry_of(section.header)
+    return EpochDates(
+        proposed=time_of("propose"),
+        window_end=section.header.challenge_end,
+        finalized=time_of("finalize"),
+        expiry=expiry,
+    )
 
 
 def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, str]) -> None:
@@ -185,8 +284,16 @@ def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, s
         section.notes.append(f"the manifest cannot be shown: {err}")
         return
     section.manifest = manifest
-    kinds = _kinds(section, uri, ws.fetch_policy)
-    stages = _stages(section, uri, ws.fetch_policy)
+    if manifest.proofs is not None:
+        section.proofs_uri = sibling_uri(uri, manifest.proofs.uri)
+    registry = _registry(section, uri, ws.fetch_policy)
+    kinds: dict[str, str] = {a.id: a.kind for a in registry.assets} if registry else {}
+    section.stage_of = {
+        asset: stage_of.get(asset) or KIND_STAGES.get(kind, "unknown")
+        for asset, kind in kinds.items()
+    }
+    values_document = _document(section, uri, "values", ws.fetch_policy)
+    stages = _stages(section, values_document)
     claims = ws.client.events("Claimed", ws.from_block, epoch=section.epoch)
     claimed = [int(e["index"]) for e in claims]
     section.claimed = sum(int(e["amount"]) for e in claims)
@@ -194,8 +301,17 @@ def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, s
     if stages:
         revenue = {str(e.id): int(e.revenue) for e in manifest.events}
         section.stages = stage_lines(section.flow, stages, revenue)
-    section.contributors = contributor_lines(manifest, kinds, claimed)
+    section.contributors = contributor_lines(
+        manifest, kinds, claimed, _names(section, manifest, registry)
+    )
     section.decisions = decisions(manifest)
+    section.events = event_summaries(
+        manifest,
+        kinds,
+        stage_of=stage_of,
+        stages=stages,
+        values=_values(section, values_document, uri),
+    )
 
 
 def _document(section: EpochReport, uri: str, name: str, policy: FetchPolicy) -> Any:
@@ -207,21 +323,51 @@ def _document(section: EpochReport, uri: str, name: str, policy: FetchPolicy) ->
         return None
 
 
-def _kinds(section: EpochReport, uri: str, policy: FetchPolicy) -> dict[str, str]:
+def _registry(section: EpochReport, uri: str, policy: FetchPolicy) -> Registry | None:
     document = _document(section, uri, "registry", policy)
     if document is None:
-        return {}
+        return None
     try:
-        registry = parse_registry(document, source=sibling_uri(uri, "registry.json"))
+        return parse_registry(document, source=sibling_uri(uri, "registry.json"))
     except AmeError as err:
-        section.notes.append(f"asset kinds and roles not shown: {err}")
+        section.notes.append(f"asset kinds, roles and names not shown: {err}")
+        return None
+
+
+def _names(
+    section: EpochReport, manifest: Manifest, registry: Registry | None
+) -> dict[str, list[str]]:
+    """Account to its owner names, from the registry the manifest was mapped from only."""
+    if registry is None:
         return {}
-    return {asset.id: asset.kind for asset in registry.assets}
+    if registry.digest() != manifest.inputs.registry.sha256:
+        # Anyone can publish a registry beside the manifest; names are shown from the
+        # one the epoch was mapped from, the others would put words in its mouth.
+        section.notes.append(
+            "names not shown: the published registry is not the one the manifest was mapped "
+            f"from (sha256 {registry.digest()}, not {manifest.inputs.registry.sha256})"
+        )
+        return {}
+    names: dict[str, list[str]] = {}
+    for asset in registry.assets:
+        for owner in asset.owners:
+            if owner.name:
+                names.setdefault(to_checksum_address(owner.address), []).append(owner.name)
+    return names
 
 
-def _stages(section: EpochReport, uri: str, policy: FetchPolicy) -> dict[str, dict[str, Fraction]]:
+def _values(section: EpochReport, document: Any, uri: str) -> Values | None:
+    if document is None:
+        return None
+    try:
+        return parse_values(document, source=sibling_uri(uri, "values.json"))
+    except AmeError as err:
+        section.notes.append(f"methods and standard errors not shown: {err}")
+        return None
+
+
+def _stages(section: EpochReport, document: Any) -> dict[str, dict[str, Fraction]]:
     # Read from the raw document: ``stages`` is optional and the report only draws it.
-    document = _document(section, uri, "values", policy)
     events = document.get("events") if isinstance(document, dict) else None
     out: dict[str, dict[str, Fraction]] = {}
     for i, event in enumerate(events if isinstance(events, list) else []):
@@ -246,8 +392,10 @@ def _hex(value: Any) -> str:
     return "0x" + text.removeprefix("0x").lower()
 
 
-def _gas(ws: Workspace, section: EpochReport) -> None:
+def _gas(ws: Workspace, section: EpochReport) -> dict[str, int]:
+    """Fill ``section.gas``; return the first block of each step (``propose``, ``finalize``...)."""
     onchain: dict[str, str] = {}
+    first: dict[str, int] = {}
     contract = ws.client.contract
     for name, step in _EVENT_STEPS.items():
         with chain_errors():  # the transaction hashes: more than client.events gives
@@ -256,6 +404,7 @@ def _gas(ws: Workspace, section: EpochReport) -> None:
             )
         for log in logs:
             onchain.setdefault(_hex(log["transactionHash"]), step)
+            first[step] = min(first.get(step, int(log["blockNumber"])), int(log["blockNumber"]))
     lines: dict[str, GasLine] = {}
     chain_id, address = ws.client.chain_id, ws.client.address
     recorded = ws.state.txs((chain_id, address, section.epoch)) + [
@@ -281,3 +430,4 @@ def _gas(ws: Workspace, section: EpochReport) -> None:
     section.gas = sorted(lines.values(), key=lambda g: (g.block, g.step, g.tx_hash))
     if pending:
         section.notes.append(f"{pending} transaction(s) signed but not yet mined (no gas yet)")
+    return first

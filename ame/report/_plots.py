@@ -9,9 +9,13 @@ floats here only as coordinates; every label is formatted from the exact integer
 
 from __future__ import annotations
 
+import hashlib
 import io
+import unicodedata
+import warnings
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 import matplotlib
 from matplotlib import colormaps, style, ticker
@@ -21,10 +25,19 @@ from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 
-from ame.report._analysis import ContributorLine, Decision, FlowNode, ValueFlow
+from ame.report._analysis import ContributorLine, Decision, EventSummary, FlowNode, ValueFlow
 from ame.report._collect import GasLine
 
-__all__ = ["decisions_png", "flow_png", "gas_png", "shares_png"]
+__all__ = [
+    "STAGE_COLORS",
+    "contributor_label",
+    "decisions_png",
+    "events_png",
+    "flow_png",
+    "gas_png",
+    "shares_png",
+    "stage_color",
+]
 
 #: Formats an exact amount for a label.
 Formatter = Callable[[int], str]
@@ -34,7 +47,48 @@ _CLAIMED, _UNCLAIMED, _CARRIED = "#2e7d32", "#ef6c00", "#9e9e9e"
 _ESCROW, _OTHERS, _REVENUE = "#c62828", "#bdbdbd", "#37474f"
 
 
+#: The colour of each stage of the reference pipeline, the same in every chart of every
+#: report (Okabe-Ito: told apart by colour-blind readers too). Other stages take one of
+#: :data:`_EXTRA_STAGE_COLORS` by a hash of their name, so they too keep their colour.
+STAGE_COLORS: Final[Mapping[str, str]] = {
+    "data": "#0072b2",
+    "base_model": "#e69f00",
+    "adapter": "#009e73",
+    "prompt": "#cc79a7",
+    "other": "#56b4e9",
+    "unknown": "#999999",
+    "unattributed": "#bdbdbd",
+}
+_EXTRA_STAGE_COLORS: Final = (
+    "#d55e00",
+    "#8c564b",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#9467bd",
+    "#393b79",
+    "#637939",
+)
+
+
+def stage_color(stage: str) -> str:
+    """The fixed colour of a pipeline stage (``#rrggbb``), whatever else the report shows.
+
+    The reference stages have their own (:data:`STAGE_COLORS`); any other stage is given
+    one by the SHA-256 of its name, never by its rank, so two reports agree.
+    """
+    if stage in STAGE_COLORS:
+        return STAGE_COLORS[stage]
+    digest = hashlib.sha256(stage.encode("utf-8", "surrogatepass")).digest()
+    return _EXTRA_STAGE_COLORS[digest[0] % len(_EXTRA_STAGE_COLORS)]
+
+
 def _text(label: str, limit: int = 40) -> str:
+    # Labels come from documents: control characters (a newline would break the layout)
+    # and lone surrogates are drawn as U+FFFD; long ones are cut.
+    label = "".join(
+        "\ufffd" if unicodedata.category(c) in ("Cc", "Cs", "Cf", "Zl", "Zp") else c for c in label
+    )
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
@@ -51,7 +105,13 @@ def _render(draw: Callable[[Figure], None], width: float, height: float) -> byte
                 "path.simplify": True,
             }
         ),
+        warnings.catch_warnings(),
     ):
+        # Names come from registries in any script; a glyph DejaVu lacks is drawn as a
+        # box (the HTML tables hold the text), not worth a warning per report.
+        warnings.filterwarnings(
+            "ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning
+        )
         figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
         FigureCanvasAgg(figure)
         draw(figure)
@@ -67,24 +127,39 @@ def _palette(count: int) -> list[str]:
     return [mcolors.to_hex(colors[order[i % 20]]) for i in range(count)]
 
 
-def flow_png(flow: ValueFlow, fmt: Formatter, *, title: str) -> bytes:
+def flow_png(
+    flow: ValueFlow,
+    fmt: Formatter,
+    *,
+    title: str,
+    stage_of: Mapping[str, str] | None = None,
+) -> bytes:
     """A Sankey-style diagram of ``flow``: columns of nodes, bands as wide as the units moved.
+
+    Stages are drawn in their fixed colours (:func:`stage_color`); without a stage column
+    each asset takes its stage's colour, and deeper nodes their largest source's.
 
     Args:
         flow: The (collapsed) value flow.
         fmt: Formats an amount for the labels.
         title: The figure's title.
+        stage_of: Asset id to its stage, for the colours of a flow without stages.
     """
     columns: dict[int, list[FlowNode]] = defaultdict(list)
     for node in flow.nodes:
         columns[node.layer].append(node)
     total = max(flow.total(), 1)
-    colored = [
-        n
-        for n in flow.nodes
-        if n.layer == 1 and n.kind in ("stage", "asset") and not n.id.endswith("unattributed")
-    ]
-    color = dict(zip((n.id for n in colored), _palette(len(colored)), strict=True))
+    stage_of = stage_of or {}
+    color: dict[str, str] = {}
+    for node in flow.nodes:
+        if node.kind == "others" and node.id.count(":") == 2:  # a stage's long tail
+            color[node.id] = stage_color(node.id.split(":", 2)[2])
+        if node.layer != 1 or node.id.endswith("unattributed"):
+            continue
+        if node.kind == "stage":
+            color[node.id] = stage_color(node.id.removeprefix("stage:"))
+        elif node.kind == "asset":
+            color[node.id] = stage_color(stage_of.get(node.id.removeprefix("asset:"), "unknown"))
     for node in flow.nodes:
         color.setdefault(node.id, _color_of(node, flow, color))
     gap, min_slot, width = 0.025, 0.045, 0.06
@@ -181,43 +256,66 @@ def _color_of(node: FlowNode, flow: ValueFlow, known: dict[str, str]) -> str:
     return _OTHERS
 
 
-def shares_png(contributors: Sequence[ContributorLine], fmt: Formatter, *, title: str) -> bytes:
-    """Horizontal bars of each contributor's share of the epoch's earnings, by claim state.
+def contributor_label(line: ContributorLine, limit: int = 28) -> str:
+    """A contributor as a chart names it: its registry name and a short address."""
+    short = f"{line.account[:6]}…{line.account[-4:]}"
+    if not line.names:
+        return short
+    return f"{_text(' / '.join(line.names), limit)} ({short})"
 
-    The 20 largest earners are drawn; the rest are one ``N others`` bar.
+
+def shares_png(
+    contributors: Sequence[ContributorLine], fmt: Formatter, *, title: str, top: int = 20
+) -> bytes:
+    """Horizontal bars of the largest earners' shares of the epoch's earnings, by claim state.
+
+    The ``top`` largest earners are drawn, named; what the others earned together is
+    written under the chart rather than drawn, so a long tail of small earners cannot
+    flatten the bars of the named ones. The axis runs to 100 % at most and the figure's
+    size is bounded whatever the number of contributors.
     """
     earning = [c for c in contributors if c.earned > 0]
-    shown = earning[:20] if len(earning) <= 21 else earning[:19]
+    shown = earning[:top]
     rest = earning[len(shown) :]
     total = sum(c.earned for c in earning) or 1
-    labels = [f"{c.account[:6]}…{c.account[-4:]}" for c in shown]
+    labels = [contributor_label(c) for c in shown]
     values = [c.earned for c in shown]
     colors = [
         _CARRIED if c.claimed is None else _CLAIMED if c.claimed else _UNCLAIMED for c in shown
     ]
+    caption = "share of the epoch's earnings (%)"
     if rest:
-        labels.append(f"{len(rest)} others")
-        values.append(sum(c.earned for c in rest))
-        colors.append(_OTHERS)
+        title = f"{title}: the {len(shown)} largest of {len(earning):,}"
+        others = sum(c.earned for c in rest)
+        caption += (
+            f"\nthe other {len(rest):,} accounts together: {100 * others / total:.2f}% · "
+            f"{fmt(others)} (every one in the table below)"
+        )
 
     def draw(figure: Figure) -> None:
         ax = figure.add_subplot()
         positions = list(range(len(values)))
         shares = [100 * v / total for v in values]
         ax.barh(positions, shares, color=colors)
-        ax.set_yticks(positions, labels=labels, fontfamily="DejaVu Sans Mono")
+        ax.set_yticks(positions, labels=labels)
         ax.invert_yaxis()
-        ax.set_xlabel("share of the epoch's earnings (%)")
-        ax.set_xlim(0, max(shares, default=1) * 1.45)
+        ax.set_xlabel(caption)
+        limit = min(100.0, max(shares, default=1) * 1.45)
+        ax.set_xlim(0, limit)
         for y, (share, value) in enumerate(zip(shares, values, strict=True)):
-            ax.text(share, y, f"  {share:.2f}% · {fmt(value)}", va="center", fontsize=7.5)
+            label = f"{share:.2f}% · {fmt(value)}"
+            if share > 0.6 * limit:  # no room to its right: inside the bar
+                ax.text(
+                    share, y, f"{label}  ", va="center", ha="right", fontsize=7.5, color="white"
+                )
+            else:
+                ax.text(share, y, f"  {label}", va="center", fontsize=7.5)
         legend = [
             (tone, name)
             for tone, name in (
                 (_CLAIMED, "paid, claimed"),
                 (_UNCLAIMED, "paid, not claimed"),
                 (_CARRIED, "carried forward"),
-                (_OTHERS, "others"),
             )
             if tone in colors
         ]
@@ -230,7 +328,55 @@ def shares_png(contributors: Sequence[ContributorLine], fmt: Formatter, *, title
         ax.set_title(title)
         ax.grid(axis="x", alpha=0.3)
 
-    return _render(draw, 9.0, min(max(2.6, 0.32 * len(values) + 1.4), 10.0))
+    return _render(draw, 9.0, min(max(2.6, 0.32 * len(values) + 1.6), 10.0))
+
+
+def events_png(
+    events: Sequence[EventSummary], fmt: Formatter, *, title: str, top: int = 15
+) -> bytes:
+    """Each of the largest events' stage split, as a bar of 100 % in the stages' colours.
+
+    The ``top`` events with the most revenue are drawn, their revenue written beside;
+    the rest are one ``N other events`` bar (their splits weighted by revenue), so the
+    figure's size is bounded. An event nobody was attributed in is a grey bar.
+    """
+    ranked = sorted(events, key=lambda e: (-e.revenue, e.id))
+    shown = ranked[:top] if len(ranked) <= top + 1 else ranked[: top - 1]
+    rest = ranked[len(shown) :]
+    rows: list[tuple[str, int, dict[str, float]]] = [
+        (_text(e.id, 32), e.revenue, {s: float(v) for s, v in e.stages}) for e in shown
+    ]
+    if rest:
+        revenue = sum(e.revenue for e in rest)
+        merged: dict[str, float] = defaultdict(float)
+        for event in rest:
+            for stage, share in event.stages:
+                merged[stage] += float(share) * event.revenue / max(revenue, 1)
+        rows.append((f"{len(rest):,} other events", revenue, dict(merged)))
+    stages = sorted({s for _, _, split in rows for s in split})
+
+    def draw(figure: Figure) -> None:
+        ax = figure.add_subplot()
+        positions = list(range(len(rows)))
+        done = [0.0] * len(rows)
+        for stage in stages:
+            widths = [split.get(stage, 0.0) for _, _, split in rows]
+            ax.barh(positions, widths, left=done, color=stage_color(stage), label=stage)
+            done = [a + b for a, b in zip(done, widths, strict=True)]
+        for y, (_, revenue, split) in enumerate(rows):
+            if not split:  # nothing attributed: held in escrow whole
+                ax.barh([y], [1.0], color=_OTHERS)
+            ax.text(1.0, y, f"  {fmt(revenue)}", va="center", fontsize=7.5)
+        ax.set_yticks(positions, labels=[label for label, _, _ in rows])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.4)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], labels=["0", "25", "50", "75", "100 %"])
+        ax.set_xlabel("stage split of each event (%), and its revenue")
+        if stages:
+            ax.legend(fontsize=7.5, loc="lower right")
+        ax.set_title(title)
+
+    return _render(draw, 9.0, min(max(2.6, 0.32 * len(rows) + 1.4), 8.0))
 
 
 def decisions_png(items: Sequence[Decision], fmt: Formatter, *, title: str) -> bytes:

@@ -39,7 +39,7 @@ from tests.workflow._helpers import (
     propose_published,
 )
 
-SECTIONS = ("flow", "contributors", "decisions", "gas", "audit")
+SECTIONS = ("flow", "events", "contributors", "decisions", "gas", "audit")
 
 
 def _registry(owners: list[str]) -> dict[str, object]:
@@ -236,7 +236,7 @@ def test_report_has_every_section_for_every_epoch(
     expected = ["overview"]
     for epoch in (1, 2):
         expected += [f"epoch-{epoch}"] + [f"epoch-{epoch}-{name}" for name in SECTIONS]
-    assert page.sections == expected
+    assert page.sections == [*expected, "how-to-claim"]
     assert "Licence and opt-out decisions" in text and "Gas used per step" in text
     assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "This epoch is Voided" in text.split('id="epoch-2"')[1]
@@ -464,9 +464,12 @@ def test_value_flow_through_stages_conserves_every_unit() -> None:
 def test_report_exports_are_pinned() -> None:
     assert ame.report.__all__ == [
         "KIND_STAGES",
+        "STAGE_COLORS",
         "ContributorLine",
         "Decision",
+        "EpochDates",
         "EpochReport",
+        "EventSummary",
         "FlowLink",
         "FlowNode",
         "GasLine",
@@ -477,8 +480,10 @@ def test_report_exports_are_pinned() -> None:
         "collect_report",
         "contributor_lines",
         "decisions",
+        "event_summaries",
         "format_amount",
         "render_html",
+        "stage_color",
         "stage_lines",
         "value_flow",
         "write_html",

@@ -126,3 +126,115 @@ def test_ame_serve_refuses_a_settlement_without_its_chain(page: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "--chain-id and --settlement go together" in done.stderr
+
+
+def _serve(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    base = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ame.cli", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env={**base, **(env or {})},
+    )
+
+
+def _served_port(proc: subprocess.Popen[str]) -> int:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("serving the claim page on http://127.0.0.1:"), line
+    return int(line.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def test_ame_serve_reads_its_settings_from_ame_toml_and_the_environment(
+    tmp_path: Path, page: Path
+) -> None:
+    published = tmp_path / "pub"
+    published.mkdir()
+    (published / "hello.json").write_text("{}")
+    (tmp_path / "ame.toml").write_text(
+        "[claim_page]\nchain_id = 31337\nport = 0\ndir = 'page'\n"
+        "[settlement]\naddress = '" + SETTLEMENT + "'\nfrom_block = 5\n"
+        "[chain]\nrpc = 'http://127.0.0.1:8545'\n[publish]\ndir = 'pub'\n"
+    )
+    proc = _serve(tmp_path, env={"AME_RPC_URL": "http://127.0.0.1:9999"})
+    try:
+        port = _served_port(proc)
+        assert json.loads(get(port, "/config.json")[1]) == {
+            "chainId": 31337,
+            "settlement": SETTLEMENT,
+            "fromBlock": "5",
+            "rpc": "http://127.0.0.1:9999",  # the environment over the file
+        }
+        assert get(port, "/published/hello.json")[:2] == (200, b"{}")
+        assert get(port, "/")[0] == 200  # [claim_page] dir, relative to the file
+    finally:
+        _stop(proc)
+
+
+def test_ame_serve_options_override_the_config(tmp_path: Path, page: Path) -> None:
+    other = "0x" + "12" * 20
+    (tmp_path / "ame.toml").write_text(
+        f"[claim_page]\nchain_id = 1\nport = 1\n[settlement]\naddress = '{SETTLEMENT}'\n"
+    )
+    proc = _serve(
+        tmp_path, "--port", "0", "--page", str(page), "--chain-id", "5", "--settlement", other
+    )
+    try:
+        config = json.loads(get(_served_port(proc), "/config.json")[1])
+        assert (config["chainId"], config["settlement"].lower()) == (5, other)
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        (
+            "[claim_page]\nport = 0\n",
+            {"AME_SETTLEMENT": SETTLEMENT},
+            "ConfigError: claim_page.chain_id: not set, but settlement.address is",
+        ),
+        (
+            "[claim_page]\nchain_id = 31337\nport = 0\n",
+            {},
+            "ConfigError: settlement.address: not set, but claim_page.chain_id is",
+        ),
+        (
+            "[claim_page]\nport = 70000\n",
+            {},
+            "ConfigError: ame.toml: claim_page.port: ",
+        ),
+        (
+            "[claim_page]\nport = 0\n",
+            {"AME_CLAIM_PAGE_URL": "javascript:alert(1)"},
+            "ConfigError: $AME_CLAIM_PAGE_URL (claim_page.url): 'javascript:alert(1)' is not an "
+            "http(s) URL",
+        ),
+    ],
+)
+def test_ame_serve_refuses_a_bad_config_naming_the_field(
+    tmp_path: Path, page: Path, toml: str, env: dict[str, str], message: str
+) -> None:
+    (tmp_path / "ame.toml").write_text(toml)
+    base = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "ame.cli", "serve", "--page", str(page)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**base, **env},
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.replace(str(tmp_path) + "/", "").startswith(message), done.stderr
+    assert "Traceback" not in done.stderr
