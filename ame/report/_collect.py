@@ -50,8 +50,8 @@ from ame.workflow import (
     audit_epoch,
     fetch,
     keccak_hex,
+    token_units,
 )
-from ame.workflow._owed import token_units
 from ame.workflow._publish import sibling_uri
 from ame.workflow.exceptions import WorkflowError
 from ame_chain.errors import chain_errors

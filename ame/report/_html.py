@@ -34,8 +34,11 @@ from ame.report._plots import (
     shares_png,
     stage_color,
 )
-from ame.workflow import TokenUnits, format_duration
-from ame.workflow._owed import _date as utc_date  # the dates `ame owed` prints
+from ame.workflow import (
+    TokenUnits,
+    format_date,  # the dates `ame owed` prints
+    format_duration,
+)
 from ame_chain.leaves import ZERO_ADDRESS
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
@@ -269,7 +272,7 @@ def _label_formatter(section: EpochReport) -> Callable[[int], str]:
 def _when(timestamp: int | None, now: int | None, *, pending: str = "—") -> str:
     if timestamp is None:
         return pending
-    date = utc_date(timestamp)
+    date = format_date(timestamp)
     if now is None:
         return date
     if timestamp > now:

@@ -42,7 +42,14 @@ from ame.workflow._localchain import (
     chain_up,
     managed_chain,
 )
-from ame.workflow._owed import OwedEpoch, TokenUnits, format_duration, owed_epochs
+from ame.workflow._owed import (
+    OwedEpoch,
+    TokenUnits,
+    format_date,
+    format_duration,
+    owed_epochs,
+    token_units,
+)
 from ame.workflow._proofs import (
     PROOFS_FORMAT,
     EpochProofs,
@@ -102,6 +109,7 @@ __all__ = [
     "epoch_summaries",
     "fetch",
     "finalize_epoch",
+    "format_date",
     "format_duration",
     "iter_proofs_json",
     "keccak_hex",
@@ -114,5 +122,6 @@ __all__ = [
     "resolve_dispute",
     "settle_epoch",
     "sweep_epoch",
+    "token_units",
     "withdraw_credits",
 ]

@@ -30,6 +30,10 @@ CLEAN_ENV: dict[str, str | None] = {
         "AME_FETCH_MAX_BYTES",
         "AME_FETCH_DEADLINE",
         "AME_FETCH_ALLOW_LOCAL",
+        "AME_CLAIM_PAGE_URL",
+        "AME_CLAIM_PAGE_CHAIN_ID",
+        "AME_CLAIM_PAGE_PORT",
+        "AME_CLAIM_PAGE_DIR",
     )
 }
 

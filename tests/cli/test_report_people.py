@@ -33,8 +33,7 @@ from ame.report import (
     stage_color,
     value_flow,
 )
-from ame.workflow import AuditReport, TokenUnits
-from ame.workflow._owed import _date
+from ame.workflow import AuditReport, TokenUnits, format_date
 from ame_chain.chains import InProcessChain
 from ame_chain.contracts import load_artifact
 from ame_chain.leaves import EpochHeader
@@ -180,10 +179,10 @@ def test_amounts_are_in_the_tokens_units_with_the_exact_base_units_beside(
 def test_the_epochs_dates_are_shown_in_utc_with_the_time_left(large: tuple[Report, str]) -> None:
     page = Page(large[1])
     rows = {row[0][0]: row[1][0] for row in page.table("header", "epoch-1").rows}
-    assert rows["proposed"] == f"{_date(NOW - 7_200)} (2h ago)"
-    assert rows["challenge window ends"] == f"{_date(NOW - 3_600)} (1h ago)"
-    assert rows["finalised"] == f"{_date(NOW - 1_800)} (30m ago)"
-    assert rows["claim before"] == f"{_date(NOW + 30 * 86_400)} (in 30d)"
+    assert rows["proposed"] == f"{format_date(NOW - 7_200)} (2h ago)"
+    assert rows["challenge window ends"] == f"{format_date(NOW - 3_600)} (1h ago)"
+    assert rows["finalised"] == f"{format_date(NOW - 1_800)} (30m ago)"
+    assert rows["claim before"] == f"{format_date(NOW + 30 * 86_400)} (in 30d)"
     assert rows["proofs file"] == "https://docs.example/epoch-1/proofs.json"
 
 
@@ -373,9 +372,9 @@ def test_the_report_names_contributors_and_shows_the_tokens_units_and_the_dates_
     result = json.loads(settled.stdout)
     receipt = chain.w3.eth.get_transaction_receipt(result["proposeTx"])
     proposed = chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
-    assert rows["proposed"].startswith(_date(int(proposed)))
+    assert rows["proposed"].startswith(format_date(int(proposed)))
     header_end = int(result["header"]["challengeEnd"])
-    assert rows["challenge window ends"].startswith(_date(header_end))
+    assert rows["challenge window ends"].startswith(format_date(header_end))
     assert rows["finalised"].endswith("ago)") and "UTC" in rows["claim before"]
     assert rows["proofs file"].endswith("proofs.json")
     section = text.split('id="how-to-claim"')[1].split("</section>")[0]

@@ -21,8 +21,7 @@ from eth_utils.address import to_checksum_address
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from ame.workflow import EpochProofs, TokenUnits, format_duration
-from ame.workflow._owed import _date
+from ame.workflow import EpochProofs, TokenUnits, format_date, format_duration
 from ame_chain.leaves import ZERO_ADDRESS, EpochTree, build_leaves
 from tests.web._page import ROOT, build_page
 
@@ -236,6 +235,6 @@ def test_amounts_dates_and_durations_read_as_ame_owed_writes_them(
     assert answer["amount"] == TokenUnits("0x" + "00" * 20, "POOL", decimals).format(amount)
     assert answer["duration"] == ("now" if seconds <= 0 else f"in {format_duration(seconds)}")
     if timestamp < 253402300800:  # before year 10000: a date, as the CLI writes it
-        assert answer["date"] == _date(timestamp)
+        assert answer["date"] == format_date(timestamp)
     else:
         assert answer["date"] == f"Unix time {timestamp}"

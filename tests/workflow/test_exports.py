@@ -43,6 +43,7 @@ WORKFLOW = [
     "epoch_summaries",
     "fetch",
     "finalize_epoch",
+    "format_date",
     "format_duration",
     "iter_proofs_json",
     "keccak_hex",
@@ -55,6 +56,7 @@ WORKFLOW = [
     "resolve_dispute",
     "settle_epoch",
     "sweep_epoch",
+    "token_units",
     "withdraw_credits",
 ]
 
