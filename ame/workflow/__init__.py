@@ -42,7 +42,13 @@ from ame.workflow._localchain import (
     chain_up,
     managed_chain,
 )
-from ame.workflow._owed import OwedEpoch, TokenUnits, format_duration, owed_epochs
+from ame.workflow._owed import (
+    OwedEpoch,
+    TokenUnits,
+    format_date,
+    format_duration,
+    owed_epochs,
+)
 from ame.workflow._proofs import (
     PROOFS_FORMAT,
     EpochProofs,
@@ -52,6 +58,7 @@ from ame.workflow._proofs import (
 )
 from ame.workflow._publish import FetchPolicy, fetch, keccak_hex
 from ame.workflow._sender import DurableSender
+from ame.workflow._served import ServedCheck, ServedFile, check_served
 from ame.workflow._settle import MappingInputs, SettleResult, settle_epoch
 from ame.workflow._state import EpochKey, EpochRow, StateStore, TxRow
 from ame.workflow._workspace import Progress, Workspace, quiet_progress
@@ -86,6 +93,8 @@ __all__ = [
     "OwedEpoch",
     "Progress",
     "PublishedEpoch",
+    "ServedCheck",
+    "ServedFile",
     "SettleResult",
     "StateError",
     "StateStore",
@@ -98,10 +107,12 @@ __all__ = [
     "chain_down",
     "chain_up",
     "challenge_epoch",
+    "check_served",
     "claim_leaves",
     "epoch_summaries",
     "fetch",
     "finalize_epoch",
+    "format_date",
     "format_duration",
     "iter_proofs_json",
     "keccak_hex",

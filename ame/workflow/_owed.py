@@ -40,7 +40,7 @@ from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError
 from offchain.mapping import Manifest, parse_manifest, parse_registry
 
-__all__ = ["OwedEpoch", "TokenUnits", "format_duration", "owed_epochs"]
+__all__ = ["OwedEpoch", "TokenUnits", "format_date", "format_duration", "owed_epochs"]
 
 #: What an epoch means for the account (:attr:`OwedEpoch.state`).
 STATES: Final = (
@@ -114,12 +114,12 @@ class OwedEpoch:
     @property
     def claimable_from_date(self) -> str:
         """When the challenge window ends, as a UTC date."""
-        return _date(self.claimable_from)
+        return format_date(self.claimable_from)
 
     def message(self) -> str:
         """One sentence for people: what the account is owed in this epoch, and when."""
         owed = f"owed {self.units.format(self.amount)} in epoch {self.epoch}"
-        window_end = _date(self.claimable_from)
+        window_end = format_date(self.claimable_from)
         left = format_duration(self.claimable_from - self.now)
         if self.state == "in challenge window":
             return f"{owed}, claimable after {window_end} (in {left}), once finalised"
@@ -133,9 +133,7 @@ class OwedEpoch:
         if self.state == "claimable":
             until = ""
             if self.sweepable_from is not None:
-                until = (
-                    f"; claim before {_date(self.sweepable_from)}, when what is left may be swept"
-                )
+                until = f"; claim before {format_date(self.sweepable_from)}, when what is left may be swept"
             return f"{owed}, claimable now{until}"
         if self.state == "claimed":
             return f"{owed}: claimed"
@@ -159,7 +157,7 @@ class OwedEpoch:
             "amountFormatted": self.units.format(self.amount),
             "units": self.units.to_json(),
             "claimableFrom": self.claimable_from,
-            "claimableFromDate": _date(self.claimable_from),
+            "claimableFromDate": format_date(self.claimable_from),
             "secondsLeft": max(0, self.claimable_from - self.now),
             "sweepableFrom": self.sweepable_from,
             "now": self.now,
@@ -185,7 +183,8 @@ def format_duration(seconds: int) -> str:
     return " ".join(shown) or "0s"
 
 
-def _date(timestamp: int) -> str:
+def format_date(timestamp: int) -> str:
+    """A Unix time for people, in UTC: ``2026-12-07 16:25:56 UTC``."""
     try:
         return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (OverflowError, OSError, ValueError):  # a header's uint256 past year 9999
