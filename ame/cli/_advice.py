@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ame.workflow import TokenUnits, format_date, format_duration
+from ame.workflow import TokenUnits, Workspace, format_date, format_duration, token_units
 from ame_chain.chains import Chain
 from ame_chain.client import DisputeStatus, EpochStatus
 from ame_chain.exceptions import SettlementError
 from ame_chain.leaves import ZERO_ADDRESS
 from ame_core.exceptions import AmeError
 
-__all__ = ["ether", "explain"]
+__all__ = ["Amounts", "ether", "explain"]
 
 log = logging.getLogger("ame.cli")
 
@@ -42,6 +42,47 @@ _ROLE_COMMAND = {
 def ether(wei: int) -> str:
     """``wei`` as an exact decimal of ether: ``0.11 ETH``."""
     return _ETH.format(wei)
+
+
+class Amounts:
+    """Amounts for people as ``--units`` says: base units, or ether and whole tokens.
+
+    Args:
+        ws: Where each epoch's token is read (its header on-chain; the token's
+            ``symbol()`` and ``decimals()``), once per epoch and only with ``ether``.
+        units: ``wei`` or ``ether``.
+    """
+
+    def __init__(self, ws: Workspace, units: str) -> None:
+        self.ws = ws
+        self.units = units
+        self._by_epoch: dict[int, TokenUnits] = {}
+
+    def eth(self, amount: int) -> object:
+        """An amount of ETH (credits, bonds)."""
+        return amount if self.units == "wei" else ether(amount)
+
+    def of(self, epoch: int, amount: int) -> object:
+        """An amount of epoch ``epoch``'s token."""
+        token = self._token(epoch)
+        return amount if token is None else token.format(amount)
+
+    def total(self, epochs: list[int], amount: int) -> object:
+        """A sum over ``epochs``: in their token when they share one, else in base units."""
+        tokens = {self._token(epoch) for epoch in epochs}
+        if len(tokens) == 1 and (token := tokens.pop()) is not None:
+            return token.format(amount)
+        return amount if self.units == "wei" else f"{amount} base units"
+
+    def _token(self, epoch: int) -> TokenUnits | None:
+        if self.units == "wei":
+            return None
+        if epoch not in self._by_epoch:
+            found = self.ws.client.header_of(epoch, self.ws.from_block)
+            if found is None:
+                return None
+            self._by_epoch[epoch] = token_units(self.ws, found[0])
+        return self._by_epoch[epoch]
 
 
 class _Clock:

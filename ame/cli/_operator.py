@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
-from ame.cli._advice import ether
+from ame.cli._advice import Amounts, ether
 from ame.cli._attribute import METHODS
-from ame.cli._options import input_options, with_session
+from ame.cli._options import input_options, units_option, with_session
 from ame.cli._output import ClickProgress, echo_json, pairs
 from ame.cli._session import NO_ACCOUNT, Session
 from ame.deployment import deploy_settlement, write_record
@@ -20,6 +20,7 @@ from ame.workflow import (
     Workspace,
     check_served,
     finalize_epoch,
+    format_date,
     keccak_hex,
     refund_epoch,
     settle_epoch,
@@ -153,7 +154,8 @@ def deploy(
     ]
     click.echo(pairs(rows))
     click.echo(
-        f"every ame command with --state-dir {session.state_dir} uses this contract; elsewhere set:"
+        f"every `ame` command with the state directory {session.state_dir} uses this "
+        "contract; elsewhere set:"
     )
     click.echo(f"AME_SETTLEMENT={record.address}")
 
@@ -229,6 +231,7 @@ def map_command(
     show_default=True,
     help="With --scenario: how assets share their stage's value.",
 )
+@units_option
 def settle(
     session: Session,
     values: Path | None,
@@ -239,6 +242,7 @@ def settle(
     scenario: Path | None,
     epoch: int | None,
     method: str,
+    units: str,
 ) -> None:
     """Attribute (with --scenario), map, publish, build the tree, fund and propose one epoch.
 
@@ -304,13 +308,16 @@ def settle(
     rows: list[tuple[str, object]] = [
         ("epoch", result.epoch),
         ("status", ws.client.status(result.epoch)),
-        ("pool", result.pool),
+        ("pool", Amounts(ws, units).of(result.epoch, result.pool)),
         ("leaves", result.leaf_count),
         ("token", "ETH" if result.header.is_eth else result.token),
         ("root", result.root),
         ("manifest", result.manifest_uri),
         ("manifest hash", result.manifest_hash),
-        ("challenge ends", result.header.challenge_end),
+        (
+            "challenge ends",
+            f"{result.header.challenge_end} ({format_date(result.header.challenge_end)})",
+        ),
         ("propose tx", result.propose_tx or "(found on-chain)"),
     ]
     if result.approve_tx:
@@ -403,27 +410,27 @@ def _scenario_inputs(
 def finalize(session: Session, epoch: int) -> None:
     """Make EPOCH claimable (after its challenge window, with no open dispute).
 
-    Anyone may finalise. Without an account, what the chain already tells (the epoch is
-    finalised, its window is still open, a dispute is open) is said all the same: only
-    the transaction needs one.
+    Anyone may finalise. An epoch already finalised is done (exit 0, no transaction, no
+    account needed). Without an account, what the chain tells (the window is still open,
+    a dispute is open) is said all the same: only the transaction needs one.
     """
     ws = session.workspace(signing=False)
-    if ws.sender is not None:  # the contract decides, by the next block's clock
-        tx = finalize_epoch(ws, epoch)
-        _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "tx": tx})
-        return
     found = ws.client.header_of(epoch, ws.from_block)
     if found is None:
         raise WorkflowError(f"epoch {epoch} was never proposed on {ws.client.address}")
     header = found[0]
     state = ws.client.epoch_state(epoch)
+    if state["status"] == "Finalized":
+        _done(session, {"epoch": epoch, "status": "Finalized", "tx": None})
+        return
     if state["status"] != "Proposed":
-        if state["status"] == "Finalized":
-            _done(session, {"epoch": epoch, "status": "Finalized", "tx": None})
-            return
         raise WorkflowError(
             f"epoch {epoch} is {state['status']}: only a Proposed epoch is finalised"
         )
+    if ws.sender is not None:  # the contract decides the rest, by the next block's clock
+        tx = finalize_epoch(ws, epoch)
+        _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "tx": tx})
+        return
     if session.chain().timestamp() < header.challenge_end:
         raise error_class("SettlementChallengeWindowOpen")(
             f"SettlementChallengeWindowOpen(epoch={epoch}, challengeEnd={header.challenge_end})",
@@ -450,24 +457,25 @@ def refund(session: Session, epoch: int) -> None:
 @click.command()
 @with_session(account=True)
 @click.argument("epoch", type=click.IntRange(min=0))
-def sweep(session: Session, epoch: int) -> None:
+@units_option
+def sweep(session: Session, epoch: int, units: str) -> None:
     """Send what is left of an expired EPOCH to the sweep recipient."""
     ws = session.workspace(signing=True)
     tx, amount = sweep_epoch(ws, epoch)
-    _done(
-        session,
-        {"epoch": epoch, "status": ws.client.status(epoch), "swept": str(amount), "tx": tx},
-    )
+    swept = str(amount) if session.as_json else Amounts(ws, units).of(epoch, amount)
+    _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "swept": swept, "tx": tx})
 
 
 @click.command()
 @with_session(account=True)
 @click.option("--to", default=None, metavar="ADDRESS", help="Default: the signing account.")
-def withdraw(session: Session, to: str | None) -> None:
+@units_option
+def withdraw(session: Session, to: str | None, units: str) -> None:
     """Withdraw the signing account's ETH credit (bonds returned, refused payouts)."""
     ws = session.workspace(signing=True)
     tx, amount = withdraw_credits(ws, to)
-    _done(session, {"withdrawn": str(amount), "tx": tx})
+    withdrawn = str(amount) if session.as_json else Amounts(ws, units).eth(amount)
+    _done(session, {"withdrawn": withdrawn, "tx": tx})
 
 
 def _check_writable(path: Path, option: str) -> None:

@@ -22,7 +22,7 @@ from ame.cli._advice import explain
 from ame.cli._session import Session
 from ame_chain.exceptions import SettlementError
 
-__all__ = ["input_options", "with_session"]
+__all__ = ["input_options", "units_option", "with_session"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,3 +131,14 @@ def input_options(func: F) -> F:
     ):
         func = option(func)
     return func
+
+
+#: ``--units``: how amounts are shown to people (``--json`` keeps base units, as strings).
+units_option = click.option(
+    "--units",
+    type=click.Choice(["wei", "ether"]),
+    default="wei",
+    show_default=True,
+    help="Amounts in base units (wei; a token's smallest unit), or in ether and whole "
+    "tokens (by the token's decimals, with its symbol).",
+)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from ame.cli._advice import Amounts
 from ame.cli._main import EXIT_AUDIT_MISMATCH, EXIT_ERROR
-from ame.cli._options import input_options, with_session
+from ame.cli._options import input_options, units_option, with_session
 from ame.cli._output import echo_json, pairs, table
 from ame.cli._session import Session
 from ame.workflow import (
@@ -44,9 +45,11 @@ _MANIFEST = click.option(
 @click.command()
 @with_session(read_only=True)
 @_EPOCHS
-def status(session: Session, epochs: tuple[int, ...]) -> None:
+@units_option
+def status(session: Session, epochs: tuple[int, ...], units: str) -> None:
     """Show every epoch (or EPOCHS): status, pool, claims, disputes, transactions."""
     ws = session.workspace(signing=False)
+    show = Amounts(ws, units)
     summaries = epoch_summaries(ws, epochs)
     if session.as_json:
         echo_json({"settlement": ws.client.address, "epochs": [s.to_json() for s in summaries]})
@@ -58,10 +61,10 @@ def status(session: Session, epochs: tuple[int, ...]) -> None:
         (
             s.epoch,
             s.status,
-            s.pool,
+            show.of(s.epoch, s.pool),
             s.leaf_count,
-            s.claimed,
-            s.remaining,
+            show.of(s.epoch, s.claimed),
+            show.of(s.epoch, s.remaining),
             f"{s.open_disputes}/{s.dispute_count}",
             s.challenge_end,
             s.propose_tx,
@@ -106,12 +109,14 @@ def status(session: Session, epochs: tuple[int, ...]) -> None:
     show_default=True,
     help="Leaves per transaction.",
 )
+@units_option
 def claim(
     session: Session,
     accounts: tuple[str, ...],
     claim_all: bool,
     epochs: tuple[int, ...],
     batch: int,
+    units: str,
 ) -> None:
     """Claim unclaimed leaves: one with `claim`, many in one `claimMany` transaction.
 
@@ -155,9 +160,13 @@ def claim(
         for entry in pending:
             click.echo(entry.message())
         return
-    rows = [(c.epoch, c.index, c.account, c.amount, c.tx_hash) for c in result.lines]
+    show = Amounts(ws, units)
+    rows = [
+        (c.epoch, c.index, c.account, show.of(c.epoch, c.amount), c.tx_hash) for c in result.lines
+    ]
     click.echo(table(["epoch", "leaf", "account", "amount", "tx"], rows))
-    click.echo(f"paid {result.total} in {len(result.tx_hashes)} transaction(s)")
+    total = show.total([c.epoch for c in result.lines], result.total)
+    click.echo(f"paid {total} in {len(result.tx_hashes)} transaction(s)")
 
 
 def _relay_hint(ws: Workspace, wanted: list[str] | None) -> str:

@@ -48,6 +48,7 @@ from ame.workflow._owed import (
     format_date,
     format_duration,
     owed_epochs,
+    token_units,
 )
 from ame.workflow._proofs import (
     PROOFS_FORMAT,
@@ -125,5 +126,6 @@ __all__ = [
     "resolve_dispute",
     "settle_epoch",
     "sweep_epoch",
+    "token_units",
     "withdraw_credits",
 ]

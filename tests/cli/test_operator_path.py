@@ -207,3 +207,33 @@ def served_contract(ame: Ame) -> str:
     """The contract `ame deploy` recorded last in the state directory."""
     shown = json.loads(ame("roles", "show", "--json").stdout)
     return str(shown["settlement"])
+
+
+def test_units_ether_shows_amounts_in_ether_and_finalize_twice_sends_nothing(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    deploy(ame, chain)
+    values, registry, _ = write_inputs(tmp_path, chain, 1)
+    args = ("settle", "--values", values, "--registry", registry, "--dev-account", OPERATOR)
+    settled = ame(*args, "--units", "ether")
+    assert settled.exit_code == 0, settled.output
+    assert re.search(r"^pool +1 ETH$", settled.stdout, re.M)
+    assert re.search(rf"^challenge ends +\d+ \({_DATE}\)$", settled.stdout, re.M)
+    assert "  1 ETH  " in ame("status", "--units", "ether").stdout
+    assert "1000000000000000000" in ame("status").stdout  # wei unless asked
+    ame("chain", "advance", CONFIG.challenge_window)
+    first = ame("finalize", 1, "--dev-account", OPERATOR, "--json")
+    assert first.exit_code == 0 and json.loads(first.stdout)["tx"] is not None
+    again = ame("finalize", 1, "--dev-account", OPERATOR, "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["tx"] is None
+    claimed = ame("claim", "--all", "--dev-account", WATCHDOG, "--units", "ether")
+    assert claimed.exit_code == 0, claimed.output
+    assert "0.1 ETH" in claimed.stdout and claimed.stdout.endswith(
+        "paid 1 ETH in 1 transaction(s)\n"
+    )
+    withdrawn = ame("withdraw", "--dev-account", OPERATOR, "--units", "ether")
+    assert withdrawn.exit_code == 0, withdrawn.output
+    assert re.search(r"^withdrawn +0\.1 ETH$", withdrawn.stdout, re.M)  # the bond, back
+    nothing = fails(ame("withdraw", "--dev-account", OPERATOR))
+    assert nothing.startswith("SettlementNoCredit: SettlementNoCredit(account=")
+    assert nothing.endswith("has no ETH credit to withdraw (bonds come back as credit)\n")

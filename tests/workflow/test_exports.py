@@ -59,6 +59,7 @@ WORKFLOW = [
     "resolve_dispute",
     "settle_epoch",
     "sweep_epoch",
+    "token_units",
     "withdraw_credits",
 ]
 
