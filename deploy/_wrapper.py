@@ -7,23 +7,35 @@ from collections.abc import Sequence
 
 
 def run_ame_deploy(args: Sequence[str], *, prog: str) -> int:
-    """Run ``ame deploy ARGS`` as the command line would; returns its exit status.
+    """Run ``ame deploy ARGS`` as the command line would, under the name ``prog``.
 
-    Errors are printed by ``ame`` itself (``ErrorName: message``, exit 1; bad usage, 2).
+    Errors are printed as ``ame`` prints them (``ErrorName: message``, exit 1; bad usage,
+    exit 2), and the usage line names the script.
+
+    Returns:
+        The exit status.
     """
-    from ame.cli import main
+    import click
 
+    from ame.cli import main
+    from ame_core.exceptions import AmeError
+
+    command = main.get_command(click.Context(main), "deploy")
+    assert command is not None  # registered by ame.cli
     try:
-        main(["deploy", *args], prog_name=f"{prog} (ame deploy)", standalone_mode=True)
-    except SystemExit as done:
-        code = done.code
-        if code is None:
-            return 0
-        if isinstance(code, int):
-            return code
-        print(code, file=sys.stderr)
+        command.main(list(args), prog_name=prog, standalone_mode=False)
+    except AmeError as err:
+        print(f"{type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    return 0  # pragma: no cover (standalone click always exits)
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.Abort:
+        print("Aborted!", file=sys.stderr)
+        return 1
+    return 0
 
 
 def has_option(args: Sequence[str], *names: str) -> bool:

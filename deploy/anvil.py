@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         args += ["--rpc", DEFAULT_RPC]
     if not has_option(args, "--dev-account", "--keystore"):
         args += ["--dev-account", "0"]
-    return run_ame_deploy(args, prog="deploy/anvil.py")
+    return run_ame_deploy(args, prog="python deploy/anvil.py")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,11 @@ from deploy._wrapper import has_option, run_ame_deploy
 def main(argv: list[str] | None = None) -> int:
     """Deploy as ``ame deploy`` does, refusing to fall back on a local chain."""
     args = sys.argv[1:] if argv is None else argv
-    if not has_option(args, "--rpc") and not os.environ.get("AME_RPC_URL"):
+    asks_help = has_option(args, "-h", "--help")
+    if not asks_help and not has_option(args, "--rpc") and not os.environ.get("AME_RPC_URL"):
         print("InputError: --rpc: no node URL (pass --rpc or set AME_RPC_URL)", file=sys.stderr)
         return 1
-    return run_ame_deploy(args, prog="deploy/testnet.py")
+    return run_ame_deploy(args, prog="python deploy/testnet.py")
 
 
 if __name__ == "__main__":

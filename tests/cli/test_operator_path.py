@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from eth_account import Account
 
 from ame_chain.chains import InProcessChain
@@ -237,3 +241,21 @@ def test_units_ether_shows_amounts_in_ether_and_finalize_twice_sends_nothing(
     nothing = fails(ame("withdraw", "--dev-account", OPERATOR))
     assert nothing.startswith("SettlementNoCredit: SettlementNoCredit(account=")
     assert nothing.endswith("has no ETH credit to withdraw (bonds come back as credit)\n")
+
+
+@pytest.mark.parametrize("script", ["deploy/testnet.py", "deploy/anvil.py"])
+def test_the_deploy_scripts_run_from_the_repository_root_as_ame_deploy(script: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("AME_")}
+    done = subprocess.run(
+        [sys.executable, script, "--help"], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Usage: python {script} [OPTIONS]\n")
+    assert "--no-operator" in done.stdout
+    if script == "deploy/testnet.py":  # never a local chain by default
+        refused = subprocess.run(
+            [sys.executable, script], cwd=root, env=env, capture_output=True, text=True
+        )
+        assert refused.returncode == 1
+        assert refused.stderr == "InputError: --rpc: no node URL (pass --rpc or set AME_RPC_URL)\n"
