@@ -121,6 +121,9 @@ def deploy(
         checked_address(sweep_recipient, "--sweep-recipient")
     chain = session.chain()
     account = session.signing_account()
+    # What the state holds of an older chain of this id is retired before this deployment
+    # is recorded, never after it (it would be taken for one of the old).
+    state = session.checked_state()
     session.progress.step(f"deploying AmeSettlement on chain {chain.chain_id}")
     me = [account.address]
     _, record = deploy_settlement(
@@ -132,7 +135,7 @@ def deploy(
         sweep_recipient=sweep_recipient,
         genesis_hash=session.genesis_hash(),
     )
-    session.state.add_deployment(record)
+    state.add_deployment(record)
     path = session.state_dir / "deployments" / f"{record.chain_id}-{record.address.lower()}.json"
     write_record(record, path)
     if output is not None:

@@ -199,7 +199,7 @@ class Session:
             self._genesis = found
         return self._genesis
 
-    def _checked_state(self) -> StateStore:
+    def checked_state(self) -> StateStore:
         """The state, once what it recorded of another chain of this id is retired.
 
         Done once per command, before the state is read for this chain (see
@@ -259,7 +259,7 @@ class Session:
         """
         chain = self.chain()
         address = self.config.settlement.address
-        state = self._checked_state()
+        state = self.checked_state()
         if address is None:
             record = state.deployment(chain.chain_id)
             if record is not None and not self._still_deployed(record):
@@ -276,6 +276,8 @@ class Session:
                     "--settlement ADDRESS (or set AME_SETTLEMENT)"
                 )
             address = record.address
+        elif (known := state.deployment(chain.chain_id, to_checksum_address(address))) is not None:
+            self._still_deployed(known)  # a record of a reset chain is retired, not read
         with chain_errors():
             code = chain.w3.eth.get_code(to_checksum_address(address))
         if not code:

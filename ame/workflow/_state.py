@@ -191,10 +191,10 @@ class StateStore:
     def check_chain(self, chain_id: int, genesis_hash: str) -> list[str]:
         """Retire what was recorded on another chain of the same id; remember this one.
 
-        A chain whose genesis differs from the one recorded for ``chain_id`` is another
-        chain: every deployment, epoch and transaction recorded under ``chain_id`` is
-        retired. Deployments whose own record names another genesis are retired too (a
-        state older than this check kept no genesis per chain id).
+        A contract whose deployment record names another genesis is of another chain; so
+        is one without such a record (a contract given by address) when the genesis
+        recorded for ``chain_id`` differs. Their deployments, epochs and transactions are
+        retired; a deployment recorded on this very chain stays whatever came before.
 
         Args:
             chain_id: The connected chain's id.
@@ -207,16 +207,30 @@ class StateStore:
         key = f"genesis:{chain_id}"
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         retired: list[str] = []
+        geneses = dict(self._deployment_geneses(chain_id))
         with self._transaction() as db:
-            if row is not None and row[0] != genesis_hash:
-                reason = f"chain {chain_id} has genesis {genesis_hash}, not {row[0]}"
-                retired += self._retire(db, chain_id, None, reason)
-            for address, genesis in self._deployment_geneses(chain_id):
-                if genesis is not None and genesis.lower() != genesis_hash:
+            for address in self._addresses(chain_id):
+                genesis = geneses.get(address)
+                if genesis is not None:  # the deployment says which chain it is on
+                    stale = genesis.lower() != genesis_hash
+                else:  # only the chain id's recorded genesis tells
+                    stale = row is not None and row[0] != genesis_hash
+                    genesis = row[0] if row is not None else None
+                if stale:
                     reason = f"chain {chain_id} has genesis {genesis_hash}, not {genesis}"
                     retired += self._retire(db, chain_id, address, reason)
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, genesis_hash))
         return retired
+
+    def _addresses(self, chain_id: int) -> list[str]:
+        """Every contract the state holds rows of on ``chain_id``."""
+        found: set[str] = set()
+        for table, column in _SCOPED:
+            rows = self._db.execute(
+                f"SELECT DISTINCT {column} FROM {table} WHERE chain_id=?", (chain_id,)
+            ).fetchall()
+            found.update(str(r[0]) for r in rows)
+        return sorted(found)
 
     def retire_contract(self, chain_id: int, address: str, reason: str) -> list[str]:
         """Retire the deployment, epochs and transactions of one contract (see the module docstring).
@@ -234,25 +248,23 @@ class StateStore:
         return [(str(a), json.loads(r).get("genesis_hash")) for a, r in rows]
 
     def _retire(
-        self, db: sqlite3.Connection, chain_id: int, address: str | None, reason: str
+        self, db: sqlite3.Connection, chain_id: int, address: str, reason: str
     ) -> list[str]:
-        """Move the rows of ``chain_id`` (of ``address`` only, if given) to the retired tables."""
+        """Move the rows of contract ``address`` on ``chain_id`` to the retired tables."""
         now = time.time()
         counts = []
         for table, column in _SCOPED:
-            where = "chain_id=?" + (f" AND {column}=?" if address is not None else "")
-            args: tuple[Any, ...] = (chain_id,) if address is None else (chain_id, address)
+            where = f"chain_id=? AND {column}=?"
             moved = db.execute(
                 f"INSERT INTO retired_{table} SELECT *, ?, ? FROM {table} WHERE {where}",
-                (reason, now, *args),
+                (reason, now, chain_id, address),
             ).rowcount
-            db.execute(f"DELETE FROM {table} WHERE {where}", args)
+            db.execute(f"DELETE FROM {table} WHERE {where}", (chain_id, address))
             if moved:
                 counts.append(f"{moved} {table}")
         if not counts:
             return []
-        scope = f"chain {chain_id}" + (f", contract {address}" if address else "")
-        return [f"retired {', '.join(counts)} of {scope}: {reason}"]
+        return [f"retired {', '.join(counts)} of chain {chain_id}, contract {address}: {reason}"]
 
     # ------------------------------------------------------------------ deployments
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from ame.deployment import DeploymentRecord
+from ame.workflow import StateStore
 from ame_chain.chains import InProcessChain
 from ame_chain.client import SettlementClient
 from tests.cli.conftest import Ame
@@ -259,3 +261,28 @@ def test_the_deploy_scripts_run_from_the_repository_root_as_ame_deploy(script: s
         )
         assert refused.returncode == 1
         assert refused.stderr == "InputError: --rpc: no node URL (pass --rpc or set AME_RPC_URL)\n"
+
+
+def test_deploy_on_a_chain_with_another_genesis_retires_the_old_records_first(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    # The state last saw chain id N with another genesis (as after `chain down`, `up`),
+    # and holds a contract of it.
+    old = deploy(ame, chain)
+    with StateStore(ame.state_dir) as state:
+        state.check_chain(chain.chain_id, "0x" + "ee" * 32)  # retires the record just made
+        record = state.deployment(chain.chain_id)
+        assert record is None
+        ghost = json.loads(
+            (ame.state_dir / "deployments" / f"{chain.chain_id}-{old.lower()}.json").read_text()
+        )
+        ghost.pop("format")
+        state.add_deployment(DeploymentRecord(**{**ghost, "genesis_hash": "0x" + "ee" * 32}))
+    deployed = ame("deploy", *ADMIN_FLAGS, "--json")
+    assert deployed.exit_code == 0, deployed.output
+    assert f"contract {old}: chain {chain.chain_id} has genesis " in deployed.stderr
+    new = json.loads(deployed.stdout)["address"]
+    # What deploy recorded is of this chain: the next command keeps it.
+    status = ame("status")
+    assert status.exit_code == 0, status.output
+    assert status.stdout == f"no epochs on {new} yet\n" and "retired" not in status.stderr

@@ -166,7 +166,10 @@ def test_check_chain_retires_what_another_genesis_recorded_and_only_that(
 
     elsewhere = "0x" + "ab" * 32
     (line,) = state.check_chain(chain.chain_id, elsewhere)
-    assert line.startswith(f"retired 1 deployments, 1 epochs, 1 txs of chain {chain.chain_id}: ")
+    assert line.startswith(
+        f"retired 1 deployments, 1 epochs, 1 txs of chain {chain.chain_id}, contract "
+        f"{client.address}: "
+    )
     assert f"has genesis {elsewhere}, not {genesis}" in line
     assert state.deployment(chain.chain_id) is None
     assert state.epochs(chain.chain_id, client.address) == []
