@@ -3,7 +3,8 @@
 Every custom error declared in the committed ABIs (the settlement contract's own, and the
 OpenZeppelin ones it can raise, such as ``AccessControlUnauthorizedAccount``) gets a
 subclass of :class:`~ame_chain.exceptions.SettlementError` with the same name, so callers
-write ``except errors.SettlementAlreadyClaimed``. The error's arguments are kept by name.
+write ``except errors.SettlementAlreadyClaimed``. The error's arguments are kept by name;
+a role id is shown and kept by its name (``neededRole=OPERATOR_ROLE``).
 
 What web3 (or eth-tester, under the in-process chain) raises when a call or transaction
 fails becomes one of ours where it arises, re-raised ``from`` the original (web3's own

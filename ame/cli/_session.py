@@ -4,7 +4,8 @@ How the chain is chosen (first that applies):
 
 1. a chain handed in by the embedding program (``main(obj=CliEnv(chain=...))``, used by
    tests that drive the whole CLI on one in-process chain);
-2. ``--rpc URL``, ``$AME_RPC_URL`` or ``[chain] rpc``: that node;
+2. ``--rpc URL``, ``$AME_RPC_URL`` or ``[chain] rpc``: that node (a development chain
+   when it is an Anvil: :func:`ame_chain.chains.connect_url`);
 3. the managed chain that ``ame chain up`` started in the state directory.
 
 Otherwise the command stops with a ``ChainError`` saying how to get a chain. Documents
@@ -17,6 +18,10 @@ The signing account, first that applies: ``--dev-account N`` (development chains
 ``--keystore PATH`` (password from ``$AME_KEYSTORE_PASSWORD`` or a hidden prompt),
 ``$AME_PRIVATE_KEY``, ``[account] keystore`` / ``$AME_KEYSTORE``. Keys are never printed
 or logged.
+
+Before the state is read for a chain, what it recorded of another chain of the same id
+(another genesis, or a deployment block that is gone) is retired
+(:meth:`ame.workflow.StateStore.check_chain`), and said on stderr.
 """
 
 from __future__ import annotations
