@@ -15,23 +15,41 @@ from pathlib import Path
 from typing import Any
 
 from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from ame_chain._addresses import checked_address
 from ame_chain.client import SettlementClient, SettlementConfig
 from ame_chain.contracts import load_artifact
+from ame_chain.errors import chain_errors
 from ame_chain.tx import Transactor
 from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
 
-__all__ = ["DeploymentRecord", "deploy_settlement", "read_record", "write_record"]
+__all__ = [
+    "DeploymentRecord",
+    "block_hash",
+    "deploy_settlement",
+    "read_record",
+    "write_record",
+]
 
 RECORD_FORMAT = "ame.deployment/1"
 
 
 @dataclass(frozen=True)
 class DeploymentRecord:
-    """Where a settlement contract was deployed and with what."""
+    """Where a settlement contract was deployed and with what.
+
+    Attributes:
+        genesis_hash: The hash of the chain's block 0: a development chain restarted with
+            the same chain id has another, so the record (and the operator state kept
+            under it) is known to be of a chain that is gone. None in records written
+            before it was kept.
+        block_hash: The hash of the block the deployment was mined in: a chain reset or
+            reorganised below it no longer holds this deployment.
+    """
 
     chain_id: int
     address: str
@@ -42,6 +60,8 @@ class DeploymentRecord:
     config: dict[str, int]
     roles: dict[str, list[str]]
     sweep_recipient: str
+    genesis_hash: str | None = None
+    block_hash: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record file's content."""
@@ -61,10 +81,27 @@ def deploy_settlement(
     arbiters: Sequence[str] = (),
     guardians: Sequence[str] = (),
     sweep_recipient: str | None = None,
+    genesis_hash: str | None = None,
 ) -> tuple[SettlementClient, DeploymentRecord]:
     """Deploy, grant the roles, and return the client and its record.
 
-    The deployer keeps ``DEFAULT_ADMIN_ROLE`` (it can grant roles later).
+    The deployer keeps ``DEFAULT_ADMIN_ROLE`` (it can grant roles later). Every address
+    is checked before anything is sent.
+
+    Args:
+        transactor: Signs the deployment and the grants.
+        config: The contract's windows and bonds.
+        operators: Granted ``OPERATOR_ROLE``.
+        arbiters: Granted ``ARBITER_ROLE``.
+        guardians: Granted ``GUARDIAN_ROLE``.
+        sweep_recipient: Receives expired epochs' leftovers; the deployer by default.
+        genesis_hash: The chain's block 0 hash, when the caller has read it already;
+            read from the chain otherwise.
+
+    Raises:
+        InputError: An address is not one.
+        SettlementError: The contract refused the configuration or a grant.
+        ChainError: The node failed.
     """
     roles = {"OPERATOR_ROLE": operators, "ARBITER_ROLE": arbiters, "GUARDIAN_ROLE": guardians}
     checked = {
@@ -94,8 +131,29 @@ def deploy_settlement(
         },
         roles=checked,
         sweep_recipient=recipient,
+        genesis_hash=genesis_hash or block_hash(transactor.w3, 0),
+        block_hash=_hex(result.receipt["blockHash"]),
     )
     return client, record
+
+
+def block_hash(w3: Web3, number: int) -> str | None:
+    """The hash of block ``number`` (0x-hex), or None when the chain has no such block.
+
+    Raises:
+        ChainError: The node failed.
+    """
+    with chain_errors():
+        try:
+            block = w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+    found = block.get("hash")
+    return _hex(found) if found is not None else None
+
+
+def _hex(value: bytes | str) -> str:
+    return value.lower() if isinstance(value, str) else "0x" + bytes(value).hex()
 
 
 def _address(value: str | None, field: str) -> str:

@@ -10,6 +10,7 @@ ABI and bytecode, which ``contracts/compile.py`` produces).
 from ame_chain.exceptions import (
     ChainError,
     CompilationError,
+    FundingError,
     MerkleError,
     MerkleInputError,
     SettlementError,
@@ -19,6 +20,7 @@ from ame_chain.exceptions import (
 __all__ = [
     "ChainError",
     "CompilationError",
+    "FundingError",
     "MerkleError",
     "MerkleInputError",
     "SettlementError",

@@ -62,6 +62,7 @@ __all__ = [
     "anvil_binary",
     "anvil_dev_accounts",
     "connect",
+    "connect_url",
     "free_port",
 ]
 
@@ -353,6 +354,7 @@ class AnvilProcess:
         state_file: Path | None = None,
         binary: Path | None = None,
         timeout: float = 30.0,
+        block_time: int | None = None,
     ) -> AnvilProcess:
         """Start Anvil and wait until it answers.
 
@@ -367,6 +369,8 @@ class AnvilProcess:
                 when stopped (``--state``).
             binary: The Anvil executable; see :func:`anvil_binary`.
             timeout: Seconds to wait for the node to answer.
+            block_time: Mine a block every this many seconds (as a testnet does), instead
+                of one per transaction.
 
         Returns:
             The running node.
@@ -403,6 +407,8 @@ class AnvilProcess:
         ]
         if state_file is not None:
             argv += ["--state", str(state_file.resolve())]
+        if block_time is not None:
+            argv += ["--block-time", str(block_time)]
         try:
             # posix_spawn rather than Popen: the node may outlive this call and this process
             # (a Popen dropped while its child runs warns). Its own session keeps a Ctrl-C in
@@ -437,11 +443,17 @@ class AnvilProcess:
     def _wait_until_answering(self, timeout: float, offset: int) -> None:
         deadline = time.monotonic() + timeout
         probe = _probe(self.url)  # one client for the whole wait: polling starts no new ones
-        while not _answering(probe):
+        # An answer on the port proves nothing by itself: another node may hold the port
+        # while this one dies of "Address already in use". Anvil says in its log when it
+        # has bound the port; only then does an answer come from it.
+        listening = f"Listening on 127.0.0.1:{self.port}"
+        while True:
             if not _alive(self.pid):
                 raise ChainError(
                     f"anvil exited at start-up: {self._last_log_line(offset)}; see {self.log_path}"
                 )
+            if listening in self._log_since(offset) and _answering(probe):
+                return
             if time.monotonic() > deadline:
                 raise ChainError(
                     f"anvil did not answer on port {self.port} within {timeout}s; "
@@ -449,13 +461,17 @@ class AnvilProcess:
                 )
             time.sleep(0.05)
 
-    def _last_log_line(self, offset: int) -> str:
+    def _log_since(self, offset: int) -> str:
+        """What this run wrote to the log (from ``offset``, where earlier runs' output ends)."""
         try:
             with self.log_path.open("rb") as log:
                 log.seek(offset)
-                lines = log.read().decode(errors="replace").splitlines()
+                return log.read().decode(errors="replace")
         except OSError:
-            lines = []
+            return ""
+
+    def _last_log_line(self, offset: int) -> str:
+        lines = self._log_since(offset).splitlines()
         said = [line.strip() for line in lines if line.strip()]
         return said[-1] if said else "it wrote nothing"
 
@@ -582,6 +598,26 @@ class RpcChain(Chain):
             raise ChainError(f"cannot reach the node at {url}")
         self.url = url
         super().__init__(w3, [])
+
+
+def connect_url(url: str, *, timeout: float = 30.0) -> RpcChain | DevChain:
+    """The node at ``url``: a :class:`DevChain` when it is an Anvil, else an :class:`RpcChain`.
+
+    An Anvil (whatever its chain id) has the funded accounts of :data:`ANVIL_MNEMONIC` and
+    moves its clock on request, so ``--dev-account`` and ``ame chain advance`` work there;
+    it is told apart by ``web3_clientVersion`` (``anvil/v...``).
+
+    Raises:
+        ChainError: The node cannot be reached.
+    """
+    chain = RpcChain(url, timeout=timeout)
+    try:
+        version = chain.w3.client_version
+    except Exception:  # a node that keeps its version to itself is no Anvil of ours
+        return chain
+    if isinstance(version, str) and version.lower().startswith("anvil/"):
+        return DevChain(url, timeout=timeout)
+    return chain
 
 
 def connect(kind: str = "in-process", *, url: str | None = None) -> Chain:

@@ -23,13 +23,13 @@ from eth_abi.abi import decode as abi_decode
 from eth_typing import ABIEvent
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import Web3RPCError
 from web3.logs import DISCARD
 
 from ame_chain._addresses import checked_address
+from ame_chain._roles import ROLES, role_name
 from ame_chain.contracts import load_artifact
 from ame_chain.errors import chain_error, chain_errors, is_node_error
 from ame_chain.exceptions import ChainError
@@ -86,12 +86,6 @@ def forfeited_bond_split(bond: int) -> tuple[int, int]:
     return bond // 2, bond - bond // 2
 
 
-ROLES = {
-    name: "0x" + keccak(text=name).hex()
-    for name in ("OPERATOR_ROLE", "ARBITER_ROLE", "GUARDIAN_ROLE")
-}
-ROLES["DEFAULT_ADMIN_ROLE"] = "0x" + "00" * 32
-
 #: ``IAmeSettlement.EpochStatus`` by number.
 EpochStatus = ("Proposed", "Finalized", "Voided", "Refunded", "Swept")
 DisputeStatus = ("None", "Open", "Upheld", "Rejected", "Dismissed")
@@ -125,6 +119,12 @@ class ProposedEpoch:
     header: EpochHeader
     tree: EpochTree
     tx: TxResult
+
+
+def _role_id(role: str) -> str:
+    if role not in ROLES:
+        raise InputError(f"role: {role!r} is not one of {', '.join(sorted(ROLES))}")
+    return ROLES[role]
 
 
 def _bytes32(value: str | bytes, field: str) -> bytes:
@@ -244,12 +244,50 @@ class SettlementClient:
         return True
 
     def grant_role(self, role: str, account: str) -> TxResult:
-        """Grant ``role`` (``OPERATOR_ROLE``, ``ARBITER_ROLE``, ``GUARDIAN_ROLE`` or ``DEFAULT_ADMIN_ROLE``)."""
-        if role not in ROLES:
-            raise InputError(f"role: {role!r} is not one of {', '.join(sorted(ROLES))}")
-        return self._send(
-            self.contract.functions.grantRole(ROLES[role], to_checksum_address(account))
-        )
+        """Grant ``role`` (``OPERATOR_ROLE``, ``ARBITER_ROLE``, ``GUARDIAN_ROLE`` or ``DEFAULT_ADMIN_ROLE``).
+
+        Raises:
+            InputError: ``role`` is not one of those, or ``account`` is not an address.
+            SettlementError: The sender lacks ``DEFAULT_ADMIN_ROLE`` (``AccessControlUnauthorizedAccount``).
+        """
+        role_id, address = _role_id(role), checked_address(account, "account")
+        return self._send(self.contract.functions.grantRole(role_id, address))
+
+    def revoke_role(self, role: str, account: str) -> TxResult:
+        """Revoke ``role`` from ``account`` (an admin's call; a no-op if it does not hold it).
+
+        Raises:
+            InputError: ``role`` is not a role name, or ``account`` is not an address.
+            SettlementError: The sender lacks ``DEFAULT_ADMIN_ROLE``.
+        """
+        role_id, address = _role_id(role), checked_address(account, "account")
+        return self._send(self.contract.functions.revokeRole(role_id, address))
+
+    def has_role(self, role: str, account: str) -> bool:
+        """Whether ``account`` holds ``role`` now."""
+        role_id, address = _role_id(role), checked_address(account, "account")
+        return bool(self._read(self.contract.functions.hasRole(role_id, address)))
+
+    def role_members(self, from_block: int = 0) -> dict[str, list[str]]:
+        """Who holds each role now: every account a ``RoleGranted`` event named, still holding it.
+
+        AccessControl keeps no list of members, so the candidates come from the events
+        (from ``from_block``, the deployment block when known) and each is checked with
+        ``hasRole``: a revoked or renounced role is not listed.
+
+        Returns:
+            Role name -> holders, in the order they were first granted it; every role present.
+        """
+        members: dict[str, list[str]] = {name: [] for name in ROLES}
+        for event in self._logs("RoleGranted", from_block):
+            name = role_name(bytes(event["args"]["role"]))
+            account = to_checksum_address(event["args"]["account"])
+            if name is not None and account not in members[name]:
+                members[name].append(account)
+        return {
+            name: [a for a in accounts if self.has_role(name, a)]
+            for name, accounts in members.items()
+        }
 
     # ------------------------------------------------------------------ configuration
 

@@ -3,7 +3,8 @@
 Every custom error declared in the committed ABIs (the settlement contract's own, and the
 OpenZeppelin ones it can raise, such as ``AccessControlUnauthorizedAccount``) gets a
 subclass of :class:`~ame_chain.exceptions.SettlementError` with the same name, so callers
-write ``except errors.SettlementAlreadyClaimed``. The error's arguments are kept by name.
+write ``except errors.SettlementAlreadyClaimed``. The error's arguments are kept by name;
+a role id is shown and kept by its name (``neededRole=OPERATOR_ROLE``).
 
 What web3 (or eth-tester, under the in-process chain) raises when a call or transaction
 fails becomes one of ours where it arises, re-raised ``from`` the original (web3's own
@@ -37,6 +38,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from ame_chain._roles import role_name
 from ame_chain.contracts import load_artifact
 from ame_chain.exceptions import ChainError, SettlementError, TransactionError
 
@@ -96,7 +98,12 @@ def __getattr__(name: str) -> type[SettlementError]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _display(value: Any) -> Any:
+def _display(value: Any, name: str = "") -> Any:
+    # AccessControl names a role by its id; the message and the arguments give its name.
+    if name.lower().endswith("role") and isinstance(value, bytes):
+        named = role_name(value)
+        if named is not None:
+            return named
     if isinstance(value, bytes):
         return "0x" + value.hex()
     if isinstance(value, str) and re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
@@ -127,7 +134,7 @@ def decode_revert(
         values = abi_decode(types, data[4:])
     except Exception:  # malformed payload: not one of ours after all
         return None
-    args = {n: _display(v) for n, v in zip(names, values, strict=True)}
+    args = {n: _display(v, n) for n, v in zip(names, values, strict=True)}
     shown = ", ".join(f"{n}={v}" for n, v in args.items())
     return cls(f"{cls.__name__}({shown})", args, tx_hash)
 

@@ -8,6 +8,7 @@ Tree::
     ├── CompilationError                    the contracts could not be compiled
     ├── ChainError                          a node could not be reached or answered wrongly
     │   └── TransactionError                a transaction failed without a decodable reason
+    │       └── FundingError                the sender cannot pay the value and the gas
     └── SettlementError                     the settlement contract reverted
         └── one subclass per custom error of the contract, named after it
             (``SettlementAlreadyClaimed``, ``SettlementInvalidProof``, ...), made by
@@ -21,6 +22,7 @@ from ame_core.exceptions import AmeError, InputError
 __all__ = [
     "ChainError",
     "CompilationError",
+    "FundingError",
     "MerkleError",
     "MerkleInputError",
     "SettlementError",
@@ -46,6 +48,22 @@ class ChainError(AmeError):
 
 class TransactionError(ChainError):
     """A transaction failed without a reason the contract's ABI can decode."""
+
+
+class FundingError(TransactionError):
+    """The sending account cannot pay what a transaction carries plus its gas.
+
+    Attributes:
+        account: The sender.
+        balance: Its balance, in wei.
+        value: What the transaction carries, in wei (gas comes on top).
+    """
+
+    def __init__(self, message: str, *, account: str, balance: int, value: int) -> None:
+        super().__init__(message)
+        self.account = account
+        self.balance = balance
+        self.value = value
 
 
 class SettlementError(AmeError):

@@ -14,6 +14,7 @@ A subclass that must keep a journal (the workflow's crash-safe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,9 +24,12 @@ from web3 import Web3
 from web3.types import TxParams, TxReceipt, Wei
 
 from ame_chain.errors import chain_errors, decode_revert, revert_data, revert_error
-from ame_chain.exceptions import ChainError, SettlementError, TransactionError
+from ame_chain.exceptions import ChainError, FundingError, SettlementError, TransactionError
 
 __all__ = ["Transactor", "TxResult"]
+
+# How nodes word a refusal for want of funds (geth and Anvil; eth-tester, two ways).
+_UNFUNDED = re.compile(r"insufficient funds|cannot afford|not have enough balance", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Transactor:
 
         Raises:
             SettlementError: The contract reverted with one of its custom errors.
+            FundingError: The account cannot pay ``value`` plus the gas.
             TransactionError: The transaction failed for another reason.
             ChainError: The node refused the transaction or no receipt came in time.
         """
@@ -102,19 +107,40 @@ class Transactor:
         except SettlementError:
             raise
         except Exception as err:
-            raise revert_error(err) from err
+            raise self._failed(err, value) from err
         if gas is None:
             estimated = tx.get("gas")
             if estimated is None:
                 try:
                     estimated = self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
                 except Exception as err:
-                    raise revert_error(err) from err
+                    raise self._failed(err, value) from err
             gas = int(int(estimated) * self.gas_margin)
         tx.pop("gasPrice", None)
         tx.update(self._fees())
         tx.update({"gas": gas, "type": 2})
         return self._submit(tx)
+
+    def _failed(self, err: Exception, value: int) -> SettlementError | TransactionError:
+        """Why building or estimating a transaction failed: the contract's error, or no funds.
+
+        A node that refuses for want of funds says so in its own words (Anvil and geth:
+        ``insufficient funds``; eth-tester: ``cannot afford``, ``does not have enough
+        balance``); the balance is read to say
+        by how much.
+        """
+        decoded = revert_error(err)
+        if isinstance(decoded, SettlementError) or not _UNFUNDED.search(str(err)):
+            return decoded
+        with chain_errors():
+            balance = int(self.w3.eth.get_balance(self.account.address))
+        return FundingError(
+            f"{self.address} has {balance} wei: not enough for a transaction carrying "
+            f"{value} wei plus its gas",
+            account=self.address,
+            balance=balance,
+            value=value,
+        )
 
     def transfer(self, to: str, value: int) -> TxResult:
         """Send ``value`` wei to ``to`` with no call data (gas estimated, as for ``send``).

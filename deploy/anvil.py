@@ -1,41 +1,35 @@
-"""Deploy AmeSettlement to a local Anvil and write its deployment record.
+"""Deploy AmeSettlement to a local Anvil: ``ame deploy`` signed by Anvil's account 0.
 
     python deploy/anvil.py [--rpc http://127.0.0.1:8545] [-o deployments/anvil.json]
 
-Signs with Anvil's first development account (public knowledge: local use only), which
-also becomes operator, arbiter and guardian unless others are given.
+Signs with Anvil's first development account (public knowledge: local use only) unless
+``--keystore`` or ``--dev-account`` says otherwise, and that account becomes operator, arbiter and guardian unless
+others are named. Every option of ``ame deploy`` applies (``ame deploy --help``); the
+record goes to the state directory as for ``ame deploy``.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-from ame_chain.chains import RpcChain, anvil_dev_accounts
-from ame_core.exceptions import AmeError
-from deploy._common import add_config_arguments, deploy_and_record
+# Run from a checkout (`python deploy/anvil.py`): this checkout's packages, not an
+# installed copy's.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from deploy._wrapper import has_option, run_ame_deploy
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rpc", default="http://127.0.0.1:8545")
-    add_config_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        chain = RpcChain(args.rpc)
-        deployer = anvil_dev_accounts(1)[0]
-        line = deploy_and_record(
-            chain,
-            deployer,
-            args,
-            default_roles=[deployer.address],
-            record_name="anvil-{chain_id}.json",
-        )
-    except AmeError as err:
-        print(f"{type(err).__name__}: {err}", file=sys.stderr)
-        return 1
-    print(line)
-    return 0
+    """Deploy as ``ame deploy --rpc URL --dev-account 0`` does, unless told otherwise."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not has_option(args, "--rpc"):
+        args += ["--rpc", DEFAULT_RPC]
+    if not has_option(args, "--dev-account", "--keystore"):
+        args += ["--dev-account", "0"]
+    return run_ame_deploy(args, prog="python deploy/anvil.py")
 
 
 if __name__ == "__main__":

@@ -1,52 +1,36 @@
-"""Deploy AmeSettlement to a testnet (or any node) and write its deployment record.
+"""Deploy AmeSettlement to a testnet (or any node): ``ame deploy`` with the node required.
 
-    AME_RPC_URL=https://... AME_PRIVATE_KEY=0x... python deploy/testnet.py --operator 0x... -o deployments/sepolia.json
-    python deploy/testnet.py --rpc URL --keystore key.json   # password from $AME_KEYSTORE_PASSWORD or a prompt
+    export AME_RPC_URL=https://... AME_KEYSTORE=operator.json AME_KEYSTORE_PASSWORD=...
+    python deploy/testnet.py [--operator 0x...] [--arbiter 0x...] [--guardian 0x...]
 
-The deployer keeps the admin role; give the operator, arbiter and guardian explicitly.
+Every option of ``ame deploy`` applies (``ame deploy --help``). It signs with
+``$AME_KEYSTORE``/``--keystore`` or ``$AME_PRIVATE_KEY``; each role not named goes to the
+deployer (``--no-operator`` to grant none); the deployment record goes to the state
+directory (``$AME_STATE_DIR``, else ``.ame``), where every later ``ame`` command finds the
+contract, and the ``AME_SETTLEMENT=`` line it prints names it anywhere else.
 """
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import os
 import sys
 from pathlib import Path
 
-from ame_chain.chains import RpcChain
-from ame_chain.keys import ENV_PASSWORD, account_from_env, account_from_keystore
-from ame_core.exceptions import AmeError, InputError
-from deploy._common import add_config_arguments, deploy_and_record
+# Run from a checkout (`python deploy/testnet.py`): this checkout's packages, not an
+# installed copy's.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from deploy._wrapper import has_option, run_ame_deploy
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--rpc", default=os.environ.get("AME_RPC_URL"), help="node URL (or $AME_RPC_URL)"
-    )
-    parser.add_argument(
-        "--keystore", type=Path, default=None, help="keystore file (else $AME_PRIVATE_KEY)"
-    )
-    add_config_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        if not args.rpc:
-            raise InputError("--rpc: no node URL (pass --rpc or set AME_RPC_URL)")
-        if args.keystore is not None:
-            password = os.environ.get(ENV_PASSWORD)
-            if password is None and sys.stdin.isatty():
-                password = getpass.getpass(f"password for {args.keystore}: ")
-            deployer = account_from_keystore(args.keystore, password)
-        else:
-            deployer = account_from_env()
-        chain = RpcChain(args.rpc)
-        line = deploy_and_record(chain, deployer, args, record_name="{chain_id}.json")
-    except AmeError as err:
-        print(f"{type(err).__name__}: {err}", file=sys.stderr)
+    """Deploy as ``ame deploy`` does, refusing to fall back on a local chain."""
+    args = sys.argv[1:] if argv is None else argv
+    asks_help = has_option(args, "-h", "--help")
+    if not asks_help and not has_option(args, "--rpc") and not os.environ.get("AME_RPC_URL"):
+        print("InputError: --rpc: no node URL (pass --rpc or set AME_RPC_URL)", file=sys.stderr)
         return 1
-    print(line)
-    return 0
+    return run_ame_deploy(args, prog="python deploy/testnet.py")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,31 @@ def chain() -> None:
     default=None,
     help="Load the chain from this file at start and write it back at `chain down`.",
 )
-def up(session: Session, port: int | None, chain_id: int, state_file: Path | None) -> None:
-    """Start Anvil in the background and record it in the state directory."""
-    info, started = chain_up(session.state_dir, port=port, chain_id=chain_id, state_file=state_file)
+@click.option(
+    "--block-time",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="SECONDS",
+    help="Mine a block every SECONDS, as a testnet does (default: one per transaction).",
+)
+def up(
+    session: Session,
+    port: int | None,
+    chain_id: int,
+    state_file: Path | None,
+    block_time: int | None,
+) -> None:
+    """Start Anvil in the background and record it in the state directory.
+
+    A --port already in use fails (exit 1) with Anvil's own words.
+    """
+    info, started = chain_up(
+        session.state_dir,
+        port=port,
+        chain_id=chain_id,
+        state_file=state_file,
+        block_time=block_time,
+    )
     if session.as_json:
         echo_json({**asdict(info), "started": started})
         return

@@ -30,8 +30,8 @@ def main() -> None:
     """AME: fair, verifiable revenue sharing for generative AI.
 
     \b
-    Operator:     chain up|down|advance, deploy, attribute, map, settle, finalize, refund,
-                  sweep, withdraw
+    Operator:     chain up|down|advance, deploy, roles, attribute, map, settle, finalize,
+                  refund, sweep, withdraw
     Contributors: owed, proof, status, claim (owed and proof need no key)
     Anyone:       audit, challenge, dispute, resolve (arbiter), report, demo
 
@@ -41,9 +41,20 @@ def main() -> None:
 
 
 def _register() -> None:
-    from ame.cli import _attribute, _chain_cmds, _demo, _operator, _owed, _public, _report, _serve
+    from ame.cli import (
+        _attribute,
+        _chain_cmds,
+        _demo,
+        _operator,
+        _owed,
+        _public,
+        _report,
+        _roles,
+        _serve,
+    )
 
-    for module in (_attribute, _chain_cmds, _demo, _operator, _owed, _public, _report, _serve):
+    modules = (_attribute, _chain_cmds, _demo, _operator, _owed, _public, _report, _roles, _serve)
+    for module in modules:
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -9,20 +9,29 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
+from ame.cli._advice import Amounts, ether
 from ame.cli._attribute import METHODS
-from ame.cli._options import input_options, with_session
+from ame.cli._options import input_options, units_option, with_session
 from ame.cli._output import ClickProgress, echo_json, pairs
-from ame.cli._session import Session
+from ame.cli._session import NO_ACCOUNT, Session
 from ame.deployment import deploy_settlement, write_record
 from ame.workflow import (
     MappingInputs,
+    Workspace,
+    check_served,
     finalize_epoch,
+    format_date,
     keccak_hex,
     refund_epoch,
     settle_epoch,
     sweep_epoch,
     withdraw_credits,
 )
+from ame.workflow.exceptions import WorkflowError
+from ame_chain._addresses import checked_address
+from ame_chain.errors import error_class
+from ame_chain.exceptions import FundingError
+from ame_chain.leaves import ZERO_ADDRESS
 from ame_chain.tx import Transactor
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
@@ -40,11 +49,28 @@ __all__ = ["COMMANDS"]
 @click.option("--claim-period", type=click.IntRange(min=1), default=None, help="Seconds.")
 @click.option("--operator-bond", type=click.IntRange(0, 2**96 - 1), default=None, help="Wei.")
 @click.option("--dispute-bond", type=click.IntRange(0, 2**96 - 1), default=None, help="Wei.")
-@click.option("--operator", multiple=True, help="Grant OPERATOR_ROLE (repeatable).")
-@click.option("--arbiter", multiple=True, help="Grant ARBITER_ROLE (repeatable).")
-@click.option("--guardian", multiple=True, help="Grant GUARDIAN_ROLE (repeatable).")
-@click.option("--sweep-recipient", default=None, help="Default: the deployer.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option(
+    "--operator", multiple=True, metavar="ADDRESS", help="Grant OPERATOR_ROLE (repeatable)."
+)
+@click.option(
+    "--arbiter", multiple=True, metavar="ADDRESS", help="Grant ARBITER_ROLE (repeatable)."
+)
+@click.option(
+    "--guardian", multiple=True, metavar="ADDRESS", help="Grant GUARDIAN_ROLE (repeatable)."
+)
+@click.option(
+    "--no-operator",
+    is_flag=True,
+    help="Grant OPERATOR_ROLE to no one (grant it later with `ame roles grant operator`).",
+)
+@click.option("--sweep-recipient", default=None, metavar="ADDRESS", help="Default: the deployer.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the deployment record here.",
+)
 def deploy(
     session: Session,
     challenge_window: int | None,
@@ -55,15 +81,24 @@ def deploy(
     operator: tuple[str, ...],
     arbiter: tuple[str, ...],
     guardian: tuple[str, ...],
+    no_operator: bool,
     sweep_recipient: str | None,
     output: Path | None,
 ) -> None:
     """Deploy the settlement contract and make it this chain's default.
 
-    Parameters default to [deploy] in ame.toml. With no --operator, --arbiter or
-    --guardian, the deployer takes all three roles (convenient locally; name them on a
-    real network). The deployment record goes to the state directory (and to -o).
+    Signs with --dev-account N (development chains), --keystore PATH or $AME_KEYSTORE
+    (password from $AME_KEYSTORE_PASSWORD or a prompt), or $AME_PRIVATE_KEY. Parameters
+    default to [deploy] in ame.toml. Each role not named goes to the deployer, which also
+    keeps DEFAULT_ADMIN_ROLE (it grants and revokes roles: `ame roles`). A contract
+    without an operator can settle nothing, so --no-operator must say so.
+
+    The deployment record goes to the state directory, where every later `ame` command
+    in it finds the contract (and to -o); the AME_SETTLEMENT= line printed names it
+    anywhere else.
     """
+    if no_operator and operator:
+        raise click.UsageError("--operator and --no-operator exclude each other")
     given = {
         "challenge_window": challenge_window,
         "dispute_window": dispute_window,
@@ -77,23 +112,30 @@ def deploy(
     )
     if output is not None:
         _check_writable(output, "--output")  # before deploying, not after
+    roles = {
+        "--operator": [checked_address(a, "--operator") for a in operator],
+        "--arbiter": [checked_address(a, "--arbiter") for a in arbiter],
+        "--guardian": [checked_address(a, "--guardian") for a in guardian],
+    }
+    if sweep_recipient is not None:
+        checked_address(sweep_recipient, "--sweep-recipient")
     chain = session.chain()
-    account = session.account()
-    if account is None:
-        raise InputError(
-            "no account: pass --keystore PATH or --dev-account N, or set $AME_PRIVATE_KEY"
-        )
+    account = session.signing_account()
+    # What the state holds of an older chain of this id is retired before this deployment
+    # is recorded, never after it (it would be taken for one of the old).
+    state = session.checked_state()
     session.progress.step(f"deploying AmeSettlement on chain {chain.chain_id}")
     me = [account.address]
     _, record = deploy_settlement(
         Transactor(chain.w3, account),
         config=params.settlement_config(),
-        operators=list(operator) or me,
-        arbiters=list(arbiter) or me,
-        guardians=list(guardian) or me,
+        operators=[] if no_operator else roles["--operator"] or me,
+        arbiters=roles["--arbiter"] or me,
+        guardians=roles["--guardian"] or me,
         sweep_recipient=sweep_recipient,
+        genesis_hash=session.genesis_hash(),
     )
-    session.state.add_deployment(record)
+    state.add_deployment(record)
     path = session.state_dir / "deployments" / f"{record.chain_id}-{record.address.lower()}.json"
     write_record(record, path)
     if output is not None:
@@ -106,10 +148,19 @@ def deploy(
         ("chain id", record.chain_id),
         ("block", record.block),
         ("tx", record.tx_hash),
-        *((role.lower(), ", ".join(accounts)) for role, accounts in record.roles.items()),
+        ("deployer", f"{record.deployer} (DEFAULT_ADMIN_ROLE)"),
+        *(
+            (role.lower(), ", ".join(accounts) or "(none)")
+            for role, accounts in record.roles.items()
+        ),
         ("record", output or path),
     ]
     click.echo(pairs(rows))
+    click.echo(
+        f"every `ame` command with the state directory {session.state_dir} uses this "
+        "contract; elsewhere set:"
+    )
+    click.echo(f"AME_SETTLEMENT={record.address}")
 
 
 @click.command(name="map")
@@ -183,6 +234,7 @@ def map_command(
     show_default=True,
     help="With --scenario: how assets share their stage's value.",
 )
+@units_option
 def settle(
     session: Session,
     values: Path | None,
@@ -193,6 +245,7 @@ def settle(
     scenario: Path | None,
     epoch: int | None,
     method: str,
+    units: str,
 ) -> None:
     """Attribute (with --scenario), map, publish, build the tree, fund and propose one epoch.
 
@@ -207,6 +260,7 @@ def settle(
     if scenario is not None:
         attribute = _scenario_inputs(scenario, registry, policy, carried, epoch, method)
         ws = session.workspace(signing=True)  # before training: a missing account fails fast
+        _require_operator(ws)
         inputs = attribute()
     elif registry is None:
         raise click.UsageError("settle --values needs --registry")
@@ -214,10 +268,31 @@ def settle(
         assert values is not None  # checked above: exactly one of --values and --scenario
         inputs = MappingInputs.load(values, registry, policy, carried)
         ws = session.workspace(signing=True)
-    result = settle_epoch(ws, inputs, token=token or session.config.settlement.token)
+        _require_operator(ws)
+    try:
+        result = settle_epoch(ws, inputs, token=token or session.config.settlement.token)
+    except FundingError as err:
+        raise FundingError(
+            f"{err}; {_settle_needs(ws)}",
+            account=err.account,
+            balance=err.balance,
+            value=err.value,
+        ) from err
+    served = check_served(
+        ws, result.epoch, result.header.challenge_end, policy=session.fetch_policy()
+    )
+    if served is not None and not served.ok:
+        for file in served.problems:
+            click.echo(f"not served as published: {file.uri}: {file.problem}", err=True)
+        click.echo(
+            f"{served.advice()}; then run this `ame settle` again to check (it proposes "
+            "nothing twice)",
+            err=True,
+        )
     if session.as_json:
         echo_json(
             {
+                "served": served.to_json() if served is not None else None,
                 "epoch": result.epoch,
                 "manifestURI": result.manifest_uri,
                 "manifestHash": result.manifest_hash,
@@ -236,19 +311,64 @@ def settle(
     rows: list[tuple[str, object]] = [
         ("epoch", result.epoch),
         ("status", ws.client.status(result.epoch)),
-        ("pool", result.pool),
+        ("pool", Amounts(ws, units).of(result.epoch, result.pool)),
         ("leaves", result.leaf_count),
         ("token", "ETH" if result.header.is_eth else result.token),
         ("root", result.root),
         ("manifest", result.manifest_uri),
         ("manifest hash", result.manifest_hash),
-        ("challenge ends", result.header.challenge_end),
+        (
+            "challenge ends",
+            f"{result.header.challenge_end} ({format_date(result.header.challenge_end)})",
+        ),
         ("propose tx", result.propose_tx or "(found on-chain)"),
     ]
     if result.approve_tx:
         rows.append(("approve tx", result.approve_tx))
+    if served is not None:
+        count = len(served.files)
+        rows.append(
+            (
+                "served",
+                f"all {count} files at {served.base}"
+                if served.ok
+                else f"{len(served.problems)} of {count} files not served at {served.base}",
+            )
+        )
     rows.extend(("resumed", line) for line in result.resumed)
     click.echo(pairs(rows))
+
+
+def _require_operator(ws: Workspace) -> None:
+    """Refuse, before anything is published, a signer the contract would refuse to propose."""
+    signer = ws.signer().address
+    if not ws.client.has_role("OPERATOR_ROLE", signer):
+        raise error_class("AccessControlUnauthorizedAccount")(
+            f"AccessControlUnauthorizedAccount(account={signer}, neededRole=OPERATOR_ROLE), "
+            "checked before anything was published",
+            {"account": signer, "neededRole": "OPERATOR_ROLE"},
+        )
+
+
+def _settle_needs(ws: Workspace) -> str:
+    """What proposing the epoch being settled costs, from what settle recorded before it failed."""
+    bond = ws.client.operator_bond()
+    pending = [
+        r for r in ws.state.epochs(ws.client.chain_id, ws.client.address) if r.header is None
+    ]
+    if not pending:
+        return f"proposing carries the pool (ETH pools) plus the operator bond of {ether(bond)}"
+    row = pending[-1]
+    if row.token.lower() != ZERO_ADDRESS.lower():
+        return (
+            f"proposing epoch {row.key.epoch} carries the operator bond of {ether(bond)} (the "
+            "pool is an ERC-20, approved and pulled separately); fund the operator's account"
+        )
+    return (
+        f"proposing epoch {row.key.epoch} carries its pool of {ether(row.pool)} plus the "
+        f"operator bond of {ether(bond)} = {ether(row.pool + bond)}, and gas: fund the "
+        "operator's account with that much"
+    )
 
 
 def _scenario_inputs(
@@ -291,10 +411,40 @@ def _scenario_inputs(
 @with_session(account=True)
 @click.argument("epoch", type=click.IntRange(min=0))
 def finalize(session: Session, epoch: int) -> None:
-    """Make EPOCH claimable (after its challenge window, with no open dispute)."""
-    ws = session.workspace(signing=True)
-    tx = finalize_epoch(ws, epoch)
-    _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "tx": tx})
+    """Make EPOCH claimable (after its challenge window, with no open dispute).
+
+    Anyone may finalise. An epoch already finalised is done (exit 0, no transaction, no
+    account needed). Without an account, what the chain tells (the window is still open,
+    a dispute is open) is said all the same: only the transaction needs one.
+    """
+    ws = session.workspace(signing=False)
+    found = ws.client.header_of(epoch, ws.from_block)
+    if found is None:
+        raise WorkflowError(f"epoch {epoch} was never proposed on {ws.client.address}")
+    header = found[0]
+    state = ws.client.epoch_state(epoch)
+    if state["status"] == "Finalized":
+        _done(session, {"epoch": epoch, "status": "Finalized", "tx": None})
+        return
+    if state["status"] != "Proposed":
+        raise WorkflowError(
+            f"epoch {epoch} is {state['status']}: only a Proposed epoch is finalised"
+        )
+    if ws.sender is not None:  # the contract decides the rest, by the next block's clock
+        tx = finalize_epoch(ws, epoch)
+        _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "tx": tx})
+        return
+    if session.chain().timestamp() < header.challenge_end:
+        raise error_class("SettlementChallengeWindowOpen")(
+            f"SettlementChallengeWindowOpen(epoch={epoch}, challengeEnd={header.challenge_end})",
+            {"epoch": epoch, "challengeEnd": header.challenge_end},
+        )
+    if state["openDisputes"]:
+        raise error_class("SettlementOpenDisputes")(
+            f"SettlementOpenDisputes(epoch={epoch}, openDisputes={state['openDisputes']})",
+            {"epoch": epoch, "openDisputes": state["openDisputes"]},
+        )
+    raise InputError(NO_ACCOUNT)
 
 
 @click.command()
@@ -310,24 +460,25 @@ def refund(session: Session, epoch: int) -> None:
 @click.command()
 @with_session(account=True)
 @click.argument("epoch", type=click.IntRange(min=0))
-def sweep(session: Session, epoch: int) -> None:
+@units_option
+def sweep(session: Session, epoch: int, units: str) -> None:
     """Send what is left of an expired EPOCH to the sweep recipient."""
     ws = session.workspace(signing=True)
     tx, amount = sweep_epoch(ws, epoch)
-    _done(
-        session,
-        {"epoch": epoch, "status": ws.client.status(epoch), "swept": str(amount), "tx": tx},
-    )
+    swept = str(amount) if session.as_json else Amounts(ws, units).of(epoch, amount)
+    _done(session, {"epoch": epoch, "status": ws.client.status(epoch), "swept": swept, "tx": tx})
 
 
 @click.command()
 @with_session(account=True)
 @click.option("--to", default=None, metavar="ADDRESS", help="Default: the signing account.")
-def withdraw(session: Session, to: str | None) -> None:
+@units_option
+def withdraw(session: Session, to: str | None, units: str) -> None:
     """Withdraw the signing account's ETH credit (bonds returned, refused payouts)."""
     ws = session.workspace(signing=True)
     tx, amount = withdraw_credits(ws, to)
-    _done(session, {"withdrawn": str(amount), "tx": tx})
+    withdrawn = str(amount) if session.as_json else Amounts(ws, units).eth(amount)
+    _done(session, {"withdrawn": withdrawn, "tx": tx})
 
 
 def _check_writable(path: Path, option: str) -> None:

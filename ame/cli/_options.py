@@ -1,7 +1,8 @@
 """Options shared by the ``ame`` subcommands, built once (ApeWorX ``cli/options.py`` style).
 
 ``@with_session(chain=..., account=...)`` adds the options a command needs and hands it a
-:class:`~ame.cli._session.Session` as its first argument:
+:class:`~ame.cli._session.Session` as its first argument (and explains the contract's
+refusals the command meets: :func:`ame.cli._advice.explain`):
 
 * always: ``--config``, ``--state-dir``, ``-v/--verbose``, ``--json``;
 * ``chain=True``: ``--rpc``, ``--settlement``;
@@ -17,9 +18,11 @@ from typing import Any, TypeVar
 
 import click
 
+from ame.cli._advice import explain
 from ame.cli._session import Session
+from ame_chain.exceptions import SettlementError
 
-__all__ = ["input_options", "with_session"]
+__all__ = ["input_options", "units_option", "with_session"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,7 +97,13 @@ def with_session(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             options = {k: kwargs.pop(k) for k in _SESSION_KEYS if k in kwargs}
             session = Session(click.get_current_context(), read_only=read_only, **options)
-            return func(session, *args, **kwargs)
+            try:
+                return func(session, *args, **kwargs)
+            except SettlementError as err:
+                explained = explain(err, session.chain)
+                if explained is err:
+                    raise
+                raise explained from err
 
         decorated: Any = wrapper
         for option in reversed(_COMMON + (_CHAIN if chain else []) + (_ACCOUNT if account else [])):
@@ -122,3 +131,14 @@ def input_options(func: F) -> F:
     ):
         func = option(func)
     return func
+
+
+#: ``--units``: how amounts are shown to people (``--json`` keeps base units, as strings).
+units_option = click.option(
+    "--units",
+    type=click.Choice(["wei", "ether"]),
+    default="wei",
+    show_default=True,
+    help="Amounts in base units (wei; a token's smallest unit), or in ether and whole "
+    "tokens (by the token's decimals, with its symbol).",
+)

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import click
 
+from ame.cli._advice import Amounts
 from ame.cli._main import EXIT_AUDIT_MISMATCH, EXIT_ERROR
-from ame.cli._options import input_options, with_session
+from ame.cli._options import input_options, units_option, with_session
 from ame.cli._output import echo_json, pairs, table
 from ame.cli._session import Session
 from ame.workflow import (
     AuditInputs,
     AuditReport,
+    Workspace,
     audit_epoch,
     challenge_epoch,
     claim_leaves,
@@ -22,6 +24,7 @@ from ame.workflow import (
     resolve_dispute,
 )
 from ame_chain._addresses import checked_address
+from ame_chain.exceptions import FundingError
 from ame_core.exceptions import AmeError
 
 __all__ = ["COMMANDS"]
@@ -42,9 +45,11 @@ _MANIFEST = click.option(
 @click.command()
 @with_session(read_only=True)
 @_EPOCHS
-def status(session: Session, epochs: tuple[int, ...]) -> None:
+@units_option
+def status(session: Session, epochs: tuple[int, ...], units: str) -> None:
     """Show every epoch (or EPOCHS): status, pool, claims, disputes, transactions."""
     ws = session.workspace(signing=False)
+    show = Amounts(ws, units)
     summaries = epoch_summaries(ws, epochs)
     if session.as_json:
         echo_json({"settlement": ws.client.address, "epochs": [s.to_json() for s in summaries]})
@@ -56,10 +61,10 @@ def status(session: Session, epochs: tuple[int, ...]) -> None:
         (
             s.epoch,
             s.status,
-            s.pool,
+            show.of(s.epoch, s.pool),
             s.leaf_count,
-            s.claimed,
-            s.remaining,
+            show.of(s.epoch, s.claimed),
+            show.of(s.epoch, s.remaining),
             f"{s.open_disputes}/{s.dispute_count}",
             s.challenge_end,
             s.propose_tx,
@@ -104,12 +109,14 @@ def status(session: Session, epochs: tuple[int, ...]) -> None:
     show_default=True,
     help="Leaves per transaction.",
 )
+@units_option
 def claim(
     session: Session,
     accounts: tuple[str, ...],
     claim_all: bool,
     epochs: tuple[int, ...],
     batch: int,
+    units: str,
 ) -> None:
     """Claim unclaimed leaves: one with `claim`, many in one `claimMany` transaction.
 
@@ -120,7 +127,15 @@ def claim(
     given = [checked_address(a, "--account") for a in accounts]
     ws = session.workspace(signing=True)
     wanted = None if claim_all else (given or [ws.signer().address])
-    result = claim_leaves(ws, accounts=wanted, epochs=epochs, batch_size=batch)
+    try:
+        result = claim_leaves(ws, accounts=wanted, epochs=epochs, batch_size=batch)
+    except FundingError as err:
+        raise FundingError(
+            f"{err}; {_relay_hint(ws, wanted)}",
+            account=err.account,
+            balance=err.balance,
+            value=err.value,
+        ) from err
     for epoch, reason in result.skipped:
         click.echo(f"skipped epoch {epoch}: {reason}", err=True)
     if session.as_json:
@@ -145,9 +160,31 @@ def claim(
         for entry in pending:
             click.echo(entry.message())
         return
-    rows = [(c.epoch, c.index, c.account, c.amount, c.tx_hash) for c in result.lines]
+    show = Amounts(ws, units)
+    rows = [
+        (c.epoch, c.index, c.account, show.of(c.epoch, c.amount), c.tx_hash) for c in result.lines
+    ]
     click.echo(table(["epoch", "leaf", "account", "amount", "tx"], rows))
-    click.echo(f"paid {result.total} in {len(result.tx_hashes)} transaction(s)")
+    total = show.total([c.epoch for c in result.lines], result.total)
+    click.echo(f"paid {total} in {len(result.tx_hashes)} transaction(s)")
+
+
+def _relay_hint(ws: Workspace, wanted: list[str] | None) -> str:
+    """What is owed now to the accounts a claim was for, and how to have it sent by another."""
+    owed = [
+        entry
+        for account in wanted or []
+        for entry in owed_epochs(ws, account)
+        if entry.state == "claimable"
+    ]
+    amounts = "; ".join(
+        f"{e.account} is owed {e.units.format(e.amount)} in epoch {e.epoch}" for e in owed
+    )
+    return (
+        (amounts + ". " if amounts else "")
+        + "A claim pays each leaf's own account whoever sends it: anyone with ETH for gas can "
+        "relay it (`ame claim --account ADDRESS` signed by a funded account), or fund this one"
+    )
 
 
 @click.command()
@@ -232,8 +269,12 @@ def challenge(
     carried: Path | None,
     manifest_uri: str | None,
 ) -> None:
-    """Audit EPOCH and challenge it: prove a fault on-chain, else dispute with the evidence."""
-    ws = session.workspace(signing=True)
+    """Audit EPOCH and challenge it: prove a fault on-chain, else dispute with the evidence.
+
+    A clean audit needs no account; an account is asked for only when there is a fault to
+    prove or a dispute to open.
+    """
+    ws = session.workspace(signing=False)
     result = challenge_epoch(
         ws, epoch, AuditInputs(values, registry, policy, carried), manifest_uri=manifest_uri
     )

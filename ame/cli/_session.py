@@ -4,7 +4,8 @@ How the chain is chosen (first that applies):
 
 1. a chain handed in by the embedding program (``main(obj=CliEnv(chain=...))``, used by
    tests that drive the whole CLI on one in-process chain);
-2. ``--rpc URL``, ``$AME_RPC_URL`` or ``[chain] rpc``: that node;
+2. ``--rpc URL``, ``$AME_RPC_URL`` or ``[chain] rpc``: that node (a development chain
+   when it is an Anvil: :func:`ame_chain.chains.connect_url`);
 3. the managed chain that ``ame chain up`` started in the state directory.
 
 Otherwise the command stops with a ``ChainError`` saying how to get a chain. Documents
@@ -17,6 +18,10 @@ The signing account, first that applies: ``--dev-account N`` (development chains
 ``--keystore PATH`` (password from ``$AME_KEYSTORE_PASSWORD`` or a hidden prompt),
 ``$AME_PRIVATE_KEY``, ``[account] keystore`` / ``$AME_KEYSTORE``. Keys are never printed
 or logged.
+
+Before the state is read for a chain, what it recorded of another chain of the same id
+(another genesis, or a deployment block that is gone) is retired
+(:meth:`ame.workflow.StateStore.check_chain`), and said on stderr.
 """
 
 from __future__ import annotations
@@ -34,16 +39,24 @@ from eth_utils.address import to_checksum_address
 
 from ame.cli._output import ClickProgress
 from ame.config import AmeConfig, load_config
+from ame.deployment import DeploymentRecord, block_hash
 from ame.workflow import DurableSender, FetchPolicy, StateStore, Workspace, managed_chain
 from ame.workflow.exceptions import WorkflowError
-from ame_chain.chains import Chain, RpcChain
+from ame_chain.chains import Chain, connect_url
 from ame_chain.client import SettlementClient
 from ame_chain.errors import chain_errors
 from ame_chain.exceptions import ChainError
 from ame_chain.keys import ENV_KEY, ENV_PASSWORD, account_from_env, account_from_keystore
 from ame_core.exceptions import InputError
 
-__all__ = ["CliEnv", "Session"]
+__all__ = ["NO_ACCOUNT", "CliEnv", "Session"]
+
+#: What a command that must sign says when no account was given: every way to give one.
+NO_ACCOUNT = (
+    "no account: this command signs a transaction; set $AME_KEYSTORE (and "
+    f"${ENV_PASSWORD}) or pass --keystore PATH, set ${ENV_KEY}, or pass --dev-account N on "
+    "a development chain"
+)
 
 
 @dataclass
@@ -117,6 +130,8 @@ class Session:
         self._state: StateStore | None = None
         self._chain: Chain | None = None
         self._local_chain = False
+        self._genesis: str | None = None
+        self._chain_checked = False
 
     @property
     def state_dir(self) -> Path:
@@ -159,7 +174,7 @@ class Session:
             self._chain = self.env.chain
             self._local_chain = True
         elif self.config.chain.rpc:
-            self._chain = RpcChain(self.config.chain.rpc, timeout=self.config.chain.timeout)
+            self._chain = connect_url(self.config.chain.rpc, timeout=self.config.chain.timeout)
             self.ctx.call_on_close(self._chain.close)
         else:
             self._chain = managed_chain(self.state_dir)
@@ -175,6 +190,42 @@ class Session:
                     "--rpc URL (or set AME_RPC_URL, or [chain] rpc in ame.toml)"
                 )
         return self._chain
+
+    def genesis_hash(self) -> str:
+        """The hash of the chain's block 0 (0x-hex), which tells chains of one id apart.
+
+        Raises:
+            ChainError: The node has no block 0 or failed.
+        """
+        if self._genesis is None:
+            found = block_hash(self.chain().w3, 0)
+            if found is None:
+                raise ChainError(f"the node of chain {self.chain().chain_id} has no block 0")
+            self._genesis = found
+        return self._genesis
+
+    def checked_state(self) -> StateStore:
+        """The state, once what it recorded of another chain of this id is retired.
+
+        Done once per command, before the state is read for this chain (see
+        :meth:`ame.workflow.StateStore.check_chain`); what is retired is said on stderr.
+        """
+        if not self._chain_checked:
+            self._chain_checked = True
+            for line in self.state.check_chain(self.chain().chain_id, self.genesis_hash()):
+                click.echo(f"state {self.state_dir}: {line}", err=True)
+        return self.state
+
+    def signing_account(self) -> LocalAccount:
+        """The signing account; a command that must sign calls this.
+
+        Raises:
+            InputError: No account was given, saying every way to give one.
+        """
+        account = self.account()
+        if account is None:
+            raise InputError(NO_ACCOUNT)
+        return account
 
     def account(self) -> LocalAccount | None:
         """The signing account, or None when none was given."""
@@ -213,8 +264,11 @@ class Session:
         """
         chain = self.chain()
         address = self.config.settlement.address
+        state = self.checked_state()
         if address is None:
-            record = self.state.deployment(chain.chain_id)
+            record = state.deployment(chain.chain_id)
+            if record is not None and not self._still_deployed(record):
+                record = state.deployment(chain.chain_id)
             if record is None and self._reader:
                 raise WorkflowError(
                     f"no settlement contract to read on chain {chain.chain_id}: pass "
@@ -227,6 +281,8 @@ class Session:
                     "--settlement ADDRESS (or set AME_SETTLEMENT)"
                 )
             address = record.address
+        elif (known := state.deployment(chain.chain_id, to_checksum_address(address))) is not None:
+            self._still_deployed(known)  # a record of a reset chain is retired, not read
         with chain_errors():
             code = chain.w3.eth.get_code(to_checksum_address(address))
         if not code:
@@ -238,6 +294,21 @@ class Session:
                 "AmeSettlement"
             )
         return client
+
+    def _still_deployed(self, record: DeploymentRecord) -> bool:
+        """Whether the chain still holds the block ``record`` was deployed in; else retire it."""
+        if record.block_hash is None:
+            return True
+        found = block_hash(self.chain().w3, record.block)
+        if found == record.block_hash:
+            return True
+        reason = (
+            f"block {record.block} of chain {record.chain_id} is "
+            f"{found or 'not there'}, not {record.block_hash} (the chain was reset)"
+        )
+        for line in self.state.retire_contract(record.chain_id, record.address, reason):
+            click.echo(f"state {self.state_dir}: {line}", err=True)
+        return False
 
     def fetch_policy(self) -> FetchPolicy:
         """How documents named on-chain are read: ``[fetch]``, local files as it says."""
@@ -266,9 +337,7 @@ class Session:
                 receipt_timeout=self.config.chain.receipt_timeout,
             )
         elif signing:
-            raise InputError(
-                f"no account: pass --keystore PATH or --dev-account N, or set ${ENV_KEY}"
-            )
+            raise InputError(NO_ACCOUNT)
         from_block = self.config.settlement.from_block
         if from_block is None:
             record = self.state.deployment(chain.chain_id, client.address)
@@ -283,4 +352,5 @@ class Session:
             sender=sender,
             progress=self.progress,
             fetch_policy=self.fetch_policy(),
+            no_signer=NO_ACCOUNT,
         )

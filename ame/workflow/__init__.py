@@ -59,6 +59,7 @@ from ame.workflow._proofs import (
 )
 from ame.workflow._publish import FetchPolicy, fetch, keccak_hex
 from ame.workflow._sender import DurableSender
+from ame.workflow._served import ServedCheck, ServedFile, check_served
 from ame.workflow._settle import MappingInputs, SettleResult, settle_epoch
 from ame.workflow._state import EpochKey, EpochRow, StateStore, TxRow
 from ame.workflow._workspace import Progress, Workspace, quiet_progress
@@ -93,6 +94,8 @@ __all__ = [
     "OwedEpoch",
     "Progress",
     "PublishedEpoch",
+    "ServedCheck",
+    "ServedFile",
     "SettleResult",
     "StateError",
     "StateStore",
@@ -105,6 +108,7 @@ __all__ = [
     "chain_down",
     "chain_up",
     "challenge_epoch",
+    "check_served",
     "claim_leaves",
     "epoch_summaries",
     "fetch",

@@ -85,12 +85,14 @@ def challenge_epoch(
     closes, or parsed, or recomputed) opens a dispute whose evidence says ``audit failed:
     <reason>``.
 
+    An audit that finds nothing needs no signing account: only a challenge signs.
+
     Raises:
-        WorkflowError: The epoch is not ``Proposed`` (nothing can be challenged), or no
-            signing account was given.
+        WorkflowError: The epoch is not ``Proposed`` (nothing can be challenged), or the
+            audit found something and no signing account was given (the message says
+            what the audit found).
         SettlementError: The contract refused (e.g. the challenge window closed).
     """
-    ws.signer()
     header, _ = find_header(ws, epoch)
     status = ws.client.status(header.epoch)
     if status != "Proposed":
@@ -99,6 +101,11 @@ def challenge_epoch(
     report = audit_epoch(ws, epoch, inputs, manifest_uri=manifest_uri, deadline=deadline)
     if report.ok:
         return ChallengeResult(epoch, "none", status=status)
+    if ws.sender is None:
+        raise WorkflowError(
+            f"epoch {epoch}: the audit found {len(report.mismatches)} mismatch(es) "
+            f"(`ame audit {epoch}` lists them); challenging signs a transaction: {ws.no_signer}"
+        )
     if report.tree_matches:
         faults = find_faults(report.header, report.leaves)
         if faults:

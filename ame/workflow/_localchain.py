@@ -62,6 +62,7 @@ def chain_up(
     state_file: Path | None = None,
     binary: Path | None = None,
     timeout: float = 30.0,
+    block_time: int | None = None,
 ) -> tuple[LocalChainInfo, bool]:
     """Start the managed chain for ``directory``, or find the one already running.
 
@@ -74,6 +75,8 @@ def chain_up(
         binary: The Anvil executable; by default ``$AME_ANVIL`` or the checkout's
             (:func:`ame_chain.chains.anvil_binary`).
         timeout: Seconds to wait for the node to answer.
+        block_time: Mine a block every this many seconds (a testnet's pace) instead of one
+            per transaction.
 
     Returns:
         The chain, and whether this call started it.
@@ -92,6 +95,7 @@ def chain_up(
             state_file=state_file,
             binary=binary,
             timeout=timeout,
+            block_time=block_time,
         )
     except ChainError as err:
         raise ManagedChainError(str(err)) from err

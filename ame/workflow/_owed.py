@@ -40,7 +40,14 @@ from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError
 from offchain.mapping import Manifest, parse_manifest, parse_registry
 
-__all__ = ["OwedEpoch", "TokenUnits", "format_duration", "owed_epochs"]
+__all__ = [
+    "OwedEpoch",
+    "TokenUnits",
+    "format_date",
+    "format_duration",
+    "owed_epochs",
+    "token_units",
+]
 
 #: What an epoch means for the account (:attr:`OwedEpoch.state`).
 STATES: Final = (

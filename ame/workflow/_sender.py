@@ -12,7 +12,8 @@ transaction goes through three durable points:
 A process killed anywhere leaves a ``signed`` row at worst. :meth:`DurableSender.resume`
 reconciles it with the chain: a receipt by hash settles it; a transaction the node still
 holds is waited for; one the node never saw is broadcast again (same bytes, same nonce, so
-it can never be mined twice); one whose nonce was used by another transaction is marked
+it can never be mined twice) when it was signed by this sender's account, and never when
+by another; one whose nonce was used by another transaction is marked
 ``dropped``, and the caller decides from the chain's state whether to send anew.
 
 ``on_step`` is told of each point as ``(step, point)``, with ``point`` one of
@@ -38,6 +39,7 @@ from web3.exceptions import TransactionNotFound
 from web3.types import TxReceipt
 
 from ame.workflow._state import StateStore, TxRow, TxScope
+from ame.workflow.exceptions import StateError
 from ame_chain.errors import chain_errors
 from ame_chain.exceptions import ChainError
 from ame_chain.tx import Transactor, TxResult
@@ -145,11 +147,21 @@ class DurableSender(Transactor):
         Raises:
             SettlementError: It was mined and reverted.
             ChainError: The node refuses it for a reason other than a used nonce.
+            StateError: It was signed by another account and is neither mined nor
+                pending: it is never broadcast under an account not asked for.
         """
         row = self.state.open_tx(scope, step)
         if row is None:
             return None
         receipt = self._receipt(row.tx_hash)
+        if receipt is None and row.sender != self.address and not self._pending(row.tx_hash):
+            # Its bytes are signed by another account: broadcasting them would act as an
+            # account nobody asked for, and its nonce is no business of this one.
+            raise StateError(
+                f"{step}: transaction {row.tx_hash} was signed by {row.sender} and is not on "
+                f"the chain; this run signs as {self.address}, and a transaction is never "
+                f"sent again under another account: run it as {row.sender}"
+            )
         if row.status == "mined":
             if receipt is not None:
                 return TxResult(row.tx_hash, receipt)

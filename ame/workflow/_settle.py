@@ -33,6 +33,7 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
+from ame.workflow._owed import TokenUnits
 from ame.workflow._proofs import PROOFS_NAME, spool_proofs
 from ame.workflow._publish import (
     MANIFEST_NAME,
@@ -275,10 +276,13 @@ def _check_funds(ws: Workspace, key: EpochKey, tree: EpochTree, token: str) -> N
     with chain_errors():
         eth = int(ws.chain.w3.eth.get_balance(sender))  # type: ignore[arg-type]
     if eth < eth_needed:
+        show = TokenUnits(ZERO_ADDRESS, "ETH", 18).format
+        pool = f"pool of {show(tree.pool)} and the " if token == ZERO_ADDRESS else ""
         raise WorkflowError(
-            f"epoch {key.epoch}: {sender} holds {eth} wei; the "
+            f"epoch {key.epoch}: {sender} holds {show(eth)} ({eth} wei); the "
             + ("pool and bond need" if token == ZERO_ADDRESS else "bond needs")
-            + f" {eth_needed} (plus gas)"
+            + f" {show(eth_needed)} ({pool}operator bond of {show(bond)}), plus gas: fund "
+            f"{sender} with the difference"
         )
     if token != ZERO_ADDRESS:
         erc20 = ws.chain.w3.eth.contract(address=token, abi=load_artifact("IERC20").abi)  # type: ignore[call-overload]

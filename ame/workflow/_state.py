@@ -5,6 +5,15 @@ can serve several chains and contracts. A transaction is written here, signed, *
 it is broadcast, and its receipt after it is mined; each write is one SQLite transaction
 (atomic and durable with ``synchronous=FULL``), so a process killed at any point leaves a
 record that :mod:`ame.workflow._sender` reconciles with the chain on the next run.
+
+A chain id does not name one chain for good: a development chain stopped and started
+again (``ame chain down``, ``up``) has the same id, and ``ame deploy`` there puts a new
+contract at the same address. What the state recorded of the old one must then not be
+shown as the new contract's, nor its transactions sent again. So the state remembers each
+chain id's genesis hash (:meth:`StateStore.check_chain`) and each deployment's block
+hash, and *retires* what belongs to a chain that is gone: its deployments, epochs and
+transactions move, whole, into ``retired_*`` tables (kept for the record, read by
+nothing), with the reason.
 """
 
 from __future__ import annotations
@@ -45,7 +54,20 @@ CREATE TABLE IF NOT EXISTS txs (
     sender TEXT NOT NULL, nonce INTEGER NOT NULL, tx_hash TEXT NOT NULL UNIQUE,
     raw TEXT NOT NULL, status TEXT NOT NULL, block INTEGER, gas_used INTEGER,
     detail TEXT, created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS retired_deployments (
+    chain_id INTEGER, address TEXT, block INTEGER, tx_hash TEXT, record TEXT, created REAL,
+    reason TEXT NOT NULL, retired REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS retired_epochs (
+    chain_id INTEGER, settlement TEXT, epoch INTEGER, manifest BLOB, manifest_hash TEXT,
+    manifest_uri TEXT, token TEXT, root TEXT, pool TEXT, leaf_count INTEGER, tree TEXT,
+    header TEXT, status TEXT, updated REAL, reason TEXT NOT NULL, retired REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS retired_txs (
+    id INTEGER, chain_id INTEGER, settlement TEXT, epoch INTEGER, step TEXT, sender TEXT,
+    nonce INTEGER, tx_hash TEXT, raw TEXT, status TEXT, block INTEGER, gas_used INTEGER,
+    detail TEXT, created REAL, updated REAL, reason TEXT NOT NULL, retired REAL NOT NULL);
 """
+# The tables whose rows belong to one contract on one chain, and the column naming it.
+_SCOPED = (("deployments", "address"), ("epochs", "settlement"), ("txs", "settlement"))
 
 
 class EpochKey(NamedTuple):
@@ -164,11 +186,108 @@ class StateStore:
             raise
         self._db.execute("COMMIT")
 
+    # ------------------------------------------------------------------ chains that are gone
+
+    def check_chain(self, chain_id: int, genesis_hash: str) -> list[str]:
+        """Retire what was recorded on another chain of the same id; remember this one.
+
+        A contract whose deployment record names another genesis is of another chain; so
+        is one without such a record (a contract given by address) when the genesis
+        recorded for ``chain_id`` differs. Their deployments, epochs and transactions are
+        retired; a deployment recorded on this very chain stays whatever came before.
+
+        Args:
+            chain_id: The connected chain's id.
+            genesis_hash: Its block 0 hash (0x-hex).
+
+        Returns:
+            What was retired, one line each (empty when nothing was).
+        """
+        genesis_hash = genesis_hash.lower()
+        key = f"genesis:{chain_id}"
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        retired: list[str] = []
+        geneses = dict(self._deployment_geneses(chain_id))
+        with self._transaction() as db:
+            for address in self._addresses(chain_id):
+                genesis = geneses.get(address)
+                if genesis is not None:  # the deployment says which chain it is on
+                    stale = genesis.lower() != genesis_hash
+                else:  # only the chain id's recorded genesis tells
+                    stale = row is not None and row[0] != genesis_hash
+                    genesis = row[0] if row is not None else None
+                if stale:
+                    reason = f"chain {chain_id} has genesis {genesis_hash}, not {genesis}"
+                    retired += self._retire(db, chain_id, address, reason)
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, genesis_hash))
+        return retired
+
+    def _addresses(self, chain_id: int) -> list[str]:
+        """Every contract the state holds rows of on ``chain_id``."""
+        found: set[str] = set()
+        for table, column in _SCOPED:
+            rows = self._db.execute(
+                f"SELECT DISTINCT {column} FROM {table} WHERE chain_id=?", (chain_id,)
+            ).fetchall()
+            found.update(str(r[0]) for r in rows)
+        return sorted(found)
+
+    def retire_contract(self, chain_id: int, address: str, reason: str) -> list[str]:
+        """Retire the deployment, epochs and transactions of one contract (see the module docstring).
+
+        Returns:
+            What was retired, one line each.
+        """
+        with self._transaction() as db:
+            return self._retire(db, chain_id, address, reason)
+
+    def _deployment_geneses(self, chain_id: int) -> list[tuple[str, str | None]]:
+        rows = self._db.execute(
+            "SELECT address, record FROM deployments WHERE chain_id=?", (chain_id,)
+        ).fetchall()
+        return [(str(a), json.loads(r).get("genesis_hash")) for a, r in rows]
+
+    def _retire(
+        self, db: sqlite3.Connection, chain_id: int, address: str, reason: str
+    ) -> list[str]:
+        """Move the rows of contract ``address`` on ``chain_id`` to the retired tables."""
+        now = time.time()
+        counts = []
+        for table, column in _SCOPED:
+            where = f"chain_id=? AND {column}=?"
+            moved = db.execute(
+                f"INSERT INTO retired_{table} SELECT *, ?, ? FROM {table} WHERE {where}",
+                (reason, now, chain_id, address),
+            ).rowcount
+            db.execute(f"DELETE FROM {table} WHERE {where}", (chain_id, address))
+            if moved:
+                counts.append(f"{moved} {table}")
+        if not counts:
+            return []
+        return [f"retired {', '.join(counts)} of chain {chain_id}, contract {address}: {reason}"]
+
     # ------------------------------------------------------------------ deployments
 
     def add_deployment(self, record: DeploymentRecord) -> None:
-        """Remember a deployment; the latest one per chain is the default contract there."""
+        """Remember a deployment; the latest one per chain is the default contract there.
+
+        A contract deployed where the state already knows one (same chain id, same
+        address) is on another chain (an address is created once per chain): what was
+        recorded of the old one is retired first. Adding the very same record again
+        changes nothing.
+        """
         with self._transaction() as db:
+            row = db.execute(
+                "SELECT record FROM deployments WHERE chain_id=? AND address=?",
+                (record.chain_id, record.address),
+            ).fetchone()
+            if row is not None and json.loads(row[0]) != record.to_json():
+                self._retire(
+                    db,
+                    record.chain_id,
+                    record.address,
+                    f"a new deployment at {record.address} (tx {record.tx_hash})",
+                )
             db.execute(
                 "INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?, ?)",
                 (

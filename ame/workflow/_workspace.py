@@ -34,6 +34,8 @@ class Workspace:
         fetch_policy: How documents named on-chain are read (size limit, deadline, and
             whether ``file://`` URIs are: by default they are not, see
             :class:`~ame.workflow.FetchPolicy`).
+        no_signer: What a step that must sign says when no sender was given (the CLI
+            names its options and variables here).
     """
 
     chain: Chain
@@ -45,6 +47,10 @@ class Workspace:
     sender: DurableSender | None = None
     progress: Progress = field(default=quiet_progress)
     fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
+    no_signer: str = (
+        "this step sends a transaction: give an account (the workspace's sender, a "
+        "DurableSender for the signing account)"
+    )
 
     def key(self, epoch: int) -> EpochKey:
         """The state key of ``epoch`` of this contract on this chain."""
@@ -57,10 +63,7 @@ class Workspace:
             WorkflowError: No signing account was given.
         """
         if self.sender is None:
-            raise WorkflowError(
-                "this step sends a transaction: give an account (the workspace's sender, a "
-                "DurableSender for the signing account)"
-            )
+            raise WorkflowError(self.no_signer)
         return self.sender
 
     @contextlib.contextmanager

@@ -18,6 +18,15 @@ from deploy import testnet as testnet_script
 pytestmark = pytest.mark.anvil
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The scripts run `ame deploy`, which records in the state directory: a fresh one."""
+    for variable in ("AME_KEYSTORE", "AME_SETTLEMENT", "AME_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AME_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[AnvilChain]:
     chain = AnvilChain()
@@ -69,10 +78,12 @@ def test_testnet_script_errors_are_named_and_leave_no_record(
     assert testnet_script.main(["-o", str(out)]) == 1
     assert "InputError: --rpc: no node URL" in capsys.readouterr().err
     assert testnet_script.main(["--rpc", anvil.url, "-o", str(out)]) == 1
-    assert "InputError: $AME_PRIVATE_KEY is not set" in capsys.readouterr().err
+    # The scripts are `ame deploy` now: a keystore is one way among others to sign.
+    assert "InputError: no account: " in (err := capsys.readouterr().err)
+    assert "$AME_KEYSTORE" in err and "$AME_PRIVATE_KEY" in err
     monkeypatch.setenv("AME_PRIVATE_KEY", anvil.dev_accounts[1].key.hex())
     assert testnet_script.main(["--rpc", anvil.url, "--operator", "0x123", "-o", str(out)]) == 1
-    assert "InputError: operators: '0x123' is not an address" in capsys.readouterr().err
+    assert "InputError: --operator: '0x123' is not an address" in capsys.readouterr().err
     assert testnet_script.main(["--rpc", "http://127.0.0.1:9", "-o", str(out)]) == 1
     assert "ChainError: cannot reach the node" in capsys.readouterr().err
     assert not out.exists()

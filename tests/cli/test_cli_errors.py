@@ -105,7 +105,9 @@ def test_account_errors(ame: Ame, chain: InProcessChain, tmp_path: Path) -> None
     values, registry, _ = write_inputs(tmp_path, chain, 1)
     args = ("settle", "--values", values, "--registry", registry)
     assert fails(ame(*args)) == (
-        "InputError: no account: pass --keystore PATH or --dev-account N, or set $AME_PRIVATE_KEY\n"
+        "InputError: no account: this command signs a transaction; set $AME_KEYSTORE (and "
+        "$AME_KEYSTORE_PASSWORD) or pass --keystore PATH, set $AME_PRIVATE_KEY, or pass "
+        "--dev-account N on a development chain\n"
     )
     assert (
         fails(ame(*args, "--dev-account", 10)) == "InputError: --dev-account: 10 is not in 0..9\n"

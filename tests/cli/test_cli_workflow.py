@@ -210,9 +210,11 @@ def test_dispute_with_own_evidence_and_a_rejection(
     assert early.stderr.startswith(
         "SettlementChallengeWindowOpen: SettlementChallengeWindowOpen(epoch=1, challengeEnd="
     )
-    assert blocked.stderr == (
-        "SettlementOpenDisputes: SettlementOpenDisputes(epoch=1, openDisputes=1)\n"
+    # The contract's error, then what to do about it.
+    assert blocked.stderr.startswith(
+        "SettlementOpenDisputes: SettlementOpenDisputes(epoch=1, openDisputes=1): "
     )
+    assert "`ame resolve 1 ID --uphold|--reject`" in blocked.stderr
     rejected = ame("resolve", 1, 0, "--reject", "--dev-account", ARBITER)
     assert "Rejected" in rejected.stdout
     assert ame("finalize", 1, "--dev-account", OPERATOR).exit_code == 0

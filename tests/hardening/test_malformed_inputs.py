@@ -400,8 +400,8 @@ CASES = [
     Case("claim-account-bad-checksum", lambda e: ["claim", "--account", "0x" + "aB" * 20, "--dev-account", CONTRIBUTOR], "InputError", "is not an address"),
     Case("withdraw-to-not-an-address", lambda e: ["withdraw", "--to", "0x12", *_op(e)], "InputError", "to: '0x12' is not an address"),
     Case("settle-token-not-an-address", lambda e: [*e.settle(), "--token", "usdc", *_op(e)], "InputError", "token: 'usdc' is not an address"),
-    Case("deploy-operator-not-an-address", lambda e: ["deploy", "--operator", "0x12", "--dev-account", ADMIN], "InputError", "operators: '0x12' is not an address"),
-    Case("deploy-sweep-recipient-bad-checksum", lambda e: ["deploy", "--sweep-recipient", "0x" + "aB" * 20, "--dev-account", ADMIN], "InputError", "sweep_recipient"),
+    Case("deploy-operator-not-an-address", lambda e: ["deploy", "--operator", "0x12", "--dev-account", ADMIN], "InputError", "--operator: '0x12' is not an address"),
+    Case("deploy-sweep-recipient-bad-checksum", lambda e: ["deploy", "--sweep-recipient", "0x" + "aB" * 20, "--dev-account", ADMIN], "InputError", "--sweep-recipient: "),
     # -- amounts --------------------------------------------------------------------------------
     Case("settle-pool-beyond-128-bits", lambda e: [*e.settle(e.file("v.json", e.values(revenue=2**200))), *_op(e)], "WorkflowError", "exceeds the contract's limit of 2^128 - 1"),
     Case("settle-pool-beyond-the-operators-funds", lambda e: [*e.settle(e.file("v.json", e.values(revenue=10**30))), *_op(e)], "WorkflowError", "the pool and bond need"),

@@ -8,9 +8,11 @@ import socket
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from ame.cli import main
 from ame.workflow import ManagedChainError, chain_down, chain_up, managed_chain
-from ame_chain.chains import ANVIL_BINARY, ANVIL_ENV, AnvilProcess
+from ame_chain.chains import ANVIL_BINARY, ANVIL_ENV, AnvilChain, AnvilProcess
 
 pytestmark = pytest.mark.anvil
 
@@ -46,3 +48,22 @@ def test_chain_up_that_fails_is_a_managed_chain_error_quoting_anvil(tmp_path: Pa
         ManagedChainError, match=f"anvil not found at {re.escape(str(tmp_path / 'nope'))}"
     ):
         chain_up(tmp_path, binary=tmp_path / "nope")
+
+
+def test_chain_up_on_a_port_another_node_answers_fails_and_says_so(tmp_path: Path) -> None:
+    # Issue 15: the other node answered the start-up wait, so the one that died of
+    # "Address already in use" was reported started.
+    other = AnvilChain(log_dir=tmp_path / "other")
+    try:
+        with pytest.raises(ManagedChainError, match=r"anvil exited at start-up: .*in use"):
+            chain_up(tmp_path / "state", port=other.port)
+        assert not (tmp_path / "state" / "chain.json").exists()
+        result = CliRunner().invoke(
+            main, ["chain", "up", "--port", str(other.port), "--state-dir", str(tmp_path / "cli")]
+        )
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("ManagedChainError: anvil exited at start-up: ")
+        assert "in use" in result.stderr and "chain started" not in result.output
+        assert other.w3.eth.chain_id == 31337  # the node that held the port is untouched
+    finally:
+        other.close()
