@@ -43,7 +43,12 @@ def test_a_tiny_run_measures_both_pipelines_and_writes_the_readme_block(tmp_path
     assert report["score_ms"] > 0 and report["index_s"] >= 0 and report["events_per_s"] > 0
     assert report["log_s"] >= report["forward_s"] > 0
     assert report["met_ms"] == (report["score_ms"] <= report["target_ms"] == 20.0)
+    assert report["batch"] == 6 and report["batch_ms"] > 0
+    assert report["met_batch_ms"] == (report["batch_ms"] <= report["target_ms"])
+    assert report["cpu"] and len(report["load"]) == 2
     reference = report["reference"]
     assert reference["one_ms"] > 0 and reference["events_per_s"] > 0 and reference["n_train"] > 0
+    assert reference["batch_ms"] > 0
     text = readme.read_text()
     assert BEGIN in text and END in text and "baseline: reference pipeline" in text
+    assert "load average" in text and "at once" in text

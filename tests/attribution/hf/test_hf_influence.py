@@ -622,6 +622,67 @@ def test_every_market_splits_every_events_revenue_by_positive_tracin_scores(
                     assert paid[a] + 1 >= paid[b]
 
 
+@settings(max_examples=6)
+@given(
+    events=st.lists(events_st, min_size=1, max_size=6, unique_by=lambda e: e.id),
+    dim=st.sampled_from([None, 8]),
+)
+def test_events_scored_in_one_batch_score_as_each_alone(
+    pipe: HFPipeline, events: list[HFEvent], dim: int | None
+) -> None:
+    together = pipe.example_influence(events, projection_dim=dim)
+    for event, row in zip(events, together, strict=True):
+        alone = pipe.example_influence([event], projection_dim=dim)[0]
+        # Batched gradients (vmap) and one matrix product for the batch round apart
+        # from one event's reverse pass and vector product: float32 noise, no more.
+        scale = max(float(np.abs(alone).max()), 1e-30)
+        np.testing.assert_allclose(row, alone, rtol=0, atol=1e-5 * scale)
+
+
+@settings(max_examples=4)
+@given(
+    events=st.lists(events_st, min_size=2, max_size=5, unique_by=lambda e: e.id),
+    method=st.sampled_from(["tracin", "tracin-projected"]),
+)
+def test_a_log_asks_for_influence_once_per_batch_and_splits_as_event_by_event(
+    pipe: HFPipeline, events: list[HFEvent], method: str
+) -> None:
+    calls: list[int] = []
+    original = pipe.influence
+
+    def counting(batch: list[HFEvent], **settings: Any) -> Any:
+        calls.append(len(batch))
+        return original(batch, **settings)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipe, "influence", counting)
+        log = MultiStageAttribution(pipe, method=method, projection_dim=8).fit(events).result  # type: ignore[arg-type]
+        asked = len(calls)
+        alone = [
+            MultiStageAttribution(pipe, method=method, projection_dim=8).fit([e]).result  # type: ignore[arg-type]
+            for e in events
+        ]
+    # At most one call for the whole log: the first event with a data stage to split
+    # asks for itself and every later event (fewer than 64).
+    assert asked <= 1
+    for together, single in zip(log.events, (r.events[0] for r in alone), strict=True):
+        assert together.utility == single.utility
+        for stage, part in together.stages.items():
+            other = single.stages[stage]
+            assert (part.value, part.amount, part.method) == (
+                other.value,
+                other.amount,
+                other.method,
+            )
+            if stage != "data":
+                assert part.amounts == other.amounts
+                continue
+            scale = max([abs(v) for v in other.asset_values.values()] + [1e-30])
+            for asset, value in part.asset_values.items():
+                assert abs(value - other.asset_values[asset]) <= 1e-5 * scale
+                assert abs(part.amounts[asset] - other.amounts[asset]) <= 1e-4 * part.amount + 1
+
+
 # -- the datasets' files ----------------------------------------------------------------
 
 
