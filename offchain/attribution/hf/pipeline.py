@@ -464,8 +464,9 @@ class HFPipeline:
         weights, each dataset's bytes and reading settings, the tokenized examples, the
         parameter names, the adapter, the projection and its dimension, the seed,
         :attr:`max_length` and the cache's format version. A rerun with the same inputs
-        reads the file; a file whose payload does not match its recorded hash (torn,
-        truncated, edited) is recomputed and replaced, never trusted.
+        reads the file, memory-mapped (:class:`~offchain.attribution.hf._gradients.FeatureCache`);
+        a file whose payload does not match its recorded hash (torn, truncated, edited)
+        is recomputed and replaced, never trusted.
 
         Returns:
             One row per event, one column per training example (the datasets' examples

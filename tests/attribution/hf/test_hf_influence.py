@@ -413,6 +413,25 @@ def test_any_change_of_an_input_recomputes(
     assert len(list((tmp_path / "cache").iterdir())) == 2
 
 
+@pytest.mark.parametrize("projection", ["subspace", "rademacher"])
+def test_two_runs_index_to_the_same_bytes_and_restore_to_the_same_scores(
+    saved: dict[str, Path], tmp_path: Path, projection: str
+) -> None:
+    data = tmp_path / "text.txt"
+    data.write_text("\n".join(TEXT))
+    events = [_plain(0), _plain(1)]
+    runs = []
+    for run in ("a", "b"):
+        pipe = _cached(saved, data, tmp_path / run, projection=projection)
+        runs.append(pipe.influence(events, projection_dim=4).values)
+    (a,), (b,) = (list((tmp_path / run).iterdir()) for run in ("a", "b"))
+    # Seeded projection and sample, deterministic index: the same file, byte for byte.
+    assert a.read_bytes() == b.read_bytes()
+    np.testing.assert_array_equal(runs[0], runs[1])
+    restored = _cached(saved, data, tmp_path / "a", projection=projection)
+    np.testing.assert_array_equal(restored.influence(events, projection_dim=4).values, runs[0])
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "header"])
 def test_a_corrupt_or_truncated_cache_file_is_recomputed_never_trusted(
     saved: dict[str, Path], tmp_path: Path, counted: list[int], damage: str
