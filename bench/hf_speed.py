@@ -19,6 +19,11 @@ Two measures, on CPU, seeded, each with the reference pipeline as baseline in th
   pipeline's events (its default settings; outputs generated once per request and
   prompt, then reused under new ids), attributed the same way.
 
+``--synthetic-index`` skips the indexing: the pipeline gets random index arrays of the
+real shapes (the subspace, the features), so the per-event times at 100,000 examples
+take minutes instead of the indexing's hours on a loaded machine; the scores are then
+meaningless and the indexing column reads "not run".
+
 The corpus and model are :mod:`bench.lds`'s (templated facts of several datasets, a
 2-layer 64-dimension GPT-2 built from config), trained for ``--steps`` steps.
 
@@ -30,6 +35,7 @@ Usage::
 
     .venv/bin/python bench/hf_speed.py --readme README.md
     .venv/bin/python bench/hf_speed.py --n-train 2000 --events 200   # quick
+    .venv/bin/python bench/hf_speed.py --synthetic-index --events 1000  # times only
 """
 
 from __future__ import annotations
@@ -129,6 +135,41 @@ def reference_side(n_events: int, dim: int, repeats: int, batch: int, seed: int)
     }
 
 
+def synthetic_index(pipe: HFPipeline, params: Any, dim: int) -> None:
+    """Give ``pipe`` a random subspace index of the real shapes instead of indexing.
+
+    Scoring reads the index's arrays whatever their values, so the per-event times are
+    those of the real index; the scores (and the log's splits) are meaningless. What
+    :meth:`HFPipeline.influence` would build on first use, with random arrays restored.
+    """
+    from offchain.attribution.hf._gradients import PREFIX, LogitsOf, select_params, token_nll
+    from offchain.attribution.tda import Checkpoint, ProjectedTracIn
+
+    wrapper = LogitsOf(pipe.model)
+    own = dict(wrapper.named_parameters())
+    names = [PREFIX + n for n in select_params(pipe.model, params, None)]
+    estimator = ProjectedTracIn(
+        wrapper,
+        [Checkpoint({n: own[n].detach() for n in names})],
+        token_nll,
+        projection_dim=dim,
+        seed=pipe.seed,
+        projection="subspace",
+        params=names,
+        batch_size=pipe.batch_size,
+    )
+    rng = np.random.default_rng(pipe.seed)
+    n_params = sum(own[n].numel() for n in names)
+    estimator.restore(
+        {
+            "features": rng.standard_normal((len(pipe.example_datasets), dim), np.float32),
+            "subspace": rng.standard_normal((1, dim, n_params), np.float32),
+            "spectrum": np.ones(dim),
+        }
+    )
+    pipe._indexes[(None, dim, pipe.seed)] = (estimator, None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-train", type=int, default=100_000)
@@ -140,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="events per batched call")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-reference", action="store_true", help="skip the baseline")
+    parser.add_argument(
+        "--synthetic-index",
+        action="store_true",
+        help="random index arrays of the real shapes instead of indexing (times only)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--readme", type=Path, help="README whose hf-speed block is rewritten")
     args = parser.parse_args(argv)
@@ -190,13 +236,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i in range(args.events)
         ]
         n_train = len(pipe.example_datasets)
+        if args.synthetic_index:
+            synthetic_index(pipe, params, args.dim)
         start = time.perf_counter()
         pipe.influence(events[:1], projection_dim=args.dim)
         first_s = time.perf_counter() - start
         one_ms = median_ms(
             lambda: pipe.influence(events[:1], projection_dim=args.dim), args.repeats
         )
-        index_s = first_s - one_ms / 1e3
+        index_s = None if args.synthetic_index else first_s - one_ms / 1e3
         batch = events[: min(args.batch, len(events))]
         batch_ms = median_ms(
             lambda: pipe.influence(batch, projection_dim=args.dim), max(1, args.repeats // 4)
@@ -219,8 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     met = one_ms <= TARGET_MS
     met_batch = batch_ms <= TARGET_MS
     rows = [
-        f"| HF pipeline, GPT-2 {n_params:,} params, gradients over `{args.params}` | "
-        f"{n_train:,} | {index_s:.1f} | {one_ms:.1f} | {batch_ms:.1f} | "
+        f"| HF pipeline, GPT-2 {n_params:,} params, gradients over `{args.params}`"
+        f"{' (synthetic index)' if args.synthetic_index else ''} | "
+        f"{n_train:,} | {'not run' if index_s is None else f'{index_s:.1f}'} | "
+        f"{one_ms:.1f} | {batch_ms:.1f} | "
         f"{args.events / log_s:,.0f} |"
     ]
     if reference is not None:
@@ -254,7 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\none event against {n_train:,} examples: {one_ms:.1f} ms (target <= {TARGET_MS:.0f} "
         f"ms: {'met' if met else 'MISSED'}); {batch_ms:.1f} ms per event in batches of "
-        f"{len(batch)} ({'met' if met_batch else 'MISSED'}); indexing {index_s:.1f} s once"
+        f"{len(batch)} ({'met' if met_batch else 'MISSED'}); "
+        + (
+            "synthetic index (random arrays of the real shapes; indexing not run)"
+            if index_s is None
+            else f"indexing {index_s:.1f} s once"
+        )
     )
     if args.readme is not None:
         block = "\n".join(
@@ -279,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "events": args.events,
         "threads": args.threads,
         "train_s": round(train_s, 2),
-        "index_s": round(index_s, 2),
+        "index_s": None if index_s is None else round(index_s, 2),
+        "synthetic_index": args.synthetic_index,
         "score_ms": round(one_ms, 2),
         "batch": len(batch),
         "batch_ms": round(batch_ms, 2),

@@ -52,3 +52,25 @@ def test_a_tiny_run_measures_both_pipelines_and_writes_the_readme_block(tmp_path
     text = readme.read_text()
     assert BEGIN in text and END in text and "baseline: reference pipeline" in text
     assert "load average" in text and "at once" in text
+
+
+@pytest.mark.torch
+def test_a_synthetic_index_times_scoring_without_indexing() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            *("--n-train", "200", "--events", "4", "--steps", "2", "--repeats", "2"),
+            *("--dim", "8", "--params", "last-layer", "--synthetic-index", "--no-reference"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["synthetic_index"] is True and report["index_s"] is None
+    assert report["score_ms"] > 0 and report["batch_ms"] > 0 and report["reference"] is None
+    assert "| not run |" in done.stdout and "(synthetic index)" in done.stdout
