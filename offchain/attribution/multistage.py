@@ -60,7 +60,12 @@ Each action is recorded in the event's ``notes``.
 
 Determinism: the reference pipeline is bit-for-bit deterministic given its seed; exact
 methods draw nothing; sampled ones are seeded from ``(seed, event id, stage)``; amounts are
-integer arithmetic on the float values. Same inputs, same bits.
+integer arithmetic on the float values. Same inputs, same bits. The ``"tracin"``
+methods ask the pipeline for the data-stage scores of up to 64 events at a time (the
+event and the next ones of the log); a pipeline whose batched scores differ from
+one-by-one ones only in float rounding (the HF pipeline's batched matrix products)
+gives the same log the same bits, and an event attributed alone scores within float32
+rounding of the same event in a log.
 
 References:
     Owen, G. (1977). Values of games with a priori unions. In: Henn, R., Moeschlin, O.
@@ -82,7 +87,7 @@ from types import MappingProxyType
 from typing import Any, Generic, Literal, Self, TypeVar
 
 from ame_core.apportion import apportion
-from ame_core.exceptions import InputError
+from ame_core.exceptions import AmeError, InputError
 from offchain.attribution.game import CachedGame, PipelineGame
 from offchain.attribution.methods.owen import owen_values
 from offchain.attribution.methods.shapley import shapley_values
@@ -102,6 +107,10 @@ Method = Literal["shapley", "owen", "tracin", "tracin-projected"]
 NegativePolicy = Literal["clip", "error"]
 #: The within-stage methods, see the module docstring.
 METHODS: tuple[Method, ...] = ("shapley", "owen", "tracin", "tracin-projected")
+#: Events whose data-stage scores one ``influence`` call computes: a pipeline that
+#: projects a batch of query gradients in one matrix product (the HF pipeline) reads its
+#: projection once per batch instead of once per event.
+_INFLUENCE_BATCH = 64
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -291,6 +300,11 @@ class MultiStageAttribution(Generic[E]):
         self.max_evaluations = max_evaluations
         self.projection_dim = projection_dim
         self._result: MultiStageResult | None = None
+        # The log being fitted, the index of the event being attributed, and the data
+        # stage's scores of the events of the last batched influence call, by id.
+        self._log: Sequence[E] = ()
+        self._at = 0
+        self._rows: dict[str, dict[str, float]] = {}
 
     @property
     def result(self) -> MultiStageResult:
@@ -329,11 +343,14 @@ class MultiStageAttribution(Generic[E]):
         if repeated:
             raise InputError(f"events: repeated ids {repeated}")
         out = []
+        self._log, self._rows = events, {}
         for index, event in enumerate(events):
+            self._at = index
             item = self._attribute(event)
             out.append(item)
             if progress is not None:
                 progress(index, item)
+        self._log, self._rows = (), {}
         self._result = MultiStageResult(tuple(out), self.method, self.negative, self.seed)
         return self
 
@@ -445,7 +462,7 @@ class MultiStageAttribution(Generic[E]):
         assets = stages[stage]
         if stage == DATA_STAGE and self.method in ("tracin", "tracin-projected"):
             dim = self.projection_dim if self.method == "tracin-projected" else None
-            row = self.pipeline.influence([event], projection_dim=dim).row(0)
+            row = self._influence_row(event, dim)
             label = "tracin" if dim is None else f"tracin/projected(dim={dim})"
             return label, {a: row[a] for a in assets}, dict.fromkeys(assets, 0.0)
         rest = frozenset(a for s, ids in stages.items() if s != stage for a in ids)
@@ -467,6 +484,37 @@ class MultiStageAttribution(Generic[E]):
             dict(result.values),
             dict(result.stderr),
         )
+
+    def _influence_row(self, event: E, dim: int | None) -> dict[str, float]:
+        """The data stage's scores of ``event``, from one ``influence`` call for a batch.
+
+        The batch is ``event`` and the next events of the log with more than one data
+        asset, up to ``_INFLUENCE_BATCH``; their rows are kept until the next batch.
+        """
+        row = self._rows.pop(event.id, None)
+        if row is not None:
+            return row
+        batch = [event]
+        for later in self._log[self._at + 1 :]:
+            if len(batch) == _INFLUENCE_BATCH:
+                break
+            try:
+                if len(self.pipeline.assets(later).get(DATA_STAGE, ())) > 1:
+                    batch.append(later)
+            except AmeError:
+                # A malformed event is reported when its turn comes, by its own call.
+                break
+        try:
+            scores = self.pipeline.influence(batch, projection_dim=dim)
+        except AmeError:
+            if len(batch) == 1:
+                raise
+            # Another event of the batch cannot be scored (e.g. gradients over LoRA
+            # factors and no adapter): this one alone, so an error names its own event.
+            batch = [event]
+            scores = self.pipeline.influence(batch, projection_dim=dim)
+        self._rows = {e.id: scores.row(i) for i, e in enumerate(batch)}
+        return self._rows.pop(event.id)
 
     def _check_cost(self, stages: Mapping[str, tuple[str, ...]]) -> None:
         n = len(stages.get(DATA_STAGE, ()))

@@ -43,7 +43,34 @@ def test_a_tiny_run_measures_both_pipelines_and_writes_the_readme_block(tmp_path
     assert report["score_ms"] > 0 and report["index_s"] >= 0 and report["events_per_s"] > 0
     assert report["log_s"] >= report["forward_s"] > 0
     assert report["met_ms"] == (report["score_ms"] <= report["target_ms"] == 20.0)
+    assert report["batch"] == 6 and report["batch_ms"] > 0
+    assert report["met_batch_ms"] == (report["batch_ms"] <= report["target_ms"])
+    assert report["cpu"] and len(report["load"]) == 2
     reference = report["reference"]
     assert reference["one_ms"] > 0 and reference["events_per_s"] > 0 and reference["n_train"] > 0
+    assert reference["batch_ms"] > 0
     text = readme.read_text()
     assert BEGIN in text and END in text and "baseline: reference pipeline" in text
+    assert "load average" in text and "at once" in text
+
+
+@pytest.mark.torch
+def test_a_synthetic_index_times_scoring_without_indexing() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            *("--n-train", "200", "--events", "4", "--steps", "2", "--repeats", "2"),
+            *("--dim", "8", "--params", "last-layer", "--synthetic-index", "--no-reference"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["synthetic_index"] is True and report["index_s"] is None
+    assert report["score_ms"] > 0 and report["batch_ms"] > 0 and report["reference"] is None
+    assert "| not run |" in done.stdout and "(synthetic index)" in done.stdout

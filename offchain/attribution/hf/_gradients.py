@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import io
+import itertools
+import json
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -28,8 +30,16 @@ from offchain.exceptions import AttributionError
 #: Where a token's target is not scored (context, padding).
 IGNORE: Final = -100
 #: Version of the cached features' layout and of what goes into their key.
-CACHE_FORMAT: Final = "ame.tracin-features/1"
+CACHE_FORMAT: Final = "ame.tracin-features/2"
 _MAGIC: Final = CACHE_FORMAT.encode() + b"\n"
+#: Bytes of a cache file's digest line: 64 hex digits and a newline.
+_DIGEST_LINE: Final = 65
+#: A cache file's header line is at most this long (a few arrays' names and shapes).
+_MAX_HEADER: Final = 1 << 16
+#: Arrays in a cache file start on this boundary (a cache line; any dtype's alignment).
+_ALIGN: Final = 64
+#: Bytes hashed or written at a time: bounds the memory a cache file costs beside its arrays.
+_CHUNK: Final = 1 << 20
 _PEFT_PREFIX: Final = "base_model.model."
 #: Wrapped parameter names are the model's under this prefix.
 PREFIX: Final = "lm."
@@ -161,11 +171,18 @@ def weights_digest(model: nn.Module) -> str:
 
 
 class FeatureCache:
-    """Training features on disk under a content key; a damaged file is never trusted.
+    """Training features on disk under a content key, memory-mapped; never trusted if damaged.
 
-    A file is ``CACHE_FORMAT``, a newline, the SHA-256 of the payload, a newline, and
-    the payload (an ``.npz`` of arrays, read without pickle). Written with
-    :func:`~ame_core.files.atomic_write`, so a reader sees a whole file or none.
+    A file is ``CACHE_FORMAT``, a newline, the SHA-256 (hex) of everything after its
+    own line, a newline, then a JSON header line naming each array (its dtype, shape,
+    memory order and byte offset), zero padding, and the arrays' raw bytes, each at an
+    offset aligned to :data:`_ALIGN`. Written with :func:`~ame_core.files.atomic_write`
+    from the arrays' own memory, chunk by chunk (no copy of the payload), so a reader
+    sees a whole file or none. :meth:`load` hashes the file in chunks and, only if it
+    matches, maps each array from the file (``numpy.memmap``, copy-on-write): reading
+    an index costs its pages, not a copy, and worker processes that load the same index
+    share them. A file is replaced by rename, never edited in place, so a mapped index
+    keeps the bytes that were hashed.
 
     Args:
         directory: The cache directory (created on first write).
@@ -184,34 +201,121 @@ class FeatureCache:
         return self.directory / f"{key}.tracin"
 
     def load(self, key: str) -> dict[str, np.ndarray] | None:
-        """The arrays stored under ``key``, or None if absent, truncated or corrupt."""
+        """The arrays stored under ``key``, memory-mapped; None if absent, truncated or corrupt."""
+        path = self.path(key)
         try:
-            data = self.path(key).read_bytes()
+            with path.open("rb") as file:
+                if file.read(len(_MAGIC)) != _MAGIC:
+                    return None
+                recorded = file.readline(_DIGEST_LINE + 1)
+                body = file.tell()
+                header = file.readline(_MAX_HEADER)
+                digest = hashlib.sha256(header)
+                while chunk := file.read(_CHUNK):
+                    digest.update(chunk)
+                size = file.tell()
         except OSError:
             return None
-        if not data.startswith(_MAGIC):
+        if recorded != digest.hexdigest().encode() + b"\n" or not header.endswith(b"\n"):
             return None
-        digest, sep, payload = data[len(_MAGIC) :].partition(b"\n")
-        if not sep or digest.decode("ascii", "replace") != sha256_hex(payload):
+        layout = _layout(header, body + len(header), size)
+        if layout is None:
             return None
+        out: dict[str, np.ndarray] = {}
         try:
-            with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-                return {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, EOFError):
+            for name, (dtype, shape, order, offset) in layout.items():
+                if math.prod(shape) == 0:
+                    out[name] = np.zeros(shape, dtype=dtype, order=order)
+                    continue
+                out[name] = np.memmap(
+                    path, dtype=dtype, mode="c", offset=offset, shape=shape, order=order
+                )
+        except (OSError, ValueError):
             return None
+        return out
 
     def store(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
-        """Store ``arrays`` under ``key``, atomically.
+        """Store ``arrays`` (C- or Fortran-contiguous, kept so) under ``key``, atomically.
 
         Raises:
             InputError: If the cache directory cannot be written, naming it.
         """
-        buffer = io.BytesIO()
-        np.savez(buffer, **dict(arrays))  # type: ignore[arg-type]  # numpy's stub: allow_pickle
-        payload = buffer.getvalue()
+        views: list[tuple[str, np.ndarray, str]] = []
+        for name, array in arrays.items():
+            if array.flags.f_contiguous and not array.flags.c_contiguous:
+                views.append((name, array, "F"))
+            else:
+                views.append((name, np.ascontiguousarray(array), "C"))
+        entries = []
+        offset = 0
+        for name, array, order in views:
+            entries.append(
+                {
+                    "name": name,
+                    "dtype": array.dtype.str,
+                    "shape": list(array.shape),
+                    "order": order,
+                    "offset": offset,
+                }
+            )
+            offset += -(-array.nbytes // _ALIGN) * _ALIGN
+        header = canonical_json({"arrays": entries, "length": offset}) + b"\n"
+        # Payload offsets count from the aligned end of the header, so the file's
+        # arrays start on _ALIGN boundaries whatever the header's length.
+        start = len(_MAGIC) + _DIGEST_LINE + len(header)
+        lead = b"\0" * (-start % _ALIGN)
+
+        def body() -> Iterator[bytes | memoryview]:
+            yield header + lead
+            for _, array, order in views:
+                if not array.nbytes:
+                    continue  # memoryview cannot cast an empty array's view to bytes
+                raw = (array.T if order == "F" else array).data.cast("B")
+                for at in range(0, len(raw), _CHUNK):
+                    yield raw[at : at + _CHUNK]
+                if array.nbytes % _ALIGN:
+                    yield b"\0" * (_ALIGN - array.nbytes % _ALIGN)
+
+        digest = hashlib.sha256()
+        for chunk in body():
+            digest.update(chunk)
+        line = digest.hexdigest().encode() + b"\n"
         try:
-            atomic_write(self.path(key), _MAGIC + sha256_hex(payload).encode() + b"\n" + payload)
+            atomic_write(self.path(key), itertools.chain((_MAGIC + line,), body()))  # type: ignore[arg-type]
         except OSError as err:
             raise InputError(
                 f"cache_dir: cannot write {str(self.path(key))!r} ({err.strerror or err})"
             ) from None
+
+
+def _layout(
+    header: bytes, payload: int, size: int
+) -> dict[str, tuple[np.dtype[Any], tuple[int, ...], Literal["C", "F"], int]] | None:
+    """Each array's dtype, shape, order and file offset from a hashed header, if sound.
+
+    ``payload`` is where the header line ends; the arrays must tile the file from the
+    next :data:`_ALIGN` boundary to ``size`` exactly.
+    """
+    try:
+        parsed = json.loads(header)
+        base = payload + (-payload % _ALIGN)
+        if parsed["length"] != size - base:
+            return None
+        out: dict[str, tuple[np.dtype[Any], tuple[int, ...], Literal["C", "F"], int]] = {}
+        for entry in parsed["arrays"]:
+            dtype = np.dtype(entry["dtype"])
+            shape = tuple(int(n) for n in entry["shape"])
+            order = entry["order"]
+            offset = int(entry["offset"])
+            if (
+                dtype.kind not in "fiu"
+                or order not in ("C", "F")
+                or min(shape, default=0) < 0
+                or offset % _ALIGN
+                or offset + dtype.itemsize * math.prod(shape) > parsed["length"]
+            ):
+                return None
+            out[str(entry["name"])] = (dtype, shape, order, base + offset)
+        return out
+    except (ValueError, TypeError, KeyError):
+        return None

@@ -310,6 +310,10 @@ class HFPipeline:
         # (event, adapter on, prompt on) -> per-token log-probabilities; the reference
         # model's under the key (event, False, None).
         self._scores: dict[tuple[HFEvent, bool, bool | None], NDArray[np.float64]] = {}
+        # (event, configuration) -> the utility :meth:`worth` computed; event -> its
+        # output's token ids.
+        self._worths: dict[tuple[HFEvent, tuple[Any, ...]], float] = {}
+        self._outputs: dict[HFEvent, list[int]] = {}
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if max_length is None:
             max_length = _DEFAULT_MAX_LENGTH if limit is None else int(limit)
@@ -464,8 +468,9 @@ class HFPipeline:
         weights, each dataset's bytes and reading settings, the tokenized examples, the
         parameter names, the adapter, the projection and its dimension, the seed,
         :attr:`max_length` and the cache's format version. A rerun with the same inputs
-        reads the file; a file whose payload does not match its recorded hash (torn,
-        truncated, edited) is recomputed and replaced, never trusted.
+        reads the file, memory-mapped (:class:`~offchain.attribution.hf._gradients.FeatureCache`);
+        a file whose payload does not match its recorded hash (torn, truncated, edited)
+        is recomputed and replaced, never trusted.
 
         Returns:
             One row per event, one column per training example (the datasets' examples
@@ -644,25 +649,39 @@ class HFPipeline:
         extra = coalition - used
         if extra:
             raise InputError(f"coalition: {sorted(extra)} not used by event {event.id!r}")
-        reference = self.reference_log_probs(event)
+        prompt = event.prompt is not None and event.prompt in coalition
+        # The pipeline configuration the coalition runs; its utility is computed once:
+        # a game asks for the same few configurations hundreds of times (with free
+        # disposal a coalition is worth the best of its subsets).
+        config: tuple[Any, ...]
         if self.retrain is not None:
-            subset = coalition.intersection(self.datasets)
-            if self.base_id not in coalition or not subset:
-                return utility(self.utility, reference, reference)
-            prompt = event.prompt is not None and event.prompt in coalition
-            key3 = (event, frozenset(subset), prompt)
+            subset = frozenset(coalition.intersection(self.datasets))
+            empty = self.base_id not in coalition or not subset
+            config = ("retrained", subset, prompt)
+        else:
+            empty = self.base_id not in coalition or not coalition.issuperset(self.datasets)
+            adapter = event.adapter is not None and event.adapter in coalition
+            config = ("model", adapter, prompt)
+        key = (event, ("empty",) if empty else config)
+        value = self._worths.get(key)
+        if value is not None:
+            return value
+        reference = self.reference_log_probs(event)
+        scores = reference
+        if empty:
+            pass
+        elif config[0] == "retrained":
+            key3 = (event, subset, prompt)
             if key3 not in self._subset_scores:
                 model = self.retrained(subset)
                 (self._subset_scores[key3],) = self._forward(model, [event], prompt=prompt)
-            return utility(self.utility, self._subset_scores[key3], reference)
-        if self.base_id not in coalition or not coalition.issuperset(self.datasets):
-            return utility(self.utility, reference, reference)
-        adapter = event.adapter is not None and event.adapter in coalition
-        prompt = event.prompt is not None and event.prompt in coalition
-        key = (event, adapter, prompt)
-        if key not in self._scores:
-            self._fill([event], adapter=adapter, prompt=prompt)
-        return utility(self.utility, self._scores[key], reference)
+            scores = self._subset_scores[key3]
+        else:
+            if (event, adapter, prompt) not in self._scores:
+                self._fill([event], adapter=adapter, prompt=prompt)
+            scores = self._scores[(event, adapter, prompt)]
+        value = self._worths[key] = utility(self.utility, scores, reference)
+        return value
 
     def retrained(self, datasets: Iterable[str]) -> Any:
         """The model the ``retrain`` recipe trains on ``datasets``' examples (cached).
@@ -811,10 +830,14 @@ class HFPipeline:
         return ids
 
     def _output_ids(self, event: HFEvent) -> list[int]:
-        ids: list[int] = self.tokenizer(event.text, add_special_tokens=False)["input_ids"]
-        if not ids:
-            raise InputError(f"event {event.id!r}: text: no tokens in {event.text!r}")
-        return ids
+        # Kept per event: the games ask for the reference of the same output many times.
+        ids = self._outputs.get(event)
+        if ids is None:
+            ids = self.tokenizer(event.text, add_special_tokens=False)["input_ids"]
+            if not ids:
+                raise InputError(f"event {event.id!r}: text: no tokens in {event.text!r}")
+            self._outputs[event] = ids
+        return list(ids)
 
     def _check_lengths(self, events: Sequence[HFEvent], lengths: Sequence[int]) -> None:
         limit = getattr(self.model.config, "max_position_embeddings", None)

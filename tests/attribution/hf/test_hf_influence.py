@@ -413,6 +413,25 @@ def test_any_change_of_an_input_recomputes(
     assert len(list((tmp_path / "cache").iterdir())) == 2
 
 
+@pytest.mark.parametrize("projection", ["subspace", "rademacher"])
+def test_two_runs_index_to_the_same_bytes_and_restore_to_the_same_scores(
+    saved: dict[str, Path], tmp_path: Path, projection: str
+) -> None:
+    data = tmp_path / "text.txt"
+    data.write_text("\n".join(TEXT))
+    events = [_plain(0), _plain(1)]
+    runs = []
+    for run in ("a", "b"):
+        pipe = _cached(saved, data, tmp_path / run, projection=projection)
+        runs.append(pipe.influence(events, projection_dim=4).values)
+    (a,), (b,) = (list((tmp_path / run).iterdir()) for run in ("a", "b"))
+    # Seeded projection and sample, deterministic index: the same file, byte for byte.
+    assert a.read_bytes() == b.read_bytes()
+    np.testing.assert_array_equal(runs[0], runs[1])
+    restored = _cached(saved, data, tmp_path / "a", projection=projection)
+    np.testing.assert_array_equal(restored.influence(events, projection_dim=4).values, runs[0])
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "header"])
 def test_a_corrupt_or_truncated_cache_file_is_recomputed_never_trusted(
     saved: dict[str, Path], tmp_path: Path, counted: list[int], damage: str
@@ -620,6 +639,67 @@ def test_every_market_splits_every_events_revenue_by_positive_tracin_scores(
                 # Largest remainder keeps the order of the scores, to one unit.
                 if scores[a] > scores[b]:
                     assert paid[a] + 1 >= paid[b]
+
+
+@settings(max_examples=6)
+@given(
+    events=st.lists(events_st, min_size=1, max_size=6, unique_by=lambda e: e.id),
+    dim=st.sampled_from([None, 8]),
+)
+def test_events_scored_in_one_batch_score_as_each_alone(
+    pipe: HFPipeline, events: list[HFEvent], dim: int | None
+) -> None:
+    together = pipe.example_influence(events, projection_dim=dim)
+    for event, row in zip(events, together, strict=True):
+        alone = pipe.example_influence([event], projection_dim=dim)[0]
+        # Batched gradients (vmap) and one matrix product for the batch round apart
+        # from one event's reverse pass and vector product: float32 noise, no more.
+        scale = max(float(np.abs(alone).max()), 1e-30)
+        np.testing.assert_allclose(row, alone, rtol=0, atol=1e-5 * scale)
+
+
+@settings(max_examples=4)
+@given(
+    events=st.lists(events_st, min_size=2, max_size=5, unique_by=lambda e: e.id),
+    method=st.sampled_from(["tracin", "tracin-projected"]),
+)
+def test_a_log_asks_for_influence_once_per_batch_and_splits_as_event_by_event(
+    pipe: HFPipeline, events: list[HFEvent], method: str
+) -> None:
+    calls: list[int] = []
+    original = pipe.influence
+
+    def counting(batch: list[HFEvent], **settings: Any) -> Any:
+        calls.append(len(batch))
+        return original(batch, **settings)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipe, "influence", counting)
+        log = MultiStageAttribution(pipe, method=method, projection_dim=8).fit(events).result  # type: ignore[arg-type]
+        asked = len(calls)
+        alone = [
+            MultiStageAttribution(pipe, method=method, projection_dim=8).fit([e]).result  # type: ignore[arg-type]
+            for e in events
+        ]
+    # At most one call for the whole log: the first event with a data stage to split
+    # asks for itself and every later event (fewer than 64).
+    assert asked <= 1
+    for together, single in zip(log.events, (r.events[0] for r in alone), strict=True):
+        assert together.utility == single.utility
+        for stage, part in together.stages.items():
+            other = single.stages[stage]
+            assert (part.value, part.amount, part.method) == (
+                other.value,
+                other.amount,
+                other.method,
+            )
+            if stage != "data":
+                assert part.amounts == other.amounts
+                continue
+            scale = max([abs(v) for v in other.asset_values.values()] + [1e-30])
+            for asset, value in part.asset_values.items():
+                assert abs(value - other.asset_values[asset]) <= 1e-5 * scale
+                assert abs(part.amounts[asset] - other.amounts[asset]) <= 1e-4 * part.amount + 1
 
 
 # -- the datasets' files ----------------------------------------------------------------

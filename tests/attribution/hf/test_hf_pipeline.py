@@ -207,6 +207,32 @@ def test_game_worths_follow_the_counterfactuals(pipe: HFPipeline) -> None:
         pipe.worth(event, frozenset({"prompt:list"}))
 
 
+def test_each_configuration_of_a_game_is_scored_once_and_worth_the_same_after(
+    pipe: HFPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from itertools import combinations
+
+    import offchain.attribution.hf.pipeline as module
+
+    event = _event(7, text="the cat sat on the mat")
+    players = sorted(a for ids in pipe.assets(event).values() for a in ids)
+    coalitions = [frozenset(c) for r in range(len(players) + 1) for c in combinations(players, r)]
+    fresh = {c: pipe.worth(event, c) for c in coalitions}
+    calls: list[int] = []
+    original = module.utility
+
+    def counting(*args: Any) -> float:
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(module, "utility", counting)
+    again = {c: pipe.worth(event, c) for c in reversed(coalitions)}
+    # Every coalition's worth read back bit for bit, and no utility computed again: the
+    # 32 coalitions run 5 configurations (empty; adapter and prompt on or off).
+    assert again == fresh and calls == []
+    assert len(set(fresh.values())) <= 5
+
+
 def test_a_reference_model_is_the_empty_pipeline(saved: dict[str, Path], pipe: HFPipeline) -> None:
     referenced = HFPipeline(
         saved["model"],
