@@ -58,16 +58,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from importlib import metadata
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from ame_core.apportion import apportion
 from ame_core.canonical import canonical_json
 from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from offchain.exceptions import AttributionError
-
-if TYPE_CHECKING:
-    from offchain.attribution.multistage import MultiStageResult
 
 __all__ = [
     "ATTRIBUTION_FORMAT",
@@ -471,8 +468,29 @@ def code_versions() -> dict[str, str]:
     return out
 
 
+class _Attributed(Protocol):
+    # One event of a MultiStageResult, as the writer reads it: typed structurally, so that
+    # this module (which the audit imports) never imports multistage (which loads torch).
+    @property
+    def amounts(self) -> Mapping[str, int]: ...
+
+    @property
+    def record(self) -> EventRecord: ...
+
+
+class _Result(Protocol):
+    @property
+    def events(self) -> Sequence[_Attributed]: ...
+
+    @property
+    def precision(self) -> int: ...
+
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+
+
 def iter_record_lines(
-    result: MultiStageResult,
+    result: _Result,
     *,
     epoch: int,
     assets: Mapping[str, str],
@@ -481,7 +499,9 @@ def iter_record_lines(
     """The ``ame.attribution/1`` file of an attribution, line by line (canonical JSON).
 
     Args:
-        result: The attribution; each event's :attr:`~EventAttribution.record` is written.
+        result: The attribution (a
+            :class:`~offchain.attribution.multistage.MultiStageResult`); each event's
+            ``record`` is written.
         epoch: Epoch of the values document the record explains.
         assets: Content hash of every asset the events used, by asset id.
         pipeline: The pipeline's kind and configuration (JSON-ready).

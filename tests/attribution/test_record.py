@@ -275,7 +275,7 @@ def test_an_extra_or_repeated_event_line_is_refused() -> None:
 
 
 def test_every_asset_needs_a_content_hash_before_any_line_is_written() -> None:
-    stages = {"base_model": ("m",)}
+    stages: dict[str, tuple[str, ...]] = {"base_model": ("m",)}
     result = MultiStageAttribution(_Table(stages, {frozenset(): 0.0, frozenset({"m"}): 1.0}))
     fitted = result.fit([_Sale("e", 1)]).result
     with pytest.raises(InputError, match=r"assets: no content hash for \['m'\]"):
