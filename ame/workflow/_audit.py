@@ -11,15 +11,15 @@ The procedure (``docs/audit.md``), each step naming what it finds wrong as a
    unless given) have the SHA-256 the manifest records; the carried ledger is the
    previous epoch's; ``map_epoch`` on them gives the same bytes, else every differing
    leaf, total or section is named.
+   **Attribution record** (when the manifest names one): it has the SHA-256 the
+   manifest records; every event's stage and within-stage split, recomputed exactly
+   from its published worths, gives the values' amounts; its asset content hashes are
+   the registry's.
 4. **Tree**: the leaves build the root for (chain id, contract, epoch); ``leafCount`` and
    ``pool`` match; ``Σ leaves == pool``; every proof verifies; the contract hashes a leaf
    the same way; no fault the contract's fraud rules accept.
    **Proofs file** (when the manifest names one): it has the SHA-256 the manifest
    records and holds every leaf of the tree with its proof, and nothing else.
-   **Attribution record** (when the manifest names one): it has the SHA-256 the
-   manifest records; every event's stage and within-stage split, recomputed exactly
-   from its published worths, gives the values' amounts; its asset content hashes are
-   the registry's.
 5. **Money**: what was claimed (``Claimed`` events) are leaves of the manifest, and the
    pool is conserved: ``remaining == pool - claimed`` once finalised, ``claimed + swept ==
    pool`` once swept, ``refunded == pool`` once refunded.

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,6 +92,18 @@ def _inputs(
     line_edit(lines)
     data = [json.dumps(x).encode() + b"\n" for x in lines]
     return MappingInputs(parse_values(document), registry, attribution=lambda: data)
+
+
+def write_attributed(directory: Path, chain: InProcessChain) -> tuple[Path, Path, Path]:
+    """The honest market's values, registry and record as files, what `ame attribute` leaves."""
+    inputs = _inputs(chain)
+    assert inputs.attribution is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = directory / "values.json", directory / "registry.json", directory / "record.jsonl"
+    paths[0].write_bytes(inputs.documents()["values"])
+    paths[1].write_bytes(inputs.documents()["registry"])
+    paths[2].write_bytes(b"".join(inputs.attribution()))
+    return paths
 
 
 @pytest.fixture
