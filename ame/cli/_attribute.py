@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -48,6 +49,14 @@ _STAGES = ("data", "base_model", "adapter", "prompt")
     help="Where to write the ame.values/1 document.",
 )
 @click.option(
+    "--record",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the ame.attribution/1 record the values are recomputed from "
+    "(default: beside --output, NAME.attribution.jsonl); `ame settle --attribution` "
+    "publishes it.",
+)
+@click.option(
     "--epoch",
     type=click.IntRange(min=0),
     default=None,
@@ -66,6 +75,7 @@ def attribute(
     pipeline_file: Path | None,
     events_file: Path | None,
     output: Path,
+    record: Path | None,
     epoch: int | None,
     method: str | None,
     as_json: bool,
@@ -76,7 +86,9 @@ def attribute(
     --pipeline FILE --events LOG: loads the Hugging Face pipeline the file describes
     and scores the logged outputs. Either way, splits each event's revenue over the
     stages (data, base model, adapter, prompt), then over each stage's assets, exactly
-    to the unit. The output is what `ame map` and `ame settle --values` read.
+    to the unit. The output is what `ame map` and `ame settle --values` read; the
+    record beside it (every coalition worth evaluated, rounded, and what the split was
+    computed from) is what `ame settle --attribution` publishes and `ame audit` recomputes.
     """
     if (scenario is None) == (pipeline_file is None):
         raise InputError(
@@ -88,21 +100,30 @@ def attribute(
         raise InputError("--events goes with --pipeline; a scenario holds its own events")
     if not output.parent.is_dir():
         raise InputError(f"{output}: cannot write: {output.parent} is not a directory")
+    record = record_path(output) if record is None else record
+    if not record.parent.is_dir():
+        raise InputError(f"{record}: cannot write: {record.parent} is not a directory")
     if pipeline_file is not None and events_file is not None:
-        _attribute_pipeline(pipeline_file, events_file, output, epoch, method, as_json)
+        _attribute_pipeline(pipeline_file, events_file, output, record, epoch, method, as_json)
         return
     assert scenario is not None
     # Imported here: torch loads only for the commands that need it.
-    from offchain.scenario import attribute_scenario, load_scenario
+    from offchain.scenario import attribute_scenario, load_scenario, record_lines
 
     method = method or "shapley"
     spec = load_scenario(scenario)
     result, document = attribute_scenario(
         spec, method=cast("Method", method), epoch=epoch, progress=ClickProgress()
     )
-    values = _write(document, output)
+    values = _write(document, output, record, record_lines(result, spec, epoch=epoch))
     _report(
-        result, values, output, method, ("scenario", spec.id, spec.digest()), spec.owners(), as_json
+        result,
+        values,
+        (output, record),
+        method,
+        ("scenario", spec.id, spec.digest()),
+        spec.owners(),
+        as_json,
     )
 
 
@@ -110,6 +131,7 @@ def _attribute_pipeline(
     config_file: Path,
     events_file: Path,
     output: Path,
+    record: Path,
     epoch: int | None,
     method: str | None,
     as_json: bool,
@@ -121,6 +143,7 @@ def _attribute_pipeline(
         check_events,
         inputs_digest,
         load_pipeline_config,
+        record_lines,
     )
 
     # Both files validated, and held together, before any model loads.
@@ -139,11 +162,14 @@ def _attribute_pipeline(
         inputs=(config.id, digest),
         progress=ClickProgress(quiet=as_json),
     )
-    values = _write(document, output)
+    lines = record_lines(
+        config, result, epoch=0 if epoch is None else epoch, inputs=(config.id, digest)
+    )
+    values = _write(document, output, record, lines)
     _report(
         result,
         values,
-        output,
+        (output, record),
         config.attribution.method,
         ("pipeline", config.id, digest),
         {},
@@ -151,28 +177,36 @@ def _attribute_pipeline(
     )
 
 
-def _write(document: dict[str, Any], output: Path) -> Any:
+def record_path(output: Path) -> Path:
+    """Where the record of the values at ``output`` goes by default: ``NAME.attribution.jsonl``."""
+    return output.with_name(f"{output.stem}.attribution.jsonl")
+
+
+def _write(document: dict[str, Any], output: Path, record: Path, lines: Iterable[bytes]) -> Any:
     from offchain.mapping import parse_values
 
     # What `ame map` reads: a document it would refuse is never written.
     values = parse_values(document, source=str(output))
-    try:
-        atomic_write(output, (json.dumps(document, indent=2) + "\n").encode())
-    except OSError as err:
-        raise InputError(f"{output}: cannot write: {err}") from err
+    # The record first: values are never left without the record that explains them.
+    for path, data in ((record, lines), (output, (json.dumps(document, indent=2) + "\n").encode())):
+        try:
+            atomic_write(path, data)
+        except OSError as err:
+            raise InputError(f"{path}: cannot write: {err}") from err
     return values
 
 
 def _report(
     result: Any,
     values: Any,
-    output: Path,
+    files: tuple[Path, Path],
     method: str,
     inputs: tuple[str, str, str],
     owners: dict[str, str],
     as_json: bool,
 ) -> None:
     kind, inputs_id, digest = inputs
+    output, record = files
     stages = list(_STAGES)
     totals = result.totals()
     summary: dict[str, Any] = {
@@ -181,6 +215,7 @@ def _report(
         kind: {"id": inputs_id, "sha256": digest},
         "method": method,
         "valuesSha256": values.digest(),
+        "record": str(record),
         "events": [
             {
                 "id": item.event.id,
@@ -218,6 +253,7 @@ def _report(
         pairs(
             [
                 ("values", output),
+                ("record", record),
                 ("epoch", values.epoch),
                 (kind, f"{inputs_id} {digest}"),
                 ("sha256", values.digest()),

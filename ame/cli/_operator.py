@@ -216,6 +216,13 @@ def map_command(
     help="ERC-20 pool token (default: ETH or [settlement] token).",
 )
 @click.option(
+    "--attribution",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="With --values: the ame.attribution/1 record `ame attribute` wrote beside them; "
+    "checked against the values, bound by the manifest and published for auditors.",
+)
+@click.option(
     "--scenario",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     default=None,
@@ -242,6 +249,7 @@ def settle(
     policy: Path | None,
     carried: Path | None,
     token: str | None,
+    attribution: Path | None,
     scenario: Path | None,
     epoch: int | None,
     method: str,
@@ -257,6 +265,8 @@ def settle(
         raise click.UsageError("settle needs --values or --scenario (one of them)")
     if scenario is None and (epoch is not None or method != "shapley"):
         raise click.UsageError("--epoch and --method go with --scenario")
+    if scenario is not None and attribution is not None:
+        raise click.UsageError("--attribution goes with --values; --scenario publishes its own")
     if scenario is not None:
         attribute = _scenario_inputs(scenario, registry, policy, carried, epoch, method)
         ws = session.workspace(signing=True)  # before training: a missing account fails fast
@@ -266,7 +276,7 @@ def settle(
         raise click.UsageError("settle --values needs --registry")
     else:
         assert values is not None  # checked above: exactly one of --values and --scenario
-        inputs = MappingInputs.load(values, registry, policy, carried)
+        inputs = MappingInputs.load(values, registry, policy, carried, attribution)
         ws = session.workspace(signing=True)
         _require_operator(ws)
     try:
@@ -396,13 +406,14 @@ def _scenario_inputs(
 
     def attribute() -> MappingInputs:
         # Imported here: torch loads only once every input is known to be good.
-        from offchain.scenario import attribute_scenario
+        from offchain.scenario import attribute_scenario, record_lines
 
-        _, document = attribute_scenario(
+        result, document = attribute_scenario(
             spec, method=cast("Method", method), epoch=epoch, progress=ClickProgress()
         )
         values = parse_values(document, source=f"{scenario} (attributed)")
-        return MappingInputs(values, rights, loaded_policy, loaded_carried)
+        record = list(record_lines(result, spec, epoch=epoch))
+        return MappingInputs(values, rights, loaded_policy, loaded_carried, lambda: record)
 
     return attribute
 

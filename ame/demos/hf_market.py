@@ -220,7 +220,7 @@ def run_hf_market_demo(
         InputError: ``chain`` has too few funded accounts, or ``workdir`` was used before.
     """
     from offchain.attribution.hf import load_events, load_pipeline_config
-    from offchain.attribution.hf.config import attribute_events, inputs_digest
+    from offchain.attribution.hf.config import attribute_events, inputs_digest, record_lines
 
     if len(chain.dev_accounts) < 5:
         raise InputError(
@@ -249,9 +249,13 @@ def run_hf_market_demo(
     tell_events(attribution, say)
     registry = load_registry(market.registry)
 
+    inputs = (config.id, inputs_digest(market.pipeline, market.events))
+
     def inputs_for(epoch: int) -> MappingInputs:
         at_epoch = {**document, "epoch": epoch}
-        return MappingInputs(parse_values(at_epoch, source=f"epoch {epoch}"), registry)
+        record = list(record_lines(config, attribution, epoch=epoch, inputs=inputs))
+        values = parse_values(at_epoch, source=f"epoch {epoch}")
+        return MappingInputs(values, registry, attribution=lambda: record)
 
     # 3. Settlement, a caught cheat, audit and claims.
     return settle_and_claim(

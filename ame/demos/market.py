@@ -256,7 +256,12 @@ def run_market_demo(
     if any(path.exists() for path in used):
         raise InputError(f"workdir: {workdir} holds an earlier run; the demo needs a fresh one")
     # Imported here: torch loads only when the demo runs.
-    from offchain.scenario import attribute_scenario, reference_scenario, values_document
+    from offchain.scenario import (
+        attribute_scenario,
+        record_lines,
+        reference_scenario,
+        values_document,
+    )
 
     scenario = reference_scenario()
     registry = scenario.registry()
@@ -269,7 +274,9 @@ def run_market_demo(
 
     def inputs_for(epoch: int) -> MappingInputs:
         document = values_document(attribution, scenario, epoch=epoch)
-        return MappingInputs(parse_values(document, source=f"epoch {epoch}"), registry)
+        record = list(record_lines(attribution, scenario, epoch=epoch))
+        values = parse_values(document, source=f"epoch {epoch}")
+        return MappingInputs(values, registry, attribution=lambda: record)
 
     return settle_and_claim(
         chain, workdir, attribution, inputs_for, registry, say=say, progress=progress

@@ -11,6 +11,10 @@ The procedure (``docs/audit.md``), each step naming what it finds wrong as a
    unless given) have the SHA-256 the manifest records; the carried ledger is the
    previous epoch's; ``map_epoch`` on them gives the same bytes, else every differing
    leaf, total or section is named.
+   **Attribution record** (when the manifest names one): it has the SHA-256 the
+   manifest records; every event's stage and within-stage split, recomputed exactly
+   from its published worths, gives the values' amounts; its asset content hashes are
+   the registry's.
 4. **Tree**: the leaves build the root for (chain id, contract, epoch); ``leafCount`` and
    ``pool`` match; ``Σ leaves == pool``; every proof verifies; the contract hashes a leaf
    the same way; no fault the contract's fraud rules accept.
@@ -44,6 +48,7 @@ from typing import Any, Final, TypeVar
 from ame.workflow._epochs import find_header
 from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs, iter_proofs_json
 from ame.workflow._publish import FetchPolicy, fetch, fetch_into, keccak_hex, sibling_uri
+from ame.workflow._record import check_record
 from ame.workflow._workspace import Workspace
 from ame_chain.exceptions import ChainError, MerkleError
 from ame_chain.leaves import EpochHeader, EpochTree, PayoutLeaf, find_faults
@@ -218,7 +223,15 @@ def audit_epoch(
     if manifest is None:
         return report
     given = inputs or AuditInputs()
-    _guarded(report, "inputs", lambda: _check_inputs(ws, report, manifest, uri, given, read))
+    parsed = _guarded(
+        report, "inputs", lambda: _check_inputs(ws, report, manifest, uri, given, read)
+    )
+    if manifest.attribution is not None:
+        _guarded(
+            report,
+            "attribution",
+            lambda: _check_attribution(report, manifest, uri, read, parsed or {}),
+        )
     tree = _guarded(report, "tree", lambda: _check_tree(ws, report, header, manifest))
     if tree is not None:
         _guarded(
@@ -316,7 +329,8 @@ def _check_inputs(
     uri: str,
     given: AuditInputs,
     read: _Reader,
-) -> None:
+) -> dict[str, Any]:
+    """Check the inputs and recompute the mapping; the inputs that could be read, by name."""
     report.checks.append("inputs")
     parsed: dict[str, Any] = {}
     for name in ("values", "registry", "policy", "carried"):
@@ -330,7 +344,7 @@ def _check_inputs(
             report.add(f"inputs.{name}.sha256", expected, found)
     _check_carried_chain(ws, report, manifest, read)
     if len(parsed) != 4:
-        return
+        return parsed
     report.checks.append("recompute")
     try:
         recomputed = map_epoch(
@@ -338,8 +352,49 @@ def _check_inputs(
         )
     except AmeError as err:
         report.fail("recompute", "map_epoch succeeds on the inputs", err)
-        return
+        return parsed
     _compare(report, recomputed, manifest)
+    return parsed
+
+
+def _check_attribution(
+    report: AuditReport, manifest: Manifest, uri: str, read: _Reader, parsed: dict[str, Any]
+) -> None:
+    """The published attribution record explains the values exactly (``docs/audit.md``).
+
+    The record is streamed into SHA-256 and a spooled file, at most the fetch limit;
+    its digest must be the manifest's. Then every event's split is recomputed from its
+    table of worths and compared with the values, and every asset's content hash with
+    the registry's (:func:`~ame.workflow._record.check_record`), within the audit's
+    deadline: each difference is a mismatch.
+    """
+    assert manifest.attribution is not None  # the caller checks
+    report.checks.append("attribution")
+    where = sibling_uri(uri, manifest.attribution.uri)
+    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+
+        def sink(chunk: bytes) -> None:
+            digest.update(chunk)
+            spool.write(chunk)
+
+        try:
+            read.into(where, sink, read.policy.max_bytes)
+        except AmeError as err:
+            report.fail("attribution", f"a readable attribution record at {where}", err)
+            return
+        found = digest.hexdigest()
+        if found != manifest.attribution.sha256:
+            report.add("attribution.sha256", manifest.attribution.sha256, found)
+        values, registry = parsed.get("values"), parsed.get("registry")
+        if values is None or registry is None:
+            report.fail(
+                "attribution", "the values and registry to check it against", "they are unreadable"
+            )
+            return
+        spool.seek(0)
+        for finding in check_record(spool, values, registry, source=where, until=read.until):
+            report.add(finding.field, finding.expected, finding.found)
 
 
 def _check_carried_chain(

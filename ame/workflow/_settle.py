@@ -6,9 +6,10 @@ Steps, each safe to repeat:
    from the latest earlier epoch in the state unless a carried ledger is given;
 2. **tree**: the leaves' tree for (chain id, contract, epoch), checked against the
    contract's fraud rules; its proofs file (``ame.proofs/1``), whose SHA-256 the
-   manifest records;
-3. **publish**: the manifest's exact bytes, the proofs file and the canonical inputs
-   are written where auditors and claimants fetch them; ``manifestHash =
+   manifest records; the attribution record (``ame.attribution/1``), when given,
+   checked to explain the values exactly and its SHA-256 recorded too;
+3. **publish**: the manifest's exact bytes, the proofs file, the attribution record and
+   the canonical inputs are written where auditors and claimants fetch them; ``manifestHash =
    keccak256(bytes)``; manifest and tree dump are recorded in the state;
 4. **fund** (ERC-20 only): ``approve(pool)`` unless the allowance already covers it;
 5. **propose**: root, pool, leaf count, manifest hash and URI, with the pool (ETH) and bond.
@@ -26,7 +27,7 @@ import contextlib
 import fcntl
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +43,7 @@ from ame.workflow._publish import (
     publish,
     published_uri,
 )
+from ame.workflow._record import ATTRIBUTION_NAME, record_chunks, spool_record
 from ame.workflow._state import EpochKey
 from ame.workflow._workspace import Workspace
 from ame.workflow.exceptions import StateError, WorkflowError
@@ -84,6 +86,9 @@ class MappingInputs:
     registry: Registry
     policy: Policy | None = None
     carried: CarriedLedger | None = None
+    #: The ``ame.attribution/1`` record explaining the values, as a function yielding its
+    #: bytes in chunks; settle checks it, binds it to the manifest and publishes it.
+    attribution: Callable[[], Iterable[bytes]] | None = None
 
     @classmethod
     def load(
@@ -92,13 +97,18 @@ class MappingInputs:
         registry: Path,
         policy: Path | None = None,
         carried: Path | None = None,
+        attribution: Path | None = None,
     ) -> MappingInputs:
-        """Read and validate the input files (``InputError`` names the file and field)."""
+        """Read and validate the input files (``InputError`` names the file and field).
+
+        The attribution record, when given, is read when settle publishes it.
+        """
         return cls(
             load_values(values),
             load_registry(registry),
             load_policy(policy) if policy is not None else None,
             load_carried(carried) if carried is not None else None,
+            record_chunks(attribution) if attribution is not None else None,
         )
 
     @property
@@ -197,6 +207,12 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
             manifest, proofs = spooled.enter_context(
                 spool_proofs(manifest, tree, token_address, advance=advance)
             )
+        record = None
+        if inputs.attribution is not None:
+            ws.progress.step(f"epoch {key.epoch}: checking the attribution record")
+            manifest, record = spooled.enter_context(
+                spool_record(manifest, inputs.attribution, inputs.values, inputs.registry)
+            )
         data = manifest.to_json_bytes()
         manifest_hash = keccak_hex(data)
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
@@ -210,6 +226,8 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         for name, document in inputs.documents().items():
             publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
         publish(ws.publish_dir, ws.base_uri, folder / PROOFS_NAME, proofs())
+        if record is not None:
+            publish(ws.publish_dir, ws.base_uri, folder / ATTRIBUTION_NAME, record())
         publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
         row = ws.state.epoch(key)
         if row is None or (row.manifest_hash, row.manifest_uri, row.token) != (

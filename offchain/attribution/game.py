@@ -13,7 +13,8 @@ one evaluation, and counts the distinct evaluations that reached the game.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Generic, TypeAlias, TypeVar
 
 from ame_core.exceptions import InputError
@@ -85,6 +86,11 @@ class CachedGame(Generic[P]):
     def game(self) -> Game[P]:
         """The wrapped characteristic function."""
         return self._game
+
+    @property
+    def worths(self) -> Mapping[frozenset[P], float]:
+        """Every worth evaluated so far, by coalition (a read-only view)."""
+        return MappingProxyType(self._cache)
 
     @property
     def n_evaluations(self) -> int:

@@ -78,20 +78,28 @@ References:
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from itertools import chain
 from types import MappingProxyType
 from typing import Any, Generic, Literal, Self, TypeVar
 
-from ame_core.apportion import apportion
 from ame_core.exceptions import AmeError, InputError
 from offchain.attribution.game import CachedGame, PipelineGame
 from offchain.attribution.methods.owen import owen_values
 from offchain.attribution.methods.shapley import shapley_values
 from offchain.attribution.pipeline import DATA_STAGE, AttributionPipeline, PipelineEvent
+from offchain.attribution.record import (
+    DEFAULT_PRECISION,
+    EXACT_LABELS,
+    MAX_PRECISION,
+    EventRecord,
+    output_digest,
+    quantize,
+    split_event,
+    stage_values,
+)
 from offchain.attribution.result import ValuationResult
 from offchain.exceptions import AttributionError
 
@@ -162,6 +170,9 @@ class EventAttribution:
         stages: Per stage the event used, in pipeline order.
         method: The valuation, e.g. ``"stages=shapley/exact; within=shapley"``.
         n_evaluations: Distinct coalitions of the asset game evaluated for the event.
+        record: What the split was computed from: the rounded worths, labels and given
+            values (:class:`~offchain.attribution.record.EventRecord`), the line of the
+            ``ame.attribution/1`` file that lets anyone recompute it.
         notes: What the negative-contribution policy did, one line each.
     """
 
@@ -170,6 +181,7 @@ class EventAttribution:
     stages: Mapping[str, StageAttribution]
     method: str
     n_evaluations: int
+    record: EventRecord
     notes: tuple[str, ...] = ()
 
     @property
@@ -203,12 +215,16 @@ class MultiStageResult:
         method: The within-stage method (one of :data:`METHODS`).
         negative: The negative-contribution policy.
         seed: Seed of the sampled methods.
+        precision: Decimals every worth was rounded to before the exact split.
+        settings: Every setting of the valuation, as the record's header names them.
     """
 
     events: tuple[EventAttribution, ...]
     method: str
     negative: str
     seed: int
+    precision: int = DEFAULT_PRECISION
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def event(self, event_id: str) -> EventAttribution:
         """The attribution of the event ``event_id``.
@@ -248,6 +264,8 @@ class MultiStageAttribution(Generic[E]):
             sampling (``method="shapley"``) instead of exactly.
         max_evaluations: Budget of asset-game coalitions per sampled stage.
         projection_dim: Dimension of ``"tracin-projected"``.
+        precision: Decimals every coalition worth (and given within-stage value) is
+            rounded to before the exact split (:mod:`~offchain.attribution.record`).
 
     Raises:
         InputError: If an argument is invalid, e.g. ``pipeline`` lacks a member of the
@@ -273,6 +291,7 @@ class MultiStageAttribution(Generic[E]):
         max_exact: int = 10,
         max_evaluations: int | None = None,
         projection_dim: int = 256,
+        precision: int = DEFAULT_PRECISION,
     ) -> None:
         if not isinstance(pipeline, AttributionPipeline):
             missing = [m for m in _PROTOCOL if not hasattr(pipeline, m)]
@@ -287,6 +306,12 @@ class MultiStageAttribution(Generic[E]):
         for name, value in (("max_exact", max_exact), ("projection_dim", projection_dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name}: must be a positive int, got {value!r}")
+        if (
+            isinstance(precision, bool)
+            or not isinstance(precision, int)
+            or not 0 <= precision <= MAX_PRECISION
+        ):
+            raise InputError(f"precision: must be an int in 0..{MAX_PRECISION}, got {precision!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise InputError(f"seed: must be an int >= 0, got {seed!r}")
         self.pipeline = pipeline
@@ -299,6 +324,7 @@ class MultiStageAttribution(Generic[E]):
         self.max_exact = max_exact
         self.max_evaluations = max_evaluations
         self.projection_dim = projection_dim
+        self.precision = precision
         self._result: MultiStageResult | None = None
         # The log being fitted, the index of the event being attributed, and the data
         # stage's scores of the events of the last batched influence call, by id.
@@ -351,8 +377,23 @@ class MultiStageAttribution(Generic[E]):
             if progress is not None:
                 progress(index, item)
         self._log, self._rows = (), {}
-        self._result = MultiStageResult(tuple(out), self.method, self.negative, self.seed)
+        self._result = MultiStageResult(
+            tuple(out), self.method, self.negative, self.seed, self.precision, self.settings()
+        )
         return self
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting of the valuation, JSON-ready: what rerunning it needs."""
+        return {
+            "method": self.method,
+            "seed": self.seed,
+            "negative": self.negative,
+            "free_disposal": self.free_disposal,
+            "max_exact": self.max_exact,
+            "max_evaluations": self.max_evaluations,
+            "projection_dim": self.projection_dim,
+            "precision": self.precision,
+        }
 
     # -- one event ---------------------------------------------------------------------
 
@@ -361,17 +402,27 @@ class MultiStageAttribution(Generic[E]):
         stages = _checked_stages(pipe.assets(event), event)
         asset_game = pipe.asset_game(event, free_disposal=self.free_disposal)
         cached = CachedGame(asset_game)
-        notes: list[str] = []
+        players = tuple(chain.from_iterable(stages.values()))
+        bit = {a: 1 << i for i, a in enumerate(players)}
 
-        def stage_worth(coalition: frozenset[str]) -> float:
-            return cached(frozenset(chain.from_iterable(stages[s] for s in coalition)))
+        def table() -> dict[int, int]:
+            # Every worth evaluated so far, rounded: what the record publishes.
+            out = {}
+            for coalition, worth in cached.worths.items():
+                mask = sum(bit[a] for a in coalition)
+                if mask:
+                    out[mask] = quantize(worth, self.precision)
+            return out
 
-        stage_game = PipelineGame(stages, stage_worth, free_disposal=False)
-        stage_values = shapley_values(stage_game, list(stages), method="exact").values
-        utility = cached(frozenset(chain.from_iterable(stages.values())))
+        # The stage game's worths, then its exact values, decide which stages are valued.
+        order = list(stages)
+        for subset in range(1, 1 << len(order)):
+            cached(frozenset(a for i, s in enumerate(order) if subset >> i & 1 for a in stages[s]))
+        probe = EventRecord(event.id, event.revenue, "", tuple(stages.items()), table())
+        positive = [s for s, v in stage_values(probe).items() if v > 0]
 
         owen: ValuationResult[str] | None = None
-        if self.method == "owen":
+        if self.method == "owen" and any(len(stages[s]) > 1 for s in positive):
             self._check_cost(stages)
             owen = owen_values(
                 cached,
@@ -379,77 +430,65 @@ class MultiStageAttribution(Generic[E]):
                 seed=self._seed(event, "owen"),
                 max_evaluations=self.max_evaluations,
             )
-
-        within: dict[str, tuple[str, dict[str, float], dict[str, float]]] = {}
-        for stage, assets in stages.items():
-            value = stage_values[stage]
-            if value < 0:
-                self._negative(notes, f"stage {stage!r} has value {value:.6g} < 0: it gets nothing")
-            if not value > 0:
-                continue
+        labels: dict[str, str] = {}
+        given: dict[str, float] = {}
+        stderr: dict[str, dict[str, float]] = {}
+        for stage in positive:
+            assets = stages[stage]
             if len(assets) == 1:
-                within[stage] = ("single", {assets[0]: value}, {assets[0]: 0.0})
-            elif owen is not None:
-                within[stage] = (
+                labels[stage], stderr[stage] = "single", {assets[0]: 0.0}
+                continue
+            if owen is not None:
+                label, values, errors = (
                     owen.method,
                     {a: owen.values[a] for a in assets},
                     {a: owen.stderr[a] for a in assets},
                 )
             else:
-                within[stage] = self._within(event, stage, stages, cached)
-            label, values, _ = within[stage]
-            for asset in assets:
-                if values[asset] < 0:
-                    self._negative(
-                        notes,
-                        f"asset {asset!r} has value {values[asset]:.6g} < 0 in stage "
-                        f"{stage!r}: clipped to 0",
-                    )
-            if not any(v > 0 for v in values.values()):
-                notes.append(
-                    f"stage {stage!r}: no asset has a positive value ({label}); its share "
-                    "goes to the other stages"
-                )
-                del within[stage]
-
-        weights = {s: stage_values[s] for s in within}
-        stage_amounts = _split(event.revenue, weights, {s: i for i, s in enumerate(stages)})
-        if not within:
-            notes.append(f"unattributed: no stage has a positive value (v(N) = {utility:.6g})")
+                label, values, errors = self._within(event, stage, stages, cached)
+            labels[stage], stderr[stage] = label, errors
+            if label not in EXACT_LABELS:
+                given.update(values)
+        record = EventRecord(
+            id=event.id,
+            revenue=event.revenue,
+            output=output_digest(event.text),
+            stages=tuple(stages.items()),
+            worths=MappingProxyType(table()),
+            labels=_frozen(labels),
+            given=_frozen({a: quantize(v, self.precision) for a, v in given.items()}),
+        )
+        # The amounts come from the record alone, by the function an auditor runs on it.
+        split = split_event(record, precision=self.precision, negative=self.negative)
+        record = replace(record, notes=split.notes)
+        unit = Fraction(1, 10**self.precision)
         out: dict[str, StageAttribution] = {}
         for stage, assets in stages.items():
-            if stage not in within:
+            value = float(split.stage_values[stage] * unit)
+            if stage not in split.labels:
                 out[stage] = StageAttribution(
-                    stage,
-                    assets,
-                    stage_values[stage],
-                    0,
-                    "none",
-                    amounts=_frozen(dict.fromkeys(assets, 0)),
+                    stage, assets, value, 0, "none", amounts=_frozen(dict.fromkeys(assets, 0))
                 )
                 continue
-            label, values, stderr = within[stage]
-            amount = stage_amounts[stage]
-            positive = {a: values[a] for a in assets if values[a] > 0}
-            amounts = _split(amount, positive, {a: a for a in assets})
             out[stage] = StageAttribution(
                 stage,
                 assets,
-                stage_values[stage],
-                amount,
-                label,
-                _frozen(values),
-                _frozen(stderr),
-                _frozen({a: amounts.get(a, 0) for a in assets}),
+                value,
+                split.stage_amounts[stage],
+                split.labels[stage],
+                _frozen({a: float(split.asset_values[a] * unit) for a in assets}),
+                _frozen(stderr[stage]),
+                _frozen({a: split.amounts[a] for a in assets}),
             )
-        within_label = "owen" if owen is not None else self.method
+        within_label = "owen" if self.method == "owen" else self.method
         return EventAttribution(
             event,
-            utility,
+            float(split.utility * unit),
             _frozen(out),
             f"stages=shapley/exact; within={within_label}",
             cached.n_evaluations,
-            tuple(notes),
+            record,
+            split.notes,
         )
 
     def _within(
@@ -563,16 +602,3 @@ def _checked_stages(
     if not out:
         raise InputError(f"pipeline.assets: event {event.id!r} used no asset")
     return out
-
-
-def _split(amount: int, weights: Mapping[str, float], keys: Mapping[str, Any]) -> dict[str, int]:
-    """``amount`` split by largest remainder in proportion to positive float weights."""
-    if not weights:
-        return {}
-    exact = {k: Fraction(w) for k, w in weights.items()}
-    # Floats are dyadic: scaling by the largest denominator makes every weight an integer.
-    scale = math.lcm(*(f.denominator for f in exact.values()))
-    names = list(exact)
-    ints = [int(exact[k] * scale) for k in names]
-    parts = apportion(amount, ints, [keys[k] for k in names], sum(ints))
-    return dict(zip(names, parts, strict=True))

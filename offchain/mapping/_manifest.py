@@ -52,6 +52,7 @@ __all__ = [
     "InputDigest",
     "LineAction",
     "Manifest",
+    "ManifestAttribution",
     "ManifestInputs",
     "ManifestProofs",
     "OwnerPayout",
@@ -227,6 +228,24 @@ class ManifestProofs(_Model):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
+class ManifestAttribution(_Model):
+    """The attribution record published beside the manifest, bound by its digest.
+
+    The ``ame.attribution/1`` file (``docs/manifest.md``) from which every event's split
+    of the values document can be recomputed exactly. Like
+    :class:`ManifestProofs`, mapping never sets it: the settle step does when it is
+    given the record, before the manifest's bytes are hashed. A manifest without it has
+    the bytes it always had.
+
+    Attributes:
+        uri: The file's name, resolved beside the manifest.
+        sha256: SHA-256 of the file's bytes (hex, no prefix).
+    """
+
+    uri: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class RoyaltySplits(_Model):
     """Royalty split of every attributed asset, numerators over one denominator."""
 
@@ -255,6 +274,7 @@ class Manifest(_Model):
     totals: Totals
     leaves: tuple[PayoutLeaf, ...]
     proofs: ManifestProofs | None = None
+    attribution: ManifestAttribution | None = None
 
     @cached_property
     def flow(self) -> tuple[FlowLine, ...]:
@@ -277,6 +297,8 @@ class Manifest(_Model):
         document = self._document()
         if self.proofs is not None:  # absent, not null: the bytes of a manifest without it
             document["proofs"] = self.proofs.model_dump()
+        if self.attribution is not None:
+            document["attribution"] = self.attribution.model_dump()
         return document
 
     def _document(self) -> dict[str, Any]:

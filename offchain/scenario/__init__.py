@@ -47,7 +47,9 @@ from offchain.scenario._document import (
 
 if TYPE_CHECKING:
     from offchain.scenario._attribution import (
+        asset_hashes,
         attribute_scenario,
+        record_lines,
         reference_pipeline,
         scenario_events,
         values_document,
@@ -55,7 +57,9 @@ if TYPE_CHECKING:
 
 # The pipeline and the attribution import torch; the document does not.
 _LAZY = {
+    "asset_hashes": "_attribution",
     "attribute_scenario": "_attribution",
+    "record_lines": "_attribution",
     "reference_pipeline": "_attribution",
     "scenario_events": "_attribution",
     "values_document": "_attribution",
@@ -82,10 +86,12 @@ __all__ = [
     "Rights",
     "Scenario",
     "StyleGenerator",
+    "asset_hashes",
     "attribute_scenario",
     "build_corpora",
     "load_scenario",
     "parse_scenario",
+    "record_lines",
     "reference_pipeline",
     "reference_scenario",
     "reference_specs",

@@ -18,6 +18,9 @@ Imports torch.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from ame_core.exceptions import InputError
@@ -28,13 +31,74 @@ from offchain.attribution.multistage import (
     MultiStageResult,
     NegativePolicy,
 )
+from offchain.attribution.record import iter_record_lines
 from offchain.attribution.reference.pipeline import Event, ReferencePipeline
 from offchain.attribution.values import EventTerms
 from offchain.attribution.values import values_document as attribution_values
 from offchain.exceptions import AttributionError
 from offchain.scenario._document import Scenario
 
-__all__ = ["attribute_scenario", "reference_pipeline", "scenario_events", "values_document"]
+__all__ = [
+    "asset_hashes",
+    "attribute_scenario",
+    "record_lines",
+    "reference_pipeline",
+    "scenario_events",
+    "values_document",
+]
+
+
+def asset_hashes(scenario: Scenario) -> dict[str, str]:
+    """The content hash of every asset of a scenario, computed from the content itself.
+
+    What the reference market's registry lists (``reference.registry.yaml``): SHA-256
+    of each dataset's sentences joined by newlines, of each adapter's demonstrations as
+    context TAB completion, of each template's text, and of the base model's training
+    recipe (its pipeline settings less the counterfactual options, which train nothing).
+    """
+    corpora = scenario.corpora()
+
+    def digest(text: str) -> str:
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    out = {d.id: digest("\n".join(d.sentences)) for d in corpora.datasets}
+    out.update(
+        {a.id: digest("\n".join(f"{c}\t{t}" for c, t in a.pairs)) for a in corpora.adapter_data}
+    )
+    out.update({p.id: digest(p.template) for p in corpora.prompts})
+    recipe = scenario.pipeline.model_dump(
+        mode="json", exclude={"neutral_template", "reference_model"}
+    )
+    out[scenario.base_model.id] = digest(json.dumps(recipe, sort_keys=True))
+    return out
+
+
+def record_lines(
+    result: MultiStageResult, scenario: Scenario, *, epoch: int | None = None
+) -> Iterator[bytes]:
+    """The ``ame.attribution/1`` record of a scenario's attribution, line by line.
+
+    :func:`offchain.attribution.record.iter_record_lines` with the scenario's asset
+    hashes (:func:`asset_hashes`) and, as the pipeline, the reference pipeline's
+    settings (utility and counterfactuals included) and the scenario's id and digest.
+
+    Args:
+        result: The attribution of the scenario's events (:func:`attribute_scenario`).
+        scenario: The scenario.
+        epoch: Epoch of the values the record explains; default the scenario's.
+    """
+    pipeline = {
+        "kind": "reference",
+        "seed": scenario.seed,
+        "settings": scenario.pipeline.model_dump(mode="json"),
+        "inputs": {"id": scenario.id, "sha256": scenario.digest()},
+    }
+    return iter_record_lines(
+        result,
+        epoch=scenario.epoch if epoch is None else epoch,
+        assets=asset_hashes(scenario),
+        pipeline=pipeline,
+    )
 
 
 def reference_pipeline(scenario: Scenario) -> ReferencePipeline:

@@ -107,6 +107,24 @@ def test_attribute_writes_values_that_ame_map_accepts(attributed: tuple[Result, 
     assert f"sha256    {values.digest()}" in result.stdout
 
 
+def test_attribute_writes_the_record_the_values_are_recomputed_from(
+    attributed: tuple[Result, Path],
+) -> None:
+    from offchain.attribution.record import read_record, split_event
+
+    result, output = attributed
+    record = output.with_name("values.attribution.jsonl")
+    assert f"record    {record}" in result.stdout
+    values = load_values(output)
+    with record.open("rb") as lines:
+        header, events = read_record(lines, source=str(record))
+        assert header.epoch == values.epoch and header.pipeline["kind"] == "reference"
+        for line, event in zip(events, values.events, strict=True):
+            split = split_event(line, precision=header.precision)
+            assert {a: int(v) for a, v in event.values.items()} == split.amounts
+    assert set(header.assets) == {a for e in values.events for a in e.values}
+
+
 def test_mapping_ignores_stages_and_diagnostics(attributed: tuple[Result, Path]) -> None:
     _, output = attributed
     document = json.loads(output.read_text())
@@ -165,7 +183,7 @@ def test_a_bad_scenario_is_named_and_writes_nothing(tmp_path: Path) -> None:
         f"InputError: {path}: events[0].revenue: must be an integer amount in base units "
         "(a digit string), got float 1.5"
     )
-    assert sorted(os.listdir(tmp_path)) == ["bad.json"]
+    assert sorted(os.listdir(tmp_path)) == ["bad.json"]  # neither values nor record
     missing_dir = tmp_path / "nope" / "values.json"
     good = tmp_path / "good.json"
     good.write_text(json.dumps(_scenario(registry=None)))

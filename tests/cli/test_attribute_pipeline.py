@@ -64,6 +64,9 @@ def test_values_add_up_per_event_and_a_rerun_writes_the_same_bytes(
     )  # fmt: skip
     assert second.exit_code == 0, second.output
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert (tmp_path / "a.attribution.jsonl").read_bytes() == (
+        tmp_path / "b.attribution.jsonl"
+    ).read_bytes()
     # One phase each: indexing, scoring, valuing; then the table.
     for phase in ("indexing training gradients", "scoring 5 events", "valuing 5 events"):
         assert phase in second.output
@@ -160,6 +163,24 @@ def test_the_inputs_are_a_scenario_or_a_pipeline_with_its_events(
     assert result.exit_code == 1
     assert result.output.startswith("InputError: ")
     assert message in result.output
+
+
+def test_the_record_explains_the_values_and_names_the_registrys_hashes(
+    ame: Ame, market: HFMarket, tmp_path: Path
+) -> None:
+    from ame.workflow._record import check_record
+    from offchain.mapping import load_registry
+
+    output = tmp_path / "values.json"
+    record = tmp_path / "record.jsonl"
+    assert _attribute(ame, market, output, "--record", record, "--epoch", 4).exit_code == 0
+    with record.open("rb") as lines:
+        assert check_record(lines, load_values(output), load_registry(market.registry)) == []
+    header = json.loads(record.read_bytes().splitlines()[0])
+    assert header["pipeline"]["kind"] == "hf" and header["epoch"] == 4
+    assert header["settings"]["method"] == "tracin-projected"
+    first = json.loads(record.read_bytes().splitlines()[1])
+    assert first["labels"]["data"] == "tracin/projected(dim=32)" and first["given"]
 
 
 def test_the_registry_hashes_each_asset_as_the_files_it_is(market: HFMarket) -> None:

@@ -100,6 +100,27 @@ def test_operator_settles_and_contributors_claim(
     assert ame("audit", 1).exit_code == 0
 
 
+def test_settle_publishes_the_attribution_record_and_audit_recomputes_it(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    from tests.workflow.test_audit_attribution import write_attributed
+
+    deploy(ame, chain)
+    values, registry, record = write_attributed(tmp_path / "in", chain)
+    flags = ("--dev-account", OPERATOR, "--values", values, "--registry", registry)
+    settled = ame("settle", *flags, "--attribution", record, "--json")
+    assert settled.exit_code == 0, settled.output
+    audited = ame("audit", 1)
+    assert audited.exit_code == 0, audited.output
+    assert "inputs, recompute, attribution, tree" in audited.stdout
+    published = Path(str(json.loads(settled.stdout)["manifestURI"]).removeprefix("file://"))
+    (published.parent / "attribution.jsonl").write_bytes(record.read_bytes()[:-1])
+    tampered = ame("audit", 1)
+    assert tampered.exit_code == 3 and "attribution.sha256" in tampered.stdout
+    usage = ame("settle", "--dev-account", OPERATOR, "--scenario", record, "--attribution", record)
+    assert usage.exit_code == 2 and "--attribution goes with --values" in usage.output
+
+
 def test_unclaimed_funds_are_swept_and_the_bond_withdrawn(
     ame: Ame, chain: InProcessChain, tmp_path: Path
 ) -> None:

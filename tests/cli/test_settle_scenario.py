@@ -22,9 +22,12 @@ pytestmark = pytest.mark.torch
 
 def _market(folder: Path, chain: InProcessChain, *, rights: bool = True) -> Path:
     owners = [a.address for a in chain.dev_accounts[4:8]]
+    # The registry names each asset's content hash: settle publishes the attribution record,
+    # whose hashes (of the content itself) an audit compares with the registry's.
+    hashes = offchain.scenario.asset_hashes(offchain.scenario.parse_scenario(_scenario(None)))
     registry = registry_doc(
         [
-            asset_doc(asset, owners=[(owner, "1")])
+            asset_doc(asset, owners=[(owner, "1")]) | {"content_hash": hashes[asset]}
             for asset, owner in zip(["geo", "walk", "transformer", "plain"], owners, strict=True)
         ]
     )
@@ -69,6 +72,10 @@ def test_settle_a_scenario_attributes_and_proposes_the_same_epoch_as_two_steps(
     again = ame("settle", "--scenario", scenario, "--epoch", 7, "--dev-account", 0, "--json")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["root"] == data["root"]
+    # The record is published beside the manifest, bound by it, and explains the values.
+    manifest = json.loads(Path(data["manifestURI"].removeprefix("file://")).read_bytes())
+    assert manifest["attribution"]["uri"] == "attribution.jsonl"
+    assert ame("audit", 7).exit_code == 0
 
 
 def _published_leaves(uri: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ EXPECTED = [
     "InputDigest",
     "Licence",
     "Manifest",
+    "ManifestAttribution",
     "ManifestInputs",
     "ManifestProofs",
     "Owner",

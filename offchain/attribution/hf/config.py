@@ -58,6 +58,7 @@ from pydantic import (
 
 from ame_core.documents import read_document
 from ame_core.exceptions import InputError
+from ame_core.files import content_digest
 from ame_core.progress import Progress, quiet_progress
 from ame_core.validation import error_reason, field_path, format_problems
 
@@ -72,12 +73,14 @@ __all__ = [
     "DatasetConfig",
     "PipelineConfig",
     "RetrainConfig",
+    "asset_hashes",
     "attribute_events",
     "build_pipeline",
     "check_events",
     "inputs_digest",
     "load_pipeline_config",
     "parse_pipeline_config",
+    "record_lines",
 ]
 
 #: Format tag of the configuration file.
@@ -275,6 +278,62 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
     file = Path(path)
     data = read_document(file, decimals=False, unique_keys=True)
     return parse_pipeline_config(data, source=str(file), base_dir=file.resolve().parent)
+
+
+def asset_hashes(config: PipelineConfig) -> dict[str, str]:
+    """The content hash of every asset a configuration names, as a registry writes it.
+
+    ``"sha256:<hex>"`` of what each asset is: the base model's and each adapter's
+    directory and each dataset's file or directory (:func:`~ame_core.files.content_digest`:
+    every file with its relative path and length), each prompt's template text.
+
+    Raises:
+        InputError: If a file cannot be read.
+    """
+    paths = {config.base_model: config.model}
+    paths.update(config.adapters)
+    paths.update({d: spec.path for d, spec in config.datasets.items()})
+    out = {}
+    for asset, path in paths.items():
+        try:
+            out[asset] = "sha256:" + content_digest(path)
+        except OSError as err:
+            raise InputError(
+                f"{asset}: cannot read {str(path)!r} ({err.strerror or err})"
+            ) from None
+    for prompt, template in config.prompts.items():
+        out[prompt] = "sha256:" + hashlib.sha256(template.encode()).hexdigest()
+    return out
+
+
+def record_lines(
+    config: PipelineConfig,
+    result: MultiStageResult,
+    *,
+    epoch: int = 0,
+    inputs: tuple[str, str] | None = None,
+) -> Iterator[bytes]:
+    """The ``ame.attribution/1`` record of an attribution by this configuration, line by line.
+
+    :func:`offchain.attribution.record.iter_record_lines` with :func:`asset_hashes` and,
+    as the pipeline, the whole configuration (utility, counterfactual template and
+    reference model, attribution and retraining settings) and the inputs' digest.
+
+    Args:
+        config: The configuration the events were attributed with.
+        result: Their attribution (:func:`attribute_events`).
+        epoch: Epoch of the values document the record explains.
+        inputs: ``(id, sha256)`` naming the inputs (:func:`inputs_digest`), or None.
+
+    Raises:
+        InputError: If an asset's files cannot be read.
+    """
+    from offchain.attribution.record import iter_record_lines
+
+    pipeline: dict[str, Any] = {"kind": "hf", "config": config.model_dump(mode="json")}
+    if inputs is not None:
+        pipeline["inputs"] = {"id": inputs[0], "sha256": inputs[1]}
+    return iter_record_lines(result, epoch=epoch, assets=asset_hashes(config), pipeline=pipeline)
 
 
 def inputs_digest(path: str | Path, events: str | Path) -> str:
