@@ -54,6 +54,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
 from bench._docblocks import command, replace_block  # noqa: E402
+from bench._machine import describe, machine  # noqa: E402
 from bench.lds import build_model, corpus  # noqa: E402
 from offchain.attribution import MultiStageAttribution  # noqa: E402
 from offchain.attribution.hf import HFEvent, HFPipeline, RetrainRecipe  # noqa: E402
@@ -123,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, help="README whose hf-speed block is rewritten")
     args = parser.parse_args(argv)
     rerun = command(f"bench/{Path(__file__).name}", sys.argv[1:] if argv is None else argv)
+    host = machine()  # as the run starts: the load its times were measured under
     torch.set_num_threads(args.threads)
     params: Any = args.params if args.params in ("all", "last-layer") else [args.params]
 
@@ -225,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 BEGIN,
                 f"`{rerun}` ({args.threads} thread, "
-                f"subspace projection, k = {args.dim}; medians of {args.repeats} runs).",
+                f"subspace projection, k = {args.dim}; medians of {args.repeats} runs; "
+                f"on {describe(host['load'])}).",
                 "",
                 header,
                 *rows,
@@ -235,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         replace_block(args.readme, block, append=True, heading="Attribution speed (HF)")
     report: dict[str, Any] = {
         "bench": "hf_speed",
+        "machine": host,
         "n_train": n_train,
         "n_params": n_params,
         "params": args.params,
