@@ -630,6 +630,10 @@ def _table(report: Mapping[str, Any]) -> str:
 BEGIN, END = "<!-- determinism:begin -->", "<!-- determinism:end -->"
 
 
+def _replayed(identical: bool | None) -> str:
+    return "not checked" if identical is None else "same" if identical else "DIFFER"
+
+
 def markdown_block(summaries: Sequence[Mapping[str, Any]]) -> str:
     """The docs block (markers included) of one or more runs' JSON lines.
 
@@ -669,7 +673,7 @@ def markdown_block(summaries: Sequence[Mapping[str, Any]]) -> str:
                     + f" | {row['capability']} | {row['worths']} | {row['identical']} "
                     f"| {row['max_abs']:.1e} | {row['max_rel']:.1e} | {row['outside']} "
                     f"| {'same' if row['weights_identical'] else 'differ'} "
-                    f"| {'same' if row['replay_identical'] else 'DIFFER'} |"
+                    f"| {_replayed(row['replay_identical'])} |"
                 )
             a, r, tol = part["worths_abs"], part["worths_rel"], part["tolerance"]
             notes.append(

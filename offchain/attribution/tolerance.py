@@ -21,10 +21,11 @@ default kernels, over threads 1 and 2, deterministic algorithms on and off, ATen
 and scalar kernels and MKL's AVX2 and compatible paths, there are two regimes:
 
 * **Scoring given weights** (the Hugging Face pipeline scoring the published model and
-  adapter; the reference pipeline's small market, whose short training stays put):
-  worths move by at most :data:`MEASURED_SCORING_DRIFT`. :data:`UTILITY_TOLERANCE`
-  allows more than 30 times that, for CPUs this machine cannot emulate, and still
-  catches a worth tampered with by more than 0.01 %.
+  adapter: at most 3.9e-6 nats; the reference pipeline's small market, whose 40 training
+  steps stay put: at most 1.4e-4 nats, with ATen's scalar kernels): worths move by at
+  most :data:`MEASURED_SCORING_DRIFT`. :data:`UTILITY_TOLERANCE` allows 14 times that,
+  for CPUs this machine cannot emulate, and still catches a worth of a few nats moved
+  by 0.1 %.
 * **Retraining the counterfactual models** (the reference pipeline on the demo's
   market retrains one model per subset of the datasets, and adapters on them, for
   hundreds of steps): a last-bit difference in the first step grows through training,
@@ -102,14 +103,14 @@ class Tolerance:
 
 #: Largest drift measured scoring given weights: ``absolute`` in nats, ``relative``
 #: as a fraction of the baseline's worth (each the maximum over every worth compared).
-MEASURED_SCORING_DRIFT: Final = Tolerance(absolute=1.0e-5, relative=4.0e-6)
+MEASURED_SCORING_DRIFT: Final = Tolerance(absolute=1.4e-4, relative=3.5e-5)
 #: Largest drift measured when the counterfactual models are retrained (the demo's
 #: reference market), as :data:`MEASURED_SCORING_DRIFT`.
-MEASURED_RETRAINING_DRIFT: Final = Tolerance(absolute=0.139, relative=0.0159)
+MEASURED_RETRAINING_DRIFT: Final = Tolerance(absolute=0.164, relative=0.0187)
 #: What the audit allows a worth recomputed from the published weights (scoring).
-UTILITY_TOLERANCE: Final = Tolerance(absolute=1e-4, relative=1e-4)
+UTILITY_TOLERANCE: Final = Tolerance(absolute=2e-3, relative=5e-4)
 #: What the audit allows a worth recomputed by retraining the counterfactual models.
-RETRAINED_UTILITY_TOLERANCE: Final = Tolerance(absolute=0.5, relative=0.05)
+RETRAINED_UTILITY_TOLERANCE: Final = Tolerance(absolute=0.5, relative=0.06)
 
 
 def within_tolerance(
