@@ -64,6 +64,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
 from bench._docblocks import command, replace_block  # noqa: E402
+from bench._machine import cpu_model, machine  # noqa: E402
 from bench.lds import build_model, corpus  # noqa: E402
 from offchain.attribution import MultiStageAttribution  # noqa: E402
 from offchain.attribution.hf import HFEvent, HFPipeline, RetrainRecipe  # noqa: E402
@@ -83,17 +84,6 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times) * 1e3)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def reference_side(n_events: int, dim: int, repeats: int, batch: int, seed: int) -> dict[str, Any]:
@@ -190,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, help="README whose hf-speed block is rewritten")
     args = parser.parse_args(argv)
     rerun = command(f"bench/{Path(__file__).name}", sys.argv[1:] if argv is None else argv)
+    host = machine()  # as the run starts: the load its times were measured under
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     params: Any = args.params if args.params in ("all", "last-layer") else [args.params]
@@ -286,13 +277,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"| per event ms, {args.batch} at once | events/s, {args.events:,}-event log |\n"
         "|---|---:|---:|---:|---:|---:|"
     )
-    machine = (
-        f"{cpu_name()}, {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before "
+    where = (
+        f"{cpu_model()}, {os.cpu_count()} CPUs, load average {load_before[0]:.1f} before "
         f"and {load_after[0]:.1f} after the run"
     )
     print(
         f"AME HF speed benchmark ({platform.python_implementation()} {platform.python_version()}, "
-        f"torch {torch.__version__}, {args.threads} threads; {machine})"
+        f"torch {torch.__version__}, {args.threads} threads; {where})"
     )
     print(
         f"GPT-2 trained {args.steps} steps on {n_train:,} sentences in {train_s:.1f} s; "
@@ -317,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 BEGIN,
                 f"`{rerun}` ({args.threads} thread, "
                 f"subspace projection, k = {args.dim}; medians of {args.repeats} runs; "
-                f"{machine}).",
+                f"{where}).",
                 "",
                 header,
                 *rows,
@@ -327,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         replace_block(args.readme, block, append=True, heading="Attribution speed (HF)")
     report: dict[str, Any] = {
         "bench": "hf_speed",
+        "machine": host,
         "n_train": n_train,
         "n_params": n_params,
         "params": args.params,
@@ -339,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "score_ms": round(one_ms, 2),
         "batch": len(batch),
         "batch_ms": round(batch_ms, 2),
-        "cpu": cpu_name(),
+        "cpu": host["cpu"],
         "load": [round(load_before[0], 2), round(load_after[0], 2)],
         "forward_s": round(score_s, 4),
         "log_s": round(log_s, 4),

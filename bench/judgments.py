@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 # The repository root is put on the path first, hence E402.
 from bench._docblocks import add_output_options, fill, replace_block  # noqa: E402
+from bench._machine import machine  # noqa: E402
 from bench.evaluation import (  # noqa: E402
     ABLATIONS,
     METHODS,
@@ -206,6 +207,7 @@ def run(
     compared = [m for m in methods if m in METHODS]
     return {
         "bench": "judgments",
+        "machine": machine(),
         "suite": name,
         "utility": _utility(suite, pipeline),
         "scenarios": len(suite),
@@ -543,6 +545,9 @@ def readme_block(report: dict[str, Any]) -> str:
             f" All {report['scenarios']} scenarios are well-posed (every output grounded in "
             "the training text)."
         )
+    host = report.get("machine")
+    if host is not None:  # payouts come from float utilities: they depend on the CPU
+        text += f" Run on {host['cpu']} ({host['cpus']} CPUs)."
     return f"""{begin}
 {_fill(text)}
 

@@ -85,6 +85,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
 from bench._docblocks import command, replace_block  # noqa: E402
+from bench._machine import describe, machine  # noqa: E402
 from offchain.attribution.hf import HFEvent, HFPipeline, RetrainRecipe  # noqa: E402
 from offchain.attribution.hf.retrain import train  # noqa: E402
 
@@ -393,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, help="README whose lds block is rewritten")
     args = parser.parse_args(argv)
     rerun = command(f"bench/{Path(__file__).name}", sys.argv[1:] if argv is None else argv)
+    host = machine()  # as the run starts: the load its times were measured under
     torch.set_num_threads(args.threads)
 
     texts, facts = corpus(
@@ -525,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         block = "\n".join(
             [
                 BEGIN,
-                f"{title} (`{rerun}`, seeded).",
+                f"{title} (`{rerun}`, seeded; on {describe(host['load'])}).",
                 "",
                 header,
                 *table_rows,
@@ -535,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         replace_block(args.readme, block, append=True, heading="Attribution quality (LDS)")
     report = {
         "bench": "lds",
+        "machine": host,
         "n_train": n,
         "n_params": n_params,
         "datasets": args.datasets,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import subprocess
@@ -43,6 +42,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
+
+from bench._machine import describe, machine  # noqa: E402
 
 ADMIN, OPERATOR, RELAYER = 0, 1, 8
 PER_ASSET = 1000  # owners per asset: 1,000,000 payees are 1,000 assets
@@ -289,7 +290,7 @@ def main() -> int:
 
     print(
         f"AME load benchmark ({platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, Anvil on 127.0.0.1)"
+        f"{describe()}, Anvil on 127.0.0.1)"
     )
     header = f"{'phase':<38}{'items':>11}{'txs':>8}{'seconds':>10}{'per s':>10}{'gas/claim':>11}{'failures':>10}{'peak RSS MB':>13}"
     print(header)
@@ -327,7 +328,7 @@ def main() -> int:
         "audits": [{"settle": s, "audit": a} for s, a in audits],
         "failures": failures,
         "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        "machine": machine(),
     }
     print(json.dumps(report, sort_keys=True))
     return 1 if failures else 0

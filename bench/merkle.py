@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
+from bench._machine import describe  # noqa: E402
+
 TARGET_SECONDS = 20.0
 # Issue #16: of + get_proof for every leaf at 100,000, against the JS library doing the same.
 TARGET_GET_PROOF_SPEEDUP = 30.0
@@ -258,7 +260,7 @@ def main() -> int:
 
     print(
         f"AME Merkle benchmark ({platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs)"
+        f"{describe()})"
     )
     header = f"{'implementation':<34}{'leaves':>10}{'build s':>10}{'proofs s':>10}{'total s':>10}{'peak RSS MB':>13}"
     print(header)

@@ -30,7 +30,10 @@ stopping rules), :mod:`~offchain.attribution.game` and :mod:`~offchain.attributi
 :mod:`~offchain.attribution.pipeline` (the pipeline protocol),
 :mod:`~offchain.attribution.utilities` (utilities of an output),
 :mod:`~offchain.attribution.multistage` (revenue split over stages, then assets),
-:mod:`~offchain.attribution.values` (its ``ame.values/1`` document); and
+:mod:`~offchain.attribution.values` (its ``ame.values/1`` document),
+:mod:`~offchain.attribution.tolerance` (how far an auditor's recomputed coalition worth
+may be from the published one: :data:`UTILITY_TOLERANCE`,
+:data:`RETRAINED_UTILITY_TOLERANCE`, :func:`within_tolerance`); and
 :mod:`~offchain.attribution.reference` (the reference generative pipeline). Scenario
 files live above attribution, in :mod:`offchain.scenario`.
 
@@ -68,6 +71,12 @@ from offchain.attribution.methods import (
 )
 from offchain.attribution.pipeline import DATA_STAGE, AttributionPipeline, PipelineEvent
 from offchain.attribution.result import ValuationResult
+from offchain.attribution.tolerance import (
+    RETRAINED_UTILITY_TOLERANCE,
+    UTILITY_TOLERANCE,
+    Tolerance,
+    within_tolerance,
+)
 from offchain.attribution.utilities import (
     UTILITIES,
     UTILITY_FUNCTIONS,
@@ -127,9 +136,11 @@ _LAZY = {
 __all__ = [
     "BASE_MODEL",
     "DATA_STAGE",
+    "RETRAINED_UTILITY_TOLERANCE",
     "STAGES",
     "UTILITIES",
     "UTILITY_FUNCTIONS",
+    "UTILITY_TOLERANCE",
     "VALUES_FORMAT",
     "AttributionPipeline",
     "CachedGame",
@@ -147,6 +158,7 @@ __all__ = [
     "ProjectedTracIn",
     "ReferencePipeline",
     "StageAttribution",
+    "Tolerance",
     "TracIn",
     "Utility",
     "ValuationResult",
@@ -162,6 +174,7 @@ __all__ = [
     "token_gains",
     "utility",
     "values_document",
+    "within_tolerance",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

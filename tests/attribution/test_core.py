@@ -31,9 +31,11 @@ def test_public_api_is_pinned() -> None:
     assert offchain.attribution.__all__ == [
         "BASE_MODEL",
         "DATA_STAGE",
+        "RETRAINED_UTILITY_TOLERANCE",
         "STAGES",
         "UTILITIES",
         "UTILITY_FUNCTIONS",
+        "UTILITY_TOLERANCE",
         "VALUES_FORMAT",
         "AttributionPipeline",
         "CachedGame",
@@ -51,6 +53,7 @@ def test_public_api_is_pinned() -> None:
         "ProjectedTracIn",
         "ReferencePipeline",
         "StageAttribution",
+        "Tolerance",
         "TracIn",
         "Utility",
         "ValuationResult",
@@ -66,6 +69,7 @@ def test_public_api_is_pinned() -> None:
         "token_gains",
         "utility",
         "values_document",
+        "within_tolerance",
     ]
     assert offchain.attribution.methods.__all__ == [
         "banzhaf_values",
