@@ -18,6 +18,7 @@ Imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ame_core.exceptions import InputError
@@ -32,7 +33,7 @@ from offchain.attribution.reference.pipeline import Event, ReferencePipeline
 from offchain.attribution.values import EventTerms
 from offchain.attribution.values import values_document as attribution_values
 from offchain.exceptions import AttributionError
-from offchain.scenario._document import Scenario
+from offchain.scenario._document import EventSpec, Scenario
 
 __all__ = ["attribute_scenario", "reference_pipeline", "scenario_events", "values_document"]
 
@@ -80,6 +81,13 @@ def scenario_events(scenario: Scenario, pipeline: ReferencePipeline) -> list[Eve
             f"scenario_events: the pipeline was not built from scenario {scenario.id!r} "
             "(other corpora)"
         )
+    return _answer(scenario, pipeline, scenario.events)
+
+
+def _answer(
+    scenario: Scenario, pipeline: ReferencePipeline, specs: Sequence[EventSpec]
+) -> list[Event]:
+    # One way to answer an event, whether all of them here or a batch on a worker.
     return [
         pipeline.run(
             scenario.request(e),
@@ -88,7 +96,7 @@ def scenario_events(scenario: Scenario, pipeline: ReferencePipeline) -> list[Eve
             revenue=e.revenue,
             event_id=e.id,
         )
-        for e in scenario.events
+        for e in specs
     ]
 
 

@@ -40,6 +40,7 @@ def test_scenario_exports() -> None:
         "Reference",
         "Rights",
         "Scenario",
+        "ScenarioBatchSpec",
         "StyleGenerator",
         "attribute_scenario",
         "build_corpora",
