@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -85,15 +86,19 @@ def _document(result: MultiStageResult, scenario: Scenario) -> bytes:
 
 
 class _Counting:
-    """A serial executor that records the first event of every batch it runs."""
+    """A serial executor that records the batches it runs."""
 
     def __init__(self) -> None:
         self.firsts: list[int] = []
+        self.computed: list[int] = []
+        self.sizes: list[int] = []
 
     def run(
         self, fn: Callable[[Any, Any], Any], spec: Any, tasks: Sequence[Any]
     ) -> Iterator[tuple[int, Any]]:
         self.firsts += [t.first for t in tasks]
+        self.computed += [t.first + i for t in tasks for i in range(len(t.inputs))]
+        self.sizes += [len(t.inputs) for t in tasks]
         yield from SerialExecutor().run(fn, spec, tasks)
 
     def describe(self) -> str:
@@ -159,29 +164,37 @@ def test_a_two_worker_local_dask_cluster_gives_the_same_bytes(
             assert _document(result, scenario) == reference[1]
 
 
-@pytest.mark.parametrize("kept", [(), (0,), (1, 3), (0, 2, 4, 5), (0, 1, 2, 3, 4, 5)])
-def test_a_run_resumes_from_the_batches_its_checkpoint_holds(
-    tmp_path: Path,
-    kept: tuple[int, ...],
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(kept=st.sets(st.integers(0, 5)), size=st.integers(1, 7))
+def test_a_run_resumes_from_the_batches_its_checkpoint_holds_and_computes_only_the_rest(
+    kept: set[int],
+    size: int,
     scenario: Scenario,
     spec: ScenarioBatchSpec,
     reference: tuple[MultiStageResult, bytes],
 ) -> None:
-    attribute_in_batches(
-        spec, scenario.events, executor=SerialExecutor(), batch_size=1, checkpoint_dir=tmp_path
-    )
-    folder = tmp_path / checkpoint_key(spec, scenario.events)
-    files = sorted(folder.glob("batch-*.json"))
-    assert len(files) == len(scenario.events)
-    for index, file in enumerate(files):
-        if index not in kept:
-            file.unlink()  # as if the run had been killed before this batch finished
-    counting = _Counting()
-    result = attribute_in_batches(
-        spec, scenario.events, executor=counting, batch_size=1, checkpoint_dir=tmp_path
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        attribute_in_batches(
+            spec, scenario.events, executor=SerialExecutor(), batch_size=1, checkpoint_dir=folder
+        )
+        files = sorted((Path(folder) / checkpoint_key(spec, scenario.events)).glob("batch-*"))
+        assert len(files) == len(scenario.events)
+        for index, file in enumerate(files):
+            if index not in kept:
+                file.unlink()  # as if the run had been killed before this batch finished
+        counting = _Counting()
+        result = attribute_in_batches(
+            spec, scenario.events, executor=counting, batch_size=size, checkpoint_dir=folder
+        )
     assert _document(result, scenario) == reference[1]
-    assert counting.firsts == [i for i in range(len(scenario.events)) if i not in kept]
+    missing = [i for i in range(len(scenario.events)) if i not in kept]
+    assert sorted(counting.computed) == missing
+    assert all(n <= size for n in counting.sizes)
 
 
 def _damage_bytes(file: Path) -> None:
