@@ -37,6 +37,12 @@ chain_id = 1                    # `ame serve`: /config.json names this chain and
 port = 8080                     # `ame serve`: the port on 127.0.0.1
 dir = "web/claim/dist"          # `ame serve`: the built page (default: this checkout's, `make web`)
 
+[attribution]                   # `ame attribute` (docs/attribution.md#attribution-on-a-cluster)
+scheduler = "tcp://10.0.0.5:8786"  # a Dask scheduler; otherwise local processes
+workers = 2                     # local processes (default: one per CPU)
+batch_size = 64                 # events per batch
+checkpoint_dir = ".ame/attribution"  # finished batches, to resume an interrupted run
+
 [deploy]
 challenge_window = 3600         # seconds; also dispute_window, claim_period
 operator_bond = 100000000000000000   # wei; also dispute_bond
@@ -94,6 +100,10 @@ ENV_OVERRIDES: Final[dict[str, tuple[str, str]]] = {
     "AME_CLAIM_PAGE_CHAIN_ID": ("claim_page", "chain_id"),
     "AME_CLAIM_PAGE_PORT": ("claim_page", "port"),
     "AME_CLAIM_PAGE_DIR": ("claim_page", "dir"),
+    "AME_SCHEDULER": ("attribution", "scheduler"),
+    "AME_ATTRIBUTION_WORKERS": ("attribution", "workers"),
+    "AME_ATTRIBUTION_BATCH_SIZE": ("attribution", "batch_size"),
+    "AME_ATTRIBUTION_CHECKPOINT_DIR": ("attribution", "checkpoint_dir"),
     "AME_CHALLENGE_WINDOW": ("deploy", "challenge_window"),
     "AME_DISPUTE_WINDOW": ("deploy", "dispute_window"),
     "AME_CLAIM_PERIOD": ("deploy", "claim_period"),
@@ -217,6 +227,28 @@ class ClaimPageSection(_Section):
     dir: Path | None = None
 
 
+def _scheduler(value: object) -> str:
+    if not isinstance(value, str) or "://" not in value or ":" not in value.split("://", 1)[1]:
+        raise ValueError(f"{value!r} is not a Dask scheduler address like tcp://HOST:PORT")
+    return value
+
+
+class AttributionSection(_Section):
+    """Where ``ame attribute`` runs its batches.
+
+    Attributes:
+        scheduler: A Dask scheduler's address; None: local processes.
+        workers: Local processes (default: one per CPU).
+        batch_size: Events per batch.
+        checkpoint_dir: Where finished batches are kept, to resume; None: not kept.
+    """
+
+    scheduler: Annotated[str, BeforeValidator(_scheduler)] | None = None
+    workers: Annotated[int, BeforeValidator(_integer), Field(ge=1)] | None = None
+    batch_size: Annotated[int, BeforeValidator(_integer), Field(ge=1)] = 64
+    checkpoint_dir: Path | None = None
+
+
 _DEFAULTS = SettlementConfig()
 
 
@@ -254,6 +286,7 @@ class AmeConfig(_Section):
     fetch: FetchSection = FetchSection()
     account: AccountSection = AccountSection()
     claim_page: ClaimPageSection = ClaimPageSection()
+    attribution: AttributionSection = AttributionSection()
     deploy: DeploySection = DeploySection()
     source: Path | None = None
 
@@ -273,6 +306,7 @@ _PATH_FIELDS = {
     ("publish", "dir"),
     ("account", "keystore"),
     ("claim_page", "dir"),
+    ("attribution", "checkpoint_dir"),
 }
 
 

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from ame.cli._output import ClickProgress, echo_json, hide_library_bars, pairs, table
+from ame.config import AttributionSection, load_config
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
 
 if TYPE_CHECKING:
+    from offchain.attribution.batch import BatchExecutor
     from offchain.attribution.multistage import Method
 
 __all__ = ["COMMANDS", "METHODS"]
@@ -69,6 +71,38 @@ _STAGES = ("data", "base_model", "adapter", "prompt")
     help="How assets share their stage's value (stages always split by Shapley/Owen); "
     "default: shapley, or the --pipeline file's attribution.method.",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    help="A Dask scheduler, tcp://HOST:PORT, to run the batches on (default: $AME_SCHEDULER, "
+    "[attribution] scheduler, else local processes; needs pip install 'ame[dask]').",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local processes (default: [attribution] workers, else one per CPU).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Events per batch (default: [attribution] batch_size, else 64).",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Keep finished batches here; a run restarted with the same inputs resumes from "
+    "them (default: [attribution] checkpoint_dir, else none kept).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Config file (default: $AME_CONFIG, else ./ame.toml if present).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def attribute(
     scenario: Path | None,
@@ -78,6 +112,11 @@ def attribute(
     record: Path | None,
     epoch: int | None,
     method: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    batch_size: int | None,
+    checkpoint_dir: Path | None,
+    config: Path | None,
     as_json: bool,
 ) -> None:
     """Attribute SCENARIO's events (ame.scenario/1), or a --pipeline's --events, into ame.values/1.
@@ -89,6 +128,10 @@ def attribute(
     to the unit. The output is what `ame map` and `ame settle --values` read; the
     record beside it (every coalition worth evaluated, rounded, and what the split was
     computed from) is what `ame settle --attribution` publishes and `ame audit` recomputes.
+
+    Events go in batches to local processes, or to a Dask cluster with --scheduler;
+    each worker loads the pipeline once. The values are the same bytes whatever runs
+    them, and with --checkpoint an interrupted run resumes from its finished batches.
     """
     if (scenario is None) == (pipeline_file is None):
         raise InputError(
@@ -103,18 +146,41 @@ def attribute(
     record = record_path(output) if record is None else record
     if not record.parent.is_dir():
         raise InputError(f"{record}: cannot write: {record.parent} is not a directory")
+    settings = load_config(
+        config,
+        overrides={
+            ("attribution", "scheduler"): scheduler,
+            ("attribution", "workers"): workers,
+            ("attribution", "batch_size"): batch_size,
+            ("attribution", "checkpoint_dir"): checkpoint_dir,
+        },
+    ).attribution
     if pipeline_file is not None and events_file is not None:
-        _attribute_pipeline(pipeline_file, events_file, output, record, epoch, method, as_json)
+        _attribute_pipeline(
+            pipeline_file, events_file, output, record, epoch, method, settings, as_json
+        )
         return
     assert scenario is not None
     # Imported here: torch loads only for the commands that need it.
-    from offchain.scenario import attribute_scenario, load_scenario, record_lines
+    from offchain.attribution.batch import attribute_in_batches
+    from offchain.scenario import ScenarioBatchSpec, load_scenario, record_lines, values_document
 
     method = method or "shapley"
     spec = load_scenario(scenario)
-    result, document = attribute_scenario(
-        spec, method=cast("Method", method), epoch=epoch, progress=ClickProgress()
+    progress = ClickProgress()
+    progress.step(
+        f"training the pipeline of {spec.id!r} (datasets: {len(spec.datasets)}, adapters: "
+        f"{len(spec.adapters)}, prompts: {len(spec.prompts)}) once in each worker"
     )
+    result = attribute_in_batches(
+        ScenarioBatchSpec(spec, cast("Method", method)),
+        spec.events,
+        executor=_executor(settings),
+        batch_size=settings.batch_size,
+        checkpoint_dir=settings.checkpoint_dir,
+        progress=progress,
+    )
+    document = values_document(result, spec, epoch=epoch)
     values = _write(document, output, record, record_lines(result, spec, epoch=epoch))
     _report(
         result,
@@ -134,6 +200,7 @@ def _attribute_pipeline(
     record: Path,
     epoch: int | None,
     method: str | None,
+    settings: AttributionSection,
     as_json: bool,
 ) -> None:
     hide_library_bars()
@@ -161,6 +228,9 @@ def _attribute_pipeline(
         epoch=0 if epoch is None else epoch,
         inputs=(config.id, digest),
         progress=ClickProgress(quiet=as_json),
+        executor=_executor(settings),
+        batch_size=settings.batch_size,
+        checkpoint_dir=settings.checkpoint_dir,
     )
     lines = record_lines(
         config, result, epoch=0 if epoch is None else epoch, inputs=(config.id, digest)
@@ -180,6 +250,14 @@ def _attribute_pipeline(
 def record_path(output: Path) -> Path:
     """Where the record of the values at ``output`` goes by default: ``NAME.attribution.jsonl``."""
     return output.with_name(f"{output.stem}.attribution.jsonl")
+
+
+def _executor(settings: AttributionSection) -> BatchExecutor:
+    from offchain.attribution.batch import DaskExecutor, ProcessExecutor
+
+    if settings.scheduler is not None:
+        return DaskExecutor(settings.scheduler)
+    return ProcessExecutor(settings.workers)
 
 
 def _write(document: dict[str, Any], output: Path, record: Path, lines: Iterable[bytes]) -> Any:

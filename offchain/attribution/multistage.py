@@ -61,11 +61,14 @@ Each action is recorded in the event's ``notes``.
 Determinism: the reference pipeline is bit-for-bit deterministic given its seed; exact
 methods draw nothing; sampled ones are seeded from ``(seed, event id, stage)``; amounts are
 integer arithmetic on the float values. Same inputs, same bits. The ``"tracin"``
-methods ask the pipeline for the data-stage scores of up to 64 events at a time (the
-event and the next ones of the log); a pipeline whose batched scores differ from
-one-by-one ones only in float rounding (the HF pipeline's batched matrix products)
-gives the same log the same bits, and an event attributed alone scores within float32
-rounding of the same event in a log.
+methods ask the pipeline for the data-stage scores of one event at a time by default,
+so an event's bits do not depend on which other events were attributed with it (how a
+log is cut into batches for workers: :mod:`~offchain.attribution.batch`). With
+``influence_batch=k > 1`` they ask for up to ``k`` events at once (the event and the
+next ones of the log): several times faster for the HF pipeline, whose batched matrix
+products then differ from one-by-one ones in float32 rounding, so the same log cut the
+same way gives the same bits, but an event scored in another batch may differ in the
+last bits of its scores (and by a few base units in its split).
 
 References:
     Owen, G. (1977). Values of games with a priori unions. In: Henn, R., Moeschlin, O.
@@ -115,10 +118,6 @@ Method = Literal["shapley", "owen", "tracin", "tracin-projected"]
 NegativePolicy = Literal["clip", "error"]
 #: The within-stage methods, see the module docstring.
 METHODS: tuple[Method, ...] = ("shapley", "owen", "tracin", "tracin-projected")
-#: Events whose data-stage scores one ``influence`` call computes: a pipeline that
-#: projects a batch of query gradients in one matrix product (the HF pipeline) reads its
-#: projection once per batch instead of once per event.
-_INFLUENCE_BATCH = 64
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -264,6 +263,9 @@ class MultiStageAttribution(Generic[E]):
             sampling (``method="shapley"``) instead of exactly.
         max_evaluations: Budget of asset-game coalitions per sampled stage.
         projection_dim: Dimension of ``"tracin-projected"``.
+        influence_batch: Events whose data-stage scores the ``"tracin"`` methods ask
+            for in one call (see Determinism above); 1 keeps every event's bits
+            independent of the others.
         precision: Decimals every coalition worth (and given within-stage value) is
             rounded to before the exact split (:mod:`~offchain.attribution.record`).
 
@@ -291,6 +293,7 @@ class MultiStageAttribution(Generic[E]):
         max_exact: int = 10,
         max_evaluations: int | None = None,
         projection_dim: int = 256,
+        influence_batch: int = 1,
         precision: int = DEFAULT_PRECISION,
     ) -> None:
         if not isinstance(pipeline, AttributionPipeline):
@@ -303,7 +306,11 @@ class MultiStageAttribution(Generic[E]):
             raise InputError(f"method: must be one of {list(METHODS)}, got {method!r}")
         if negative not in ("clip", "error"):
             raise InputError(f"negative: must be 'clip' or 'error', got {negative!r}")
-        for name, value in (("max_exact", max_exact), ("projection_dim", projection_dim)):
+        for name, value in (
+            ("max_exact", max_exact),
+            ("projection_dim", projection_dim),
+            ("influence_batch", influence_batch),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name}: must be a positive int, got {value!r}")
         if (
@@ -324,6 +331,7 @@ class MultiStageAttribution(Generic[E]):
         self.max_exact = max_exact
         self.max_evaluations = max_evaluations
         self.projection_dim = projection_dim
+        self.influence_batch = influence_batch
         self.precision = precision
         self._result: MultiStageResult | None = None
         # The log being fitted, the index of the event being attributed, and the data
@@ -392,6 +400,7 @@ class MultiStageAttribution(Generic[E]):
             "max_exact": self.max_exact,
             "max_evaluations": self.max_evaluations,
             "projection_dim": self.projection_dim,
+            "influence_batch": self.influence_batch,
             "precision": self.precision,
         }
 
@@ -528,14 +537,14 @@ class MultiStageAttribution(Generic[E]):
         """The data stage's scores of ``event``, from one ``influence`` call for a batch.
 
         The batch is ``event`` and the next events of the log with more than one data
-        asset, up to ``_INFLUENCE_BATCH``; their rows are kept until the next batch.
+        asset, up to :attr:`influence_batch`; their rows are kept until the next batch.
         """
         row = self._rows.pop(event.id, None)
         if row is not None:
             return row
         batch = [event]
         for later in self._log[self._at + 1 :]:
-            if len(batch) == _INFLUENCE_BATCH:
+            if len(batch) >= self.influence_batch:
                 break
             try:
                 if len(self.pipeline.assets(later).get(DATA_STAGE, ())) > 1:

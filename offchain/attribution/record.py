@@ -164,6 +164,15 @@ class EventRecord:
         """Every asset, stages in order: bit ``i`` of a mask is ``players[i]``."""
         return tuple(a for _, assets in self.stages for a in assets)
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "record") -> EventRecord:
+        """Parse and bound-check a record line's JSON form (:meth:`to_json`'s inverse).
+
+        Raises:
+            InputError: Naming ``where``, the field and the reason.
+        """
+        return _event(data, where)
+
     def to_json(self) -> dict[str, Any]:
         """The record line's JSON form (digit strings, no float)."""
         return {

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ame_core.lazy import lazy_exports
+from offchain.scenario._batch import ScenarioBatchSpec
 from offchain.scenario._document import (
     REFERENCE_SCENARIO,
     SCENARIO_FORMAT,
@@ -85,6 +86,7 @@ __all__ = [
     "Reference",
     "Rights",
     "Scenario",
+    "ScenarioBatchSpec",
     "StyleGenerator",
     "asset_hashes",
     "attribute_scenario",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ame_core.exceptions import InputError
@@ -36,7 +36,7 @@ from offchain.attribution.reference.pipeline import Event, ReferencePipeline
 from offchain.attribution.values import EventTerms
 from offchain.attribution.values import values_document as attribution_values
 from offchain.exceptions import AttributionError
-from offchain.scenario._document import Scenario
+from offchain.scenario._document import EventSpec, Scenario
 
 __all__ = [
     "asset_hashes",
@@ -144,6 +144,13 @@ def scenario_events(scenario: Scenario, pipeline: ReferencePipeline) -> list[Eve
             f"scenario_events: the pipeline was not built from scenario {scenario.id!r} "
             "(other corpora)"
         )
+    return _answer(scenario, pipeline, scenario.events)
+
+
+def _answer(
+    scenario: Scenario, pipeline: ReferencePipeline, specs: Sequence[EventSpec]
+) -> list[Event]:
+    # One way to answer an event, whether all of them here or a batch on a worker.
     return [
         pipeline.run(
             scenario.request(e),
@@ -152,7 +159,7 @@ def scenario_events(scenario: Scenario, pipeline: ReferencePipeline) -> list[Eve
             revenue=e.revenue,
             event_id=e.id,
         )
-        for e in scenario.events
+        for e in specs
     ]
 
 

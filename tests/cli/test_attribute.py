@@ -247,3 +247,52 @@ def test_bad_optional_fields_are_refused_naming_the_event(
     doc["events"][0][field] = value
     with pytest.raises(InputError, match=rf"event 'e2' \(events\[0\]\): {message}"):
         parse_values(doc)
+
+
+def test_batches_of_one_with_a_checkpoint_write_the_same_bytes_and_resume(
+    market: Path, attributed: tuple[Result, Path], tmp_path: Path
+) -> None:
+    output, checkpoint = tmp_path / "batched.json", tmp_path / "checkpoint"
+    args = ("attribute", market, "-o", output, "--batch-size", 1, "--workers", 1)
+    result = _ame(*args, "--checkpoint", checkpoint)
+    assert result.exit_code == 0, result.output
+    assert output.read_bytes() == attributed[1].read_bytes()
+    assert len(list(checkpoint.glob("*/batch-*.json"))) == 2
+    again = _ame(*args, "--checkpoint", checkpoint)
+    assert again.exit_code == 0, again.output
+    assert "2 resumed from the checkpoint" in again.stderr
+    assert output.read_bytes() == attributed[1].read_bytes()
+
+
+def test_the_config_file_sets_the_batches(
+    market: Path, attributed: tuple[Result, Path], tmp_path: Path
+) -> None:
+    config = tmp_path / "ame.toml"
+    config.write_text('[attribution]\nworkers = 1\nbatch_size = 1\ncheckpoint_dir = "kept"\n')
+    output = tmp_path / "values.json"
+    result = _ame("attribute", market, "-o", output, "--config", config)
+    assert result.exit_code == 0, result.output
+    assert "in 2 batches of up to 1 on 1 local processes" in result.stderr
+    assert len(list((tmp_path / "kept").glob("*/batch-*.json"))) == 2
+    assert output.read_bytes() == attributed[1].read_bytes()
+
+
+def test_an_unreachable_scheduler_fails_clearly_and_writes_nothing(
+    market: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    output = tmp_path / "values.json"
+    result = _ame("attribute", market, "-o", output, "--scheduler", "tcp://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "AttributionError: scheduler tcp://127.0.0.1:9: no Dask scheduler answered" in (
+        result.output
+    )
+    assert not output.exists()
+
+
+def test_a_malformed_scheduler_is_refused_naming_the_option(market: Path, tmp_path: Path) -> None:
+    result = _ame("attribute", market, "-o", tmp_path / "v.json", "--scheduler", "localhost")
+    assert result.exit_code == 1
+    assert "command line (attribution.scheduler): 'localhost' is not a Dask scheduler" in (
+        result.output
+    )

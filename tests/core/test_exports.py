@@ -40,6 +40,7 @@ def test_scenario_exports() -> None:
         "Reference",
         "Rights",
         "Scenario",
+        "ScenarioBatchSpec",
         "StyleGenerator",
         "asset_hashes",
         "attribute_scenario",

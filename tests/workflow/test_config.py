@@ -78,6 +78,17 @@ def test_config_path_from_the_environment(tmp_path: Path) -> None:
             {"AME_DISPUTE_WINDOW": "a day"},
             "$AME_DISPUTE_WINDOW (deploy.dispute_window): 'a day' is not a whole number",
         ),
+        (
+            '[attribution]\nscheduler = "localhost"\n',
+            {},
+            "ame.toml: attribution.scheduler: 'localhost' is not a Dask scheduler address",
+        ),
+        (
+            "",
+            {"AME_ATTRIBUTION_WORKERS": "0"},
+            "$AME_ATTRIBUTION_WORKERS (attribution.workers): Input should be greater than or "
+            "equal to 1",
+        ),
         ("chain = 1\n", {}, "ame.toml: chain: must be a [chain] table"),
         ("[chain\n", {}, "ame.toml: not valid TOML"),
     ],
@@ -116,3 +127,16 @@ def test_fetch_settings_from_the_file_and_the_environment(tmp_path: Path) -> Non
         ConfigError, match=r"ame.toml: fetch.max_bytes: .*greater than or equal to 1"
     ):
         load_config(env={}, cwd=tmp_path)
+
+
+def test_attribution_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    assert load_config(env={}, cwd=tmp_path).attribution.batch_size == 64
+    write(tmp_path, '[attribution]\nbatch_size = 8\ncheckpoint_dir = "kept"\n')
+    env = {"AME_SCHEDULER": "tcp://127.0.0.1:8786", "AME_ATTRIBUTION_WORKERS": "3"}
+    section = load_config(env=env, cwd=tmp_path).attribution
+    assert (section.scheduler, section.workers, section.batch_size) == (
+        "tcp://127.0.0.1:8786",
+        3,
+        8,
+    )
+    assert section.checkpoint_dir == (tmp_path / "kept").resolve()

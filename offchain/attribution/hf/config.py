@@ -41,8 +41,11 @@ attribution of an event log into the ``ame.values/1`` document.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
@@ -56,6 +59,7 @@ from pydantic import (
     field_validator,
 )
 
+from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import read_document
 from ame_core.exceptions import InputError
 from ame_core.files import content_digest
@@ -63,6 +67,7 @@ from ame_core.progress import Progress, quiet_progress
 from ame_core.validation import error_reason, field_path, format_problems
 
 if TYPE_CHECKING:
+    from offchain.attribution.batch import BatchExecutor
     from offchain.attribution.hf.events import HFEvent
     from offchain.attribution.hf.pipeline import HFPipeline
     from offchain.attribution.multistage import MultiStageResult
@@ -71,6 +76,7 @@ __all__ = [
     "PIPELINE_FORMAT",
     "AttributionSettings",
     "DatasetConfig",
+    "HFBatchSpec",
     "PipelineConfig",
     "RetrainConfig",
     "asset_hashes",
@@ -479,12 +485,19 @@ def attribute_events(
     inputs: tuple[str, str] | None = None,
     progress: Progress = quiet_progress,
     pipeline: HFPipeline | None = None,
+    executor: BatchExecutor | None = None,
+    batch_size: int | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> tuple[MultiStageResult, dict[str, Any]]:
     """Attribute an event log with the configured pipeline: its values document.
 
     The phases, each reported to ``progress`` with a bar: indexing the training
     gradients (the ``tracin`` methods only; read from ``cache_dir`` when stored),
-    scoring the events (batched forward passes), valuing them (the games).
+    scoring the events (batched forward passes), valuing them (the games). With an
+    ``executor``, a ``batch_size`` or a ``checkpoint_dir``, the events go in batches
+    through :func:`~offchain.attribution.batch.attribute_in_batches` (each worker loads
+    the pipeline once and runs those phases on its batches); the values are the same
+    bits either way, since both run one function on one torch thread.
 
     Args:
         config: The configuration (:func:`load_pipeline_config`).
@@ -493,7 +506,13 @@ def attribute_events(
         inputs: ``(id, sha256)`` naming the inputs (:func:`inputs_digest`); None: the
             configuration's id and no digest is recorded.
         progress: Reports each phase.
-        pipeline: The configuration's pipeline already loaded; default one loaded here.
+        pipeline: The configuration's pipeline already loaded, used in this process;
+            default one loaded here (or by each worker).
+        executor: Where batches run (:mod:`offchain.attribution.batch`); None with no
+            ``batch_size`` or ``checkpoint_dir``: everything in this process, at once.
+        batch_size: Events per batch (default
+            :data:`~offchain.attribution.batch.DEFAULT_BATCH_SIZE`).
+        checkpoint_dir: Where finished batches are kept, to resume an interrupted run.
 
     Returns:
         The :class:`~offchain.attribution.MultiStageResult` and its ``ame.values/1``
@@ -501,35 +520,33 @@ def attribute_events(
 
     Raises:
         InputError: If an event names an unknown prompt or adapter (before any model
-            loads), or a model, adapter or dataset cannot be loaded.
+            loads), a model, adapter or dataset cannot be loaded, or ``pipeline`` is
+            given with batches (a loaded pipeline does not travel to workers).
+        AttributionError: If the executor cannot run (e.g. no scheduler answers).
     """
-    from offchain.attribution.multistage import MultiStageAttribution
     from offchain.attribution.values import EventTerms, values_document
 
     check_events(config, events, source="events")
-    settings = config.attribution
-    pipe = build_pipeline(config, progress=progress) if pipeline is None else pipeline
-    # Built before any work, so that a bad setting fails at once.
-    estimator = MultiStageAttribution(
-        pipe, method=settings.method, seed=settings.seed, projection_dim=settings.projection_dim
-    )
-    if settings.method in ("tracin", "tracin-projected") and pipe.datasets:
-        dim = settings.projection_dim if settings.method == "tracin-projected" else None
-        progress.step(f"indexing training gradients ({len(pipe.datasets)} datasets)")
-        # One event indexes the training side for its adapter; the rest reuse the index.
-        lora = settings.gradient_params == "lora"
-        for adapter in sorted({e.adapter or "" for e in events if e.adapter or not lora}):
-            first = next(e for e in events if (e.adapter or "") == adapter)
-            pipe.influence([first], projection_dim=dim)
-    progress.step(f"scoring {len(events)} events (batches of {settings.batch_size})")
-    with progress.bar("scoring", len(events)) as advance:
-        for start in range(0, len(events), settings.batch_size):
-            batch = events[start : start + settings.batch_size]
-            pipe.score(batch)
-            advance(len(batch))
-    progress.step(f"valuing {len(events)} events (within stages: {settings.method})")
-    with progress.bar("valuing", len(events)) as advance:
-        result = estimator.fit(events, progress=lambda _i, _item: advance(1)).result
+    batched = executor is not None or batch_size is not None or checkpoint_dir is not None
+    if batched:
+        from offchain.attribution.batch import DEFAULT_BATCH_SIZE, attribute_in_batches
+
+        if pipeline is not None:
+            raise InputError(
+                "pipeline: a loaded pipeline is used in this process only; leave it out to "
+                "attribute in batches (each worker loads its own)"
+            )
+        result = attribute_in_batches(
+            HFBatchSpec.of(config),
+            events,
+            executor=executor,
+            batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
+            checkpoint_dir=checkpoint_dir,
+            progress=progress,
+        )
+    else:
+        pipe = build_pipeline(config, progress=progress) if pipeline is None else pipeline
+        result = _attribute(config, pipe, events, progress)
     document = values_document(
         result,
         epoch=epoch,
@@ -537,3 +554,141 @@ def attribute_events(
         inputs=inputs,
     )
     return result, document
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    # A matrix product may sum in another order on another number of threads; one
+    # thread everywhere gives a worker the bits this process gets.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _attribute(
+    config: PipelineConfig,
+    pipe: HFPipeline,
+    events: Sequence[HFEvent],
+    progress: Progress = quiet_progress,
+) -> MultiStageResult:
+    """Index, score and value ``events`` with a loaded pipeline (one process, one thread)."""
+    from offchain.attribution.multistage import MultiStageAttribution
+
+    settings = config.attribution
+    # Built before any work, so that a bad setting fails at once.
+    estimator = MultiStageAttribution(
+        pipe, method=settings.method, seed=settings.seed, projection_dim=settings.projection_dim
+    )
+    with _one_thread():
+        if settings.method in ("tracin", "tracin-projected") and pipe.datasets:
+            dim = settings.projection_dim if settings.method == "tracin-projected" else None
+            progress.step(f"indexing training gradients ({len(pipe.datasets)} datasets)")
+            # One event indexes the training side for its adapter; the rest reuse the index.
+            lora = settings.gradient_params == "lora"
+            for adapter in sorted({e.adapter or "" for e in events if e.adapter or not lora}):
+                first = next(e for e in events if (e.adapter or "") == adapter)
+                pipe.influence([first], projection_dim=dim)
+        progress.step(f"scoring {len(events)} events (batches of {settings.batch_size})")
+        with progress.bar("scoring", len(events)) as advance:
+            for start in range(0, len(events), settings.batch_size):
+                batch = events[start : start + settings.batch_size]
+                pipe.score(batch)
+                advance(len(batch))
+        progress.step(f"valuing {len(events)} events (within stages: {settings.method})")
+        with progress.bar("valuing", len(events)) as advance:
+            return estimator.fit(events, progress=lambda _i, _item: advance(1)).result
+
+
+_HF_EVENT_FIELDS = ("id", "request", "prompt", "adapter", "text", "revenue", "commercial", "date")
+
+
+@dataclass(frozen=True)
+class HFBatchSpec:
+    """An ``ame.pipeline/1`` configuration as batch work (:mod:`offchain.attribution.batch`).
+
+    Its inputs are :class:`~offchain.attribution.hf.events.HFEvent`; a worker loads the
+    pipeline once (:func:`build_pipeline`) and attributes each batch as
+    :func:`attribute_events` does in one process. Build it with :meth:`of`, which
+    digests the files the configuration names.
+
+    Attributes:
+        config: The configuration, paths absolute.
+        files_sha256: Hex SHA-256 of the content of every model, adapter and dataset it
+            names, so that a checkpoint is not reused after a file changed.
+    """
+
+    config: PipelineConfig
+    files_sha256: str
+
+    @classmethod
+    def of(cls, config: PipelineConfig) -> HFBatchSpec:
+        """The spec of ``config``, its files digested (read once, here).
+
+        Raises:
+            InputError: If a file cannot be read.
+        """
+        paths = [
+            config.model,
+            *([] if config.reference_model is None else [config.reference_model]),
+            *config.adapters.values(),
+            *(d.path for d in config.datasets.values()),
+        ]
+        digest = hashlib.sha256()
+        for path in paths:
+            try:
+                digest.update(f"{path}\0{content_digest(path)}\0".encode())
+            except OSError as err:
+                raise InputError(f"{path}: cannot read: {err}") from None
+        return cls(config, digest.hexdigest())
+
+    def digest(self) -> str:
+        """Hex SHA-256 of the configuration and its files' digest."""
+        body = {"config": self.config.model_dump(mode="json"), "files": self.files_sha256}
+        return sha256_hex(canonical_json(body))
+
+    def load(self) -> _HFAttributor:
+        """Load the pipeline (imports torch and transformers)."""
+        return _HFAttributor(self.config, build_pipeline(self.config))
+
+    def input_json(self, item: HFEvent) -> Any:
+        """An event of the log as JSON data."""
+        return self.event_json(item)
+
+    def event_json(self, event: Any) -> Any:
+        """An :class:`~offchain.attribution.hf.events.HFEvent` as JSON data."""
+        data = {f: getattr(event, f) for f in _HF_EVENT_FIELDS}
+        return {**data, "date": event.date.isoformat()}
+
+    def event_from_json(self, data: Any) -> HFEvent:
+        """The event :meth:`event_json` wrote.
+
+        Raises:
+            InputError: If ``data`` is not such an event.
+        """
+        from offchain.attribution.hf.events import HFEvent
+
+        if not isinstance(data, dict) or sorted(data) != sorted(_HF_EVENT_FIELDS):
+            raise InputError(f"event: expected the fields {list(_HF_EVENT_FIELDS)}, got {data!r}")
+        try:
+            date = dt.date.fromisoformat(data["date"])
+        except (TypeError, ValueError):
+            raise InputError(f"event.date: expected an ISO date, got {data['date']!r}") from None
+        return HFEvent(**{**data, "date": date})
+
+
+class _HFAttributor:
+    """A loaded HF pipeline in a worker: attributes batches of events."""
+
+    def __init__(self, config: PipelineConfig, pipeline: HFPipeline) -> None:
+        self._config = config
+        self._pipeline = pipeline
+
+    def attribute(
+        self, inputs: Sequence[HFEvent], progress: Progress = quiet_progress
+    ) -> MultiStageResult:
+        return _attribute(self._config, self._pipeline, inputs, progress)

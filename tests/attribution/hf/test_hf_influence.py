@@ -675,8 +675,15 @@ def test_a_log_asks_for_influence_once_per_batch_and_splits_as_event_by_event(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipe, "influence", counting)
-        log = MultiStageAttribution(pipe, method=method, projection_dim=8).fit(events).result  # type: ignore[arg-type]
+        log = (
+            MultiStageAttribution(pipe, method=method, projection_dim=8, influence_batch=64)  # type: ignore[arg-type]
+            .fit(events)
+            .result
+        )
         asked = len(calls)
+        calls.clear()
+        default = MultiStageAttribution(pipe, method=method, projection_dim=8).fit(events).result  # type: ignore[arg-type]
+        one_by_one = list(calls)
         alone = [
             MultiStageAttribution(pipe, method=method, projection_dim=8).fit([e]).result  # type: ignore[arg-type]
             for e in events
@@ -684,6 +691,9 @@ def test_a_log_asks_for_influence_once_per_batch_and_splits_as_event_by_event(
     # At most one call for the whole log: the first event with a data stage to split
     # asks for itself and every later event (fewer than 64).
     assert asked <= 1
+    # By default one event per call: each event's bits are its own, whatever the log.
+    assert set(one_by_one) <= {1}
+    assert default.events == tuple(r.events[0] for r in alone)
     for together, single in zip(log.events, (r.events[0] for r in alone), strict=True):
         assert together.utility == single.utility
         for stage, part in together.stages.items():
