@@ -63,7 +63,7 @@ from pydantic import (
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import read_document
 from ame_core.exceptions import InputError
-from ame_core.validation import error_reason, field_path, format_problems
+from ame_core.validation import error_reason, field_path, format_problems, show_value
 from offchain.attribution.reference.corpora import (
     AdapterRecipe,
     CopyOf,
@@ -1013,9 +1013,9 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
         if failures is not None:
             # A nested settings model (ModelSettings, TrainSettings) reports its own paths.
             for path, why, value in failures:
-                reason = why.removeprefix("Value error, ")
+                reason = why
                 if not isinstance(value, Mapping | list | tuple):
-                    reason += f", got {value!r}"
+                    reason += f", got {show_value(value)}"
                 out.append((_path_text([*loc, *path[1:]]), reason))
             continue
         out.append((_path_text(loc), error_reason(item)))
