@@ -404,4 +404,4 @@ def load_registry(path: str | Path) -> Registry:
         InputError: If the file cannot be read or parsed.
         RegistryError: If the registry is malformed.
     """
-    return parse_registry(read_document(path), source=str(path))
+    return parse_registry(read_document(path, unique_keys=True), source=str(path))

@@ -312,4 +312,4 @@ def load_values(path: str | Path) -> Values:
     Raises:
         InputError: If the file cannot be read, parsed or validated.
     """
-    return parse_values(read_document(path), source=str(path))
+    return parse_values(read_document(path, unique_keys=True), source=str(path))

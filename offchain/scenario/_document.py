@@ -1089,7 +1089,7 @@ def load_scenario(path: str | Path) -> Scenario:
     file = Path(path)
     # Through the guarded parsers: hostile input (deep nesting, 5,000-digit numbers) is
     # an InputError, not a RecursionError or a crash of the interpreter.
-    data = read_document(file, decimals=False)
+    data = read_document(file, decimals=False, unique_keys=True)
     return parse_scenario(data, source=str(file), base_dir=file.parent)
 
 

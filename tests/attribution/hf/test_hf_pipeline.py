@@ -325,8 +325,12 @@ def test_a_bad_event_line_names_the_line_and_field(change: dict[str, Any], messa
 
 
 def test_a_line_that_is_not_an_object_or_json_is_named() -> None:
-    with pytest.raises(InputError, match=r"^log line 1: not JSON"):
+    with pytest.raises(InputError, match=r"^log line 1: not valid JSON: Expecting"):
         parse_events(["{"], source="log")
+    with pytest.raises(InputError, match=r"^log line 1: not valid JSON: duplicate key 'id' at id"):
+        parse_events([json.dumps(GOOD)[:-1] + ', "id": "e9"}'], source="log")
+    with pytest.raises(InputError, match=r"^log line 1: not valid JSON: nested too deeply"):
+        parse_events(["[" * 100_000 + "]" * 100_000], source="log")
     with pytest.raises(InputError, match=r"^log line 1: expected a JSON object, got list"):
         parse_events(["[]"], source="log")
     with pytest.raises(InputError, match=r"^log: no events"):
