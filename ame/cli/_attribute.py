@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ame.cli._output import ClickProgress, echo_json, hide_library_bars, pairs, table
+from ame.cli._output import (
+    ClickProgress,
+    echo_json,
+    hide_library_bars,
+    json_option,
+    pairs,
+    table,
+)
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
 
@@ -60,7 +67,7 @@ _STAGES = ("data", "base_model", "adapter", "prompt")
     help="How assets share their stage's value (stages always split by Shapley/Owen); "
     "default: shapley, or the --pipeline file's attribution.method.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 def attribute(
     scenario: Path | None,
     pipeline_file: Path | None,

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from ame.cli._attribute import METHODS
-from ame.cli._options import input_options, with_session
-from ame.cli._output import ClickProgress, echo_json, pairs
+from ame.cli._options import ADDRESS, input_options, with_session
+from ame.cli._output import ClickProgress, camel_keys, echo_json, pairs
 from ame.cli._session import Session
 from ame.deployment import deploy_settlement, write_record
 from ame.workflow import (
@@ -99,7 +99,7 @@ def deploy(
     if output is not None:
         write_record(record, output)
     if session.as_json:
-        echo_json({**record.to_json(), "recordPath": str(output or path)})
+        echo_json({**camel_keys(record.to_json()), "recordPath": str(output or path)})
         return
     rows = [
         ("address", record.address),
@@ -160,8 +160,8 @@ def map_command(
 @input_options
 @click.option(
     "--token",
+    type=ADDRESS,
     default=None,
-    metavar="ADDRESS",
     help="ERC-20 pool token (default: ETH or [settlement] token).",
 )
 @click.option(
@@ -322,7 +322,7 @@ def sweep(session: Session, epoch: int) -> None:
 
 @click.command()
 @with_session(account=True)
-@click.option("--to", default=None, metavar="ADDRESS", help="Default: the signing account.")
+@click.option("--to", type=ADDRESS, default=None, help="Default: the signing account.")
 def withdraw(session: Session, to: str | None) -> None:
     """Withdraw the signing account's ETH credit (bonds returned, refused payouts)."""
     ws = session.workspace(signing=True)

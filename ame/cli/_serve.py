@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from ame.cli._options import ADDRESS
 from ame.web import PageConfig, PageServer, built_page_dir
-from ame_chain._addresses import checked_address
 
 __all__ = ["COMMANDS"]
 
@@ -35,7 +35,7 @@ __all__ = ["COMMANDS"]
 @click.option(
     "--chain-id", type=click.IntRange(min=1), default=None, help="The settlement's chain id."
 )
-@click.option("--settlement", default=None, help="The settlement contract's address.")
+@click.option("--settlement", type=ADDRESS, default=None, help="The settlement contract's address.")
 @click.option(
     "--rpc", default=None, help="A JSON-RPC URL the page reads through when no wallet is connected."
 )
@@ -57,7 +57,7 @@ def serve(
         raise click.UsageError("--chain-id and --settlement go together")
     config = None
     if chain_id is not None and settlement is not None:
-        config = PageConfig(chain_id, checked_address(settlement, "--settlement"), rpc)
+        config = PageConfig(chain_id, settlement, rpc)
     server = PageServer(page or built_page_dir(), port=port, published=publish, config=config)
     click.echo(f"serving the claim page on {server.url} (Ctrl-C stops)")
     if publish is not None:

@@ -371,7 +371,7 @@ CASES = [
     Case("config-bond-beyond-96-bits", _toml(f"[deploy]\noperator_bond = {2**96}"), "ConfigError", "deploy.operator_bond"),
     Case("config-float-block", _toml("[settlement]\nfrom_block = 1.5"), "ConfigError", "is not a whole number"),
     Case("config-base-uri-without-scheme", _toml("[publish]\nbase_uri = 'example.org'"), "ConfigError", "is not a URI"),
-    Case("config-missing-file", lambda e: ["status", "--config", e.root / "none.toml"], "ConfigError", "config file not found"),
+    Case("config-missing-file", lambda e: ["status", "--config", e.root / "none.toml"], "ConfigError", "config file not found", code=2),
     Case("env-settlement-not-an-address", lambda e: ["status"], "ConfigError", "$AME_SETTLEMENT", env=lambda e: {"AME_SETTLEMENT": "0x12"}),
     Case("env-token-not-an-address", lambda e: ["status"], "ConfigError", "$AME_TOKEN", env=lambda e: {"AME_TOKEN": "usdc"}),
     Case("env-bond-beyond-96-bits", lambda e: ["status"], "ConfigError", "$AME_OPERATOR_BOND", env=lambda e: {"AME_OPERATOR_BOND": str(2**96)}),
@@ -393,13 +393,14 @@ CASES = [
     Case("private-key-too-short", lambda e: e.settle(), "InputError", "$AME_PRIVATE_KEY is not a valid private key", env=lambda e: {"AME_PRIVATE_KEY": "0x1234"}),
     Case("dev-account-out-of-range", lambda e: [*e.settle(), "--dev-account", 99], "InputError", "--dev-account: 99 is not in 0..9"),
     # -- addresses ------------------------------------------------------------------------------
-    Case("settlement-too-short", lambda e: ["status", "--settlement", "0x12"], "ConfigError", "'0x12' is not an address"),
+    # An address on the command line is checked as click parses it: bad usage, exit 2.
+    Case("settlement-too-short", lambda e: ["status", "--settlement", "0x12"], "Error", "'--settlement': '0x12' is not an address", code=2),
     Case("settlement-not-a-contract", lambda e: ["status", "--settlement", e.chain.dev_accounts[9].address], "WorkflowError", "no contract at"),
     Case("settlement-is-a-token", lambda e: ["status", "--settlement", e.base.token], "WorkflowError", "is not an AmeSettlement"),
-    Case("claim-account-not-an-address", lambda e: ["claim", "--account", "alice", "--dev-account", CONTRIBUTOR], "InputError", "--account: 'alice' is not an address"),
-    Case("claim-account-bad-checksum", lambda e: ["claim", "--account", "0x" + "aB" * 20, "--dev-account", CONTRIBUTOR], "InputError", "is not an address"),
-    Case("withdraw-to-not-an-address", lambda e: ["withdraw", "--to", "0x12", *_op(e)], "InputError", "to: '0x12' is not an address"),
-    Case("settle-token-not-an-address", lambda e: [*e.settle(), "--token", "usdc", *_op(e)], "InputError", "token: 'usdc' is not an address"),
+    Case("claim-account-not-an-address", lambda e: ["claim", "--account", "alice", "--dev-account", CONTRIBUTOR], "Error", "'--account': 'alice' is not an address", code=2),
+    Case("claim-account-bad-checksum", lambda e: ["claim", "--account", "0x" + "aB" * 20, "--dev-account", CONTRIBUTOR], "Error", "is not an address (wrong checksum)", code=2),
+    Case("withdraw-to-not-an-address", lambda e: ["withdraw", "--to", "0x12", *_op(e)], "Error", "'--to': '0x12' is not an address", code=2),
+    Case("settle-token-not-an-address", lambda e: [*e.settle(), "--token", "usdc", *_op(e)], "Error", "'--token': 'usdc' is not an address", code=2),
     Case("deploy-operator-not-an-address", lambda e: ["deploy", "--operator", "0x12", "--dev-account", ADMIN], "InputError", "operators: '0x12' is not an address"),
     Case("deploy-sweep-recipient-bad-checksum", lambda e: ["deploy", "--sweep-recipient", "0x" + "aB" * 20, "--dev-account", ADMIN], "InputError", "sweep_recipient"),
     # -- amounts --------------------------------------------------------------------------------
