@@ -44,7 +44,7 @@ def test_values_digest_ignores_order_and_notation() -> None:
         (
             ("events", 0, "revenue"),
             10.5,
-            r"event 'e1' \(events\[0\]\): revenue: amount must be an integer or a string of digits, got float 10\.5",
+            r"event 'e1' \(events\[0\]\): revenue: amount must be an integer or a string of digits, got 10\.5",
         ),
         (("events", 0, "revenue"), True, r"event 'e1' \(events\[0\]\): revenue: amount must be"),
         (
