@@ -163,7 +163,7 @@ def test_a_bad_scenario_is_named_and_writes_nothing(tmp_path: Path) -> None:
     line = _fails(_ame("attribute", path, "-o", output))
     assert line == (
         f"InputError: {path}: events[0].revenue: must be an integer amount in base units "
-        "(a digit string), got float 1.5"
+        "(a digit string), got 1.5"
     )
     assert sorted(os.listdir(tmp_path)) == ["bad.json"]
     missing_dir = tmp_path / "nope" / "values.json"

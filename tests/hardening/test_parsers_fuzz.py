@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import offchain.scenario
 from ame.config import load_config
 from ame.deployment import read_record
 from ame_chain.keys import account_from_keystore
@@ -38,6 +40,7 @@ from offchain.mapping import (
     parse_registry,
     parse_values,
 )
+from offchain.scenario import REFERENCE_SCENARIO, parse_scenario
 from tests._messages import assert_plain
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 
@@ -265,3 +268,13 @@ def test_config_loader_fuzz(files: Path, lines: list[str], raw: bytes) -> None:
     for content in ("\n".join(lines).encode(), raw):
         path.write_bytes(content)
         _only_ame_errors(lambda p: load_config(p, env={}), path)
+
+
+SCENARIO_DIR = Path(offchain.scenario.__file__).parent
+SCENARIO = yaml.safe_load((SCENARIO_DIR / REFERENCE_SCENARIO).read_text())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=mutated(SCENARIO))
+def test_scenario_parser_fuzz(data: Any) -> None:
+    _only_ame_errors(lambda d: parse_scenario(d, base_dir=SCENARIO_DIR / "data"), data)

@@ -303,7 +303,7 @@ BAD: list[tuple[str, Any, str]] = [
     ("pipeline.reference_model", {"kind": "unigram", "smoothing": -1}, r"^pipeline\.reference_model\.smoothing: must be greater than 0, got -1"),
     ("pipeline.reference_model", {"kind": "uniform", "sentences": ["a"]}, r"^pipeline\.reference_model: sentences are only read by kind 'unigram', not 'uniform'"),
     ("events", [], r"^events: must list at least one item"),
-    ("events[0].revenue", 1.5, r"^events\[0\]\.revenue: must be an integer amount in base units \(a digit string\), got float 1\.5"),
+    ("events[0].revenue", 1.5, r"^events\[0\]\.revenue: must be an integer amount in base units \(a digit string\), got 1\.5"),
     ("events[0].revenue", "1.5", r"^events\[0\]\.revenue: must be a string of decimal digits, got '1\.5'"),
     ("events[0].revenue", -3, r"^events\[0\]\.revenue: must be in \[0, 2\*\*256\), got -3"),
     ("events[0].revenue", True, r"^events\[0\]\.revenue: must be an integer amount"),
