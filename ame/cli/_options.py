@@ -83,7 +83,9 @@ _CHAIN = [
 _ACCOUNT = [
     click.option(
         "--keystore",
-        type=click.Path(path_type=Path, dir_okay=False),
+        # A keystore named here that does not exist is bad usage (exit 2), as an input
+        # file is; $AME_KEYSTORE or ame.toml naming one is an InputError (exit 1).
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
         default=None,
         help="Signing keystore; password from $AME_KEYSTORE_PASSWORD or a prompt.",
     ),
