@@ -67,14 +67,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import to_checksum_address
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from ame_chain._addresses import is_valid_address
+from ame_chain._addresses import address_problem
 from ame_chain.client import MAX_WINDOW, SettlementConfig
 from ame_core.documents import parse_toml
 from ame_core.exceptions import InputError
-from ame_core.validation import error_reason
+from ame_core.validation import error_reason, show_value
 
 __all__ = ["CONFIG_FILE", "ENV_CONFIG", "ENV_OVERRIDES", "AmeConfig", "ConfigError", "load_config"]
 
@@ -113,27 +113,35 @@ ENV_OVERRIDES: Final[dict[str, tuple[str, str]]] = {
 
 
 class ConfigError(InputError):
-    """A configuration value is invalid (the message names the field and its source)."""
+    """A configuration value is invalid (the message names the field and its source).
+
+    Attributes:
+        usage: Every problem is in what the caller passed (the ``path`` that does not
+            exist, or ``overrides``), not in the environment or a file's content: the CLI
+            reports it as bad usage (exit 2), the way it reports a bad option.
+    """
+
+    def __init__(self, message: str, *, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 def _address(value: object) -> str:
-    if not is_valid_address(value):
-        wrong_sum = isinstance(value, str) and is_address(value)
-        raise ValueError(
-            f"{value!r} is not an address" + (" (wrong checksum)" if wrong_sum else "")
-        )
+    problem = address_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return str(to_checksum_address(str(value)))
 
 
 def _url(value: object) -> str:
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ValueError(f"{value!r} is not an http(s) URL")
+        raise ValueError(f"{show_value(value)} is not an http(s) URL")
     return value
 
 
 def _base_uri(value: object) -> str:
     if not isinstance(value, str) or "://" not in value:
-        raise ValueError(f"{value!r} is not a URI (scheme://...)")
+        raise ValueError(f"{show_value(value)} is not a URI (scheme://...)")
     return value if value.endswith("/") else value + "/"
 
 
@@ -142,7 +150,7 @@ def _integer(value: object) -> object:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is not a whole number")
+        raise ValueError(f"{show_value(value)} is not a whole number")
     return value
 
 
@@ -310,11 +318,11 @@ _PATH_FIELDS = {
 }
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path, *, given: bool = False) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: config file not found", usage=given) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read: {err}") from None
     try:
@@ -336,6 +344,7 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], object] | None = None,
     cwd: Path | None = None,
+    override_names: Mapping[tuple[str, str], str] | None = None,
 ) -> AmeConfig:
     """Read the config file, apply environment overrides, then ``overrides`` (command-line values).
 
@@ -344,17 +353,20 @@ def load_config(
         env: The environment (``os.environ`` by default).
         overrides: ``(section, field) -> value`` from the command line; None values are ignored.
         cwd: Where ``ame.toml`` is looked for.
+        override_names: How the caller names each override in messages (``--rpc``);
+            ``command line (chain.rpc)`` for the others.
 
     Raises:
         ConfigError: The file cannot be read or parsed, or a value is invalid; the message
             names the field and where the value came from.
     """
     env = os.environ if env is None else env
+    given = path is not None
     if path is None and env.get(ENV_CONFIG):
         path = Path(env[ENV_CONFIG])
     if path is None and (candidate := (cwd or Path.cwd()) / CONFIG_FILE).is_file():
         path = candidate
-    data: dict[str, Any] = _read_file(path) if path is not None else {}
+    data: dict[str, Any] = _read_file(path, given=given) if path is not None else {}
     # Where each value came from, as the prefix of its error message.
     sources: dict[tuple[str, str], str] = {
         (section, name): f"{path}: {section}.{name}"
@@ -364,27 +376,36 @@ def load_config(
     layers: list[tuple[str, Mapping[tuple[str, str], object]]] = [
         (f"${var}", {key: env[var]}) for var, key in ENV_OVERRIDES.items() if env.get(var)
     ]
-    layers.append(("command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
+    given_values = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layers.append(("command line", given_values))
     for source, values in layers:
         for (section, name), value in values.items():
             data.setdefault(section, {})[name] = value
             sources[(section, name)] = f"{source} ({section}.{name})"
+    for key, label in (override_names or {}).items():
+        if key in given_values:
+            sources[key] = label
     try:
         return AmeConfig.model_validate({**data, "source": path})
     except ValidationError as err:
-        raise ConfigError(_describe(err, sources, path)) from None
+        message, keys = _describe(err, sources, path)
+        usage = bool(keys) and all(key in given_values for key in keys)
+        raise ConfigError(message, usage=usage) from None
 
 
 def _describe(
     err: ValidationError, sources: Mapping[tuple[str, str], str], path: Path | None
-) -> str:
+) -> tuple[str, list[tuple[str, str] | None]]:
+    """The message, and the ``(section, field)`` of each problem (None: the whole document)."""
     lines = []
+    keys: list[tuple[str, str] | None] = []
     for item in err.errors():
         loc = [str(part) for part in item["loc"]]
         field = ".".join(loc)
-        where = sources.get((loc[0], loc[1])) if len(loc) >= 2 else None
+        key = (loc[0], loc[1]) if len(loc) >= 2 else None
+        keys.append(key)
+        where = sources.get(key) if key is not None else None
         if where is None:
             where = f"{path if path is not None else 'configuration'}: {field}"
-        message = "unknown field" if item["type"] == "extra_forbidden" else error_reason(item)
-        lines.append(f"{where}: {message}")
-    return "; ".join(lines)
+        lines.append(f"{where}: {error_reason(item)}")
+    return "; ".join(lines), keys

@@ -47,6 +47,7 @@ from eth_abi.exceptions import ABITypeError, EncodingError, ParseError
 from eth_abi.grammar import ABIType, BasicType, TupleType, normalize, parse
 
 from ame_chain.exceptions import MerkleInputError
+from ame_core.validation import show_value
 
 __all__ = ["LeafCodec", "parse_type"]
 
@@ -96,9 +97,7 @@ def parse_type(text: object, where: str) -> ABIType:
         MerkleInputError: If ``text`` is not a supported type string.
     """
     if not isinstance(text, str):
-        raise MerkleInputError(
-            f"{where}: expected a Solidity type string, got {type(text).__name__} {text!r}"
-        )
+        raise MerkleInputError(f"{where}: expected a Solidity type string, got {show_value(text)}")
     long_number = _LONG_NUMBER.search(text)
     if long_number is not None:
         raise MerkleInputError(
@@ -113,10 +112,10 @@ def parse_type(text: object, where: str) -> ABIType:
         _check_sizes(parsed)
     except ParseError as failure:
         raise MerkleInputError(
-            f"{where}: invalid type {text!r}: {_parse_failure(text, failure.pos)}"
+            f"{where}: invalid type {show_value(text)}: {_parse_failure(text, failure.pos)}"
         ) from None
     except ValueError as failure:  # eth_abi's refusal of ``()``, and ours
-        raise MerkleInputError(f"{where}: invalid type {text!r}: {failure}") from None
+        raise MerkleInputError(f"{where}: invalid type {show_value(text)}: {failure}") from None
     return parsed
 
 
@@ -187,8 +186,7 @@ def _is_word(abi_type: ABIType) -> bool:
 
 def _type_error(where: str, abi_type: ABIType, value: object, expected: str) -> MerkleInputError:
     return MerkleInputError(
-        f"{where} ({_type_str(abi_type)}): expected {expected}, "
-        f"got {type(value).__name__} {value!r}"
+        f"{where} ({_type_str(abi_type)}): expected {expected}, got {show_value(value)}"
     )
 
 
@@ -447,7 +445,7 @@ class LeafCodec:
         if not isinstance(leaf_encoding, (list, tuple)):
             raise MerkleInputError(
                 f"{where}: expected a list of Solidity type strings, "
-                f"got {type(leaf_encoding).__name__} {leaf_encoding!r}"
+                f"got {show_value(leaf_encoding)}"
             )
         if not leaf_encoding:
             raise MerkleInputError(f"{where}: expected at least one type, got []")
@@ -482,7 +480,7 @@ class LeafCodec:
             if not isinstance(row, (list, tuple)):
                 raise MerkleInputError(
                     f"{label(i)}: expected a list or tuple of {width} fields "
-                    f"{self.describe()}, got {type(row).__name__} {row!r}"
+                    f"{self.describe()}, got {show_value(row)}"
                 )
             if len(row) != width:
                 raise MerkleInputError(
@@ -550,7 +548,7 @@ class LeafCodec:
             return abi_encode(self._canonical_types, row)
         except (EncodingError, OverflowError, TypeError, ValueError) as err:
             raise MerkleInputError(
-                f"{where}: cannot ABI-encode {row!r} as {self.describe()}: {err}"
+                f"{where}: cannot ABI-encode {show_value(row)} as {self.describe()}: {err}"
             ) from err
 
     def to_json(self, value: tuple[Any, ...]) -> list[Json]:
@@ -578,7 +576,5 @@ def _field_label(label: Label, field: int) -> Label:
 
 def _check_str(value: object, where: str) -> str:
     if not isinstance(value, str):
-        raise MerkleInputError(
-            f"{where}: expected a Solidity type string, got {type(value).__name__} {value!r}"
-        )
+        raise MerkleInputError(f"{where}: expected a Solidity type string, got {show_value(value)}")
     return value

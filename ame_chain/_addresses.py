@@ -5,8 +5,9 @@ from __future__ import annotations
 from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 
 from ame_core.exceptions import InputError
+from ame_core.validation import show_value
 
-__all__ = ["checked_address", "is_valid_address"]
+__all__ = ["address_problem", "checked_address", "is_valid_address"]
 
 
 def is_valid_address(value: object) -> bool:
@@ -27,9 +28,19 @@ def checked_address(value: object, field: str) -> str:
     Raises:
         InputError: ``value`` is not an address, naming ``field``.
     """
-    if not is_valid_address(value):
-        wrong_sum = isinstance(value, str) and is_address(value)
-        raise InputError(
-            f"{field}: {value!r} is not an address" + (" (wrong checksum)" if wrong_sum else "")
-        )
+    problem = address_problem(value)
+    if problem is not None:
+        raise InputError(f"{field}: {problem}")
     return str(to_checksum_address(str(value)))
+
+
+def address_problem(value: object) -> str | None:
+    """Why ``value`` is not an address (``'0x12' is not an address``), or None if it is one.
+
+    The one wording of the problem, wherever an address is given: a file, the
+    environment, ``ame.toml`` or the command line.
+    """
+    if is_valid_address(value):
+        return None
+    wrong_sum = isinstance(value, str) and is_address(value)
+    return f"{show_value(value)} is not an address" + (" (wrong checksum)" if wrong_sum else "")

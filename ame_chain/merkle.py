@@ -47,6 +47,7 @@ import numpy.typing as npt
 from ame_chain._abi_fast import Json, LeafCodec
 from ame_chain._keccak import keccak256, keccak256_each, leaf_hash_each, leaf_hash_list
 from ame_chain.exceptions import MerkleError, MerkleInputError
+from ame_core.validation import show_value
 
 __all__ = ["FORMAT", "MultiProof", "StandardMerkleTree"]
 
@@ -100,14 +101,14 @@ def _node_bytes(node: object, where: str) -> bytes:
         return bytes(node)
     raise MerkleInputError(
         f"{where}: expected a 32-byte node as 0x and 64 hex digits, or 32 bytes; "
-        f"got {type(node).__name__} {node!r}"
+        f"got {show_value(node)}"
     )
 
 
 def _node_list(nodes: object, where: str) -> list[bytes]:
     if not isinstance(nodes, (list, tuple)):
         raise MerkleInputError(
-            f"{where}: expected a list of 32-byte nodes, got {type(nodes).__name__} {nodes!r}"
+            f"{where}: expected a list of 32-byte nodes, got {show_value(nodes)}"
         )
     return [_node_bytes(node, f"{where}[{i}]") for i, node in enumerate(nodes)]
 
@@ -313,13 +314,13 @@ class StandardMerkleTree:
                 raise MerkleInputError(f"dump field '{key}': missing")
         if data["format"] != FORMAT:
             raise MerkleInputError(
-                f"dump field 'format': expected {FORMAT!r}, got {data['format']!r}"
+                f"dump field 'format': expected {FORMAT!r}, got {show_value(data['format'])}"
             )
         codec = LeafCodec(data["leafEncoding"], "dump field 'leafEncoding'")
         entries = data["values"]
         if not isinstance(entries, list) or not entries:
             raise MerkleInputError(
-                f"dump field 'values': expected a non-empty list, got {entries!r:.80}"
+                f"dump field 'values': expected a non-empty list, got {show_value(entries)}"
             )
         count = len(entries)
         nodes = _parse_tree(data["tree"], 2 * count - 1)
@@ -743,7 +744,7 @@ def _unpack_multi_proof(multiproof: object) -> tuple[list[Any], list[bytes], lis
     flags = multiproof["proofFlags"]
     if not isinstance(flags, (list, tuple)) or not all(isinstance(f, bool) for f in flags):
         raise MerkleInputError(
-            f"multiproof field 'proofFlags': expected a list of bools, got {flags!r:.80}"
+            f"multiproof field 'proofFlags': expected a list of bools, got {show_value(flags)}"
         )
     return list(leaves), _node_list(multiproof["proof"], "multiproof field 'proof'"), list(flags)
 
@@ -778,7 +779,7 @@ def _parse_tree(tree: object, size: int) -> Nodes:
     for i, node in enumerate(tree):
         if not (isinstance(node, str) and re.fullmatch(r"0x[0-9a-f]{64}", node)):
             raise MerkleInputError(
-                f"dump field 'tree[{i}]': expected 0x and 64 lowercase hex digits, got {node!r}"
+                f"dump field 'tree[{i}]': expected 0x and 64 lowercase hex digits, got {show_value(node)}"
             )
     raise AssertionError("unreachable: every node was valid")  # pragma: no cover
 
@@ -791,13 +792,11 @@ def _parse_entries(entries: list[Any], count: int) -> tuple[list[Json], npt.NDAr
         where = f"dump field 'values[{i}]'"
         if not isinstance(entry, Mapping) or "value" not in entry or "treeIndex" not in entry:
             raise MerkleInputError(
-                f"{where}: expected {{'value': [...], 'treeIndex': n}}, got {entry!r:.80}"
+                f"{where}: expected {{'value': [...], 'treeIndex': n}}, got {show_value(entry)}"
             )
         index = entry["treeIndex"]
         if not isinstance(index, int) or isinstance(index, bool):
-            raise MerkleInputError(
-                f"{where}.treeIndex: expected an int, got {type(index).__name__} {index!r}"
-            )
+            raise MerkleInputError(f"{where}.treeIndex: expected an int, got {show_value(index)}")
         if not count - 1 <= index <= 2 * count - 2:
             raise MerkleInputError(
                 f"{where}.treeIndex: {index} is not a leaf; leaves are {count - 1}..{2 * count - 2}"

@@ -11,8 +11,11 @@ hostile input (manifests come from whoever proposed an epoch):
 * YAML raises its own ``YAMLError`` tree.
 
 Both standard parsers also keep the last of two equal keys in one mapping, silently; with
-``unique_keys=True`` a repeated key is an :class:`~ame_core.exceptions.InputError`
-(configuration files, where the first of two settings would otherwise vanish).
+``unique_keys=True`` a repeated key is an :class:`~ame_core.exceptions.InputError` naming
+the key's path in the document (``events[0].values.'dataset:x'``), and for YAML its line.
+Every reader of a user's input (values, registry, policy, carried ledger, scenario,
+pipeline, events, configuration; the inputs an audit reads) asks for it: the first of two
+settings would otherwise vanish. TOML refuses a repeated key by its own grammar.
 
 :func:`parse_json`, :func:`parse_yaml` and :func:`parse_toml` run the parser with the
 recursion limit lowered to :data:`MAX_DEPTH` frames above the caller, and turn every
@@ -25,7 +28,7 @@ import json
 import sys
 import threading
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +38,7 @@ import yaml
 
 from ame_core.exceptions import InputError
 
-__all__ = ["MAX_DEPTH", "parse_json", "parse_toml", "parse_yaml", "read_document"]
+__all__ = ["MAX_DEPTH", "key_path", "parse_json", "parse_toml", "parse_yaml", "read_document"]
 
 #: Frames a parser may use above its caller: documents nest far less (a manifest, 6 levels).
 MAX_DEPTH: Final = 400
@@ -71,23 +74,85 @@ def _guarded(
             return parse()
     except RecursionError:
         raise InputError(f"{source}: not valid {kind}: nested too deeply") from None
+    except _DuplicateKeyError as err:
+        raise InputError(f"{source}: not valid {kind}: {err}") from None
     except errors as err:
         raise InputError(f"{source}: not valid {kind}: {err}") from None
     except ValueError as err:  # CPython's digit limit, or a number the parser refused
         raise InputError(f"{source}: not valid {kind}: {err}") from None
 
 
+class _DuplicateKeyError(ValueError):
+    """A key repeated in one mapping (the path is found once the parse has failed)."""
+
+
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}")
+            raise _DuplicateKeyError(key)
         out[key] = value
     return out
 
 
+class _Pairs(list):  # type: ignore[type-arg]
+    """An object's ``(key, value)`` pairs as the parser read them, repeats kept."""
+
+
+def key_path(parts: Sequence[object]) -> str:
+    """A location in a document: ``events[0].values['dataset:x']``.
+
+    Args:
+        parts: Keys and list indices, outermost first.
+
+    Returns:
+        The path; keys that are not identifiers are quoted in brackets; ``(top level)``
+        for an empty location.
+    """
+    text = ""
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            text += f".{part}" if text else part
+        elif isinstance(part, str):
+            text += f"[{part!r}]"
+        else:  # a YAML key that is not a string (a number, a date, null)
+            text += f"[{part}]"
+    return text or "(top level)"
+
+
+def _first_repeat(value: Any, path: list[str | int]) -> tuple[list[str | int], str] | None:
+    """The path of the first repeated key in a tree of :class:`_Pairs` and lists."""
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for key, _ in value:
+            if key in seen:
+                return [*path, key], key
+            seen.add(key)
+        for key, item in value:
+            found = _first_repeat(item, [*path, key])
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_repeat(item, [*path, index])
+            if found is not None:
+                return found
+    return None
+
+
+def _json_repeat(text: str | bytes) -> str:
+    """Where a JSON text that failed for a repeated key repeats it (parsed again, keeping all)."""
+    found = _first_repeat(json.loads(text, object_pairs_hook=_Pairs), [])
+    if found is None:  # not reached: the first parse found one
+        return "duplicate key"
+    path, key = found
+    return f"duplicate key {key!r} at {key_path(path)}"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` refusing a key repeated in one mapping."""
+    """``yaml.SafeLoader`` refusing a key repeated in one mapping, naming its path and line."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -99,10 +164,43 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: construct_mapping reports it
                 break
             if repeated:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                path = self._path_to(node)
+                raise _DuplicateKeyError(
+                    f"duplicate key {key!r} at {key_path([*path, key])} "
+                    f"(line {key_node.start_mark.line + 1})"
                 )
         return super().construct_mapping(node, deep=deep)
+
+    def _path_to(self, target: yaml.Node) -> list[str | int]:
+        """The path from the document's root to ``target`` (keys as scalars read them)."""
+        root = getattr(self, "_root", None)
+        path: list[str | int] = []
+
+        def walk(node: yaml.Node, visited: set[int]) -> bool:
+            if node is target:
+                return True
+            if id(node) in visited:  # an alias back to an ancestor
+                return False
+            visited.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    path.append(key_node.value if isinstance(key_node, yaml.ScalarNode) else "?")
+                    if walk(value_node, visited):
+                        return True
+                    path.pop()
+            elif isinstance(node, yaml.SequenceNode):
+                for index, item in enumerate(node.value):
+                    path.append(index)
+                    if walk(item, visited):
+                        return True
+                    path.pop()
+            return False
+
+        return path if root is not None and walk(root, set()) else []
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._root = node
+        return super().construct_document(node)
 
 
 def parse_json(
@@ -128,12 +226,14 @@ def parse_json(
     """
     parse_float = Decimal if decimals else float
     hook = _unique_pairs if unique_keys else None
-    return _guarded(
-        lambda: json.loads(text, parse_float=parse_float, object_pairs_hook=hook),
-        source,
-        kind,
-        (json.JSONDecodeError,),
-    )
+
+    def parse() -> Any:
+        try:
+            return json.loads(text, parse_float=parse_float, object_pairs_hook=hook)
+        except _DuplicateKeyError:
+            raise _DuplicateKeyError(_json_repeat(text)) from None
+
+    return _guarded(parse, source, kind, (json.JSONDecodeError,))
 
 
 def parse_yaml(text: str, *, source: str, kind: str = "YAML", unique_keys: bool = False) -> Any:

@@ -10,16 +10,45 @@ written and when the offending value is quoted:
   ids, addresses) are quoted, ``values['dataset:x']``; tags pydantic inserts for tagged
   unions are left out;
 * :func:`error_reason`: a validator's own message as it raised it, else pydantic's
-  message with ``, got <value>`` for a scalar input;
+  message in our words (:func:`plain_reason`: ``must be greater than 0``, never
+  ``Input should be ...``) with ``, got <value>`` for a scalar input;
+* :func:`show_value`: a value as the document wrote it (``-0.5``, ``true``, ``'x'``),
+  never a Python repr such as ``Decimal('-0.5')``;
 * :func:`format_problems`: ``<source>: N problems:`` and one indented line each.
+
+A user reads these messages, not a Python programmer: pydantic's wording (``Input should
+be``, ``Field required``, ``validation error for``, ``type=...``) and Python reprs stay
+inside the library.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from decimal import Decimal
+from typing import Any, Final
 
-__all__ = ["error_reason", "field_path", "format_problems"]
+__all__ = ["error_reason", "field_path", "format_problems", "plain_reason", "show_value"]
+
+#: Longest quoted text in a message; a longer value is cut with ``...``.
+MAX_SHOWN: Final = 80
+
+# pydantic names the subject of a rule ("Input should be", "String should have",
+# "Decimal input should be"): the field path already names it, so the reason starts
+# at the rule.
+_SUBJECT: Final = re.compile(r"^(?:[A-Z][a-z]*(?: input)?|URL|UUID) should ")
+# pydantic's own prefixes and asides that say nothing to a user.
+_ASIDES: Final = (
+    (re.compile(r"^(?:Value error|Assertion failed), "), ""),
+    (re.compile(r" after validation"), ""),
+    (re.compile(r" or instance of \w+"), ""),
+    (re.compile(r"\[type=[^\]]*\]"), ""),
+)
+# Types whose whole message pydantic writes in its own voice.
+_BY_TYPE: Final = {
+    "missing": "required",
+    "extra_forbidden": "unknown field",
+}
 
 
 def field_path(
@@ -69,11 +98,69 @@ def error_reason(error: Mapping[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     if error["type"] in {"value_error", "assertion_error"} and "error" in ctx:
         return str(ctx["error"])
-    message = str(error["msg"])
+    message = plain_reason(str(error["msg"]), str(error["type"]))
     value = error.get("input")
-    if error["type"] != "missing" and not isinstance(value, Mapping | list | tuple):
-        message += f", got {value!r}"
+    if error["type"] not in {"missing", "extra_forbidden"} and not isinstance(
+        value, Mapping | list | tuple
+    ):
+        message += f", got {show_value(value)}"
     return message
+
+
+def plain_reason(message: str, kind: str = "") -> str:
+    """Pydantic's message for one error in the words of AME's messages.
+
+    Args:
+        message: The ``msg`` of one pydantic error detail.
+        kind: Its ``type`` (``missing``, ``extra_forbidden``...), when known.
+
+    Returns:
+        The rule the value broke, starting at the rule: ``must be greater than 0``
+        (``Input should be greater than 0``), ``required`` (``Field required``),
+        ``unknown field`` (``Extra inputs are not permitted``); a validator's own
+        message without pydantic's ``Value error, `` prefix.
+    """
+    if kind in _BY_TYPE:
+        return _BY_TYPE[kind]
+    text = _SUBJECT.sub("must ", message.strip())
+    for pattern, replacement in _ASIDES:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
+def show_value(value: object) -> str:
+    """A value as a user wrote it in a document or on the command line.
+
+    Strings are quoted (``'0x12'``) and cut at :data:`MAX_SHOWN` characters; numbers are
+    written as numbers (``-0.5``, not ``Decimal('-0.5')``); ``true``, ``false`` and
+    ``null`` as JSON and YAML write them; lists and mappings item by item, cut as strings
+    are; anything else by its ``str``.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 4 * MAX_SHOWN:
+        # Far longer than a line (and past CPython's 4,300-digit limit on str(int)).
+        return f"a number of {value.bit_length()} bits"
+    if isinstance(value, Decimal | int):
+        text = str(value)
+        return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
+    if isinstance(value, float):
+        return repr(value)  # the shortest form that reads back as the same float
+    if isinstance(value, bytes):
+        return "0x" + value.hex() if len(value) <= MAX_SHOWN // 2 else f"{len(value)} bytes"
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{show_value(k)}: {show_value(v)}" for k, v in list(value.items())[:8])
+        text = "{" + items + (", ..." if len(value) > 8 else "") + "}"
+    elif isinstance(value, list | tuple):
+        items = ", ".join(show_value(v) for v in value[:8])
+        text = "[" + items + (", ..." if len(value) > 8 else "") + "]"
+    else:
+        text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_SHOWN:
+        text = text[: MAX_SHOWN - 3] + "..."
+    return repr(text) if isinstance(value, str) else text
 
 
 def format_problems(

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from ame.cli._output import ClickProgress, echo_json, hide_library_bars, pairs, table
+from ame.cli._output import (
+    ClickProgress,
+    echo_json,
+    hide_library_bars,
+    json_option,
+    pairs,
+    table,
+)
 from ame.config import AttributionSection, load_config
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
@@ -103,7 +110,7 @@ _STAGES = ("data", "base_model", "adapter", "prompt")
     default=None,
     help="Config file (default: $AME_CONFIG, else ./ame.toml if present).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 def attribute(
     scenario: Path | None,
     pipeline_file: Path | None,
@@ -153,6 +160,12 @@ def attribute(
             ("attribution", "workers"): workers,
             ("attribution", "batch_size"): batch_size,
             ("attribution", "checkpoint_dir"): checkpoint_dir,
+        },
+        override_names={
+            ("attribution", "scheduler"): "--scheduler",
+            ("attribution", "workers"): "--workers",
+            ("attribution", "batch_size"): "--batch-size",
+            ("attribution", "checkpoint_dir"): "--checkpoint",
         },
     ).attribution
     if pipeline_file is not None and events_file is not None:

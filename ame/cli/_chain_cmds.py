@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ame.cli._options import with_session
-from ame.cli._output import echo_json
+from ame.cli._output import camel_keys, echo_json
 from ame.cli._session import Session
 from ame.workflow import chain_down, chain_up
 
@@ -57,7 +57,7 @@ def up(
         block_time=block_time,
     )
     if session.as_json:
-        echo_json({**asdict(info), "started": started})
+        echo_json({**camel_keys(asdict(info)), "started": started})
         return
     verb = "started" if started else "already running:"
     click.echo(
@@ -71,7 +71,7 @@ def down(session: Session) -> None:
     """Stop the managed chain and remove its record."""
     info = chain_down(session.state_dir)
     if session.as_json:
-        echo_json({"stopped": asdict(info) if info else None})
+        echo_json({"stopped": camel_keys(asdict(info)) if info else None})
     elif info is None:
         click.echo(f"no managed chain in {session.state_dir}")
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ame.cli._output import ClickProgress, echo_json, hide_library_bars, table
+from ame.cli._output import ClickProgress, echo_json, hide_library_bars, json_option, table
 from ame_chain.chains import connect
 from ame_chain.exceptions import ChainError
 from ame_core.exceptions import InputError
@@ -72,7 +72,7 @@ def _ether(wei: int) -> str:
     is_flag=True,
     help="Only the on-chain story (fixed payouts, a fraud proof, claims): no training.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 def demo(
     chain_kind: str,
     rpc_url: str | None,

@@ -11,8 +11,8 @@ import click
 
 from ame.cli._advice import Amounts, ether
 from ame.cli._attribute import METHODS
-from ame.cli._options import input_options, units_option, with_session
-from ame.cli._output import ClickProgress, echo_json, pairs
+from ame.cli._options import ADDRESS, input_options, units_option, with_session
+from ame.cli._output import ClickProgress, camel_keys, echo_json, pairs
 from ame.cli._session import NO_ACCOUNT, Session
 from ame.deployment import deploy_settlement, write_record
 from ame.workflow import (
@@ -28,7 +28,6 @@ from ame.workflow import (
     withdraw_credits,
 )
 from ame.workflow.exceptions import WorkflowError
-from ame_chain._addresses import checked_address
 from ame_chain.errors import error_class
 from ame_chain.exceptions import FundingError
 from ame_chain.leaves import ZERO_ADDRESS
@@ -49,21 +48,15 @@ __all__ = ["COMMANDS"]
 @click.option("--claim-period", type=click.IntRange(min=1), default=None, help="Seconds.")
 @click.option("--operator-bond", type=click.IntRange(0, 2**96 - 1), default=None, help="Wei.")
 @click.option("--dispute-bond", type=click.IntRange(0, 2**96 - 1), default=None, help="Wei.")
-@click.option(
-    "--operator", multiple=True, metavar="ADDRESS", help="Grant OPERATOR_ROLE (repeatable)."
-)
-@click.option(
-    "--arbiter", multiple=True, metavar="ADDRESS", help="Grant ARBITER_ROLE (repeatable)."
-)
-@click.option(
-    "--guardian", multiple=True, metavar="ADDRESS", help="Grant GUARDIAN_ROLE (repeatable)."
-)
+@click.option("--operator", multiple=True, type=ADDRESS, help="Grant OPERATOR_ROLE (repeatable).")
+@click.option("--arbiter", multiple=True, type=ADDRESS, help="Grant ARBITER_ROLE (repeatable).")
+@click.option("--guardian", multiple=True, type=ADDRESS, help="Grant GUARDIAN_ROLE (repeatable).")
 @click.option(
     "--no-operator",
     is_flag=True,
     help="Grant OPERATOR_ROLE to no one (grant it later with `ame roles grant operator`).",
 )
-@click.option("--sweep-recipient", default=None, metavar="ADDRESS", help="Default: the deployer.")
+@click.option("--sweep-recipient", type=ADDRESS, default=None, help="Default: the deployer.")
 @click.option(
     "-o",
     "--output",
@@ -112,13 +105,8 @@ def deploy(
     )
     if output is not None:
         _check_writable(output, "--output")  # before deploying, not after
-    roles = {
-        "--operator": [checked_address(a, "--operator") for a in operator],
-        "--arbiter": [checked_address(a, "--arbiter") for a in arbiter],
-        "--guardian": [checked_address(a, "--guardian") for a in guardian],
-    }
-    if sweep_recipient is not None:
-        checked_address(sweep_recipient, "--sweep-recipient")
+    # Addresses were checked (and checksummed) by the ADDRESS type: bad ones exit 2.
+    roles = {"--operator": list(operator), "--arbiter": list(arbiter), "--guardian": list(guardian)}
     chain = session.chain()
     account = session.signing_account()
     # What the state holds of an older chain of this id is retired before this deployment
@@ -141,7 +129,7 @@ def deploy(
     if output is not None:
         write_record(record, output)
     if session.as_json:
-        echo_json({**record.to_json(), "recordPath": str(output or path)})
+        echo_json({**camel_keys(record.to_json()), "recordPath": str(output or path)})
         return
     rows = [
         ("address", record.address),
@@ -211,8 +199,8 @@ def map_command(
 @input_options
 @click.option(
     "--token",
+    type=ADDRESS,
     default=None,
-    metavar="ADDRESS",
     help="ERC-20 pool token (default: ETH or [settlement] token).",
 )
 @click.option(
@@ -482,7 +470,7 @@ def sweep(session: Session, epoch: int, units: str) -> None:
 
 @click.command()
 @with_session(account=True)
-@click.option("--to", default=None, metavar="ADDRESS", help="Default: the signing account.")
+@click.option("--to", type=ADDRESS, default=None, help="Default: the signing account.")
 @units_option
 def withdraw(session: Session, to: str | None, units: str) -> None:
     """Withdraw the signing account's ETH credit (bonds returned, refused payouts)."""

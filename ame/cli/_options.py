@@ -7,6 +7,10 @@ refusals the command meets: :func:`ame.cli._advice.explain`):
 * always: ``--config``, ``--state-dir``, ``-v/--verbose``, ``--json``;
 * ``chain=True``: ``--rpc``, ``--settlement``;
 * ``account=True``: ``--keystore``, ``--dev-account``.
+
+Values are checked as click parses them, so a bad one is bad usage (exit 2):
+:data:`ADDRESS` for every address an option or argument takes. ``--json`` is
+:data:`~ame.cli._output.json_option`, shared with the commands that take no session.
 """
 
 from __future__ import annotations
@@ -14,17 +18,40 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 
 from ame.cli._advice import explain
+from ame.cli._output import json_option
 from ame.cli._session import Session
+from ame_chain._addresses import address_problem, checked_address
 from ame_chain.exceptions import SettlementError
 
-__all__ = ["input_options", "units_option", "with_session"]
+__all__ = ["ADDRESS", "AddressType", "input_options", "units_option", "with_session"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AddressType(click.ParamType[str]):
+    """An Ethereum address, checksummed; a typo (or a wrong mixed-case checksum) is bad usage."""
+
+    name = "address"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        """``ADDRESS`` in the usage line."""
+        return "ADDRESS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """The checksummed address, or click's ``Invalid value for ...`` (exit 2)."""
+        problem = address_problem(value)
+        if problem is not None:
+            self.fail(problem, param, ctx)
+        return checked_address(value, param.name if param and param.name else "address")
+
+
+#: The type of every address an ``ame`` option or argument takes.
+ADDRESS: Final = AddressType()
 
 _COMMON = [
     click.option(
@@ -40,7 +67,7 @@ _COMMON = [
         help="Operator state directory (default: $AME_STATE_DIR, [state] dir, else .ame).",
     ),
     click.option("-v", "--verbose", count=True, help="Log what happens (-vv: more) on stderr."),
-    click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    json_option,
 ]
 _CHAIN = [
     click.option(
@@ -51,15 +78,17 @@ _CHAIN = [
     ),
     click.option(
         "--settlement",
+        type=ADDRESS,
         default=None,
-        metavar="ADDRESS",
         help="Settlement contract (default: $AME_SETTLEMENT, else the last `ame deploy`).",
     ),
 ]
 _ACCOUNT = [
     click.option(
         "--keystore",
-        type=click.Path(path_type=Path, dir_okay=False),
+        # A keystore named here that does not exist is bad usage (exit 2), as an input
+        # file is; $AME_KEYSTORE or ame.toml naming one is an InputError (exit 1).
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
         default=None,
         help="Signing keystore; password from $AME_KEYSTORE_PASSWORD or a prompt.",
     ),

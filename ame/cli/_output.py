@@ -7,12 +7,26 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import click
 
-__all__ = ["ClickProgress", "echo_json", "hide_library_bars", "pairs", "table"]
+__all__ = [
+    "JSON_META",
+    "ClickProgress",
+    "camel_keys",
+    "echo_json",
+    "hide_library_bars",
+    "json_option",
+    "json_wanted",
+    "pairs",
+    "table",
+    "want_json",
+]
+
+#: Key of ``Context.meta`` (shared by the group and its subcommands) set by ``--json``.
+JSON_META = "ame.json"
 
 
 def hide_library_bars() -> None:
@@ -51,8 +65,55 @@ def pairs(rows: Sequence[tuple[str, object]]) -> str:
 
 
 def echo_json(data: Any) -> None:
-    """Print ``data`` as JSON (keys sorted; amounts are already decimal strings)."""
+    """Print ``data`` as JSON (keys sorted; amounts are already decimal strings).
+
+    Keys are camelCase (``chainId``, ``amountFormatted``), as the manifest, the
+    deployment record and Ethereum's JSON-RPC write them; keys that are data
+    (addresses, asset ids) are kept as they are.
+    """
     click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def camel_keys(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping's own keys in camelCase (``chain_id`` -> ``chainId``), values untouched.
+
+    For a record whose file format keeps its own keys (``ame.deployment/1``) but which a
+    command prints among camelCase results.
+    """
+    return {_camel(key): value for key, value in fields.items()}
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def want_json(ctx: click.Context, _param: click.Parameter | None, value: bool) -> bool:
+    """``--json``'s callback: remember, for the whole command line, that JSON is wanted.
+
+    Eager, so a later option's bad value is already reported as JSON. A subcommand's
+    ``--json`` is true also when it was given before the command (``ame --json status``).
+    """
+    if value:
+        ctx.meta[JSON_META] = True
+    return json_wanted(ctx)
+
+
+#: ``--json``: the result as JSON; also accepted before the command (``ame --json status``).
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    is_eager=True,
+    callback=want_json,
+    help="Print the result (or the error) as JSON.",
+)
+
+
+def json_wanted(ctx: click.Context | None = None) -> bool:
+    """Whether ``--json`` was given, before the command or after it."""
+    ctx = ctx if ctx is not None else click.get_current_context(silent=True)
+    return ctx is not None and bool(ctx.meta.get(JSON_META))
 
 
 class ClickProgress:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import click
 
-from ame.cli._options import with_session
+from ame.cli._options import ADDRESS, with_session
 from ame.cli._output import echo_json, pairs, table
 from ame.cli._session import Session
 from ame.workflow import OwedEpoch, format_duration, owed_epochs
-from ame_chain._addresses import checked_address
 
 __all__ = ["COMMANDS"]
 
-_ADDRESS = click.argument("address")
+_ADDRESS = click.argument("address", type=ADDRESS)
 
 
 def _when(entry: OwedEpoch) -> str:
@@ -45,7 +44,7 @@ def owed(session: Session, address: str, epochs: tuple[int, ...]) -> None:
     Needs no key: anyone can ask for any address. Each proof is checked against the
     on-chain root before it is shown (`ame proof` prints it).
     """
-    account = checked_address(address, "ADDRESS")
+    account = address
     ws = session.workspace(signing=False)
     entries = owed_epochs(ws, account, epochs)
     shown = [e for e in entries if e.state != "not owed"]
@@ -106,7 +105,7 @@ def proof(session: Session, address: str, epoch: int) -> None:
     The proof is read from the published proofs file and checked against the on-chain
     root (else rebuilt from the manifest); exit 1 when ADDRESS has no leaf in EPOCH.
     """
-    account = checked_address(address, "ADDRESS")
+    account = address
     ws = session.workspace(signing=False)
     (entry,) = owed_epochs(ws, account, [epoch])
     for note in entry.notes:

@@ -8,7 +8,7 @@ import click
 
 from ame.cli._advice import Amounts
 from ame.cli._main import EXIT_AUDIT_MISMATCH, EXIT_ERROR
-from ame.cli._options import input_options, units_option, with_session
+from ame.cli._options import ADDRESS, input_options, units_option, with_session
 from ame.cli._output import echo_json, pairs, table
 from ame.cli._session import Session
 from ame.workflow import (
@@ -23,7 +23,6 @@ from ame.workflow import (
     owed_epochs,
     resolve_dispute,
 )
-from ame_chain._addresses import checked_address
 from ame_chain.exceptions import FundingError
 from ame_core.exceptions import AmeError
 
@@ -91,7 +90,7 @@ def status(session: Session, epochs: tuple[int, ...], units: str) -> None:
     "--account",
     "accounts",
     multiple=True,
-    metavar="ADDRESS",
+    type=ADDRESS,
     help="Whose leaves (repeatable; default: the signer's).",
 )
 @click.option("--all", "claim_all", is_flag=True, help="Every unclaimed leaf.")
@@ -124,7 +123,7 @@ def claim(
     """
     if claim_all and accounts:
         raise click.UsageError("--all and --account exclude each other")
-    given = [checked_address(a, "--account") for a in accounts]
+    given = list(accounts)  # checksummed by ADDRESS
     ws = session.workspace(signing=True)
     wanted = None if claim_all else (given or [ws.signer().address])
     try:

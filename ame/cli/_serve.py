@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from ame.cli._options import ADDRESS
 from ame.config import AmeConfig, ConfigError, load_config
 from ame.web import PageConfig, PageServer, built_page_dir
 
@@ -56,6 +57,7 @@ __all__ = ["COMMANDS"]
 )
 @click.option(
     "--settlement",
+    type=ADDRESS,
     default=None,
     help="The settlement contract's address (default: $AME_SETTLEMENT, [settlement] address).",
 )
@@ -93,6 +95,14 @@ def serve(
             ("settlement", "address"): settlement,
             ("chain", "rpc"): rpc,
             ("publish", "dir"): publish,
+        },
+        override_names={
+            ("claim_page", "port"): "--port",
+            ("claim_page", "dir"): "--page",
+            ("claim_page", "chain_id"): "--chain-id",
+            ("settlement", "address"): "--settlement",
+            ("chain", "rpc"): "--rpc",
+            ("publish", "dir"): "--publish",
         },
     )
     server = PageServer(

@@ -122,6 +122,12 @@ class Session:
                 ("settlement", "address"): settlement,
                 ("account", "keystore"): keystore,
             },
+            override_names={
+                ("state", "dir"): "--state-dir",
+                ("chain", "rpc"): "--rpc",
+                ("settlement", "address"): "--settlement",
+                ("account", "keystore"): "--keystore",
+            },
         )
         self.keystore_given = keystore is not None
         self.dev_account = dev_account

@@ -316,7 +316,7 @@ def _input(report: AuditReport, name: str, path: Path | None, uri: str, read: _R
     try:
         if path is not None:
             return load(path)
-        return parse(parse_json(read(where), source=where), source=where)
+        return parse(parse_json(read(where), source=where, unique_keys=True), source=where)
     except AmeError as err:
         report.fail(f"inputs.{name}", f"a valid {name} document at {where}", err)
     return None

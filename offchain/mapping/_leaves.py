@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field
 
 from ame_core.addresses import checksum_hex
 from ame_core.exceptions import InputError
+from ame_core.validation import show_value
 from offchain.mapping._types import Address, Amount, TokenAmount
 
 __all__ = ["PayoutLeaf", "build_leaves", "chain_leaves"]
@@ -111,9 +112,13 @@ def build_leaves(payouts: Mapping[str, int] | Iterable[tuple[str, int]]) -> list
     by_account: dict[int, tuple[ChecksumAddress, int]] = {}
     for position, (account, amount) in enumerate(items):
         if not isinstance(account, str) or not is_address(account):
-            raise InputError(f"payouts[{position}].account: {account!r} is not an address")
+            raise InputError(
+                f"payouts[{position}].account: {show_value(account)} is not an address"
+            )
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise InputError(f"payouts[{position}].amount: {amount!r} is not a positive integer")
+            raise InputError(
+                f"payouts[{position}].amount: {show_value(amount)} is not a positive integer"
+            )
         key = int(account, 16)
         if key == 0:
             raise InputError(f"payouts[{position}].account: the zero address cannot be paid")

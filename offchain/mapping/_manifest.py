@@ -417,7 +417,7 @@ def load_manifest(path: str | Path) -> Manifest:
         raw = Path(path).read_bytes()
     except OSError as err:
         raise InputError(f"{path}: cannot read: {err}") from err
-    return parse_manifest(raw, source=str(path))
+    return parse_manifest(parse_json(raw, source=str(path), unique_keys=True), source=str(path))
 
 
 def _fail(message: str) -> MappingError:

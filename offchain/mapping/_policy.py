@@ -188,7 +188,7 @@ def load_policy(path: str | Path) -> Policy:
     Raises:
         InputError: If the file cannot be read, parsed or validated.
     """
-    return parse_policy(read_document(path), source=str(path))
+    return parse_policy(read_document(path, unique_keys=True), source=str(path))
 
 
 def parse_carried(data: object, *, source: str = "<carried>") -> CarriedLedger:
@@ -210,4 +210,4 @@ def load_carried(path: str | Path) -> CarriedLedger:
     Raises:
         InputError: If the file cannot be read, parsed or validated.
     """
-    return parse_carried(read_document(path), source=str(path))
+    return parse_carried(read_document(path, unique_keys=True), source=str(path))

@@ -29,6 +29,7 @@ from pydantic import (
 
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import read_document
+from ame_core.validation import show_value
 from offchain.exceptions import RegistryError
 from offchain.mapping._errors import format_validation_error
 from offchain.mapping._gc import paused_gc
@@ -76,7 +77,7 @@ _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 def _asset_id(raw: object) -> AssetId:
     if not isinstance(raw, str) or not _ASSET_ID.fullmatch(raw):
         raise ValueError(
-            f"{raw!r} is not an asset id (1-256 characters: letters, digits and ._:/@+-, "
+            f"{show_value(raw)} is not an asset id (1-256 characters: letters, digits and ._:/@+-, "
             "starting with a letter or digit)"
         )
     return AssetId(raw)
@@ -85,7 +86,7 @@ def _asset_id(raw: object) -> AssetId:
 def _content_hash(raw: object) -> str:
     if not isinstance(raw, str) or not _CONTENT_HASH.fullmatch(raw):
         raise ValueError(
-            f"{raw!r} is not a content hash: write '<algorithm>:<64 lowercase hex>' with "
+            f"{show_value(raw)} is not a content hash: write '<algorithm>:<64 lowercase hex>' with "
             "algorithm sha256, sha3-256, keccak256 or blake3"
         )
     return raw
@@ -93,7 +94,7 @@ def _content_hash(raw: object) -> str:
 
 def _uri(raw: object) -> str:
     if not isinstance(raw, str) or not _URI.fullmatch(raw):
-        raise ValueError(f"{raw!r} is not a URI (scheme:rest, no spaces)")
+        raise ValueError(f"{show_value(raw)} is not a URI (scheme:rest, no spaces)")
     return raw
 
 
@@ -404,4 +405,4 @@ def load_registry(path: str | Path) -> Registry:
         InputError: If the file cannot be read or parsed.
         RegistryError: If the registry is malformed.
     """
-    return parse_registry(read_document(path), source=str(path))
+    return parse_registry(read_document(path, unique_keys=True), source=str(path))

@@ -22,6 +22,7 @@ from eth_typing import ChecksumAddress, HexAddress, HexStr
 from pydantic import PlainValidator
 
 from ame_core.addresses import checksum_hex
+from ame_core.validation import show_value
 
 __all__ = [
     "ZERO_ADDRESS",
@@ -87,12 +88,10 @@ def parse_amount(raw: object) -> int:
         ValueError: If ``raw`` is a float, a bool, negative, or not all digits.
     """
     if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise ValueError(
-            f"amount must be an integer or a string of digits, got {type(raw).__name__} {raw!r}"
-        )
+        raise ValueError(f"amount must be an integer or a string of digits, got {show_value(raw)}")
     if isinstance(raw, str):
         if not _INT_TEXT.fullmatch(raw):
-            raise ValueError(f"amount must be a string of decimal digits, got {raw!r}")
+            raise ValueError(f"amount must be a string of decimal digits, got {show_value(raw)}")
         return int(raw)
     if raw < 0:
         raise ValueError(f"amount must not be negative, got {raw}")
@@ -118,14 +117,14 @@ def parse_share(raw: object) -> Fraction:
     """
     numerator, denominator = _share_ratio(raw)
     if numerator < 0 or numerator > denominator:
-        raise ValueError(f"share {raw!r} is outside [0, 1]")
+        raise ValueError(f"share {show_value(raw)} is outside [0, 1]")
     return Fraction(numerator, denominator)
 
 
 def _share_ratio(raw: object) -> tuple[int, int]:
     # Integers, not Fraction arithmetic: a registry of 100,000 assets holds 200,000 shares.
     if isinstance(raw, bool) or not isinstance(raw, int | str | Fraction):
-        raise ValueError(f"{raw!r} is not an exact share; {_SHARE_FORMS}")
+        raise ValueError(f"{show_value(raw)} is not an exact share; {_SHARE_FORMS}")
     if isinstance(raw, Fraction | int):
         return raw.numerator, raw.denominator
     text = raw.strip()
@@ -133,14 +132,14 @@ def _share_ratio(raw: object) -> tuple[int, int]:
         return int(match[1]), 10_000
     if match := _RATIO_TEXT.fullmatch(text):
         if int(match[2]) == 0:
-            raise ValueError(f"{raw!r} divides by zero")
+            raise ValueError(f"{show_value(raw)} divides by zero")
         return int(match[1]), int(match[2])
     if match := _PERCENT_TEXT.fullmatch(text):
         numerator, denominator = Decimal(match[1]).as_integer_ratio()
         return numerator, denominator * 100
     if _DECIMAL_TEXT.fullmatch(text):
         return Decimal(text).as_integer_ratio()
-    raise ValueError(f"{raw!r} is not an exact share; {_SHARE_FORMS}")
+    raise ValueError(f"{show_value(raw)} is not an exact share; {_SHARE_FORMS}")
 
 
 def exact_sum(values: Iterable[Fraction]) -> Fraction:
@@ -208,10 +207,10 @@ def parse_value(raw: object) -> Fraction:
             raise ZeroDivisionError
     except (TypeError, ValueError, ZeroDivisionError, InvalidOperation, OverflowError):
         raise ValueError(
-            f"value must be a finite non-negative number, got {type(raw).__name__} {raw!r}"
+            f"value must be a finite non-negative number, got {show_value(raw)}"
         ) from None
     if numerator < 0:
-        raise ValueError(f"value must not be negative, got {raw!r}")
+        raise ValueError(f"value must not be negative, got {show_value(raw)}")
     return Fraction(numerator, denominator)
 
 
@@ -234,10 +233,12 @@ def parse_address(raw: object) -> ChecksumAddress:
             "(YAML reads an unquoted 0x... as an integer)"
         )
     if not isinstance(raw, str) or not _HEX_ADDRESS.fullmatch(raw):
-        raise ValueError(f"{raw!r} is not a 0x-prefixed 20-byte hex address")
+        raise ValueError(f"{show_value(raw)} is not a 0x-prefixed 20-byte hex address")
     checksummed = checksum_hex(raw[2:].lower())
     if raw != checksummed:
-        raise ValueError(f"{raw!r} is not EIP-55 checksummed (checksummed form: {checksummed})")
+        raise ValueError(
+            f"{show_value(raw)} is not EIP-55 checksummed (checksummed form: {checksummed})"
+        )
     if raw == ZERO_ADDRESS:
         raise ValueError("the zero address cannot receive payouts")
     return ChecksumAddress(HexAddress(HexStr(raw)))
@@ -256,7 +257,7 @@ def parse_day(raw: object) -> date:
             return date.fromisoformat(raw)
         except ValueError:
             pass
-    raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
+    raise ValueError(f"{show_value(raw)} is not a date (write YYYY-MM-DD)")
 
 
 Amount = Annotated[TokenAmount, PlainValidator(parse_amount)]

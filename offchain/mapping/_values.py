@@ -41,6 +41,7 @@ from pydantic import (
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import read_document
 from ame_core.exceptions import InputError
+from ame_core.validation import show_value
 from offchain.mapping._errors import format_validation_error
 from offchain.mapping._gc import paused_gc
 from offchain.mapping._types import (
@@ -70,14 +71,14 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 def _event_id(raw: object) -> EventId:
     if not isinstance(raw, str) or not _ID.fullmatch(raw):
         raise ValueError(
-            f"{raw!r} is not an event id (1-256 characters: letters, digits and ._:/@+-)"
+            f"{show_value(raw)} is not an event id (1-256 characters: letters, digits and ._:/@+-)"
         )
     return EventId(raw)
 
 
 def _hex64(raw: object) -> str:
     if not isinstance(raw, str) or not _HEX64.fullmatch(raw):
-        raise ValueError(f"{raw!r} is not a SHA-256 digest (64 lowercase hex digits)")
+        raise ValueError(f"{show_value(raw)} is not a SHA-256 digest (64 lowercase hex digits)")
     return raw
 
 
@@ -312,4 +313,4 @@ def load_values(path: str | Path) -> Values:
     Raises:
         InputError: If the file cannot be read, parsed or validated.
     """
-    return parse_values(read_document(path), source=str(path))
+    return parse_values(read_document(path, unique_keys=True), source=str(path))

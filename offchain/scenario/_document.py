@@ -63,7 +63,7 @@ from pydantic import (
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import read_document
 from ame_core.exceptions import InputError
-from ame_core.validation import error_reason, field_path, format_problems
+from ame_core.validation import error_reason, field_path, format_problems, show_value
 from offchain.attribution.reference.corpora import (
     AdapterRecipe,
     CopyOf,
@@ -140,7 +140,7 @@ _KEYED = frozenset({"shares"})
 def _id(raw: object) -> str:
     if not isinstance(raw, str) or not _ID.fullmatch(raw):
         raise ValueError(
-            f"{raw!r} is not an id (1-256 characters: letters, digits and ._:/@+-, "
+            f"{show_value(raw)} is not an id (1-256 characters: letters, digits and ._:/@+-, "
             "starting with a letter or digit)"
         )
     return raw
@@ -148,36 +148,40 @@ def _id(raw: object) -> str:
 
 def _name(raw: object) -> str:
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 256:
-        raise ValueError(f"{raw!r} is not a name (a non-blank string of at most 256 characters)")
+        raise ValueError(
+            f"{show_value(raw)} is not a name (a non-blank string of at most 256 characters)"
+        )
     if any(ord(c) < 32 for c in raw):
-        raise ValueError(f"{raw!r} is not a name (control characters)")
+        raise ValueError(f"{show_value(raw)} is not a name (control characters)")
     return raw
 
 
 def _words(raw: object, *, slot: bool = False) -> str:
     """Whitespace-separated tokens, normalised to single spaces."""
     if not isinstance(raw, str):
-        raise ValueError(f"must be a string of words, got {type(raw).__name__} {raw!r}")
+        raise ValueError(f"must be a string of words, got {show_value(raw)}")
     tokens = raw.split()
     if not tokens:
-        raise ValueError(f"must hold at least one word, got {raw!r}")
+        raise ValueError(f"must hold at least one word, got {show_value(raw)}")
     special = sorted(_SPECIALS.intersection(tokens))
     if special:
-        raise ValueError(f"{special[0]!r} is a reserved token of the vocabulary, in {raw!r}")
+        raise ValueError(
+            f"{special[0]!r} is a reserved token of the vocabulary, in {show_value(raw)}"
+        )
     slots = sum(token == _SLOT for token in tokens)
     if slot and slots != 1:
-        raise ValueError(f"must hold the word {_SLOT} exactly once, got {raw!r}")
+        raise ValueError(f"must hold the word {_SLOT} exactly once, got {show_value(raw)}")
     if "{" in raw.replace(_SLOT, "") or "}" in raw.replace(_SLOT, ""):
-        raise ValueError(f"braces are allowed only in the word {_SLOT}, got {raw!r}")
+        raise ValueError(f"braces are allowed only in the word {_SLOT}, got {show_value(raw)}")
     if not slot and slots:
-        raise ValueError(f"{_SLOT} is allowed only in prompt templates, got {raw!r}")
+        raise ValueError(f"{_SLOT} is allowed only in prompt templates, got {show_value(raw)}")
     return " ".join(tokens)
 
 
 def _word(raw: object) -> str:
     text = _words(raw)
     if " " in text:
-        raise ValueError(f"must be a single word, got {raw!r}")
+        raise ValueError(f"must be a single word, got {show_value(raw)}")
     return text
 
 
@@ -189,12 +193,11 @@ def _revenue(raw: object) -> int:
     # Money is exact: an integer or a string of digits, never a float.
     if isinstance(raw, bool) or not isinstance(raw, int | str):
         raise ValueError(
-            f"must be an integer amount in base units (a digit string), got "
-            f"{type(raw).__name__} {raw!r}"
+            f"must be an integer amount in base units (a digit string), got {show_value(raw)}"
         )
     if isinstance(raw, str):
         if not raw.isascii() or not raw.isdigit():
-            raise ValueError(f"must be a string of decimal digits, got {raw!r}")
+            raise ValueError(f"must be a string of decimal digits, got {show_value(raw)}")
         raw = int(raw)
     if raw < 0 or raw >= 2**256:
         raise ValueError(f"must be in [0, 2**256), got {raw}")
@@ -209,7 +212,7 @@ def _day(raw: object) -> date:
             return date.fromisoformat(raw)
         except ValueError:
             pass
-    raise ValueError(f"must be a day YYYY-MM-DD, got {raw!r}")
+    raise ValueError(f"must be a day YYYY-MM-DD, got {show_value(raw)}")
 
 
 def _non_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -463,9 +466,9 @@ def _unique_ranking(value: tuple[str, ...]) -> tuple[str, ...]:
 def _share_map(value: dict[str, float]) -> dict[str, float]:
     for key, share in value.items():
         if not 0.0 <= share <= 1.0:
-            raise ValueError(f"share of {key!r} must be in [0, 1], got {share!r}")
+            raise ValueError(f"share of {key!r} must be in [0, 1], got {show_value(share)}")
     if sum(value.values()) > 1.0 + 1e-9:
-        raise ValueError(f"shares sum to {sum(value.values())!r}, over 1")
+        raise ValueError(f"shares sum to {show_value(sum(value.values()))}, over 1")
     return value
 
 
@@ -1013,9 +1016,9 @@ def _problems(err: ValidationError) -> list[tuple[str, str]]:
         if failures is not None:
             # A nested settings model (ModelSettings, TrainSettings) reports its own paths.
             for path, why, value in failures:
-                reason = why.removeprefix("Value error, ")
+                reason = why
                 if not isinstance(value, Mapping | list | tuple):
-                    reason += f", got {value!r}"
+                    reason += f", got {show_value(value)}"
                 out.append((_path_text([*loc, *path[1:]]), reason))
             continue
         out.append((_path_text(loc), error_reason(item)))
@@ -1089,7 +1092,7 @@ def load_scenario(path: str | Path) -> Scenario:
     file = Path(path)
     # Through the guarded parsers: hostile input (deep nesting, 5,000-digit numbers) is
     # an InputError, not a RecursionError or a crash of the interpreter.
-    data = read_document(file, decimals=False)
+    data = read_document(file, decimals=False, unique_keys=True)
     return parse_scenario(data, source=str(file), base_dir=file.parent)
 
 

@@ -265,19 +265,19 @@ def test_transformer_is_causal() -> None:
         (lambda: PipelineSettings(seed=-1), r"^PipelineSettings\.seed: "),
         (
             lambda: PipelineSettings(model={"d_model": -1}),
-            r"^PipelineSettings\.model\.d_model: Input should be greater than 0 \(got -1\)",
+            r"^PipelineSettings\.model\.d_model: must be greater than 0 \(got -1\)",
         ),
         (lambda: ModelSettings(d_model=10, n_heads=4), r"^ModelSettings: .*n_heads=4 must divide"),
         (lambda: TrainSettings(lr=0), r"^TrainSettings\.lr: "),
         (lambda: CorpusSettings(noise_rate=1.5), r"^CorpusSettings\.noise_rate: "),
         (
             lambda: PipelineSettings(epochs=3),  # type: ignore[call-arg]
-            r"^PipelineSettings\.epochs: Extra inputs",
+            r"^PipelineSettings\.epochs: unknown field",
         ),
         (lambda: PipelineSettings(train={"batch_size": "x"}), r"^PipelineSettings\.train\.batch"),
         (
             lambda: PipelineSettings(utility="floored"),  # type: ignore[arg-type]
-            r"^PipelineSettings\.utility: Input should be 'loglik-prefix', 'loglik' or 'loglik-floored' "
+            r"^PipelineSettings\.utility: must be 'loglik-prefix', 'loglik' or 'loglik-floored' "
             r"\(got 'floored'\)",
         ),
     ],

@@ -82,8 +82,9 @@ def test_testnet_script_errors_are_named_and_leave_no_record(
     assert "InputError: no account: " in (err := capsys.readouterr().err)
     assert "$AME_KEYSTORE" in err and "$AME_PRIVATE_KEY" in err
     monkeypatch.setenv("AME_PRIVATE_KEY", anvil.dev_accounts[1].key.hex())
-    assert testnet_script.main(["--rpc", anvil.url, "--operator", "0x123", "-o", str(out)]) == 1
-    assert "InputError: --operator: '0x123' is not an address" in capsys.readouterr().err
+    # A bad address is bad usage, as for every `ame` command: exit 2, the option named.
+    assert testnet_script.main(["--rpc", anvil.url, "--operator", "0x123", "-o", str(out)]) == 2
+    assert "Invalid value for '--operator': '0x123' is not an address" in capsys.readouterr().err
     assert testnet_script.main(["--rpc", "http://127.0.0.1:9", "-o", str(out)]) == 1
     assert "ChainError: cannot reach the node" in capsys.readouterr().err
     assert not out.exists()

@@ -503,9 +503,9 @@ def _wrong_root() -> dict[str, Any]:
         (_set(("values", 1), {"treeIndex": 3}), r"'values\[1\]': expected \{'value'"),
         (
             _set(("values", 2, "treeIndex"), "4"),
-            r"'values\[2\]'\.treeIndex: expected an int, got str",
+            r"'values\[2\]'\.treeIndex: expected an int, got '4'",
         ),
-        (_set(("values", 2, "treeIndex"), True), "expected an int, got bool"),
+        (_set(("values", 2, "treeIndex"), True), "expected an int, got true"),
         (_set(("values", 2, "treeIndex"), 2), "2 is not a leaf; leaves are 3..6"),
         (_set(("values", 2, "treeIndex"), 7), "7 is not a leaf"),
         (

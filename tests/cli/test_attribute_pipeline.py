@@ -98,7 +98,7 @@ def _variant(market: HFMarket, name: str, change: dict[str, object]) -> Path:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"attribution.projection_dim": 0}, "attribution.projection_dim: Input should be greater"),
+        ({"attribution.projection_dim": 0}, "attribution.projection_dim: must be greater"),
         ({"model": "nowhere"}, "model: '"),
         ({"prompts": {"prompt:story": "no slot"}}, "prompts: a template must hold"),
     ],
@@ -129,7 +129,7 @@ def test_an_event_naming_an_unknown_prompt_is_refused_before_any_model_loads(
     log.write_text('{"id": "e1"}\n')
     result = ame("attribute", "--pipeline", market.pipeline, "--events", log, "-o", output)
     assert result.exit_code == 1
-    assert f"{log} line 1: " in result.output and "revenue: Field required" in result.output
+    assert f"{log} line 1: " in result.output and "revenue: required" in result.output
     assert not output.exists()
 
 

@@ -156,9 +156,14 @@ def test_chain_down_stops_the_node_and_later_commands_say_so(tmp_path: Path) -> 
     assert run(state, "chain", "down").stdout == f"no managed chain in {state}\n"
     gone = run(state, "status")
     assert gone.returncode == 1 and gone.stderr.startswith("ChainError: no chain: start one")
+    # The record's own (file) keys, from the camelCase of `--json`.
+    record = {"chain_id": "chainId", "state_file": "stateFile"}
     (state / "chain.json").write_text(
         json.dumps(
-            {**{k: info[k] for k in ("url", "port", "pid", "chain_id", "log", "state_file")}}
+            {
+                k: info[record.get(k, k)]
+                for k in ("url", "port", "pid", "chain_id", "log", "state_file")
+            }
         )
     )
     stale = run(state, "status")

@@ -95,7 +95,12 @@ def test_bad_config_file_names_file_and_field(ame: Ame, tmp_path: Path) -> None:
         fails(ame("status", "--config", config))
         == f"ConfigError: {config}: chain.rcp: unknown field\n"
     )
-    assert fails(ame("status", "--config", tmp_path / "none.toml")) == (
+    # A --config that does not exist is bad usage (exit 2, as a missing input file is);
+    # $AME_CONFIG naming one is the environment's problem (exit 1).
+    assert fails(ame("status", "--config", tmp_path / "none.toml"), code=2) == (
+        f"ConfigError: {tmp_path / 'none.toml'}: config file not found\n"
+    )
+    assert fails(ame("status", env={"AME_CONFIG": str(tmp_path / "none.toml")})) == (
         f"ConfigError: {tmp_path / 'none.toml'}: config file not found\n"
     )
 

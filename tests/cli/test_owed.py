@@ -133,7 +133,8 @@ def test_owed_says_nothing_is_owed_to_an_address_without_a_leaf(
     proof = contributor("proof", NOBODY, "--epoch", 1, "--settlement", settlement)
     assert proof.exit_code == 1 and "no proof: nothing owed in epoch 1" in proof.stderr
     bad = contributor("owed", "0x123", "--settlement", settlement)
-    assert bad.exit_code == 1 and "ADDRESS" in bad.stderr and "0x123" in bad.stderr
+    # An invalid address is bad usage (exit 2), as docs/cli.md says.
+    assert bad.exit_code == 2 and "ADDRESS" in bad.stderr and "0x123" in bad.stderr
     never = contributor("owed", NOBODY, "--epoch", 9, "--settlement", settlement)
     assert never.exit_code == 1 and "epoch 9 was never proposed" in never.stderr
 

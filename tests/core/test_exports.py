@@ -80,3 +80,24 @@ def test_reference_pipeline_exports() -> None:
     ]
     for name in offchain.attribution.reference.__all__:
         assert getattr(offchain.attribution.reference, name) is not None
+
+
+def test_document_and_validation_helpers_exports() -> None:
+    import ame_core.documents
+    import ame_core.validation
+
+    assert ame_core.documents.__all__ == [
+        "MAX_DEPTH",
+        "key_path",
+        "parse_json",
+        "parse_toml",
+        "parse_yaml",
+        "read_document",
+    ]
+    assert ame_core.validation.__all__ == [
+        "error_reason",
+        "field_path",
+        "format_problems",
+        "plain_reason",
+        "show_value",
+    ]

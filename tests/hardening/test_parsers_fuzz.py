@@ -9,7 +9,6 @@ is replaced by arbitrary JSON, so the validators deep inside are reached too.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import sys
@@ -19,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import offchain.scenario
 from ame.config import load_config
 from ame.deployment import read_record
 from ame_chain.keys import account_from_keystore
@@ -39,6 +40,8 @@ from offchain.mapping import (
     parse_registry,
     parse_values,
 )
+from offchain.scenario import REFERENCE_SCENARIO, parse_scenario
+from tests._messages import assert_plain
 from tests.mapping._builders import address, asset_doc, event_doc, registry_doc, values_doc
 
 EXAMPLES = 120
@@ -97,6 +100,7 @@ JSON = st.recursive(
     | st.integers()
     | st.integers(-(10**80), 10**80)
     | st.floats(allow_nan=True, allow_infinity=True)
+    | st.decimals(allow_nan=False, allow_infinity=False)  # non-integers as parse_json reads them
     | st.text(max_size=12),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
@@ -135,8 +139,11 @@ def mutated(draw: st.DrawFn, valid: dict[str, Any]) -> Any:
 
 
 def _only_ame_errors(parse: Callable[[Any], object], data: Any) -> None:
-    with contextlib.suppress(AmeError):
+    """Only AmeErrors escape, and their messages are plain (no pydantic wording, no repr)."""
+    try:
         parse(data)
+    except AmeError as err:
+        assert_plain(str(err))
 
 
 REGISTRY = registry_doc(
@@ -261,3 +268,13 @@ def test_config_loader_fuzz(files: Path, lines: list[str], raw: bytes) -> None:
     for content in ("\n".join(lines).encode(), raw):
         path.write_bytes(content)
         _only_ame_errors(lambda p: load_config(p, env={}), path)
+
+
+SCENARIO_DIR = Path(offchain.scenario.__file__).parent
+SCENARIO = yaml.safe_load((SCENARIO_DIR / REFERENCE_SCENARIO).read_text())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=mutated(SCENARIO))
+def test_scenario_parser_fuzz(data: Any) -> None:
+    _only_ame_errors(lambda d: parse_scenario(d, base_dir=SCENARIO_DIR / "data"), data)

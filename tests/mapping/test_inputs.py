@@ -44,7 +44,7 @@ def test_values_digest_ignores_order_and_notation() -> None:
         (
             ("events", 0, "revenue"),
             10.5,
-            r"event 'e1' \(events\[0\]\): revenue: amount must be an integer or a string of digits, got float 10\.5",
+            r"event 'e1' \(events\[0\]\): revenue: amount must be an integer or a string of digits, got 10\.5",
         ),
         (("events", 0, "revenue"), True, r"event 'e1' \(events\[0\]\): revenue: amount must be"),
         (
@@ -55,12 +55,12 @@ def test_values_digest_ignores_order_and_notation() -> None:
         (
             ("events", 1, "commercial"),
             "no",
-            r"event 'e2' \(events\[1\]\): commercial: Input should be a valid boolean",
+            r"event 'e2' \(events\[1\]\): commercial: must be a valid boolean",
         ),
         (("events", 1, "id"), "e1", r"event 'e1' \(events\[1\]\): id: already events\[0\]"),
         (("events", 1, "id"), "", r"event at events\[1\] \(no id\): id: '' is not an event id"),
-        (("epoch",), -1, r"epoch: Input should be greater than or equal to 0"),
-        (("format",), "ame.values/2", r"format: Input should be 'ame.values/1'"),
+        (("epoch",), -1, r"epoch: must be greater than or equal to 0"),
+        (("format",), "ame.values/2", r"format: must be 'ame.values/1'"),
         (
             ("scenario",),
             {"id": "s", "sha256": "xyz"},
@@ -88,7 +88,7 @@ def test_malformed_values_name_the_event_and_field(
 def test_missing_event_field_is_named() -> None:
     doc = good()
     del doc["events"][0]["date"]
-    with pytest.raises(InputError, match=r"event 'e1' \(events\[0\]\): date: Field required"):
+    with pytest.raises(InputError, match=r"event 'e1' \(events\[0\]\): date: required"):
         parse_values(doc)
 
 
@@ -102,7 +102,7 @@ def test_policy_defaults_merge_and_refusals() -> None:
     ):
         parse_policy({"min_payout": 0})
     with pytest.raises(
-        InputError, match="withheld: Input should be 'escrow' or 'redistribute', got 'burn'"
+        InputError, match="withheld: must be 'escrow' or 'redistribute', got 'burn'"
     ):
         parse_policy({"withheld": "burn"})
     with pytest.raises(InputError, match=r"uses\['song'\]"):

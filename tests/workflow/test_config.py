@@ -61,7 +61,7 @@ def test_config_path_from_the_environment(tmp_path: Path) -> None:
         (
             "[deploy]\nchallenge_window = 0\n",
             {},
-            "ame.toml: deploy.challenge_window: Input should be greater than or equal to 1",
+            "ame.toml: deploy.challenge_window: must be greater than or equal to 1",
         ),
         (
             "[deploy]\noperator_bond = 1.5\n",

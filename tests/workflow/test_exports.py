@@ -71,5 +71,5 @@ def test_workflow_exports() -> None:
 
 
 def test_cli_exports() -> None:
-    assert ame.cli.__all__ == ["EXIT_AUDIT_MISMATCH", "EXIT_ERROR", "CliEnv", "main"]
-    assert (ame.cli.EXIT_ERROR, ame.cli.EXIT_AUDIT_MISMATCH) == (1, 3)
+    assert ame.cli.__all__ == ["EXIT_AUDIT_MISMATCH", "EXIT_ERROR", "EXIT_USAGE", "CliEnv", "main"]
+    assert (ame.cli.EXIT_ERROR, ame.cli.EXIT_USAGE, ame.cli.EXIT_AUDIT_MISMATCH) == (1, 2, 3)

@@ -15,7 +15,6 @@ output ``text`` is the one that earned the money: it is scored, never regenerate
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
 
+from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from ame_core.validation import error_reason, field_path, format_problems
 
@@ -99,10 +99,9 @@ def parse_events(lines: Iterable[str], *, source: str = "<events>") -> list[HFEv
         if not raw.strip():
             continue
         where = f"{source} line {number}"
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{where}: not JSON ({err.msg} at column {err.colno})") from None
+        # The guarded parser: a deeply nested line is an InputError, not a crash, and a
+        # key given twice is refused rather than the last one kept.
+        data = parse_json(raw, source=where, decimals=False, unique_keys=True)
         if not isinstance(data, dict):
             raise InputError(f"{where}: expected a JSON object, got {type(data).__name__}")
         try:

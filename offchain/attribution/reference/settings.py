@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from ame_core.exceptions import InputError
-from ame_core.validation import field_path
+from ame_core.validation import field_path, plain_reason, show_value
 from offchain.attribution.utilities import UTILITIES, Utility
 
 __all__ = [
@@ -64,7 +64,7 @@ def _failures(model: str, err: ValidationError) -> list[Failure]:
         if inner is not None:
             out.extend(((*loc, *path[1:]), msg, value) for path, msg, value in inner)
         else:
-            out.append((loc, item["msg"], item.get("input")))
+            out.append((loc, plain_reason(item["msg"], item["type"]), item.get("input")))
     return out
 
 
@@ -80,7 +80,8 @@ class _Settings(BaseModel):
             failures = _failures(type(self).__name__, err)
             error = InputError(
                 "; ".join(
-                    f"{field_path(path)}: {why} (got {value!r})" for path, why, value in failures
+                    f"{field_path(path)}: {why} (got {show_value(value)})"
+                    for path, why, value in failures
                 )
             )
             setattr(error, _FAILURES, failures)

@@ -333,14 +333,14 @@ def test_events_load_from_jsonl(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"revenue": -1}, "line 2: revenue: Input should be greater than or equal to 0"),
+        ({"revenue": -1}, "line 2: revenue: must be greater than or equal to 0"),
         ({"revenue": 1.5}, "line 2: revenue: expected an int of wei"),
         ({"revenue": True}, "line 2: revenue: expected an int of wei"),
-        ({"commercial": "yes"}, "line 2: commercial: Input should be a valid boolean"),
-        ({"date": "07/12/2026"}, "line 2: date: Input should be a valid date"),
-        ({"text": ""}, "line 2: text: String should have at least 1 character"),
-        ({"id": None}, "line 2: id: Input should be a valid string"),
-        ({"extra": 1}, "line 2: extra: Extra inputs are not permitted"),
+        ({"commercial": "yes"}, "line 2: commercial: must be a valid boolean"),
+        ({"date": "07/12/2026"}, "line 2: date: must be a valid date"),
+        ({"text": ""}, "line 2: text: must have at least 1 character"),
+        ({"id": None}, "line 2: id: must be a valid string"),
+        ({"extra": 1}, "line 2: extra: unknown field"),
         ({"id": "e1"}, "line 2: id: 'e1' repeats line 1"),
     ],
 )
@@ -351,14 +351,18 @@ def test_a_bad_event_line_names_the_line_and_field(change: dict[str, Any], messa
 
 
 def test_a_line_that_is_not_an_object_or_json_is_named() -> None:
-    with pytest.raises(InputError, match=r"^log line 1: not JSON"):
+    with pytest.raises(InputError, match=r"^log line 1: not valid JSON: Expecting"):
         parse_events(["{"], source="log")
+    with pytest.raises(InputError, match=r"^log line 1: not valid JSON: duplicate key 'id' at id"):
+        parse_events([json.dumps(GOOD)[:-1] + ', "id": "e9"}'], source="log")
+    with pytest.raises(InputError, match=r"^log line 1: not valid JSON: nested too deeply"):
+        parse_events(["[" * 100_000 + "]" * 100_000], source="log")
     with pytest.raises(InputError, match=r"^log line 1: expected a JSON object, got list"):
         parse_events(["[]"], source="log")
     with pytest.raises(InputError, match=r"^log: no events"):
         parse_events(["", " "], source="log")
     missing = {k: v for k, v in GOOD.items() if k != "revenue"}
-    with pytest.raises(InputError, match=r"^log line 1: revenue: Field required"):
+    with pytest.raises(InputError, match=r"^log line 1: revenue: required"):
         parse_events([json.dumps(missing)], source="log")
 
 

@@ -120,7 +120,7 @@ def test_with_pipeline_merges_the_block_and_changes_the_digest() -> None:
     assert floored.settings().utility == "loglik-floored" != scenario.settings().utility
     assert floored.digest() != scenario.digest()
     with pytest.raises(
-        InputError, match=r"pipeline\.utility: Input should be 'loglik-prefix', 'loglik' or"
+        InputError, match=r"pipeline\.utility: must be 'loglik-prefix', 'loglik' or"
     ):
         with_pipeline(scenario, {"utility": "floored"})
 
