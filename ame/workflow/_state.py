@@ -208,18 +208,27 @@ class StateStore:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         retired: list[str] = []
         geneses = dict(self._deployment_geneses(chain_id))
+        addresses = self._addresses(chain_id)
+        stale: list[tuple[str, str | None]] = []
+        for address in addresses:
+            genesis = geneses.get(address)
+            if genesis is not None:  # the deployment says which chain it is on
+                if genesis.lower() != genesis_hash:
+                    stale.append((address, genesis))
+            elif row is not None and row[0] != genesis_hash:  # only the recorded genesis tells
+                stale.append((address, row[0]))
+        # Written only when something changes, and the genesis only once the state holds
+        # rows of this chain id: a command that then fails (a node lying about its chain
+        # id, say) leaves the state as it found it.
+        remember = (row is None and bool(addresses)) or (row is not None and row[0] != genesis_hash)
+        if not (stale or remember):
+            return retired
         with self._transaction() as db:
-            for address in self._addresses(chain_id):
-                genesis = geneses.get(address)
-                if genesis is not None:  # the deployment says which chain it is on
-                    stale = genesis.lower() != genesis_hash
-                else:  # only the chain id's recorded genesis tells
-                    stale = row is not None and row[0] != genesis_hash
-                    genesis = row[0] if row is not None else None
-                if stale:
-                    reason = f"chain {chain_id} has genesis {genesis_hash}, not {genesis}"
-                    retired += self._retire(db, chain_id, address, reason)
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, genesis_hash))
+            for address, genesis in stale:
+                reason = f"chain {chain_id} has genesis {genesis_hash}, not {genesis}"
+                retired += self._retire(db, chain_id, address, reason)
+            if remember:
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, genesis_hash))
         return retired
 
     def _addresses(self, chain_id: int) -> list[str]:

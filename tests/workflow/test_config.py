@@ -86,8 +86,8 @@ def test_config_path_from_the_environment(tmp_path: Path) -> None:
         (
             "",
             {"AME_ATTRIBUTION_WORKERS": "0"},
-            "$AME_ATTRIBUTION_WORKERS (attribution.workers): Input should be greater than or "
-            "equal to 1",
+            "$AME_ATTRIBUTION_WORKERS (attribution.workers): must be greater than or equal to "
+            "1, got '0'",
         ),
         ("chain = 1\n", {}, "ame.toml: chain: must be a [chain] table"),
         ("[chain\n", {}, "ame.toml: not valid TOML"),
