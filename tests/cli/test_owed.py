@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,16 @@ def test_the_readme_read_only_commands_run_as_written_from_an_empty_directory(
     assert shown[3].startswith("owed 0.2 ETH in epoch 1, claimable after ")
     assert json.loads(outputs[1])["leaf"]["index"] == 2
     assert sorted(p.name for p in empty.iterdir()) == ["report.html"]  # and no state
+    # Every line of the sample is a line the command prints, dates and times left aside.
+    assert [undated(line) for line in shown] == [undated(line) for line in sample.splitlines()]
+
+
+def undated(line: str) -> str:
+    """``line`` with its UTC dates and times left as placeholders and its spacing collapsed
+    (a table's columns widen with the time left)."""
+    line = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "<date>", line)
+    line = re.sub(r"\bin(?: \d+[dhms])+", "in <time>", line)
+    return " ".join(line.split())
 
 
 def test_claim_with_nothing_claimable_yet_says_what_is_owed_and_when(
