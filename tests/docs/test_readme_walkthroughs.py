@@ -139,14 +139,27 @@ def newcomer_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
+def checkout_entries() -> set[str]:
+    """The top-level names a fresh clone has: git's tracked files, and ``node_modules``.
+
+    Not whatever else lies in this checkout (a ``values.json``, ``.ame`` or ``ame.toml``
+    left by a developer's own walkthrough), which a newcomer's clone does not have and
+    which the commands would otherwise read, or write through a link.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    return {path.split("/", 1)[0] for path in listed.split("\0") if path} | {"node_modules"}
+
+
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
-    """A fresh directory holding the checkout's top-level files, as a newcomer's clone."""
+    """A fresh directory holding the checkout's tracked top-level files, as a newcomer's clone."""
     work = tmp_path / "clone"
     work.mkdir()
-    for entry in ROOT.iterdir():
-        if entry.name not in {".git", ".ame", ".venv"} and not entry.name.startswith("."):
-            (work / entry.name).symlink_to(entry)
+    for name in sorted(checkout_entries()):
+        if (ROOT / name).exists():
+            (work / name).symlink_to(ROOT / name)
     return work
 
 
