@@ -227,7 +227,9 @@ def test_the_readme_read_only_commands_run_as_written_from_an_empty_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lines = readme_block("## For contributors and auditors: read-only, no key")
-    export, commands = lines[0], lines[1:]
+    export, address, written = lines[0], lines[1], lines[2:]
+    name, value = address.split("=", 1)
+    commands = [command.replace(f"${name}", value) for command in written]  # as the shell does
     pairs = [pair.split("=", 1) for pair in shlex.split(export)[1:]]
     env: dict[str, str | None] = {name: value for name, value in pairs}
     assert set(env) == {"AME_RPC_URL", "AME_SETTLEMENT"}

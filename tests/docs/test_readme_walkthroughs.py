@@ -42,9 +42,13 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 WALKTHROUGH = "## Walkthrough: embedded chain, local Anvil, a testnet"
 OPERATOR_WORKFLOW = "## The operator workflow"
+READ_ONLY = "## For contributors and auditors: read-only, no key"
+READ_ONLY_SETTINGS = {"AME_RPC_URL", "AME_SETTLEMENT", "ADDRESS"}
+ALICE = "0xBcd4042DE499D14e55001CcbB24a551F3b954096"  # paid for geo in reference.registry.yaml
 TESTNET_CHAIN_ID = 11155111  # Sepolia's
 TESTNET_SETTINGS = {"AME_RPC_URL", "AME_KEYSTORE", "AME_KEYSTORE_PASSWORD", "AME_PUBLISH_BASE_URI"}
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_ASSIGNMENT = re.compile(r"[A-Z_][A-Z0-9_]*=\S*")
 
 
 def section(heading: str) -> str:
@@ -78,15 +82,26 @@ def commands(block: str) -> list[str]:
 
 
 def settings(block: list[str]) -> dict[str, str]:
-    """The variables a block of ``export NAME=VALUE`` lines sets (it must hold nothing else)."""
+    """The variables a block of ``[export] NAME=VALUE ...`` lines sets (it must hold nothing else)."""
     found: dict[str, str] = {}
     for line in block:
         words = shlex.split(line, comments=True)
-        assert words[0] == "export" and len(words) > 1, f"not a settings line: {line!r}"
-        for word in words[1:]:
+        assigned = words[1:] if words[0] == "export" else words
+        assert assigned and all(_ASSIGNMENT.fullmatch(w) for w in assigned), (
+            f"not a settings line: {line!r}"
+        )
+        for word in assigned:
             name, value = word.split("=", 1)
             found[name] = value
     return found
+
+
+def split_settings(block: list[str]) -> tuple[dict[str, str], list[str]]:
+    """A block's leading settings lines (see :func:`settings`) and the commands after them."""
+    count = 0
+    while count < len(block) and _ASSIGNMENT.match(shlex.split(block[count], comments=True)[-1]):
+        count += 1
+    return settings(block[:count]), block[count:]
 
 
 @dataclass
@@ -228,6 +243,9 @@ class Walkthroughs:
         deploy_and_settle: Step 3 from the deployment to the settled, audited epoch.
         pay: Step 3 after the challenge window: finalise, claim, withdraw.
         operator_workflow: "The operator workflow", on a new managed Anvil.
+        read_only_settings: The read-only section's settings: node, contract, address.
+        read_only: Its commands, run from an empty directory.
+        owed_sample: The ``ame owed`` output the README prints after them.
     """
 
     local: list[str]
@@ -236,6 +254,9 @@ class Walkthroughs:
     deploy_and_settle: list[str]
     pay: list[str]
     operator_workflow: list[str]
+    read_only_settings: dict[str, str]
+    read_only: list[str]
+    owed_sample: list[str]
 
 
 def walkthroughs() -> Walkthroughs:
@@ -244,9 +265,35 @@ def walkthroughs() -> Walkthroughs:
     (local,) = sh_blocks(step(walkthrough, 2))
     setup, make_keystore, deploy_and_settle, pay = sh_blocks(step(walkthrough, 3))
     (operator_workflow,) = sh_blocks(section(OPERATOR_WORKFLOW))
+    read_only = section(READ_ONLY)
+    (contributor,) = sh_blocks(read_only)
+    read_only_settings, read_only_commands = split_settings(contributor)
+    sample = re.findall(r"\n```\n(owed to .*?)\n```", read_only, flags=re.DOTALL)
+    assert len(sample) == 1, "the read-only section prints one `ame owed` sample"
     return Walkthroughs(
-        local, settings(setup), make_keystore, deploy_and_settle, pay, operator_workflow
+        local,
+        settings(setup),
+        make_keystore,
+        deploy_and_settle,
+        pay,
+        operator_workflow,
+        read_only_settings,
+        read_only_commands,
+        sample[0].splitlines(),
     )
+
+
+def table_form(line: str) -> str:
+    """``line`` of ``ame owed`` output with what differs between runs as placeholders:
+    addresses (with the names the registry gives them), UTC dates, times left, amounts
+    and the leaf index; spacing collapsed (a table's columns widen with their values)."""
+    line = _ADDRESS.sub("<address>", line)
+    line = re.sub(r"<address> \([^)]*\)", "<address>", line)  # the registry's names, if any
+    line = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "<date>", line)
+    line = re.sub(r"\bin(?: \d+[dhms])+", "in <time>", line)
+    line = re.sub(r"\b\d+(?:\.\d+)? ETH\b", "<amount> ETH", line)
+    line = re.sub(r"(?<=\s)\d+$", "<leaf>", line)
+    return " ".join(line.split())
 
 
 def test_the_readme_walkthroughs_have_the_blocks_the_run_takes() -> None:
@@ -265,6 +312,14 @@ def test_the_readme_walkthroughs_have_the_blocks_the_run_takes() -> None:
     assert blocks.local[0].startswith("ame chain up") and blocks.local[-1] == "ame chain down"
     assert blocks.operator_workflow[0].startswith("ame chain up")
     assert blocks.operator_workflow[-1] == "ame chain down"
+    assert set(blocks.read_only_settings) == READ_ONLY_SETTINGS
+    assert all(c.split()[0] == "ame" for c in blocks.read_only), blocks.read_only
+    assert [table_form(line) for line in blocks.owed_sample] == [
+        "owed to <address> by <address>:",
+        "epoch amount state status claimable from time left claimed leaf",
+        "1 <amount> ETH in challenge window Proposed <date> in <time> no <leaf>",
+        "owed <amount> ETH in epoch 1, claimable after <date> (in <time>), once finalised",
+    ]
 
 
 _WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-.=/0123456789", min_size=1, max_size=8)
@@ -338,6 +393,28 @@ def test_the_readme_walkthroughs_run_as_written_on_anvil_and_a_keystore_only_tes
     # The window's end, as a UTC date, as the README says.
     end = re.search(r"challenge ends\s+(\d+) \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", settled)
     assert end is not None, settled
+    # A contributor, from an empty directory, while epoch 1 is in its challenge window.
+    settlement = deployed.strip().splitlines()[-1].removeprefix("AME_SETTLEMENT=")
+    empty = clone.parent / "contributor"
+    empty.mkdir()
+    contributor = Shell(
+        empty,
+        newcomer_env(
+            {
+                **blocks.read_only_settings,
+                "AME_RPC_URL": testnet.url,
+                "AME_SETTLEMENT": settlement,
+                "ADDRESS": ALICE,
+            }
+        ),
+    )
+    owed, *_ = contributor.run_block(blocks.read_only)
+    assert [table_form(line) for line in owed.splitlines()] == [
+        table_form(line) for line in blocks.owed_sample
+    ]
+    assert owed.startswith(f"owed to {ALICE} (alice) by {settlement}:"), owed
+    assert sorted(p.name for p in empty.iterdir()) == ["report.html"]  # and no state
+
     # As the README says: finalising before the window's end fails, saying how long is left.
     early = shell.run(pay[0], expect=1)
     assert "SettlementChallengeWindowOpen" in early and "by the chain's clock" in early, early
@@ -351,5 +428,5 @@ def test_the_readme_walkthroughs_run_as_written_on_anvil_and_a_keystore_only_tes
     # The operator workflow: a new shell in the same directory, on a new managed Anvil.
     operator = Shell(clone, newcomer_env())
     operator.run_block(blocks.operator_workflow)
-    for command, seconds in anvil.times + shell.times + operator.times:
+    for command, seconds in anvil.times + shell.times + contributor.times + operator.times:
         print(f"{seconds:6.1f} s  {command}")  # with -s: where the time goes
