@@ -1,21 +1,24 @@
 """The README's walkthroughs, run as written: tested documentation that cannot drift.
 
-The ``sh`` blocks of the walkthrough (steps 2 and 3) and of "The operator workflow" are
-taken from README.md by heading and run in order, each command with ``bash -e`` in one
-fresh directory that holds the checkout's files (symlinked) as a newcomer's clone does,
-with this checkout's ``ame`` first on the ``PATH``:
+The ``sh`` blocks of the walkthrough (steps 2 and 3), of "The operator workflow" and of
+the read-only section are taken from README.md by heading and run in order, each command
+with ``bash -e`` in a fresh directory that holds the checkout's tracked files (symlinked)
+as a newcomer's clone does, with this checkout's ``ame`` first on the ``PATH``:
 
 - step 2 and the operator workflow as written: ``ame chain up`` picks a free port and
   every later command finds the chain in ``.ame``;
-- step 3 against an Anvil that looks like Sepolia (chain id 11155111, a block a second),
+- step 3 against an Anvil that looks like Sepolia (chain id 11155111, blocks on a clock),
   signed only by the keystore the README's own command makes, with ``.ame/published``
-  served by ``python -m http.server`` on 127.0.0.1. The README's settings block (the
-  ``export`` lines) names the variables; the test gives them this node's values.
+  served by ``python -m http.server`` on 127.0.0.1;
+- the read-only section from an empty directory, against step 3's contract while its
+  epoch is in the challenge window, the moment the README's ``ame owed`` sample shows.
 
-A testnet has no dev account and no ``ame chain advance``: what a newcomer does outside
-the shell there (a faucet funds the keystore's address; an hour passes) the test does
-between two blocks through the two hooks marked TEST-ONLY below (``*_hook_test_only``), never by editing a
-command of the README.
+A section's settings (its leading ``export NAME=...`` or ``NAME=...`` lines: a node, a
+password, an address) are the reader's to fill in; the test checks their names and gives
+them its own values. A testnet has no dev account and no ``ame chain advance``: what a
+newcomer does outside the shell there (a faucet funds the keystore's address; an hour
+passes) the test does between two blocks through the two hooks marked TEST-ONLY below
+(``*_hook_test_only``), never by editing a command of the README.
 """
 
 from __future__ import annotations
