@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -227,7 +228,9 @@ def test_the_readme_read_only_commands_run_as_written_from_an_empty_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lines = readme_block("## For contributors and auditors: read-only, no key")
-    export, commands = lines[0], lines[1:]
+    export, address, written = lines[0], lines[1], lines[2:]
+    name, value = address.split("=", 1)
+    commands = [command.replace(f"${name}", value) for command in written]  # as the shell does
     pairs = [pair.split("=", 1) for pair in shlex.split(export)[1:]]
     env: dict[str, str | None] = {name: value for name, value in pairs}
     assert set(env) == {"AME_RPC_URL", "AME_SETTLEMENT"}
@@ -258,6 +261,16 @@ def test_the_readme_read_only_commands_run_as_written_from_an_empty_directory(
     assert shown[3].startswith("owed 0.2 ETH in epoch 1, claimable after ")
     assert json.loads(outputs[1])["leaf"]["index"] == 2
     assert sorted(p.name for p in empty.iterdir()) == ["report.html"]  # and no state
+    # Every line of the sample is a line the command prints, dates and times left aside.
+    assert [undated(line) for line in shown] == [undated(line) for line in sample.splitlines()]
+
+
+def undated(line: str) -> str:
+    """``line`` with its UTC dates and times left as placeholders and its spacing collapsed
+    (a table's columns widen with the time left)."""
+    line = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "<date>", line)
+    line = re.sub(r"\bin(?: \d+[dhms])+", "in <time>", line)
+    return " ".join(line.split())
 
 
 def test_claim_with_nothing_claimable_yet_says_what_is_owed_and_when(
