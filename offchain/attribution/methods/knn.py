@@ -48,7 +48,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial.distance import cdist
 
 from ame_core.exceptions import InputError
 from offchain.attribution._validation import check_choice, check_players, check_positive_int
@@ -117,6 +116,10 @@ def knn_shapley(
     ids = tuple(range(n)) if players is None else check_players(players)
     if len(ids) != n:
         raise InputError(f"players names {len(ids)} points but x_train has {n} rows")
+
+    # Imported here: scipy.spatial costs ~0.4 s, which every `ame` command paid for
+    # importing the attribution package.
+    from scipy.spatial.distance import cdist
 
     # Step j (0-based) of the recursion divides by max(K, j + 1); the last by max(K, N).
     divisors = np.maximum(k, np.arange(1, n + 1)).astype(np.float64)
