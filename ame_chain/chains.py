@@ -29,6 +29,7 @@ import functools
 import itertools
 import os
 import re
+import shutil
 import signal
 import socket
 import tempfile
@@ -542,7 +543,8 @@ class AnvilChain(DevChain):
     Args:
         port: Port to bind on 127.0.0.1; a free one by default.
         chain_id: The chain id Anvil reports.
-        log_dir: Where ``anvil-<port>.log`` is kept; a temporary directory by default.
+        log_dir: Where ``anvil-<port>.log`` is kept; by default a temporary directory,
+            removed on :meth:`close` (kept when Anvil fails to start: the error names the log).
         startup_timeout: Seconds to wait for the node to answer.
         binary: The Anvil executable; see :func:`anvil_binary`.
 
@@ -559,8 +561,10 @@ class AnvilChain(DevChain):
         startup_timeout: float = 30.0,
         binary: Path | None = None,
     ) -> None:
+        directory = log_dir if log_dir is not None else Path(tempfile.mkdtemp(prefix="ame-anvil-"))
+        self._owned_log_dir = None if log_dir is not None else directory
         node = AnvilProcess.start(
-            log_dir=log_dir or Path(tempfile.mkdtemp(prefix="ame-anvil-")),
+            log_dir=directory,
             port=port,
             chain_id=chain_id,
             binary=binary,
@@ -579,6 +583,8 @@ class AnvilChain(DevChain):
     def close(self) -> None:
         # Stopping is idempotent: a node already gone, or a reused process id, is left alone.
         self.node.stop()
+        if self._owned_log_dir is not None:
+            shutil.rmtree(self._owned_log_dir, ignore_errors=True)
 
 
 class RpcChain(Chain):

@@ -92,6 +92,20 @@ def test_anvil_chain_has_the_dev_chain_accounts_and_close_stops_the_node(
 
 
 @pytest.mark.anvil
+def test_anvil_chain_removes_the_temporary_log_directory_it_made_and_keeps_a_given_one(
+    tmp_path: Path,
+) -> None:
+    made = AnvilChain()
+    log_dir = made.log_path.parent
+    assert log_dir.is_dir() and log_dir.name.startswith("ame-anvil-")
+    made.close()
+    assert not log_dir.exists()  # one leaked directory per chain piled up in /tmp before
+    given = AnvilChain(log_dir=tmp_path)
+    given.close()
+    assert given.log_path.is_file()
+
+
+@pytest.mark.anvil
 def test_stop_leaves_a_process_that_reused_the_recorded_id_alone(tmp_path: Path) -> None:
     node = AnvilProcess.start(log_dir=tmp_path)
     node.stop()
