@@ -3,7 +3,10 @@
 The ``sh`` blocks of the walkthrough (steps 2 and 3), of "The operator workflow" and of
 the read-only section are taken from README.md by heading and run in order, each command
 with ``bash -e`` in a fresh directory that holds the checkout's tracked files (symlinked)
-as a newcomer's clone does, with this checkout's ``ame`` first on the ``PATH``:
+as a newcomer's clone does, with this checkout's ``ame`` first on the ``PATH`` (run by a
+fork server, :mod:`tests._ame_zygote`, that imports ``ame`` once: each command keeps its
+own arguments, directory, environment, streams and exit status, and the thirty-odd
+commands skip Python's start-up):
 
 - step 2 and the operator workflow as written: ``ame chain up`` picks a free port and
   every later command finds the chain in ``.ame``;
@@ -39,6 +42,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from ame_chain.chains import AnvilProcess
+from tests._ame_zygote import ame_fork_server
 from tests.cli.conftest import CLEAN_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,7 +139,7 @@ class Shell:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=1200,  # a hang guard: a shared CI machine under load is slow, not hung
         )
         self.times.append((command, time.monotonic() - start))
         assert done.returncode == expect, (
@@ -149,10 +153,19 @@ class Shell:
         return [self.run(command) for command in block]
 
 
-def newcomer_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a shell in this checkout's venv, with no ``AME_*`` settings."""
+def newcomer_env(
+    extra: dict[str, str] | None = None, *, ame_bin: Path | None = None
+) -> dict[str, str]:
+    """The environment of a shell in this checkout's venv, with no ``AME_*`` settings.
+
+    Args:
+        extra: Settings added on top.
+        ame_bin: A directory whose ``ame`` goes first on the ``PATH`` (the fork server's).
+    """
     env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if ame_bin is not None:
+        env["PATH"] = f"{ame_bin}{os.pathsep}{env['PATH']}"
     env["PYTHONPATH"] = str(ROOT)  # this checkout's code, not an installed copy's
     return {**env, **(extra or {})}
 
@@ -179,6 +192,18 @@ def clone(tmp_path: Path) -> Path:
         if (ROOT / name).exists():
             (work / name).symlink_to(ROOT / name)
     return work
+
+
+@pytest.fixture
+def ame_bin(tmp_path: Path) -> Iterator[Path]:
+    """A directory whose ``ame`` runs each command in a fork of one process that imported
+    ``ame`` once (:mod:`tests._ame_zygote`): the command's arguments, directory,
+    environment, streams and exit status are its own; some thirty commands skip Python's
+    start-up."""
+    server_dir = tmp_path / "ame-fork-server"
+    server_dir.mkdir()
+    with ame_fork_server(server_dir, env=newcomer_env()) as bin_dir:
+        yield bin_dir
 
 
 @pytest.fixture
@@ -353,12 +378,12 @@ def test_commands_joins_continued_lines_and_drops_blank_and_comment_lines(
 @pytest.mark.anvil
 @pytest.mark.slow
 def test_the_readme_walkthroughs_run_as_written_on_anvil_and_a_keystore_only_testnet(
-    clone: Path, testnet: AnvilProcess, file_host: str
+    clone: Path, testnet: AnvilProcess, file_host: str, ame_bin: Path
 ) -> None:
     blocks = walkthroughs()
 
     # Step 2: the managed Anvil, dev accounts, as written.
-    anvil = Shell(clone, newcomer_env())
+    anvil = Shell(clone, newcomer_env(ame_bin=ame_bin))
     anvil.run_block(blocks.local)
     assert (clone / "values.json").is_file() and (clone / "report.html").is_file()
 
@@ -374,7 +399,8 @@ def test_the_readme_walkthroughs_run_as_written_on_anvil_and_a_keystore_only_tes
                 "AME_RPC_URL": testnet.url,
                 "AME_KEYSTORE_PASSWORD": password,
                 "AME_PUBLISH_BASE_URI": file_host,
-            }
+            },
+            ame_bin=ame_bin,
         ),
     )
     (made,) = shell.run_block(blocks.make_keystore)
@@ -408,7 +434,8 @@ def test_the_readme_walkthroughs_run_as_written_on_anvil_and_a_keystore_only_tes
                 "AME_RPC_URL": testnet.url,
                 "AME_SETTLEMENT": settlement,
                 "ADDRESS": ALICE,
-            }
+            },
+            ame_bin=ame_bin,
         ),
     )
     owed, *_ = contributor.run_block(blocks.read_only)
@@ -429,7 +456,7 @@ def test_the_readme_walkthroughs_run_as_written_on_anvil_and_a_keystore_only_tes
     assert re.search(r"withdrawn\s+100000000000000000\n", withdrawn), withdrawn
 
     # The operator workflow: a new shell in the same directory, on a new managed Anvil.
-    operator = Shell(clone, newcomer_env())
+    operator = Shell(clone, newcomer_env(ame_bin=ame_bin))
     operator.run_block(blocks.operator_workflow)
     for command, seconds in anvil.times + shell.times + contributor.times + operator.times:
         print(f"{seconds:6.1f} s  {command}")  # with -s: where the time goes
