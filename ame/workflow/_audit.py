@@ -14,7 +14,9 @@ The procedure (``docs/audit.md``), each step naming what it finds wrong as a
    **Attribution record** (when the manifest names one): it has the SHA-256 the
    manifest records; every event's stage and within-stage split, recomputed exactly
    from its published worths, gives the values' amounts; its asset content hashes are
-   the registry's.
+   the registry's. **Utilities** (layer 2, ``recompute=``): the record's pipeline rerun
+   on a seeded sample of events, every worth within tolerance
+   (:mod:`ame.workflow._recompute`).
 4. **Tree**: the leaves build the root for (chain id, contract, epoch); ``leafCount`` and
    ``pool`` match; ``Σ leaves == pool``; every proof verifies; the contract hashes a leaf
    the same way; no fault the contract's fraud rules accept.

@@ -349,24 +349,29 @@ def _rerun(
     units: dict[str, list[float]] = {"worths": [], "given": []}
     deadline = time.monotonic() + request.time_limit
     done: list[str] = []
-    for number, record in enumerate(records):
-        if time.monotonic() > deadline:
-            raise _RerunError(
-                f"the time limit of {request.time_limit:g} s passed after {number} of "
-                f"{len(records)} events"
-            )
-        if not request.rerunner.loaded(record.id):
-            continue  # its finding is already out
-        where = f"recompute.events[{record.id}]"
-        try:
-            again = request.rerunner.rerun(record, max_extra=MAX_EXTRA_WORTHS)
-        except AmeError as err:
-            out.findings.append(Finding(where, "a rerun of the event", f"{RECOMPUTE_FAILED}{err}"))
-            continue
-        _compare(record, again, header.precision, tolerance, where, units, out)
-        done.append(record.id)
-    out.recomputed = tuple(done)
-    out.drift = {k: Drift(k, tolerance, regime, tuple(sorted(v))) for k, v in units.items()}
+    try:
+        for number, record in enumerate(records):
+            if time.monotonic() > deadline:
+                raise _RerunError(
+                    f"the time limit of {request.time_limit:g} s passed after {number} of "
+                    f"{len(records)} events"
+                )
+            if not request.rerunner.loaded(record.id):
+                continue  # its finding is already out
+            where = f"recompute.events[{record.id}]"
+            try:
+                again = request.rerunner.rerun(record, max_extra=MAX_EXTRA_WORTHS)
+            except AmeError as err:
+                out.findings.append(
+                    Finding(where, "a rerun of the event", f"{RECOMPUTE_FAILED}{err}")
+                )
+                continue
+            _compare(record, again, header.precision, tolerance, where, units, out)
+            done.append(record.id)
+    finally:
+        # What was compared before a limit or a failure is reported with it.
+        out.recomputed = tuple(done)
+        out.drift = {k: Drift(k, tolerance, regime, tuple(sorted(v))) for k, v in units.items()}
 
 
 def _compare(

@@ -288,3 +288,24 @@ def test_the_audit_runs_layer_2_on_the_published_record_and_reports_its_drift(
     ]
     assert report.complete  # a drift, not a failure to recompute
     assert report.to_json()["recomputed"]["drift"]["worths"]["outside"] == 1
+
+
+@pytest.mark.torch
+def test_a_rerun_past_its_time_limit_is_a_finding_naming_how_far_it_got(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ame.workflow import _recompute
+
+    clock = iter([0.0, 0.0, 100.0])  # the deadline, the first event, then past the limit
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return next(clock, 100.0)
+
+    monkeypatch.setattr(_recompute, "time", Clock)
+    result = _rerun(market, market.record(), time_limit=50)
+    assert result.recomputed == result.sampled[:1] and not result.ok  # what it compared
+    assert result.drift["worths"].units  # and how far those worths drifted
+    (finding,) = result.findings
+    assert finding.found == f"{RECOMPUTE_FAILED}the time limit of 50 s passed after 1 of 3 events"
