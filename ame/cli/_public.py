@@ -10,10 +10,12 @@ from ame.cli._advice import Amounts
 from ame.cli._main import EXIT_AUDIT_MISMATCH, EXIT_ERROR
 from ame.cli._options import ADDRESS, input_options, units_option, with_session
 from ame.cli._output import echo_json, pairs, table
+from ame.cli._recompute import echo_recomputed, recompute_options
 from ame.cli._session import Session
 from ame.workflow import (
     AuditInputs,
     AuditReport,
+    Recompute,
     Workspace,
     audit_epoch,
     challenge_epoch,
@@ -191,6 +193,7 @@ def _relay_hint(ws: Workspace, wanted: list[str] | None) -> str:
 @_EPOCHS
 @input_options
 @_MANIFEST
+@recompute_options
 def audit(
     session: Session,
     epochs: tuple[int, ...],
@@ -199,23 +202,32 @@ def audit(
     policy: Path | None,
     carried: Path | None,
     manifest_uri: str | None,
+    recompute: Recompute | None,
 ) -> None:
     """Recompute and check EPOCHS (default: all) against the chain; exit 3 on any mismatch.
 
     Inputs are read beside the published manifest unless given (one epoch only). Each
     epoch is reported on its own: one that cannot be audited at all (its node answers
     wrongly) is reported as an error and the others still run; the exit code is then 1.
+
+    With --recompute-utilities (one EPOCH), the pipeline is rerun on this machine from
+    assets you load (hashed against the record first) and every published coalition worth
+    of the sampled events compared within the documented tolerance; the drift is shown.
     """
     inputs = AuditInputs(values, registry, policy, carried)
     ws = session.workspace(signing=False)
     chosen = list(epochs) or sorted(ws.client.proposed_headers(ws.from_block))
     if (inputs != AuditInputs() or manifest_uri) and len(chosen) != 1:
         raise click.UsageError("input files and --manifest need exactly one EPOCH")
+    if recompute is not None and len(chosen) != 1:
+        raise click.UsageError("--recompute-utilities needs exactly one EPOCH")
     reports: list[AuditReport] = []
     errors: list[tuple[int, str]] = []
     for epoch in chosen:
         try:
-            reports.append(audit_epoch(ws, epoch, inputs, manifest_uri=manifest_uri))
+            reports.append(
+                audit_epoch(ws, epoch, inputs, manifest_uri=manifest_uri, recompute=recompute)
+            )
         except AmeError as err:
             if len(chosen) == 1:
                 raise
@@ -237,6 +249,7 @@ def audit(
             click.echo(
                 f"epoch {report.epoch} ({report.status}): {verdict}; checked {', '.join(report.checks)}"
             )
+            echo_recomputed(report)
         for epoch, message in errors:
             click.echo(f"epoch {epoch}: not audited: {message}", err=True)
         rows = [

@@ -58,6 +58,7 @@ from ame.workflow._proofs import (
     iter_proofs_json,
 )
 from ame.workflow._publish import FetchPolicy, fetch, keccak_hex
+from ame.workflow._recompute import Drift, Recomputation, Recompute
 from ame.workflow._sender import DurableSender
 from ame.workflow._served import ServedCheck, ServedFile, check_served
 from ame.workflow._settle import MappingInputs, SettleResult, settle_epoch
@@ -79,6 +80,7 @@ __all__ = [
     "ClaimLine",
     "ClaimResult",
     "DevChain",
+    "Drift",
     "DurableSender",
     "EpochKey",
     "EpochProofs",
@@ -94,6 +96,8 @@ __all__ = [
     "OwedEpoch",
     "Progress",
     "PublishedEpoch",
+    "Recomputation",
+    "Recompute",
     "ServedCheck",
     "ServedFile",
     "SettleResult",

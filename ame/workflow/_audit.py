@@ -14,7 +14,9 @@ The procedure (``docs/audit.md``), each step naming what it finds wrong as a
    **Attribution record** (when the manifest names one): it has the SHA-256 the
    manifest records; every event's stage and within-stage split, recomputed exactly
    from its published worths, gives the values' amounts; its asset content hashes are
-   the registry's.
+   the registry's. **Utilities** (layer 2, ``recompute=``): the record's pipeline rerun
+   on a seeded sample of events, every worth within tolerance
+   (:mod:`ame.workflow._recompute`).
 4. **Tree**: the leaves build the root for (chain id, contract, epoch); ``leafCount`` and
    ``pool`` match; ``Σ leaves == pool``; every proof verifies; the contract hashes a leaf
    the same way; no fault the contract's fraud rules accept.
@@ -48,6 +50,7 @@ from typing import Any, Final, TypeVar
 from ame.workflow._epochs import find_header
 from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs, iter_proofs_json
 from ame.workflow._publish import FetchPolicy, fetch, fetch_into, keccak_hex, sibling_uri
+from ame.workflow._recompute import RECOMPUTE_FAILED, Recomputation, Recompute, recompute_record
 from ame.workflow._record import check_record
 from ame.workflow._workspace import Workspace
 from ame_chain.exceptions import ChainError, MerkleError
@@ -132,6 +135,8 @@ class AuditReport:
     mismatches: list[Mismatch] = field(default_factory=list)
     tree_matches: bool = False
     leaves: list[PayoutLeaf] = field(default_factory=list)
+    #: Layer 2, when asked for (``recompute=``): the drift of the recomputed worths.
+    recomputed: Recomputation | None = None
 
     @property
     def ok(self) -> bool:
@@ -172,6 +177,7 @@ class AuditReport:
             "complete": self.complete,
             "checks": self.checks,
             "mismatches": [m.to_json() for m in self.mismatches],
+            **({} if self.recomputed is None else {"recomputed": self.recomputed.to_json()}),
         }
 
 
@@ -189,6 +195,7 @@ def audit_epoch(
     *,
     manifest_uri: str | None = None,
     deadline: float | None = None,
+    recompute: Recompute | None = None,
 ) -> AuditReport:
     """Audit ``epoch``: recompute, rebuild, compare with the chain (see the module docstring).
 
@@ -200,6 +207,8 @@ def audit_epoch(
             caller's own: a local file is read whatever ``ws.fetch_policy`` says).
         deadline: Seconds all the audit's reads may take together; ``ws.fetch_policy``'s
             deadline when None (a challenge shortens it to end within the window).
+        recompute: Layer 2: rerun the pipeline and compare every sampled event's worths
+            (:mod:`ame.workflow._recompute`); None: layer 1 only.
 
     Returns:
         The report; whatever the published documents hold, checks that cannot complete
@@ -230,8 +239,10 @@ def audit_epoch(
         _guarded(
             report,
             "attribution",
-            lambda: _check_attribution(report, manifest, uri, read, parsed or {}),
+            lambda: _check_attribution(report, manifest, uri, read, parsed or {}, recompute),
         )
+    elif recompute is not None:
+        report.fail("recompute", "an attribution record to recompute", "the manifest names none")
     tree = _guarded(report, "tree", lambda: _check_tree(ws, report, header, manifest))
     if tree is not None:
         _guarded(
@@ -358,7 +369,12 @@ def _check_inputs(
 
 
 def _check_attribution(
-    report: AuditReport, manifest: Manifest, uri: str, read: _Reader, parsed: dict[str, Any]
+    report: AuditReport,
+    manifest: Manifest,
+    uri: str,
+    read: _Reader,
+    parsed: dict[str, Any],
+    recompute: Recompute | None = None,
 ) -> None:
     """The published attribution record explains the values exactly (``docs/audit.md``).
 
@@ -366,7 +382,8 @@ def _check_attribution(
     its digest must be the manifest's. Then every event's split is recomputed from its
     table of worths and compared with the values, and every asset's content hash with
     the registry's (:func:`~ame.workflow._record.check_record`), within the audit's
-    deadline: each difference is a mismatch.
+    deadline: each difference is a mismatch. With ``recompute``, layer 2 reruns the
+    pipeline on the same bytes (:func:`~ame.workflow._recompute.recompute_record`).
     """
     assert manifest.attribution is not None  # the caller checks
     report.checks.append("attribution")
@@ -395,6 +412,15 @@ def _check_attribution(
         spool.seek(0)
         for finding in check_record(spool, values, registry, source=where, until=read.until):
             report.add(finding.field, finding.expected, finding.found)
+        if recompute is not None:
+            report.checks.append("utilities")
+            spool.seek(0)
+            report.recomputed = recompute_record(spool, recompute, source=where)
+            for finding in report.recomputed.findings:
+                if finding.found.startswith(RECOMPUTE_FAILED):
+                    report.fail(finding.field, finding.expected, finding.found)
+                else:
+                    report.add(finding.field, finding.expected, finding.found)
 
 
 def _check_carried_chain(

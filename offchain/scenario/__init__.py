@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         scenario_events,
         values_document,
     )
+    from offchain.scenario._rerun import PipelineRerun, Problem
 
 # The pipeline and the attribution import torch; the document does not.
 _LAZY = {
@@ -64,6 +65,8 @@ _LAZY = {
     "reference_pipeline": "_attribution",
     "scenario_events": "_attribution",
     "values_document": "_attribution",
+    "PipelineRerun": "_rerun",
+    "Problem": "_rerun",
 }
 
 __all__ = [
@@ -80,7 +83,9 @@ __all__ = [
     "FactsGenerator",
     "NoisyCopyGenerator",
     "PayeeReference",
+    "PipelineRerun",
     "PipelineSpec",
+    "Problem",
     "PromptSpec",
     "RandomWalkGenerator",
     "Reference",
