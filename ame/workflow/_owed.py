@@ -26,6 +26,7 @@ from typing import Any, Final
 from eth_utils.address import to_checksum_address
 
 from ame.workflow._epochs import find_header, manifest_bytes
+from ame.workflow._proof_shards import INDEX_NAME, read_account_proofs
 from ame.workflow._proofs import EpochProofs
 from ame.workflow._publish import fetch, keccak_hex, sibling_uri
 from ame.workflow._workspace import Workspace
@@ -351,12 +352,21 @@ def _published_proof(
     where = sibling_uri(uri, manifest.proofs.uri)
     entry = None
     try:
-        data = fetch(where, policy=ws.fetch_policy)
-        digest = sha256_hex(data)
-        if digest != manifest.proofs.sha256:
-            reason = f"it hashes to {digest}, not the manifest's {manifest.proofs.sha256}"
+        proofs: EpochProofs | None = None
+        if manifest.proofs.uri == INDEX_NAME:
+            # A large epoch: the index, then only the shard of this account (both checked).
+            proofs = read_account_proofs(
+                where, manifest.proofs.sha256, leaf.account, policy=ws.fetch_policy
+            )
+            reason = "" if proofs is not None else f"the index names no shard of {leaf.account}"
         else:
-            proofs = EpochProofs.parse(data, source=where)
+            data = fetch(where, policy=ws.fetch_policy)
+            digest = sha256_hex(data)
+            if digest != manifest.proofs.sha256:
+                reason = f"it hashes to {digest}, not the manifest's {manifest.proofs.sha256}"
+            else:
+                proofs = EpochProofs.parse(data, source=where)
+        if proofs is not None:
             reason = proofs.verify(leaf.account, header, ws.client.address, ws.client.chain_id)
             entry = proofs.claims.get(leaf.account)
             if not reason and entry is not None and entry.leaf != leaf:
