@@ -1,22 +1,24 @@
-"""A large epoch's proofs in shards by address prefix, and their index (``ame.proofs-index/1``).
+"""A large epoch's proofs in shards of consecutive accounts, and their index (``ame.proofs-index/1``).
 
-One proofs file takes about 1.3 kB a leaf (127.6 MB at 100,000 contributors, some
-1.4 GB at a million): more than a contributor's browser should download to claim one
-leaf. So an epoch of more than :data:`SHARD_THRESHOLD` leaves publishes its proofs as
-shards, as Merkl and Uniswap's distributors serve per-address proofs: the accounts
-whose lower-case hex starts with the same ``prefixLength`` digits share one shard,
-``proofs-<prefix>.json``, an ``ame.proofs/1`` document whose ``claims`` are theirs only
-(its header is the epoch's). ``prefixLength`` is the fewest hex digits that keep the
-average shard at :data:`SHARD_LEAVES` leaves or fewer (2 at 100,000 leaves: 256
-shards of some 390 leaves, 500 kB each; 3 at a million: 4,096 of some 244, 340 kB).
+One proofs file takes about 1.3 kB a leaf (127.6 MB at 100,000 contributors, 1.5 GB
+at a million): more than a contributor's browser should download to claim one leaf. So
+an epoch of more than :data:`SHARD_THRESHOLD` leaves publishes its proofs in shards, as
+Merkl and Uniswap's distributors serve per-address proofs. The accounts, in the order of
+their lower-case hex (their numeric order), are cut into runs of :data:`SHARD_LEAVES`
+(the last may be shorter); run ``k`` is ``proofs-<k>.json`` (``k`` in 5 digits), an
+``ame.proofs/1`` document whose ``claims`` are its accounts' only (its header is the
+epoch's). Runs of equal length keep every shard small however the addresses fall
+(sequential or vanity addresses share their leading digits): some 1.3 MB at 100,000
+leaves and 1.5 MB at a million (98 and 977 shards).
 
-The index, ``proofs-index.json``, carries the epoch's header fields, the prefix length
-and each non-empty shard's name, SHA-256 and leaf count; the manifest's ``proofs`` entry
-names the index and its SHA-256, so the on-chain manifest hash binds the index and the
-index binds every shard. An account whose prefix has no shard in the index has no
-leaf. The form follows from the on-chain ``leafCount`` alone (:func:`sharded`), so a
-reader knows which file to ask for before reading any; an epoch of at most
-:data:`SHARD_THRESHOLD` leaves publishes the one ``proofs.json`` it always did.
+The index, ``proofs-index.json``, carries the epoch's header fields and, per shard in
+order, its first account (lower-case hex), name, SHA-256 and leaf count; an account's
+shard is the last one whose first account is at or below it. The manifest's ``proofs``
+entry names the index and its SHA-256, so the on-chain manifest hash binds the index
+and the index binds every shard. The form follows from the on-chain ``leafCount`` alone
+(:func:`sharded`), so a reader knows which file to ask for before reading any; an
+epoch of at most :data:`SHARD_THRESHOLD` leaves publishes the one ``proofs.json`` it
+always did.
 
 Readers (:func:`read_account_proofs`, the claim page) fetch the index and the one shard
 of their account, each within the fetch limits, check the shard's SHA-256 against the
@@ -26,11 +28,11 @@ checks the index and every shard against the rebuilt tree. See ``docs/manifest.m
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import tempfile
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -65,10 +67,8 @@ __all__ = [
     "ShardEntry",
     "check_proof_shards",
     "iter_shards",
-    "prefix_length",
     "read_account_proofs",
     "shard_name",
-    "shard_prefix",
     "sharded",
     "spool_epoch_proofs",
 ]
@@ -81,8 +81,6 @@ INDEX_NAME: Final = "proofs-index.json"
 SHARD_THRESHOLD: Final = 16_384
 #: The most leaves a shard holds on average (some 1.4 MB at most, 350 kB at a million).
 SHARD_LEAVES: Final = 1_024
-_MAX_PREFIX: Final = 8
-_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
 _INDEX_KEYS: Final = {
     "format",
     "chainId",
@@ -93,10 +91,10 @@ _INDEX_KEYS: Final = {
     "tokenTotal",
     "leafCount",
     "leafEncoding",
-    "prefixLength",
     "shards",
 }
-_SHARD_KEYS: Final = {"uri", "sha256", "leaves"}
+_SHARD_KEYS: Final = {"first", "uri", "sha256", "leaves"}
+_LOWER_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _READ_CHUNK: Final = 1 << 20
 
@@ -106,22 +104,9 @@ def sharded(leaf_count: int) -> bool:
     return leaf_count > SHARD_THRESHOLD
 
 
-def prefix_length(leaf_count: int) -> int:
-    """Hex digits of the shards' prefix: the fewest keeping shards at :data:`SHARD_LEAVES` on average."""
-    digits = 1
-    while 16**digits * SHARD_LEAVES < leaf_count and digits < _MAX_PREFIX:
-        digits += 1
-    return digits
-
-
-def shard_prefix(account: str, length: int) -> str:
-    """The first ``length`` lower-case hex digits of ``account`` (after ``0x``)."""
-    return account[2 : 2 + length].lower()
-
-
-def shard_name(prefix: str) -> str:
-    """The file name of the shard of ``prefix``, beside the manifest."""
-    return f"proofs-{prefix}.json"
+def shard_name(number: int) -> str:
+    """The file name of shard ``number``, beside the manifest."""
+    return f"proofs-{number:05d}.json"
 
 
 @dataclass(frozen=True)
@@ -129,18 +114,21 @@ class ShardEntry:
     """One shard as the index names it.
 
     Attributes:
+        first: Its first account, lower-case hex: it holds the accounts from this one up
+            to the next shard's first.
         uri: Its file name, resolved beside the manifest.
         sha256: SHA-256 of its bytes (hex, no prefix).
         leaves: How many accounts' claims it holds.
     """
 
+    first: str
     uri: str
     sha256: str
     leaves: int
 
     def to_json(self) -> dict[str, Any]:
-        """The entry under the prefix in ``shards``."""
-        return {"uri": self.uri, "sha256": self.sha256, "leaves": self.leaves}
+        """The shard's entry in the index's ``shards``."""
+        return {"first": self.first, "uri": self.uri, "sha256": self.sha256, "leaves": self.leaves}
 
 
 @dataclass(frozen=True)
@@ -148,8 +136,7 @@ class ProofsIndex:
     """The contents of a large epoch's ``ame.proofs-index/1`` document.
 
     Attributes:
-        prefix_length: Hex digits of an account that name its shard.
-        shards: Each non-empty shard by its prefix.
+        shards: Every shard, in the order of their first accounts.
     """
 
     chain_id: int
@@ -159,8 +146,7 @@ class ProofsIndex:
     token: str
     pool: int
     leaf_count: int
-    prefix_length: int
-    shards: Mapping[str, ShardEntry]
+    shards: tuple[ShardEntry, ...]
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document (see ``docs/manifest.md``)."""
@@ -174,8 +160,7 @@ class ProofsIndex:
             "tokenTotal": str(self.pool),
             "leafCount": self.leaf_count,
             "leafEncoding": list(LEAF_ENCODING),
-            "prefixLength": self.prefix_length,
-            "shards": {prefix: entry.to_json() for prefix, entry in self.shards.items()},
+            "shards": [entry.to_json() for entry in self.shards],
         }
 
     def to_json_bytes(self) -> bytes:
@@ -183,8 +168,9 @@ class ProofsIndex:
         return canonical_json(self.to_document())
 
     def shard_of(self, account: str) -> ShardEntry | None:
-        """The shard that holds ``account``'s claim; None when the epoch has none for it."""
-        return self.shards.get(shard_prefix(account, self.prefix_length))
+        """The shard that holds ``account``'s claim if the epoch has one; None before the first."""
+        at = bisect.bisect_right([entry.first for entry in self.shards], account.lower())
+        return self.shards[at - 1] if at else None
 
     @classmethod
     def parse(cls, data: bytes | object, *, source: str = "<proofs index>") -> ProofsIndex:
@@ -209,18 +195,15 @@ class ProofsIndex:
             raise InputError(f"{source}: format: {document['format']!r} is not {INDEX_FORMAT}")
         if document["leafEncoding"] != list(LEAF_ENCODING):
             raise InputError(f"{source}: leafEncoding: not {LEAF_ENCODING}")
-        length = _uint(document["prefixLength"], f"{source}: prefixLength", number=True)
-        if not 1 <= length <= _MAX_PREFIX:
-            raise InputError(f"{source}: prefixLength: {length} is not in 1..{_MAX_PREFIX}")
         shards = document["shards"]
-        if not isinstance(shards, Mapping):
-            raise InputError(f"{source}: shards: not an object of prefix -> shard")
-        parsed: dict[str, ShardEntry] = {}
-        for prefix, entry in shards.items():
-            where = f"{source}: shards[{str(prefix)[:20]!r}]"
-            if not isinstance(prefix, str) or not _PREFIX.match(prefix) or len(prefix) != length:
-                raise InputError(f"{where}: not {length} lower-case hex digits")
-            parsed[prefix] = _shard_entry(entry, where)
+        if not isinstance(shards, list):
+            raise InputError(f"{source}: shards: not a list of shards")
+        parsed = tuple(
+            _shard_entry(entry, f"{source}: shards[{i}]") for i, entry in enumerate(shards)
+        )
+        for i in range(1, len(parsed)):
+            if parsed[i].first <= parsed[i - 1].first:
+                raise InputError(f"{source}: shards[{i}]: first: not after shards[{i - 1}]'s")
         return cls(
             chain_id=_uint(document["chainId"], f"{source}: chainId", number=True),
             settlement=_address(document["settlement"], f"{source}: settlement"),
@@ -229,7 +212,6 @@ class ProofsIndex:
             token=_address(document["token"], f"{source}: token"),
             pool=_uint(document["tokenTotal"], f"{source}: tokenTotal"),
             leaf_count=_uint(document["leafCount"], f"{source}: leafCount", number=True),
-            prefix_length=length,
             shards=parsed,
         )
 
@@ -237,6 +219,9 @@ class ProofsIndex:
 def _shard_entry(entry: object, where: str) -> ShardEntry:
     if not isinstance(entry, Mapping) or set(entry) != _SHARD_KEYS:
         raise InputError(f"{where}: not an object with exactly {sorted(_SHARD_KEYS)}")
+    first = entry["first"]
+    if not isinstance(first, str) or not _LOWER_ADDRESS.match(first):
+        raise InputError(f"{where}: first: {str(first)[:60]!r} is not a lower-case 0x address")
     uri = entry["uri"]
     if not isinstance(uri, str) or not re.match(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", uri):
         # A bare name, resolved beside the manifest: an index cannot send a reader elsewhere.
@@ -244,35 +229,38 @@ def _shard_entry(entry: object, where: str) -> ShardEntry:
     digest = entry["sha256"]
     if not isinstance(digest, str) or not _SHA256.match(digest):
         raise InputError(f"{where}: sha256: not 64 lower-case hex digits")
-    return ShardEntry(uri, digest, _uint(entry["leaves"], f"{where}: leaves", number=True))
+    return ShardEntry(first, uri, digest, _uint(entry["leaves"], f"{where}: leaves", number=True))
 
 
 def iter_shards(
     tree: EpochTree, token: str, *, advance: Callable[[int], None] | None = None
 ) -> Iterator[tuple[str, Iterator[bytes]]]:
-    """Each shard's prefix and its canonical bytes (in chunks), prefixes in order.
+    """Each shard's first account (lower-case) and its canonical bytes in chunks, in order.
 
     A shard is :func:`~ame.workflow._proofs.iter_proofs_json` of the tree restricted to
-    the leaves of its prefix; consume each shard's chunks before asking for the next.
+    its run of accounts; consume each shard's chunks before asking for the next.
     """
-    groups = _groups(tree)
-    for prefix in sorted(groups):
-        yield prefix, iter_proofs_json(tree, token, advance=advance, positions=groups[prefix])
+    for first, positions in _runs(tree):
+        yield first, iter_proofs_json(tree, token, advance=advance, positions=positions)
 
 
-def _groups(tree: EpochTree) -> dict[str, list[int]]:
-    """The positions of the tree's leaves by their shard's prefix."""
-    length = prefix_length(len(tree.leaves))
-    groups: dict[str, list[int]] = defaultdict(list)
-    for position, leaf in enumerate(tree.leaves):
-        groups[shard_prefix(leaf.account, length)].append(position)
-    return groups
+def _runs(tree: EpochTree) -> list[tuple[str, list[int]]]:
+    """The leaves' positions in runs of :data:`SHARD_LEAVES`, accounts in numeric order."""
+    leaves = tree.leaves
+    order = sorted(range(len(leaves)), key=lambda i: leaves[i].account.lower())
+    return [
+        (leaves[order[start]].account.lower(), order[start : start + SHARD_LEAVES])
+        for start in range(0, len(order), SHARD_LEAVES)
+    ]
 
 
-def _index(tree: EpochTree, token: str, digests: Mapping[str, str]) -> ProofsIndex:
-    """The index of the tree's shards, given each one's SHA-256 by prefix."""
-    groups = _groups(tree)
-    shards = {p: ShardEntry(shard_name(p), digests[p], len(groups[p])) for p in sorted(digests)}
+def _index(tree: EpochTree, token: str, digests: Sequence[str]) -> ProofsIndex:
+    """The index of the tree's shards, given each one's SHA-256 in order."""
+    runs = _runs(tree)
+    shards = tuple(
+        ShardEntry(first, shard_name(number), digest, len(positions))
+        for number, ((first, positions), digest) in enumerate(zip(runs, digests, strict=True))
+    )
     header = EpochProofs.of_tree(tree, token, claims={})
     return ProofsIndex(
         chain_id=header.chain_id,
@@ -282,7 +270,6 @@ def _index(tree: EpochTree, token: str, digests: Mapping[str, str]) -> ProofsInd
         token=header.token,
         pool=header.pool,
         leaf_count=header.leaf_count,
-        prefix_length=prefix_length(len(tree.leaves)),
         shards=shards,
     )
 
@@ -316,14 +303,14 @@ def spool_epoch_proofs(
         return
     with tempfile.TemporaryFile() as spool:
         spans: list[tuple[str, int, int]] = []
-        digests: dict[str, str] = {}
-        for prefix, chunks in iter_shards(tree, token, advance=advance):
+        digests: list[str] = []
+        for number, (_, chunks) in enumerate(iter_shards(tree, token, advance=advance)):
             digest, start = hashlib.sha256(), spool.tell()
             for chunk in chunks:
                 digest.update(chunk)
                 spool.write(chunk)
-            spans.append((shard_name(prefix), start, spool.tell() - start))
-            digests[prefix] = digest.hexdigest()
+            spans.append((shard_name(number), start, spool.tell() - start))
+            digests.append(digest.hexdigest())
         index = _index(tree, token, digests).to_json_bytes()
 
         def read_span(start: int, size: int) -> Iterator[bytes]:
@@ -360,8 +347,8 @@ def read_account_proofs(
         until: The ``time.monotonic()`` by which the reads must end.
 
     Returns:
-        The shard (its claims are its prefix's accounts only), or None when the index
-        names no shard for the account's prefix: the epoch has no leaf of it.
+        The shard (its claims are its run of accounts only), or None when the account
+        is before the first shard's first account: the epoch has no leaf of it.
 
     Raises:
         InputError: The index or the shard does not have the SHA-256 that binds it, or is
@@ -382,12 +369,7 @@ def read_account_proofs(
     found = sha256_hex(data)
     if found != entry.sha256:
         raise InputError(f"{where}: hashes to {found}, not the index's {entry.sha256}")
-    shard = EpochProofs.parse(data, source=where)
-    prefix = shard_prefix(account, index.prefix_length)
-    for other in shard.claims:
-        if shard_prefix(other, index.prefix_length) != prefix:
-            raise InputError(f"{where}: claims[{other}] is not an account of prefix {prefix}")
-    return shard
+    return EpochProofs.parse(data, source=where)
 
 
 class _Reader(Protocol):
@@ -437,17 +419,17 @@ def check_proof_shards(
         report.add("proofs.uri", INDEX_NAME, link.uri)
         return
     token = report.header.token
-    expected: dict[str, tuple[str, int]] = {}  # prefix -> sha256, size
+    expected: list[tuple[str, int]] = []  # each shard's sha256 and size
     with progress.bar(f"epoch {report.epoch}: proofs of the rebuilt tree", len(tree.leaves)) as (
         advance
     ):
-        for prefix, chunks in iter_shards(tree, token, advance=advance):
+        for _, chunks in iter_shards(tree, token, advance=advance):
             digest, size = hashlib.sha256(), 0
             for chunk in chunks:
                 digest.update(chunk)
                 size += len(chunk)
-            expected[prefix] = (digest.hexdigest(), size)
-    want = _index(tree, token, {p: d for p, (d, _) in expected.items()})
+            expected.append((digest.hexdigest(), size))
+    want = _index(tree, token, [d for d, _ in expected])
     where = sibling_uri(manifest_uri, INDEX_NAME)
     chunks_read: list[bytes] = []
     try:
@@ -466,21 +448,31 @@ def check_proof_shards(
             report.fail("proofs", f"an {INDEX_FORMAT} document at {where}", err)
             return
         _compare_index(report, want, got)
-    for prefix, (shard_digest, size) in expected.items():
-        _check_shard(report, tree, token, prefix, shard_digest, size, manifest_uri, read, compare)
+    runs = _runs(tree)
+    for number, (shard_digest, size) in enumerate(expected):
+        _check_shard(
+            report,
+            tree,
+            token,
+            number,
+            runs[number][1],
+            (shard_digest, size),
+            manifest_uri,
+            read,
+            compare,
+        )
 
 
 def _compare_index(report: AuditReport, want: ProofsIndex, got: ProofsIndex) -> None:
     for name in ("chain_id", "settlement", "epoch", "root", "token", "pool", "leaf_count"):
         if getattr(want, name) != getattr(got, name):
             report.add(f"proofs.{name}", getattr(want, name), getattr(got, name))
-    if want.prefix_length != got.prefix_length:
-        report.add("proofs.prefixLength", want.prefix_length, got.prefix_length)
-    for prefix in sorted(set(want.shards) | set(got.shards)):
-        a, b = want.shards.get(prefix), got.shards.get(prefix)
+    for number in range(max(len(want.shards), len(got.shards))):
+        a = want.shards[number] if number < len(want.shards) else None
+        b = got.shards[number] if number < len(got.shards) else None
         if a != b:
             report.add(
-                f"proofs.shards[{prefix}]",
+                f"proofs.shards[{number}]",
                 a.to_json() if a else "no shard",
                 b.to_json() if b else "no shard",
             )
@@ -490,30 +482,31 @@ def _check_shard(
     report: AuditReport,
     tree: EpochTree,
     token: str,
-    prefix: str,
-    digest: str,
-    size: int,
+    number: int,
+    positions: Sequence[int],
+    honest: tuple[str, int],
     manifest_uri: str,
     read: _Reader,
     compare: _Compare,
 ) -> None:
-    where = sibling_uri(manifest_uri, shard_name(prefix))
+    where = sibling_uri(manifest_uri, shard_name(number))
+    digest, size = honest
     # An honest shard may pass the fetch limit; one longer than it cannot be it.
     limit = max(read.policy.max_bytes, size)
     chunks: list[bytes] = []
     try:
         read.into(where, chunks.append, limit)
     except AmeError as err:
-        report.fail(f"proofs.shards[{prefix}]", f"a readable shard at {where}", err)
+        report.fail(f"proofs.shards[{number}]", f"a readable shard at {where}", err)
         return
     data = b"".join(chunks)
     found = sha256_hex(data)
     if found == digest:
         return
-    report.add(f"proofs.shards[{prefix}].sha256", digest, found)
+    report.add(f"proofs.shards[{number}].sha256", digest, found)
     # Only this shard's proofs: a million leaves' are not rebuilt for one bad shard.
     mine: dict[str, LeafProof] = {
         tree.leaves[i].account: LeafProof(tree.leaves[i], tuple(tree.tree.get_proof(i)))
-        for i in _groups(tree)[prefix]
+        for i in positions
     }
     compare(report, tree, data, where, expected=EpochProofs.of_tree(tree, token, claims=mine))

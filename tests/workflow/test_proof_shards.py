@@ -1,7 +1,7 @@
-"""A large epoch's proofs in shards by address prefix, bound by an index the manifest records.
+"""A large epoch's proofs in shards of consecutive accounts, bound by an index the manifest records.
 
-The threshold is lowered for these tests (an epoch of more than 8 leaves is sharded, 2
-leaves a shard on average), so a few dozen contributors on the in-process chain take the
+The threshold is lowered for these tests (an epoch of more than 8 leaves is sharded, 3
+leaves a shard), so a few dozen contributors on the in-process chain take the
 path a million take. Settle publishes the shards and the index and no ``proofs.json``;
 the audit passes them and names a wrong shard, entry or index; ``ame owed`` reads the
 account's shard only. The partition itself is searched by seeded hypothesis.
@@ -33,10 +33,8 @@ from ame.workflow._proof_shards import (
     SHARD_THRESHOLD,
     ProofsIndex,
     iter_shards,
-    prefix_length,
     read_account_proofs,
     shard_name,
-    shard_prefix,
     sharded,
 )
 from ame.workflow._proofs import PROOFS_NAME
@@ -54,7 +52,7 @@ PEOPLE = 40
 @pytest.fixture(autouse=True)
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shards_module, "SHARD_THRESHOLD", 8)
-    monkeypatch.setattr(shards_module, "SHARD_LEAVES", 2)
+    monkeypatch.setattr(shards_module, "SHARD_LEAVES", 3)
 
 
 def _people(chain: InProcessChain) -> list[str]:
@@ -90,17 +88,18 @@ def test_a_large_epoch_publishes_shards_and_their_index_and_the_audit_passes_the
         "sha256": hashlib.sha256(index_bytes).hexdigest(),
     }
     index = ProofsIndex.parse(index_bytes)
-    assert (index.root, index.leaf_count, index.prefix_length) == (settled.root, PEOPLE, 2)
+    assert (index.root, index.leaf_count, len(index.shards)) == (settled.root, PEOPLE, 14)
     seen: dict[str, int] = {}
-    for prefix, entry in index.shards.items():
+    for number, entry in enumerate(index.shards):
         data = (folder / entry.uri).read_bytes()
-        assert entry.uri == shard_name(prefix)
+        assert entry.uri == shard_name(number) == f"proofs-{number:05d}.json"
         assert hashlib.sha256(data).hexdigest() == entry.sha256
         shard = EpochProofs.parse(data)
-        assert len(shard.claims) == entry.leaves
+        assert len(shard.claims) == entry.leaves == (3 if number < 13 else 1)
         assert shard.leaf_count == PEOPLE and shard.root == settled.root  # the epoch's header
+        assert min(a.lower() for a in shard.claims) == entry.first
         for account, claim in shard.claims.items():
-            assert shard_prefix(account, 2) == prefix
+            assert index.shard_of(account) == entry
             seen[account] = claim.leaf.index
     assert sorted(seen.values()) == list(range(PEOPLE))  # every leaf, once
     report = audit_epoch(watchdog_ws, 1)
@@ -125,9 +124,9 @@ def test_a_wrong_proof_in_a_shard_is_a_mismatch_naming_the_shard_and_the_leaf(
     document["claims"][me]["proof"][0] = "0x" + "ab" * 32
     path.write_text(json.dumps(document))
     report = audit_epoch(watchdog_ws, 1)
-    prefix = shard_prefix(me, 2)
+    number = int(path.name.removeprefix("proofs-").removesuffix(".json"))
     fields = [m.field for m in report.mismatches]
-    assert fields == [f"proofs.shards[{prefix}].sha256", "proofs.claims.proof[0]"]
+    assert fields == [f"proofs.shards[{number}].sha256", "proofs.claims.proof[0]"]
     assert report.mismatches[1].leaf == document["claims"][me]["index"]
 
 
@@ -137,15 +136,17 @@ def test_a_missing_shard_or_a_changed_index_is_a_mismatch(
     settle_epoch(operator_ws, _inputs(chain))
     folder = _folder(operator_ws, chain)
     me = contributors(chain)[0]
-    _shard_of(folder, me).unlink()
+    mine = _shard_of(folder, me)
+    mine.unlink()
     index = json.loads((folder / INDEX_NAME).read_bytes())
-    dropped = next(p for p in index["shards"] if p != shard_prefix(me, 2))
-    del index["shards"][dropped]
+    dropped = next(i for i, e in enumerate(index["shards"]) if e["uri"] != mine.name)
+    index["shards"][dropped]["leaves"] += 1
     (folder / INDEX_NAME).write_text(json.dumps(index))
     report = audit_epoch(watchdog_ws, 1)
     fields = [m.field for m in report.mismatches]
     assert fields[:2] == ["proofs.sha256", f"proofs.shards[{dropped}]"]
-    assert f"proofs.shards[{shard_prefix(me, 2)}]" in fields  # unreadable: audit failed
+    number = int(mine.name.removeprefix("proofs-").removesuffix(".json"))
+    assert f"proofs.shards[{number}]" in fields  # unreadable: audit failed
     assert not report.ok
 
 
@@ -195,9 +196,11 @@ def test_read_account_proofs_refuses_an_index_the_manifest_does_not_record(
     with pytest.raises(InputError, match="not the manifest's"):
         read_account_proofs(str(index), "0" * 64, contributors(chain)[0], policy=local)
     digest = hashlib.sha256(index.read_bytes()).hexdigest()
-    nobody = to_checksum_address("0x" + "ff" * 20)
-    found = read_account_proofs(str(index), digest, nobody, policy=local)
-    assert found is None or nobody not in found.claims
+    nobody = to_checksum_address("0x" + "00" * 19 + "01")  # before every account
+    assert read_account_proofs(str(index), digest, nobody, policy=local) is None
+    last = to_checksum_address("0x" + "ff" * 20)  # after every account: the last shard, without it
+    found = read_account_proofs(str(index), digest, last, policy=local)
+    assert found is not None and last not in found.claims
 
 
 def test_the_production_threshold_and_shard_size_keep_a_million_leaves_small(
@@ -206,7 +209,6 @@ def test_the_production_threshold_and_shard_size_keep_a_million_leaves_small(
     monkeypatch.undo()  # this module's lowered threshold
     # The claim page reads files of at most 64 MiB: one file up to the threshold, shards past it.
     assert (SHARD_THRESHOLD, SHARD_LEAVES) == (16_384, 1_024)
-    assert prefix_length(100_000) == 2 and prefix_length(1_000_000) == 3
 
 
 @seed(14)
@@ -215,7 +217,7 @@ def test_the_production_threshold_and_shard_size_keep_a_million_leaves_small(
     accounts=st.sets(st.integers(min_value=1, max_value=2**160 - 1), min_size=1, max_size=70),
     epoch=st.integers(min_value=0, max_value=2**32),
 )
-def test_the_shards_partition_every_leaf_by_prefix_and_each_is_the_files_restriction(
+def test_the_shards_cut_the_accounts_into_consecutive_runs_each_the_files_restriction(
     accounts: set[int], epoch: int
 ) -> None:
     payouts: dict[str, int] = {
@@ -224,15 +226,16 @@ def test_the_shards_partition_every_leaf_by_prefix_and_each_is_the_files_restric
     leaves = build_leaves(payouts)
     tree = EpochTree(31337, to_checksum_address("0x" + "11" * 20), epoch, leaves)
     whole = EpochProofs.of_tree(tree, ZERO_ADDRESS)
-    length = prefix_length(len(leaves))
-    assert 16**length * 2 >= len(leaves) and (length == 1 or 16 ** (length - 1) * 2 < len(leaves))
     found: dict[str, object] = {}
-    prefixes = []
-    for prefix, chunks in iter_shards(tree, ZERO_ADDRESS):
-        prefixes.append(prefix)
+    firsts = []
+    for first, chunks in iter_shards(tree, ZERO_ADDRESS):
         shard = EpochProofs.parse(b"".join(chunks))
-        mine = {a: e for a, e in whole.claims.items() if shard_prefix(a, length) == prefix}
+        mine = {a: e for a, e in whole.claims.items() if a in shard.claims}
         assert shard == EpochProofs.of_tree(tree, ZERO_ADDRESS, claims=mine)
-        assert shard.claims and not set(shard.claims) & set(found)
+        assert 1 <= len(shard.claims) <= 3 and not set(shard.claims) & set(found)
+        assert first == min(a.lower() for a in shard.claims)
+        assert not found or max(a.lower() for a in found) < first  # runs of consecutive accounts
+        firsts.append(first)
         found.update(shard.claims)
-    assert prefixes == sorted(prefixes) and found == dict(whole.claims)
+    assert found == dict(whole.claims)
+    assert len(firsts) == -(-len(leaves) // 3)
