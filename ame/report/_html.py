@@ -564,10 +564,7 @@ def _output_cell(event: EventSummary) -> str:
             parts.append(f'{quoted} <span class="ok">✓ matches the record</span>')
         elif check == "differs":
             # Never shown as the output: the log's text is not what the record names.
-            parts.append(
-                '<span class="bad">does not match the record: the event log holds another '
-                f"text</span> {quoted}"
-            )
+            parts.append(f'<span class="bad">✗ does not match the record</span> {quoted}')
         else:
             parts.append(f'{quoted} <span class="note">(not checked: no attribution record)</span>')
     elif check == "absent":
