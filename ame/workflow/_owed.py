@@ -26,7 +26,12 @@ from typing import Any, Final
 from eth_utils.address import to_checksum_address
 
 from ame.workflow._epochs import find_header, manifest_bytes
-from ame.workflow._proof_shards import INDEX_NAME, read_account_proofs
+from ame.workflow._proof_shards import (
+    INDEX_NAME,
+    find_account_leaf,
+    read_account_proofs,
+    sharded,
+)
 from ame.workflow._proofs import EpochProofs
 from ame.workflow._publish import fetch, keccak_hex, sibling_uri
 from ame.workflow._workspace import Workspace
@@ -273,16 +278,40 @@ def _owed_in(
         claimed=False,
         header=header,
     )
+    notes: list[str] = []
+    if sharded(header.leaf_count):
+        # A large epoch: the index and the account's shard, not the manifest (330 MB at a
+        # million leaves), as the claim page reads it; the manifest only if that fails.
+        try:
+            found_leaf = find_account_leaf(
+                uri, header, ws.client.address, ws.client.chain_id, account,
+                policy=ws.fetch_policy,
+            )  # fmt: skip
+        except (AmeError, RecursionError) as err:
+            if isinstance(err, ChainError):
+                raise
+            found_leaf = None
+            notes.append(f"the published proofs shard was refused ({err}); read the manifest")
+        if found_leaf is not None:
+            claimed = ws.client.is_claimed(epoch, found_leaf.leaf.index)
+            return _replace(
+                base,
+                state=_state(state, header, now, claimed),
+                amount=int(found_leaf.leaf.amount),
+                claimed=claimed,
+                leaf=found_leaf.leaf,
+                proof=found_leaf.proof,
+                proof_source="proofs file",
+            )
     try:
         manifest = _manifest(ws, header, uri)
     except (AmeError, RecursionError) as err:
         if isinstance(err, ChainError):
             raise
-        return _replace(base, state="unreadable", notes=(str(err),))
+        return _replace(base, state="unreadable", notes=(*notes, str(err)))
     leaf = next((leaf for leaf in manifest.leaves if leaf.account == account), None)
     if leaf is None:
-        return base
-    notes: list[str] = []
+        return _replace(base, notes=tuple(notes))
     found = _published_proof(ws, header, uri, manifest, leaf, notes)
     if found is not None:
         proof, source = found, "proofs file"

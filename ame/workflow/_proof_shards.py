@@ -37,6 +37,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from eth_utils.address import to_checksum_address
+
 from ame.workflow._proofs import (
     PROOFS_NAME,
     EpochProofs,
@@ -48,7 +50,7 @@ from ame.workflow._proofs import (
     spool_proofs,
 )
 from ame.workflow._publish import FetchPolicy, fetch, sibling_uri
-from ame_chain.leaves import LEAF_ENCODING, EpochTree
+from ame_chain.leaves import LEAF_ENCODING, EpochHeader, EpochTree
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError, InputError
@@ -66,6 +68,7 @@ __all__ = [
     "ProofsIndex",
     "ShardEntry",
     "check_proof_shards",
+    "find_account_leaf",
     "iter_shards",
     "read_account_proofs",
     "shard_name",
@@ -370,6 +373,63 @@ def read_account_proofs(
     if found != entry.sha256:
         raise InputError(f"{where}: hashes to {found}, not the index's {entry.sha256}")
     return EpochProofs.parse(data, source=where)
+
+
+def find_account_leaf(
+    manifest_uri: str,
+    header: EpochHeader,
+    settlement: str,
+    chain_id: int,
+    account: str,
+    *,
+    policy: FetchPolicy,
+) -> LeafProof | None:
+    """``account``'s leaf and proof in a large epoch, without reading its manifest.
+
+    What the claim page does: the index beside the manifest must be this chain's,
+    contract's and epoch's, with the on-chain root and leaf count; the account's shard
+    must have the SHA-256 the index gives; the entry's proof must lead to the on-chain
+    root. Two bounded reads, where the manifest is hundreds of megabytes at a million
+    leaves. Only a leaf found this way is trusted: the manifest, not read, is what binds
+    the index, so an account missing from its shard is left to the manifest to confirm.
+
+    Returns:
+        The leaf and its proof, or None when the account has no entry in its shard.
+
+    Raises:
+        InputError: The index or the shard is not this epoch's, or the proof does not
+            lead to the on-chain root (the message says which).
+        FetchError: A read failed or passed its limits.
+    """
+    until = policy.until()
+    where = sibling_uri(manifest_uri, INDEX_NAME)
+    index = ProofsIndex.parse(fetch(where, policy=policy, until=until), source=where)
+    expected = {
+        "chain_id": chain_id,
+        "settlement": to_checksum_address(settlement),
+        "epoch": header.epoch,
+        "root": header.root,
+        "leaf_count": header.leaf_count,
+    }
+    for name, value in expected.items():
+        if getattr(index, name) != value:
+            raise InputError(f"{where}: {name} is {getattr(index, name)}, not the chain's {value}")
+    entry = index.shard_of(account)
+    if entry is None:
+        return None
+    shard_uri = sibling_uri(manifest_uri, entry.uri)
+    data = fetch(shard_uri, policy=policy, until=until)
+    found = sha256_hex(data)
+    if found != entry.sha256:
+        raise InputError(f"{shard_uri}: hashes to {found}, not the index's {entry.sha256}")
+    shard = EpochProofs.parse(data, source=shard_uri)
+    claim = shard.claims.get(to_checksum_address(account))
+    if claim is None:
+        return None
+    reason = shard.verify(account, header, settlement, chain_id)
+    if reason:
+        raise InputError(f"{shard_uri}: {reason}")
+    return claim
 
 
 class _Reader(Protocol):

@@ -239,3 +239,38 @@ def test_the_shards_cut_the_accounts_into_consecutive_runs_each_the_files_restri
         found.update(shard.claims)
     assert found == dict(whole.claims)
     assert len(firsts) == -(-len(leaves) // 3)
+
+
+def test_owed_in_a_large_epoch_needs_no_manifest_for_a_leaf_and_the_manifest_for_none(
+    operator_ws: Workspace, watchdog_ws: Workspace, chain: InProcessChain
+) -> None:
+    settle_epoch(operator_ws, _inputs(chain))
+    folder = _folder(operator_ws, chain)
+    me = contributors(chain)[3]
+    (read,) = owed_epochs(watchdog_ws, me)
+    (folder / "manifest.json").unlink()  # 330 MB at a million leaves: not read for a leaf
+    (owed,) = owed_epochs(watchdog_ws, me)
+    assert (owed.state, owed.amount, owed.leaf, owed.proof) == (
+        "in challenge window",
+        read.amount,
+        read.leaf,
+        read.proof,
+    )
+    assert owed.proof_source == "proofs file" and not owed.notes
+    # Absent from its shard: only the manifest, which binds the index, can say so.
+    (nobody,) = owed_epochs(watchdog_ws, to_checksum_address("0x" + "00" * 19 + "01"))
+    assert nobody.state == "unreadable" and "manifest.json" in nobody.notes[-1]
+
+
+def test_owed_refuses_an_index_of_another_root_and_reads_the_manifest(
+    operator_ws: Workspace, watchdog_ws: Workspace, chain: InProcessChain
+) -> None:
+    settle_epoch(operator_ws, _inputs(chain))
+    index = _folder(operator_ws, chain) / INDEX_NAME
+    document = json.loads(index.read_bytes())
+    document["merkleRoot"] = "0x" + "ab" * 32
+    index.write_text(json.dumps(document))
+    me = contributors(chain)[0]
+    (owed,) = owed_epochs(watchdog_ws, me)
+    assert owed.proof_source == "manifest" and owed.amount > 0
+    assert "root is 0x" + "ab" * 32 in owed.notes[0] and "not the chain's" in owed.notes[0]
