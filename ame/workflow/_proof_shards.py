@@ -82,7 +82,8 @@ INDEX_NAME: Final = "proofs-index.json"
 #: An epoch of more leaves than this publishes shards; the claim page reads a proofs file
 #: of up to 64 MiB, and one of this many leaves is some 20 MB.
 SHARD_THRESHOLD: Final = 16_384
-#: The most leaves a shard holds on average (some 1.4 MB at most, 350 kB at a million).
+#: The leaves of each shard (the last may hold fewer): 1.3 MB at 100,000 leaves, 1.5 MB
+#: at a million (proofs of 17 and 20 nodes).
 SHARD_LEAVES: Final = 1_024
 _INDEX_KEYS: Final = {
     "format",
