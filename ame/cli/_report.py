@@ -24,23 +24,39 @@ __all__ = ["COMMANDS"]
     show_default=True,
     help="The HTML file to write.",
 )
-def report(session: Session, epochs: tuple[int, ...], output: Path) -> None:
+@click.option(
+    "--events",
+    "events_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The event log (JSONL) the epochs were attributed from: each event's output text "
+    "is shown, checked against the attribution record's hash of it.",
+)
+def report(
+    session: Session, epochs: tuple[int, ...], output: Path, events_file: Path | None
+) -> None:
     """Write an HTML report of EPOCHS (default: all): value flow, shares, decisions, gas, audit.
 
     The audit is the one `ame audit` runs; its verdict is in the report, and the exit
     status is 0 whenever the report was written (gate on `ame audit`). Its "how to claim"
-    section links the claim page of [claim_page] url (or $AME_CLAIM_PAGE_URL).
+    section links the claim page of [claim_page] url (or $AME_CLAIM_PAGE_URL). Each event
+    shows the hash of its output from the attribution record; with --events LOG, the text
+    too, marked when it does not match that hash.
     """
     from ame.report import (  # imports matplotlib: only here
         check_output,
         collect_report,
+        read_event_outputs,
         render_html,
         write_html,
     )
 
-    ws = session.workspace(signing=False)
     check_output(output)
-    collected = collect_report(ws, epochs, claim_page=session.config.claim_page.url)
+    outputs = read_event_outputs(events_file) if events_file is not None else None
+    ws = session.workspace(signing=False)
+    collected = collect_report(
+        ws, epochs, claim_page=session.config.claim_page.url, outputs=outputs
+    )
     session.progress.step("drawing the report")
     path = write_html(render_html(collected), output)
     rows = [

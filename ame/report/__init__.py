@@ -3,7 +3,8 @@
 Per epoch it shows the token and the epoch's dates (proposed, challenge window end,
 finalised, claim before), the value flow from revenue through pipeline stages (when the
 values document recorded them) and assets to accounts, each revenue event (revenue,
-stage split, largest recipients, method), each contributor with the registry's names
+its output's hash from the attribution record and, given the event log, its text checked
+against that hash, stage split, largest recipients, method, standard errors, notes), each contributor with the registry's names
 (role, share, amount paid, claimed or not), the licence and opt-out decisions of the
 manifest, the gas each step used, and the verdict of the same audit ``ame audit`` runs;
 then how to claim (the claim page, the commands, the proofs files). Amounts are in the
@@ -34,6 +35,7 @@ from ame.report._analysis import (
     EventSummary,
     FlowLink,
     FlowNode,
+    OutputCheck,
     StageLine,
     ValueFlow,
     contributor_lines,
@@ -44,6 +46,7 @@ from ame.report._analysis import (
 )
 from ame.report._collect import EpochDates, EpochReport, GasLine, Report, collect_report
 from ame.report._html import check_output, format_amount, render_html, write_html
+from ame.report._outputs import read_event_outputs
 from ame.report._plots import STAGE_COLORS, stage_color
 from ame.workflow import Workspace
 
@@ -58,6 +61,7 @@ __all__ = [
     "FlowLink",
     "FlowNode",
     "GasLine",
+    "OutputCheck",
     "Report",
     "StageLine",
     "ValueFlow",
@@ -67,6 +71,7 @@ __all__ = [
     "decisions",
     "event_summaries",
     "format_amount",
+    "read_event_outputs",
     "render_html",
     "stage_color",
     "stage_lines",
@@ -83,6 +88,7 @@ def write_report(
     *,
     stage_of: Mapping[str, str] | None = None,
     claim_page: str | None = None,
+    outputs: Mapping[str, str] | None = None,
 ) -> Path:
     """Collect the report of ``epochs`` (default: every proposed epoch) and write it to ``path``.
 
@@ -93,6 +99,8 @@ def write_report(
         stage_of: Asset id to pipeline stage for the flow's stage layer (default: by the
             asset's registry kind, :data:`KIND_STAGES`).
         claim_page: The claim page's URL, for the "how to claim" section.
+        outputs: Event id to its output text, from the event log
+            (:func:`read_event_outputs`), shown checked against the record's hashes.
 
     Returns:
         The path written.
@@ -102,6 +110,6 @@ def write_report(
         InputError: The file cannot be written.
     """
     check_output(path)  # before the work, not after
-    report = collect_report(ws, epochs, stage_of=stage_of, claim_page=claim_page)
+    report = collect_report(ws, epochs, stage_of=stage_of, claim_page=claim_page, outputs=outputs)
     ws.progress.step("drawing the report")
     return write_html(render_html(report), Path(path))

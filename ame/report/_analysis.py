@@ -31,6 +31,7 @@ __all__ = [
     "FlowLink",
     "FlowNode",
     "NodeKind",
+    "OutputCheck",
     "StageLine",
     "ValueFlow",
     "contributor_lines",
@@ -452,6 +453,10 @@ def decisions(manifest: Manifest) -> list[Decision]:
     return sorted(out, key=lambda d: (d.event, d.asset or ""))
 
 
+#: What the report says of an event's text from the log, against the record's hash.
+OutputCheck = Literal["", "matches", "differs", "unchecked", "absent"]
+
+
 @dataclass(frozen=True)
 class EventSummary:
     """One revenue event of the epoch: what it earned, how the stages split it, who got most.
@@ -471,6 +476,12 @@ class EventSummary:
         method: The valuation method the values document names (``diagnostics.method``).
         max_stderr: The largest standard error of an asset's value it reports (0 when exact).
         notes: The values document's diagnostic notes for the event.
+        output: SHA-256 (hex) of the event's output text, as the attribution record names
+            it; None without a record.
+        text: The output's text from the event log the report was given; None without one.
+        text_check: ``text`` against ``output``: ``matches``, ``differs``, ``unchecked``
+            (no record to check it against) or ``absent`` (not in the log); ``""`` when
+            no log was given.
     """
 
     id: str
@@ -485,6 +496,9 @@ class EventSummary:
     method: str | None = None
     max_stderr: float | None = None
     notes: tuple[str, ...] = ()
+    output: str | None = None
+    text: str | None = None
+    text_check: OutputCheck = ""
 
 
 def event_summaries(

@@ -2,8 +2,9 @@
 
 Per epoch: the on-chain header and status, the manifest (the state's copy when it is the
 committed one, else the published one), the registry and values published beside it
-(asset kinds for roles and stages; the values' optional per-event ``stages``), the
-``Claimed`` events, the gas of every transaction of the epoch, and the verdict of the
+(asset kinds for roles and stages; the values' optional per-event ``stages``), each
+event's output hash from the attribution record the manifest commits to (and, given the
+event log, its text checked against it: :mod:`ame.report._outputs`), the ``Claimed`` events, the gas of every transaction of the epoch, and the verdict of the
 same audit ``ame audit`` runs (:func:`~ame.workflow.audit_epoch`).
 
 Amounts are shown in the token's units (``ame owed``'s :class:`~ame.workflow.TokenUnits`:
@@ -42,6 +43,7 @@ from ame.report._analysis import (
     stage_lines,
     value_flow,
 )
+from ame.report._outputs import attach_outputs, read_record_outputs
 from ame.workflow import (
     AuditReport,
     FetchPolicy,
@@ -202,6 +204,7 @@ def collect_report(
     *,
     stage_of: Mapping[str, str] | None = None,
     claim_page: str | None = None,
+    outputs: Mapping[str, str] | None = None,
 ) -> Report:
     """Gather the report of ``epochs`` (default: every epoch proposed on the contract).
 
@@ -211,6 +214,9 @@ def collect_report(
         stage_of: Asset id to pipeline stage, for the flow's stage layer; by default the
             stage follows the asset's registry kind (:data:`~ame.report.KIND_STAGES`).
         claim_page: The claim page's URL, linked from the "how to claim" section.
+        outputs: Event id to its output text, from the event log the epochs were
+            attributed from (:func:`~ame.report.read_event_outputs`); each text is shown
+            checked against the attribution record's hash of it.
 
     Raises:
         WorkflowError: An epoch was never proposed, or no epoch was proposed at all.
@@ -234,7 +240,7 @@ def collect_report(
             units[header.token] = token_units(ws, header)
         dates = EpochDates(None, header.challenge_end)
         section = EpochReport(epoch, audit.status, header, uri, audit, units[header.token], dates)
-        _read_manifest(ws, section, stage_of or {})
+        _read_manifest(ws, section, stage_of or {}, outputs)
         blocks = _gas(ws, section)
         section.dates = _dates(ws, section, blocks)
         sections.append(section)
@@ -266,7 +272,12 @@ def _dates(ws: Workspace, section: EpochReport, blocks: Mapping[str, int]) -> Ep
     )
 
 
-def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, str]) -> None:
+def _read_manifest(
+    ws: Workspace,
+    section: EpochReport,
+    stage_of: Mapping[str, str],
+    outputs: Mapping[str, str] | None = None,
+) -> None:
     header, uri = section.header, section.manifest_uri
     row = ws.state.epoch(ws.key(section.epoch))
     try:
@@ -312,6 +323,17 @@ def _read_manifest(ws: Workspace, section: EpochReport, stage_of: Mapping[str, s
         stages=stages,
         values=_values(section, values_document, uri),
     )
+    digests: Mapping[str, str] = {}
+    if manifest.attribution is not None:
+        found = read_record_outputs(
+            sibling_uri(uri, manifest.attribution.uri),
+            manifest.attribution.sha256,
+            policy=ws.fetch_policy,
+        )
+        digests = found.digests
+        if found.note:
+            section.notes.append(found.note)
+    section.events = attach_outputs(section.events, digests, outputs)
 
 
 def _document(section: EpochReport, uri: str, name: str, policy: FetchPolicy) -> Any:

@@ -25,6 +25,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from pathlib import Path
 
+from ame.report._analysis import EventSummary
 from ame.report._collect import EpochReport, Report
 from ame.report._plots import (
     decisions_png,
@@ -490,6 +491,7 @@ def _events_section(section: EpochReport, fmt: Callable[[int], str], max_rows: i
             "use",
             "revenue",
             "escrowed",
+            "output",
             "stage split",
             "largest recipients",
             "assets paid",
@@ -513,6 +515,7 @@ def _events_section(section: EpochReport, fmt: Callable[[int], str], max_rows: i
             _cell("commercial" if event.commercial else "non-commercial"),
             table.amount(event.revenue),
             table.amount(event.escrowed),
+            _output_cell(event),
             f'<td class="split">{split or "—"}</td>',
             f"<td>{top or '—'}</td>",
             _cell(event.assets, "num"),
@@ -528,17 +531,46 @@ def _events_section(section: EpochReport, fmt: Callable[[int], str], max_rows: i
             _cell(""),
             table.amount(sum(e.revenue for e in rest)),
             table.amount(sum(e.escrowed for e in rest)),
-            *[_cell("")] * 6,
+            *[_cell("")] * 7,
         )
     out.append(
         f"<p>{len(events):,} event(s). Stage split: the stage values attribution recorded for "
         "the event, or, marked <i>(paid)</i>, the revenue the manifest paid to each stage's "
         "assets; largest recipients: the assets paid most of the event (royalties included); "
-        "method and standard errors: the values document's diagnostics.</p>"
+        "method and standard errors: the values document's diagnostics. Output: the SHA-256 "
+        "of the text the event paid for, as the attribution record names it (the full hash "
+        "in the tooltip), and the text itself when the report was given the event log "
+        "(<code>ame report --events FILE</code>), checked against that hash.</p>"
     )
     out.append(table.html("events", sortable=True))
     out.append("</section>")
     return "".join(out)
+
+
+#: Characters of an output's text shown in its cell; the whole text is in the tooltip.
+_TEXT_SHOWN = 160
+
+
+def _output_cell(event: EventSummary) -> str:
+    """The record's hash of the event's output (short) and the log's text, checked against it."""
+    parts = []
+    if event.output is not None:
+        parts.append(f'<code title="sha256 {_e(event.output)}">{_e(event.output[:12])}…</code>')
+    text, check = event.text, event.text_check
+    if text is not None:
+        shown = text if len(text) <= _TEXT_SHOWN else text[:_TEXT_SHOWN] + "…"
+        quoted = f'<q class="output" title="{_e(text)}">{_e(shown)}</q>'
+        if check == "matches":
+            parts.append(f'{quoted} <span class="ok">✓ matches the record</span>')
+        elif check == "differs":
+            # Never shown as the output: the log's text is not what the record names.
+            parts.append(f'<span class="bad">✗ does not match the record</span> {quoted}')
+        else:
+            parts.append(f'{quoted} <span class="note">(not checked: no attribution record)</span>')
+    elif check == "absent":
+        parts.append('<span class="note">not in the event log</span>')
+    css = f' data-output="{check}"' if check else ""
+    return f"<td{css}>{'<br>'.join(parts) or '—'}</td>"
 
 
 def _explain(reason: str) -> str:

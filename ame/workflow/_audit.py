@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from ame.workflow._epochs import find_header
-from ame.workflow._proofs import PROOFS_FORMAT, EpochProofs, iter_proofs_json
+from ame.workflow._proof_shards import check_proof_shards, sharded
+from ame.workflow._proofs import PROOFS_FORMAT, PROOFS_NAME, EpochProofs, iter_proofs_json
 from ame.workflow._publish import FetchPolicy, fetch, fetch_into, keccak_hex, sibling_uri
 from ame.workflow._recompute import RECOMPUTE_FAILED, Recomputation, Recompute, recompute_record
 from ame.workflow._record import check_record
@@ -569,6 +570,13 @@ def _check_proofs_file(
     if manifest.proofs is None:
         return
     report.checks.append("proofs file")
+    if sharded(len(tree.leaves)) or manifest.proofs.uri != PROOFS_NAME:
+        # A large epoch's proofs are shards and their index (docs/manifest.md): each
+        # shard is checked as this function checks the one file of a small epoch.
+        check_proof_shards(
+            report, tree, manifest.proofs, uri, read, progress, compare=_compare_proofs_file
+        )
+        return
     where = sibling_uri(uri, manifest.proofs.uri)
     # The file the tree gives, hashed as it is generated: never held whole.
     expected_digest, expected_size = hashlib.sha256(), 0
@@ -616,14 +624,25 @@ def _check_proofs_file(
     _compare_proofs_file(report, tree, data, where)
 
 
-def _compare_proofs_file(report: AuditReport, tree: EpochTree, data: bytes, where: str) -> None:
-    """Name every field and entry of a proofs file that is not the tree's (see above)."""
+def _compare_proofs_file(
+    report: AuditReport,
+    tree: EpochTree,
+    data: bytes,
+    where: str,
+    expected: EpochProofs | None = None,
+) -> None:
+    """Name every field and entry of a proofs file that is not the tree's (see above).
+
+    ``expected`` is the file the tree gives (a shard of it for a large epoch); the tree's
+    whole file when None.
+    """
     try:
         published = EpochProofs.parse(data, source=where)
     except AmeError as err:
         report.fail("proofs", f"an {PROOFS_FORMAT} document at {where}", err)
         return
-    expected = EpochProofs.of_tree(tree, report.header.token)
+    if expected is None:
+        expected = EpochProofs.of_tree(tree, report.header.token)
     for name in ("chain_id", "settlement", "epoch", "root", "token", "pool", "leaf_count"):
         want, got = getattr(expected, name), getattr(published, name)
         if want != got:

@@ -26,6 +26,12 @@ from typing import Any, Final
 from eth_utils.address import to_checksum_address
 
 from ame.workflow._epochs import find_header, manifest_bytes
+from ame.workflow._proof_shards import (
+    INDEX_NAME,
+    find_account_leaf,
+    read_account_proofs,
+    sharded,
+)
 from ame.workflow._proofs import EpochProofs
 from ame.workflow._publish import fetch, keccak_hex, sibling_uri
 from ame.workflow._workspace import Workspace
@@ -272,16 +278,40 @@ def _owed_in(
         claimed=False,
         header=header,
     )
+    notes: list[str] = []
+    if sharded(header.leaf_count):
+        # A large epoch: the index and the account's shard, not the manifest (330 MB at a
+        # million leaves), as the claim page reads it; the manifest only if that fails.
+        try:
+            found_leaf = find_account_leaf(
+                uri, header, ws.client.address, ws.client.chain_id, account,
+                policy=ws.fetch_policy,
+            )  # fmt: skip
+        except (AmeError, RecursionError) as err:
+            if isinstance(err, ChainError):
+                raise
+            found_leaf = None
+            notes.append(f"the published proofs shard was refused ({err}); read the manifest")
+        if found_leaf is not None:
+            claimed = ws.client.is_claimed(epoch, found_leaf.leaf.index)
+            return _replace(
+                base,
+                state=_state(state, header, now, claimed),
+                amount=int(found_leaf.leaf.amount),
+                claimed=claimed,
+                leaf=found_leaf.leaf,
+                proof=found_leaf.proof,
+                proof_source="proofs file",
+            )
     try:
         manifest = _manifest(ws, header, uri)
     except (AmeError, RecursionError) as err:
         if isinstance(err, ChainError):
             raise
-        return _replace(base, state="unreadable", notes=(str(err),))
+        return _replace(base, state="unreadable", notes=(*notes, str(err)))
     leaf = next((leaf for leaf in manifest.leaves if leaf.account == account), None)
     if leaf is None:
-        return base
-    notes: list[str] = []
+        return _replace(base, notes=tuple(notes))
     found = _published_proof(ws, header, uri, manifest, leaf, notes)
     if found is not None:
         proof, source = found, "proofs file"
@@ -351,12 +381,21 @@ def _published_proof(
     where = sibling_uri(uri, manifest.proofs.uri)
     entry = None
     try:
-        data = fetch(where, policy=ws.fetch_policy)
-        digest = sha256_hex(data)
-        if digest != manifest.proofs.sha256:
-            reason = f"it hashes to {digest}, not the manifest's {manifest.proofs.sha256}"
+        proofs: EpochProofs | None = None
+        if manifest.proofs.uri == INDEX_NAME:
+            # A large epoch: the index, then only the shard of this account (both checked).
+            proofs = read_account_proofs(
+                where, manifest.proofs.sha256, leaf.account, policy=ws.fetch_policy
+            )
+            reason = "" if proofs is not None else f"the index names no shard of {leaf.account}"
         else:
-            proofs = EpochProofs.parse(data, source=where)
+            data = fetch(where, policy=ws.fetch_policy)
+            digest = sha256_hex(data)
+            if digest != manifest.proofs.sha256:
+                reason = f"it hashes to {digest}, not the manifest's {manifest.proofs.sha256}"
+            else:
+                proofs = EpochProofs.parse(data, source=where)
+        if proofs is not None:
             reason = proofs.verify(leaf.account, header, ws.client.address, ws.client.chain_id)
             entry = proofs.claims.get(leaf.account)
             if not reason and entry is not None and entry.leaf != leaf:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -282,6 +282,7 @@ def iter_proofs_json(
     *,
     chunk_leaves: int = _CHUNK_LEAVES,
     advance: Callable[[int], None] | None = None,
+    positions: Sequence[int] | None = None,
 ) -> Iterator[bytes]:
     """The proofs file of ``tree``, chunk by chunk: ``EpochProofs.of_tree(tree, token)``'s
     canonical bytes, without the document or the whole file in memory.
@@ -298,6 +299,9 @@ def iter_proofs_json(
         token: The pool's token (the zero address for ETH).
         chunk_leaves: Claims per yielded chunk.
         advance: Called with the number of claims of each chunk (a progress bar).
+        positions: The positions in ``tree.leaves`` of the leaves whose claims the file
+            holds (a shard of a large epoch's proofs, :mod:`ame.workflow._proof_shards`);
+            every leaf when None. The header is the epoch's either way.
 
     Yields:
         Consecutive pieces of the file; joined, they are :meth:`EpochProofs.to_json_bytes`.
@@ -306,7 +310,8 @@ def iter_proofs_json(
     before, after = canonical_json(header.to_document()).split(_EMPTY_CLAIMS, 1)
     yield before + b'"claims":{'
     leaves = tree.leaves
-    order = sorted(range(len(leaves)), key=lambda i: leaves[i].account)
+    chosen = range(len(leaves)) if positions is None else positions
+    order = sorted(chosen, key=lambda i: leaves[i].account)
     merkle = tree.tree
     for start in range(0, len(order), chunk_leaves):
         parts = []

@@ -5,8 +5,9 @@ Steps, each safe to repeat:
 1. **map**: :class:`MappingInputs` become the manifest (``map_epoch``); balances carried
    from the latest earlier epoch in the state unless a carried ledger is given;
 2. **tree**: the leaves' tree for (chain id, contract, epoch), checked against the
-   contract's fraud rules; its proofs file (``ame.proofs/1``), whose SHA-256 the
-   manifest records; the attribution record (``ame.attribution/1``), when given,
+   contract's fraud rules; its proofs file (``ame.proofs/1``), or past
+   :data:`~ame.workflow._proof_shards.SHARD_THRESHOLD` leaves its shards and their
+   index (:mod:`~ame.workflow._proof_shards`), whose SHA-256 the manifest records; the attribution record (``ame.attribution/1``), when given,
    checked to explain the values exactly and its SHA-256 recorded too;
 3. **publish**: the manifest's exact bytes, the proofs file, the attribution record and
    the canonical inputs are written where auditors and claimants fetch them; ``manifestHash =
@@ -35,7 +36,7 @@ from pathlib import Path
 from eth_utils.address import to_checksum_address
 
 from ame.workflow._owed import TokenUnits
-from ame.workflow._proofs import PROOFS_NAME, spool_proofs
+from ame.workflow._proof_shards import spool_epoch_proofs
 from ame.workflow._publish import (
     MANIFEST_NAME,
     epoch_folder,
@@ -204,8 +205,8 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         tree = ws.client.epoch_tree(key.epoch, manifest.leaves)
         _check_own_tree(tree)
         with ws.progress.bar(f"epoch {key.epoch}: writing proofs", len(tree.leaves)) as advance:
-            manifest, proofs = spooled.enter_context(
-                spool_proofs(manifest, tree, token_address, advance=advance)
+            manifest, proof_files = spooled.enter_context(
+                spool_epoch_proofs(manifest, tree, token_address, advance=advance)
             )
         record = None
         if inputs.attribution is not None:
@@ -225,7 +226,8 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
         for name, document in inputs.documents().items():
             publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
-        publish(ws.publish_dir, ws.base_uri, folder / PROOFS_NAME, proofs())
+        for name, chunks in proof_files():  # one proofs.json, or shards then their index
+            publish(ws.publish_dir, ws.base_uri, folder / name, chunks)
         if record is not None:
             publish(ws.publish_dir, ws.base_uri, folder / ATTRIBUTION_NAME, record())
         publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)

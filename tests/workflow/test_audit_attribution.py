@@ -21,7 +21,7 @@ from ame.workflow import (
     settle_epoch,
 )
 from ame.workflow._publish import epoch_folder
-from ame_chain.chains import InProcessChain
+from ame_chain.chains import Chain, InProcessChain
 from offchain.attribution.game import PipelineGame
 from offchain.attribution.multistage import MultiStageAttribution, MultiStageResult
 from offchain.attribution.record import iter_record_lines
@@ -62,7 +62,7 @@ class _Market:
         raise AssertionError("influence asked of a market valued by Shapley only")
 
 
-def _registry(chain: InProcessChain) -> Registry:
+def _registry(chain: Chain) -> Registry:
     people = contributors(chain)
     return parse_registry(
         registry_doc([asset_doc(f"a{i}", owners=[(people[i], "1")]) for i in range(4)])
@@ -75,29 +75,31 @@ def _attribution() -> MultiStageResult:
 
 
 def _inputs(
-    chain: InProcessChain,
+    chain: Chain,
     *,
+    epoch: int = 1,
     values_edit: Callable[[dict[str, Any]], None] = lambda _: None,
     line_edit: Callable[[list[dict[str, Any]]], None] = lambda _: None,
 ) -> MappingInputs:
     registry = _registry(chain)
     result = _attribution()
     terms = {e.event.id: EventTerms(True, dt.date(2026, 1, 1)) for e in result.events}
-    document = values_document(result, epoch=1, terms=terms)
+    document = values_document(result, epoch=epoch, terms=terms)
     values_edit(document)
     hashes: dict[str, str] = {a.id: a.content_hash for a in registry.assets}
     lines = [
         json.loads(x)
-        for x in iter_record_lines(result, epoch=1, assets=hashes, pipeline={"kind": "test"})
+        for x in iter_record_lines(result, epoch=epoch, assets=hashes, pipeline={"kind": "test"})
     ]
     line_edit(lines)
     data = [json.dumps(x).encode() + b"\n" for x in lines]
     return MappingInputs(parse_values(document), registry, attribution=lambda: data)
 
 
-def write_attributed(directory: Path, chain: InProcessChain) -> tuple[Path, Path, Path]:
-    """The honest market's values, registry and record as files, what `ame attribute` leaves."""
-    inputs = _inputs(chain)
+def write_attributed(directory: Path, chain: Chain, epoch: int = 1) -> tuple[Path, Path, Path]:
+    """The honest market's values, registry and record of ``epoch`` as files, what
+    `ame attribute` leaves (each event's output is the text "an output")."""
+    inputs = _inputs(chain, epoch=epoch)
     assert inputs.attribution is not None
     directory.mkdir(parents=True, exist_ok=True)
     paths = directory / "values.json", directory / "registry.json", directory / "record.jsonl"

@@ -7,10 +7,13 @@ import {
   checkedClaim,
   fetchBounded,
   headerCommitment,
+  INDEX_NAME,
   keccak256Bytes,
   parseJson,
   registryNames,
   sha256Hex,
+  shardOf,
+  sharded,
   short,
   siblingUri,
 } from "./verify.js";
@@ -86,6 +89,17 @@ export async function owedIn(client, { chainId, settlement, account, proposal, n
   if (row.status === "Finalized") row.sweepableFrom = await read(client, settlement, "expiryOf", [header]);
   try {
     if (uri === null) throw new Error("no EpochProposed event matches the on-chain commitment");
+    if (sharded(header.leafCount)) {
+      // A large epoch: the index and the account's shard only, never the manifest or all proofs.
+      const claim = await shardClaim(uri, { chainId, settlement, header, account });
+      if (claim === null) return row;
+      row.leaf = claim.leaf;
+      row.proof = claim.proof;
+      row.amount = claim.leaf.amount;
+      row.claimed = await read(client, settlement, "isClaimed", [header.epoch, row.leaf.index]);
+      row.state = stateOf(row.status, openDisputes, header.challengeEnd, now, row.claimed);
+      return row;
+    }
     const manifestBytes = await fetchBounded(uri);
     const found = keccak256Bytes(manifestBytes);
     if (found !== header.manifestHash) {
@@ -125,6 +139,20 @@ export function stateOf(status, openDisputes, challengeEnd, now, claimed) {
   if (openDisputes > 0n) return "disputed";
   if (now < challengeEnd) return "in challenge window";
   return "awaiting finalisation";
+}
+
+/** `account`'s leaf and proof from its shard, read through the index beside the manifest. */
+export async function shardClaim(manifestUri, { chainId, settlement, header, account }) {
+  const indexUri = siblingUri(manifestUri, INDEX_NAME);
+  const shard = shardOf(parseJson(await fetchBounded(indexUri), indexUri), { chainId, settlement, header, account });
+  if (shard === null) return null;
+  const shardUri = siblingUri(manifestUri, shard.uri);
+  const bytes = await fetchBounded(shardUri);
+  const digest = await sha256Hex(bytes);
+  if (digest !== shard.sha256) {
+    throw new Error(`the proofs shard ${short(shardUri)} hashes to ${digest}, not the index's ${short(shard.sha256)}`);
+  }
+  return checkedClaim(parseJson(bytes, shardUri), { chainId, settlement, header, account });
 }
 
 async function names(manifestUri, manifest, account) {

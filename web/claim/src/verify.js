@@ -1,6 +1,7 @@
 // Never trust a published file: everything the page offers to claim is checked here
 // against what the chain committed to (the manifest's keccak256, the proofs file's
-// SHA-256 in the manifest, the proof against the on-chain root). Pure functions, so the
+// SHA-256 in the manifest, or for a large epoch the index's root and leaf count and the
+// shard's SHA-256 in the index, the proof against the on-chain root). Pure functions, so the
 // checks read the same as docs/manifest.md ("Proofs file").
 import { concat, encodeAbiParameters, getAddress, isAddress, isHex, keccak256 } from "viem";
 
@@ -168,6 +169,65 @@ export function checkedClaim(doc, { chainId, settlement, header, account }) {
     throw new Error(`${where}: the proof does not lead to the on-chain root ${header.root}`);
   }
   return { leaf, proof };
+}
+
+/**
+ * An epoch of more leaves than this publishes its proofs in shards of consecutive
+ * accounts (docs/manifest.md); ame/workflow/_proof_shards.py's SHARD_THRESHOLD, pinned
+ * equal by tests/web/test_shards.py. The on-chain leafCount decides, so the page knows
+ * which file to read before reading any.
+ */
+export const SHARD_THRESHOLD = 16_384;
+/** The index's name beside the manifest. */
+export const INDEX_NAME = "proofs-index.json";
+
+/** Whether an epoch of `leafCount` leaves publishes shards. */
+export function sharded(leafCount) {
+  return BigInt(leafCount) > BigInt(SHARD_THRESHOLD);
+}
+
+/**
+ * The shard of `account` that an `ame.proofs-index/1` document names, checked against the
+ * chain: the index must be this chain's, contract's and epoch's, with the on-chain root and
+ * leaf count (the manifest, hundreds of megabytes at such sizes, is not read; each proof is
+ * still checked against the on-chain root).
+ *
+ * @returns {{uri: string, sha256: string} | null} null when the account comes before the
+ *   first shard's first account: the epoch has no leaf of it.
+ * @throws {Error} when the index does not belong to this epoch or is malformed.
+ */
+export function shardOf(doc, { chainId, settlement, header, account }) {
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw new Error("proofs index: not an object");
+  if (doc.format !== "ame.proofs-index/1") {
+    throw new Error(`proofs index: format ${short(JSON.stringify(doc.format))}, expected ame.proofs-index/1`);
+  }
+  if (uint(doc.chainId, "proofs index chainId") !== BigInt(chainId)) throw new Error("proofs index: chainId is not this chain's");
+  if (typeof doc.settlement !== "string" || doc.settlement.toLowerCase() !== settlement.toLowerCase()) {
+    throw new Error("proofs index: settlement is not this contract");
+  }
+  if (uint(doc.epoch, "proofs index epoch") !== header.epoch) throw new Error("proofs index: epoch is not this epoch");
+  if (typeof doc.merkleRoot !== "string" || doc.merkleRoot.toLowerCase() !== header.root.toLowerCase()) {
+    throw new Error(`proofs index: merkleRoot is not the on-chain root ${header.root}`);
+  }
+  if (uint(doc.leafCount, "proofs index leafCount") !== BigInt(header.leafCount)) {
+    throw new Error("proofs index: leafCount is not the on-chain leaf count");
+  }
+  const shards = doc.shards;
+  if (!Array.isArray(shards)) throw new Error("proofs index: shards is not a list");
+  // The last shard whose first account is at or below this one holds its claim, if any.
+  const me = account.toLowerCase();
+  let found = null;
+  for (const [i, entry] of shards.entries()) {
+    const where = `proofs index shards[${i}]`;
+    if (entry === null || typeof entry !== "object") throw new Error(`${where}: not an object`);
+    if (typeof entry.first !== "string" || !/^0x[0-9a-f]{40}$/.test(entry.first)) throw new Error(`${where}.first: not a lower-case address`);
+    if (i > 0 && entry.first <= shards[i - 1].first) throw new Error(`${where}.first: not after the shard before`);
+    if (entry.first > me) break;
+    if (typeof entry.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(entry.sha256)) throw new Error(`${where}.sha256: not 64 hex digits`);
+    if (typeof entry.uri !== "string") throw new Error(`${where}.uri: not a file name`);
+    found = { uri: entry.uri, sha256: entry.sha256 };
+  }
+  return found;
 }
 
 /** The names the published registry gives `account` (people only: never needed to claim). */
