@@ -103,3 +103,25 @@ def test_read_record_rejects_bad_files(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"format": "ame.deployment/1", "chain_id": 1}))
     with pytest.raises(InputError, match="missing"):
         read_record(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"format": "ame.deployment/1", "chain_id": 1, "chain_id": 2}',
+            "not valid JSON: duplicate key 'chain_id' at chain_id",
+        ),
+        ('{"format": "ame.deployment/1", "chainId": 1}', "unknown field 'chainId'"),
+        ('{"format": "ame.deployment/1", "chain_id": 1}', "missing field 'address'"),
+    ],
+)
+def test_read_record_names_a_repeated_unknown_or_missing_field(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    with pytest.raises(InputError) as caught:
+        read_record(bad)
+    assert str(caught.value) == f"deployment record {bad}: {message}"
+    assert "__init__" not in str(caught.value)
