@@ -29,6 +29,7 @@ from typing import Final, Literal
 from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from ame_core.files import content_digest
+from ame_core.validation import show_value
 
 __all__ = ["FORMATS", "Format", "TrainingSet", "dataset_digest", "read_examples"]
 
@@ -149,7 +150,7 @@ def _json_text(where: str, line: str, field: str) -> str:
 
 def _text(where: str, field: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{where}: {field}: expected a non-empty string, got {value!r}")
+        raise InputError(f"{where}: {field}: expected a non-empty string, got {show_value(value)}")
     return value.strip()
 
 
