@@ -283,7 +283,11 @@ def test_the_deploy_scripts_run_from_the_repository_root_as_ame_deploy(script: s
             [sys.executable, script], cwd=root, env=env, capture_output=True, text=True
         )
         assert refused.returncode == 1
-        assert refused.stderr == "InputError: --rpc: no node URL (pass --rpc or set AME_RPC_URL)\n"
+        # Every place `ame deploy` finds a node is named, ame.toml's [chain] rpc included.
+        assert refused.stderr == (
+            "InputError: --rpc: no node URL "
+            "(pass --rpc URL, set AME_RPC_URL, or [chain] rpc in ame.toml)\n"
+        )
 
 
 def test_deploy_on_a_chain_with_another_genesis_retires_the_old_records_first(
