@@ -237,7 +237,9 @@ class ClaimPageSection(_Section):
 
 def _scheduler(value: object) -> str:
     if not isinstance(value, str) or "://" not in value or ":" not in value.split("://", 1)[1]:
-        raise ValueError(f"{value!r} is not a Dask scheduler address like tcp://HOST:PORT")
+        raise ValueError(
+            f"{show_value(value)} is not a Dask scheduler address like tcp://HOST:PORT"
+        )
     return value
 
 

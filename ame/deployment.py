@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from ame_chain.tx import Transactor
 from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
+from ame_core.validation import show_value
 
 __all__ = [
     "DeploymentRecord",
@@ -184,11 +185,19 @@ def read_record(path: Path) -> DeploymentRecord:
         raise InputError(f"deployment record {path}: file not found") from None
     except OSError as err:
         raise InputError(f"deployment record {path}: cannot read: {err.strerror or err}") from None
-    data = parse_json(text, source=f"deployment record {path}", decimals=False)
+    data = parse_json(text, source=f"deployment record {path}", decimals=False, unique_keys=True)
     if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
         raise InputError(f"deployment record {path}: format is not {RECORD_FORMAT!r}")
-    fields = {k: v for k, v in data.items() if k != "format"}
-    try:
-        return DeploymentRecord(**fields)
-    except TypeError as err:
-        raise InputError(f"deployment record {path}: {err}") from None
+    given = {k: v for k, v in data.items() if k != "format"}
+    # Named here, not left to the constructor's TypeError (Python's wording, not ours).
+    known = {f.name for f in fields(DeploymentRecord)}
+    required = {
+        f.name
+        for f in fields(DeploymentRecord)
+        if f.default is MISSING and f.default_factory is MISSING
+    }
+    if unknown := sorted(set(given) - known):
+        raise InputError(f"deployment record {path}: unknown field {show_value(unknown[0])}")
+    if missing := sorted(required - set(given)):
+        raise InputError(f"deployment record {path}: missing field {show_value(missing[0])}")
+    return DeploymentRecord(**given)

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import requests
 from eth_account import Account
@@ -48,6 +48,8 @@ from web3.providers.rpc.utils import check_if_retry_on_failure
 from web3.types import RPCEndpoint, RPCResponse
 
 from ame_chain.exceptions import ChainError
+from ame_core.documents import parse_json
+from ame_core.validation import show_value
 
 __all__ = [
     "ANVIL_BINARY",
@@ -183,6 +185,18 @@ class NodeProvider(HTTPProvider):
         self.url = url
         self.timeout = timeout
 
+    def decode_rpc_response(self, raw_response: bytes) -> RPCResponse:  # type: ignore[override]
+        """The node's answer, parsed as every input is (a key given twice is refused).
+
+        Raises:
+            InputError: The body is not JSON or repeats a key (``make_request`` names the
+                node and the method).
+        """
+        return cast(
+            RPCResponse,
+            parse_json(raw_response, source="the body", decimals=False, unique_keys=True),
+        )
+
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         try:
             response = super().make_request(method, params)
@@ -198,13 +212,15 @@ class NodeProvider(HTTPProvider):
             ) from None
         except requests.RequestException as err:
             raise ChainError(f"cannot reach the node at {self.url} ({method}): {err}") from None
-        except ValueError as err:  # the body is not JSON
+        except ValueError as err:  # the body is not JSON, or repeats a key
             raise ChainError(
                 f"the node at {self.url} answered {method} with something that is not JSON-RPC: "
                 f"{str(err)[:200]}"
             ) from None
         if not isinstance(response, dict):
-            raise ChainError(f"the node at {self.url} answered {method} with {response!r:.200}")
+            raise ChainError(
+                f"the node at {self.url} answered {method} with {show_value(response)}"
+            )
         if "error" in response:
             if method not in _REVERTING:
                 raise ChainError(
@@ -224,7 +240,7 @@ class NodeProvider(HTTPProvider):
         )
         if not ok:
             raise ChainError(
-                f"the node at {self.url} answered {method} with {result!r:.120}, not {what}"
+                f"the node at {self.url} answered {method} with {show_value(result)}, not {what}"
             )
 
 

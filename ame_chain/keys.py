@@ -39,9 +39,10 @@ def account_from_keystore(path: Path, password: str | None = None) -> LocalAccou
     except OSError as err:
         raise InputError(f"keystore {path}: cannot read ({err.strerror or err})") from None
     try:
-        keystore = parse_json(text, source=f"keystore {path}", decimals=False)
-    except InputError:
-        raise InputError(f"keystore {path}: not a JSON keystore") from None
+        keystore = parse_json(text, source=f"keystore {path}", decimals=False, unique_keys=True)
+    except InputError as err:  # not JSON, nested too deeply, or a key repeated
+        why = str(err).removeprefix(f"keystore {path}: not valid JSON: ")
+        raise InputError(f"keystore {path}: not a JSON keystore ({why})") from None
     if not isinstance(keystore, dict) or not isinstance(keystore.get("crypto"), dict):
         raise InputError(f"keystore {path}: not an eth-account keystore")
     try:

@@ -13,9 +13,12 @@ hostile input (manifests come from whoever proposed an epoch):
 Both standard parsers also keep the last of two equal keys in one mapping, silently; with
 ``unique_keys=True`` a repeated key is an :class:`~ame_core.exceptions.InputError` naming
 the key's path in the document (``events[0].values.'dataset:x'``), and for YAML its line.
-Every reader of a user's input (values, registry, policy, carried ledger, scenario,
-pipeline, events, configuration; the inputs an audit reads) asks for it: the first of two
-settings would otherwise vanish. TOML refuses a repeated key by its own grammar.
+Every reader of an input asks for it (values, registry, policy, carried ledger, scenario,
+pipeline, events, training logs, keystores, deployment and chain records, batch
+checkpoints, and every document fetched from another party: manifests, proofs, the
+inputs an audit reads): the first of two settings would otherwise vanish.
+``tests/core/test_documents.py`` pins that each call asks. TOML refuses a repeated key
+by its own grammar.
 
 :func:`parse_json`, :func:`parse_yaml` and :func:`parse_toml` run the parser with the
 recursion limit lowered to :data:`MAX_DEPTH` frames above the caller, and turn every

@@ -21,6 +21,8 @@ from ame.workflow import (
     challenge_epoch,
     claim_leaves,
     epoch_summaries,
+    format_date,
+    format_duration,
     open_dispute,
     owed_epochs,
     resolve_dispute,
@@ -48,12 +50,24 @@ _MANIFEST = click.option(
 @_EPOCHS
 @units_option
 def status(session: Session, epochs: tuple[int, ...], units: str) -> None:
-    """Show every epoch (or EPOCHS): status, pool, claims, disputes, transactions."""
+    """Show every epoch (or EPOCHS): status, pool, claims, disputes, transactions.
+
+    The challenge window's end is shown as a UTC date with the time left by the chain's
+    clock; under --json it stays Unix seconds (challengeEnd, with challengeEndDate and the
+    chain's time, now, beside it).
+    """
     ws = session.workspace(signing=False)
     show = Amounts(ws, units)
     summaries = epoch_summaries(ws, epochs)
+    now = ws.chain.timestamp()
     if session.as_json:
-        echo_json({"settlement": ws.client.address, "epochs": [s.to_json() for s in summaries]})
+        echo_json(
+            {
+                "settlement": ws.client.address,
+                "now": now,
+                "epochs": [s.to_json() for s in summaries],
+            }
+        )
         return
     if not summaries:
         click.echo(f"no epochs on {ws.client.address} yet")
@@ -67,7 +81,7 @@ def status(session: Session, epochs: tuple[int, ...], units: str) -> None:
             show.of(s.epoch, s.claimed),
             show.of(s.epoch, s.remaining),
             f"{s.open_disputes}/{s.dispute_count}",
-            s.challenge_end,
+            _window_end(s.challenge_end, now),
             s.propose_tx,
         )
         for s in summaries
@@ -84,6 +98,14 @@ def status(session: Session, epochs: tuple[int, ...], units: str) -> None:
         "propose tx",
     ]
     click.echo(table(headers, rows))
+
+
+def _window_end(end: int | None, now: int) -> str | None:
+    """When a challenge window ends, for people: the UTC date and the time left, or ``ended``."""
+    if end is None:
+        return None
+    left = f"in {format_duration(end - now)}" if end > now else "ended"
+    return f"{format_date(end)} ({left})"
 
 
 @click.command()

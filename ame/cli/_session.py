@@ -5,8 +5,10 @@ How the chain is chosen (first that applies):
 1. a chain handed in by the embedding program (``main(obj=CliEnv(chain=...))``, used by
    tests that drive the whole CLI on one in-process chain);
 2. ``--rpc URL``, ``$AME_RPC_URL`` or ``[chain] rpc``: that node (a development chain
-   when it is an Anvil: :func:`ame_chain.chains.connect_url`);
-3. the managed chain that ``ame chain up`` started in the state directory.
+   when it is an Anvil: :func:`ame_chain.chains.connect_url`), else the embedding
+   program's default node (:attr:`CliEnv.default_rpc`);
+3. the managed chain that ``ame chain up`` started in the state directory, unless the
+   embedding program requires a node (:attr:`CliEnv.require_node`).
 
 Otherwise the command stops with a ``ChainError`` saying how to get a chain. Documents
 named on-chain as ``file://`` URIs are read on chains 1 and 3 (the operator publishes
@@ -68,10 +70,17 @@ class CliEnv:
         on_step: Told ``(step, point)`` at each durable point of every transaction a
             command sends (:class:`~ame.workflow.DurableSender`); the crash tests stop the
             process there.
+        default_rpc: The node used when neither ``--rpc``, ``$AME_RPC_URL`` nor ``[chain]
+            rpc`` names one, instead of the managed chain (``deploy/anvil.py``: the Anvil
+            on 127.0.0.1:8545).
+        require_node: Without a node named by ``--rpc``, ``$AME_RPC_URL`` or ``[chain]
+            rpc``, stop rather than use the managed chain (``deploy/testnet.py``).
     """
 
     chain: Chain | None = None
     on_step: Callable[[str, str], None] | None = None
+    default_rpc: str | None = None
+    require_node: bool = False
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -179,9 +188,13 @@ class Session:
         if self.env.chain is not None:
             self._chain = self.env.chain
             self._local_chain = True
-        elif self.config.chain.rpc:
-            self._chain = connect_url(self.config.chain.rpc, timeout=self.config.chain.timeout)
+        elif rpc := self.config.chain.rpc or self.env.default_rpc:
+            self._chain = connect_url(rpc, timeout=self.config.chain.timeout)
             self.ctx.call_on_close(self._chain.close)
+        elif self.env.require_node:
+            raise InputError(
+                "--rpc: no node URL (pass --rpc URL, set AME_RPC_URL, or [chain] rpc in ame.toml)"
+            )
         else:
             self._chain = managed_chain(self.state_dir)
             self._local_chain = True

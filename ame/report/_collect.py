@@ -339,7 +339,7 @@ def _read_manifest(
 def _document(section: EpochReport, uri: str, name: str, policy: FetchPolicy) -> Any:
     where = sibling_uri(uri, f"{name}.json")
     try:
-        return parse_json(fetch(where, policy=policy), source=where)
+        return parse_json(fetch(where, policy=policy), source=where, unique_keys=True)
     except AmeError as err:
         section.notes.append(f"{name} not shown: {where} cannot be read ({err})")
         return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ame.workflow._epochs import PublishedEpoch, find_header, load_published
+from ame.workflow._owed import format_date
 from ame.workflow._workspace import Workspace
 from ame.workflow.exceptions import FetchError, WorkflowError
 from ame_chain import errors
@@ -52,7 +53,7 @@ class EpochSummary:
     propose_tx: str | None
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form; amounts as decimal strings."""
+        """JSON form; amounts as decimal strings, the window's end as Unix seconds and a date."""
         return {
             "epoch": self.epoch,
             "status": self.status,
@@ -63,6 +64,9 @@ class EpochSummary:
             "openDisputes": self.open_disputes,
             "disputeCount": self.dispute_count,
             "challengeEnd": self.challenge_end,
+            "challengeEndDate": None
+            if self.challenge_end is None
+            else format_date(self.challenge_end),
             "manifestURI": self.manifest_uri,
             "proposeTx": self.propose_tx,
         }

@@ -452,7 +452,9 @@ def _check_carried_chain(
                 keccak_hex(data),
             )
             return
-        ledger: CarriedLedger = parse_carried(parse_json(data, source=uri), source=uri)
+        ledger: CarriedLedger = parse_carried(
+            parse_json(data, source=uri, unique_keys=True), source=uri
+        )
     except AmeError as err:
         report.fail("inputs.carried", f"the carried ledger of epoch {previous}", err)
         return

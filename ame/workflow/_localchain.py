@@ -14,13 +14,16 @@ local use only.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from ame.workflow.exceptions import ManagedChainError
 from ame_chain.chains import AnvilProcess, DevChain
 from ame_chain.exceptions import ChainError
+from ame_core.documents import parse_json
+from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
+from ame_core.validation import show_value
 
 __all__ = ["CHAIN_RECORD", "DevChain", "LocalChainInfo", "chain_down", "chain_up", "managed_chain"]
 
@@ -46,12 +49,31 @@ def _node(info: LocalChainInfo) -> AnvilProcess:
 def _read(directory: Path) -> LocalChainInfo | None:
     path = directory / CHAIN_RECORD
     try:
-        data = json.loads(path.read_text())
-        return LocalChainInfo(**data)
+        text = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError) as err:
-        raise ManagedChainError(f"{path}: not a chain record ({err}); delete it") from None
+    except OSError as err:
+        raise ManagedChainError(f"{path}: cannot read ({err.strerror or err})") from None
+    try:
+        data = parse_json(text, source=str(path), decimals=False, unique_keys=True)
+    except InputError as err:  # not JSON, or a key repeated
+        raise ManagedChainError(f"{err}; not a chain record: delete it") from None
+    known = {f.name for f in fields(LocalChainInfo)}
+    required = {
+        f.name
+        for f in fields(LocalChainInfo)
+        if f.default is MISSING and f.default_factory is MISSING
+    }
+    # Named here, not left to the constructor's TypeError (Python's wording, not ours).
+    if not isinstance(data, dict):
+        problem = "not a JSON object"
+    elif unknown := sorted(set(data) - known):
+        problem = f"unknown field {show_value(unknown[0])}"
+    elif missing := sorted(required - set(data)):
+        problem = f"missing field {show_value(missing[0])}"
+    else:
+        return LocalChainInfo(**data)
+    raise ManagedChainError(f"{path}: not a chain record ({problem}); delete it")
 
 
 def chain_up(

@@ -428,7 +428,8 @@ def _names(ws: Workspace, manifest: Manifest, uri: str, account: str) -> tuple[s
     where = sibling_uri(uri, "registry.json")
     try:
         registry = parse_registry(
-            parse_json(fetch(where, policy=ws.fetch_policy), source=where), source=where
+            parse_json(fetch(where, policy=ws.fetch_policy), source=where, unique_keys=True),
+            source=where,
         )
     except (AmeError, RecursionError):
         return ()  # names are for people; an unreadable registry costs only them

@@ -165,7 +165,11 @@ class EpochProofs:
         Raises:
             InputError: The document is not well-formed; the message names the field.
         """
-        document = parse_json(data, source=source) if isinstance(data, bytes | str) else data
+        document = (
+            parse_json(data, source=source, unique_keys=True)
+            if isinstance(data, bytes | str)
+            else data
+        )
         if not isinstance(document, Mapping):
             raise InputError(f"{source}: a proofs file must be a JSON object")
         missing, extra = _KEYS - set(document), set(document) - _KEYS

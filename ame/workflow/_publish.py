@@ -37,6 +37,7 @@ from eth_utils.crypto import keccak
 from ame.workflow.exceptions import FetchError, WorkflowError
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
+from ame_core.validation import show_value
 
 __all__ = [
     "FetchPolicy",
@@ -125,11 +126,11 @@ class FetchPolicy:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
-            raise InputError(f"max_bytes: {self.max_bytes!r} is not a whole number")
+            raise InputError(f"max_bytes: {show_value(self.max_bytes)} is not a whole number")
         if self.max_bytes < 1:
             raise InputError(f"max_bytes: {self.max_bytes} is below 1")
         if not self.deadline > 0:  # also refuses NaN
-            raise InputError(f"deadline: {self.deadline!r} seconds is not positive")
+            raise InputError(f"deadline: {show_value(self.deadline)} seconds is not positive")
 
     def until(self) -> float:
         """The ``time.monotonic()`` at which reads started now must have ended."""

@@ -29,6 +29,7 @@ from typing import IO, Any, Final
 
 from ame.workflow.exceptions import WorkflowError
 from ame_core.exceptions import AmeError
+from ame_core.validation import show_value
 from offchain.attribution.record import read_record, split_event
 from offchain.mapping import Event, Manifest, ManifestAttribution, Registry, Values
 
@@ -155,7 +156,7 @@ def check_record(
         add("attribution.epoch", values.epoch, header.epoch)
     negative = header.settings.get("negative")
     if negative not in ("clip", "error"):
-        add("attribution.settings.negative", "'clip' or 'error'", repr(negative))
+        add("attribution.settings.negative", "'clip' or 'error'", show_value(negative))
         return findings
     hashes: dict[str, str] = {asset.id: asset.content_hash for asset in registry.assets}
     for asset, digest in header.assets.items():

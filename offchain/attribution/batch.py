@@ -53,6 +53,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
+from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
 from ame_core.progress import Progress, quiet_progress
@@ -409,9 +410,12 @@ def _read_checkpoints(
         return done
     for file in sorted(folder.glob("batch-*.json")):
         with contextlib.suppress(Exception):
-            # Anything wrong (unreadable, not JSON, other key, body not matching its
-            # digest, a record that does not decode) makes the file worthless, not fatal.
-            document = json.loads(file.read_bytes())
+            # Anything wrong (unreadable, not JSON, a repeated key, other key, body not
+            # matching its digest, a record that does not decode) makes the file
+            # worthless, not fatal.
+            document = parse_json(
+                file.read_bytes(), source=str(file), decimals=False, unique_keys=True
+            )
             body = document["body"]
             if (
                 document["format"] != CHECKPOINT_FORMAT

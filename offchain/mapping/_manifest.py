@@ -393,7 +393,7 @@ def parse_manifest(data: object, *, source: str = "<manifest>") -> Manifest:
         InputError: If it is not a well-formed ``ame.manifest/1`` document.
     """
     if isinstance(data, bytes | str):
-        data = parse_json(data, source=source)
+        data = parse_json(data, source=source, unique_keys=True)
     if not isinstance(data, Mapping):
         raise InputError(f"{source}: a manifest must be a JSON object")
     try:

@@ -106,13 +106,13 @@ def _numbers(raw: object) -> dict[str, float]:
         if not isinstance(key, str) or not key:
             raise ValueError(f"id {key!r} is not a non-empty string")
         if isinstance(value, bool):
-            raise ValueError(f"{key!r}: must be a finite number, got {value!r}")
+            raise ValueError(f"{key!r}: must be a finite number, got {show_value(value)}")
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{key!r}: must be a finite number, got {value!r}") from None
+            raise ValueError(f"{key!r}: must be a finite number, got {show_value(value)}") from None
         if not math.isfinite(number):
-            raise ValueError(f"{key!r}: must be a finite number, got {value!r}")
+            raise ValueError(f"{key!r}: must be a finite number, got {show_value(value)}")
         out[key] = number
     return out
 
@@ -121,7 +121,9 @@ def _stderr(raw: object) -> dict[str, float]:
     out = _numbers(raw)
     for key, number in out.items():
         if number < 0:
-            raise ValueError(f"{key!r}: a standard error must not be negative, got {number!r}")
+            raise ValueError(
+                f"{key!r}: a standard error must not be negative, got {show_value(number)}"
+            )
     return out
 
 

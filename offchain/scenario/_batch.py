@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.exceptions import InputError
 from ame_core.progress import Progress, quiet_progress
+from ame_core.validation import show_value
 from offchain.attribution.multistage import METHODS, Method, MultiStageResult, NegativePolicy
 from offchain.scenario._document import EventSpec, Scenario
 
@@ -100,10 +101,14 @@ class ScenarioBatchSpec:
         from offchain.attribution.reference.pipeline import Event
 
         if not isinstance(data, dict) or sorted(data) != sorted(_EVENT_FIELDS):
-            raise InputError(f"event: expected the fields {list(_EVENT_FIELDS)}, got {data!r}")
+            raise InputError(
+                f"event: expected the fields {list(_EVENT_FIELDS)}, got {show_value(data)}"
+            )
         output = data["output"]
         if not isinstance(output, list) or not all(type(t) is int for t in output):
-            raise InputError(f"event.output: expected a list of token ids, got {output!r}")
+            raise InputError(
+                f"event.output: expected a list of token ids, got {show_value(output)}"
+            )
         return Event(**{**data, "output": tuple(output)})
 
 

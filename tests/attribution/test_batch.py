@@ -215,11 +215,18 @@ def _damage_key(file: Path) -> None:
     file.write_text(json.dumps(document))
 
 
+def _repeat_key(file: Path) -> None:
+    # Another key first: a parser keeping the last of two would read the file as it was.
+    file.write_bytes(b'{"key":"' + b"0" * 64 + b'",' + file.read_bytes()[1:])
+
+
 def _truncate(file: Path) -> None:
     file.write_bytes(file.read_bytes()[:50])
 
 
-@pytest.mark.parametrize("damage", [_damage_bytes, _damage_value, _damage_key, _truncate])
+@pytest.mark.parametrize(
+    "damage", [_damage_bytes, _damage_value, _damage_key, _repeat_key, _truncate]
+)
 def test_a_damaged_checkpoint_is_recomputed_never_trusted(
     tmp_path: Path,
     damage: Callable[[Path], None],

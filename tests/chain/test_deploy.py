@@ -103,3 +103,51 @@ def test_read_record_rejects_bad_files(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"format": "ame.deployment/1", "chain_id": 1}))
     with pytest.raises(InputError, match="missing"):
         read_record(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"format": "ame.deployment/1", "chain_id": 1, "chain_id": 2}',
+            "not valid JSON: duplicate key 'chain_id' at chain_id",
+        ),
+        ('{"format": "ame.deployment/1", "chainId": 1}', "unknown field 'chainId'"),
+        ('{"format": "ame.deployment/1", "chain_id": 1}', "missing field 'address'"),
+    ],
+)
+def test_read_record_names_a_repeated_unknown_or_missing_field(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    with pytest.raises(InputError) as caught:
+        read_record(bad)
+    assert str(caught.value) == f"deployment record {bad}: {message}"
+    assert "__init__" not in str(caught.value)
+
+
+def test_testnet_script_reads_the_node_and_settings_from_ame_toml_as_ame_deploy_does(
+    anvil: AnvilChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("AME_RPC_URL", "AME_CONFIG", "AME_STATE_DIR", "AME_CHALLENGE_WINDOW"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AME_PRIVATE_KEY", anvil.dev_accounts[1].key.hex())
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ame.toml").write_text(
+        f'[chain]\nrpc = "{anvil.url}"\n[state]\ndir = "op-state"\n[deploy]\nchallenge_window = 777\n'
+    )
+    assert testnet_script.main([]) == 0
+    (path,) = (tmp_path / "op-state" / "deployments").glob("*.json")
+    record = read_record(path)
+    assert record.deployer == anvil.dev_accounts[1].address
+    assert record.config["challengeWindow"] == 777
+    # The environment overrides the file, as for `ame deploy`.
+    monkeypatch.setenv("AME_CHALLENGE_WINDOW", "778")
+    assert testnet_script.main(["-o", "env.json"]) == 0
+    assert read_record(tmp_path / "env.json").config["challengeWindow"] == 778
+    # --config names another file, and its node: one that does not answer is named.
+    other = tmp_path / "other.toml"
+    other.write_text('[chain]\nrpc = "http://127.0.0.1:9"\n')
+    assert testnet_script.main(["--config", str(other), "-o", "none.json"]) == 1
+    assert not (tmp_path / "none.json").exists()

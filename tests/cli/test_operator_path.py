@@ -14,7 +14,7 @@ import pytest
 from eth_account import Account
 
 from ame.deployment import DeploymentRecord
-from ame.workflow import StateStore
+from ame.workflow import StateStore, format_date, format_duration
 from ame_chain.chains import InProcessChain
 from ame_chain.client import SettlementClient
 from tests.cli.conftest import Ame
@@ -134,6 +134,27 @@ def test_finalize_and_challenge_say_what_the_chain_tells_without_an_account(
     again = ame("finalize", 1, "--json")  # nothing to sign: no account needed
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == {"epoch": 1, "status": "Finalized", "tx": None}
+
+
+def test_status_shows_the_window_end_as_a_date_with_time_left_and_json_keeps_seconds(
+    ame: Ame, chain: InProcessChain, tmp_path: Path
+) -> None:
+    deploy(ame, chain)
+    settle(ame, chain, tmp_path)
+    document = json.loads(ame("status", "--json").stdout)
+    (epoch,) = document["epochs"]
+    end = epoch["challengeEnd"]  # machine form: Unix seconds, the date beside it
+    assert isinstance(end, int) and epoch["challengeEndDate"] == format_date(end)
+    assert document["now"] == chain.timestamp() < end
+    shown = ame("status")
+    assert shown.exit_code == 0, shown.output
+    assert f"  {format_date(end)} (in {format_duration(end - chain.timestamp())})  " in (
+        shown.stdout
+    )
+    assert re.search(rf"  {_DATE} \(in \d+[dhms]( \d+[dhms])?\)  ", shown.stdout)
+    assert str(end) not in shown.stdout
+    assert ame("chain", "advance", CONFIG.challenge_window).exit_code == 0
+    assert f"{format_date(end)} (ended)" in ame("status").stdout
 
 
 def test_settle_and_claim_without_funds_say_what_is_needed(
@@ -262,7 +283,11 @@ def test_the_deploy_scripts_run_from_the_repository_root_as_ame_deploy(script: s
             [sys.executable, script], cwd=root, env=env, capture_output=True, text=True
         )
         assert refused.returncode == 1
-        assert refused.stderr == "InputError: --rpc: no node URL (pass --rpc or set AME_RPC_URL)\n"
+        # Every place `ame deploy` finds a node is named, ame.toml's [chain] rpc included.
+        assert refused.stderr == (
+            "InputError: --rpc: no node URL "
+            "(pass --rpc URL, set AME_RPC_URL, or [chain] rpc in ame.toml)\n"
+        )
 
 
 def test_deploy_on_a_chain_with_another_genesis_retires_the_old_records_first(

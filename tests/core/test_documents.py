@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,3 +97,53 @@ def test_key_paths_quote_keys_that_are_not_identifiers() -> None:
     assert key_path([]) == "(top level)"
     assert key_path(["events", 0, "values", "dataset:x"]) == "events[0].values['dataset:x']"
     assert key_path(["a", "b"]) == "a.b"
+
+
+# Modules that parse JSON with the standard parser, and why the text is not an input: what
+# the program wrote itself and reads back, never a file a person or another party hands it.
+_OWN_TEXT = {
+    "ame_core/documents.py": "the guarded parser itself",
+    "ame_chain/contracts.py": "the committed artifacts shipped in the package",
+    "offchain/attribution/hf/_gradients.py": "the feature cache's header, checked by its hash",
+    "ame/demos/market.py": "the manifest bytes the demo has just made",
+    "ame/workflow/_settle.py": "the manifest the state stored when it was proposed",
+    "ame/workflow/_state.py": "rows the program wrote to its own SQLite state",
+}
+_READERS = {"parse_json", "parse_yaml", "read_document"}
+
+
+def _calls(tree: ast.AST) -> list[ast.Call]:
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+
+
+def _name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return f"{func.value.id}.{func.attr}"
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def test_every_reader_of_an_input_refuses_a_repeated_key() -> None:
+    # Each input (files, keystores, records, checkpoints, logs, documents fetched from another
+    # party) goes through the guarded parser asking for unique keys; the standard parser
+    # only reads back what the program wrote itself.
+    root = Path(__file__).resolve().parents[2]
+    unguarded, plain = [], []
+    for package in ("ame_core", "offchain", "ame_chain", "ame"):
+        for file in sorted((root / package).rglob("*.py")):
+            where = file.relative_to(root).as_posix()
+            for call in _calls(ast.parse(file.read_text(encoding="utf-8"))):
+                name = _name(call)
+                if name in _READERS and where != "ame_core/documents.py":
+                    asked = [k for k in call.keywords if k.arg == "unique_keys"]
+                    if not (
+                        asked
+                        and isinstance(asked[0].value, ast.Constant)
+                        and asked[0].value.value is True
+                    ):
+                        unguarded.append(f"{where}:{call.lineno} {name}")
+                standard = name in {"json.loads", "json.load", "yaml.safe_load", "yaml.load"}
+                if standard and where not in _OWN_TEXT:
+                    plain.append(f"{where}:{call.lineno} {name}")
+    assert unguarded == []
+    assert plain == []

@@ -28,7 +28,8 @@ class Fault:
 
     Attributes:
         kind: ``drop`` (close the connection), ``http500``, ``garbage`` (a body that is not
-            JSON), ``error`` (a JSON-RPC error), ``rewrite`` (the node's result passed
+            JSON), ``repeat`` (the node's answer with ``result`` given twice, its own
+            last), ``error`` (a JSON-RPC error), ``rewrite`` (the node's result passed
             through ``rewrite``), ``hang`` (answer nothing for ``seconds``) or
             ``forward-then-act`` (forward the request, run ``action`` on the node's
             answer, then drop the connection: the node did the work but its answer never
@@ -75,6 +76,11 @@ class FaultyNode:
                     self._reply(500, b"internal error")
                 elif fault.kind == "garbage":
                     self._reply(200, b"<html>502 Bad Gateway</html>")
+                elif fault.kind == "repeat":
+                    # The node's answer with "result" given twice, the true one last: a
+                    # parser keeping the last of two keys would not notice.
+                    answer = node._forward(body).lstrip()
+                    self._reply(200, b'{"result": "0x1", ' + answer[1:])
                 elif fault.kind == "error":
                     error = {"code": -32000, "message": f"{method} is unavailable"}
                     self._reply(

@@ -82,6 +82,8 @@ HOSTILE_MANIFESTS: dict[str, bytes] = {
     "manifest-not-json": b"\x89PNG\r\n\x1a\n not a manifest",
     "manifest-other-format": json.dumps({"format": "ame.values/1", "epoch": 1}).encode(),
     "manifest-no-leaves": json.dumps({"format": "ame.manifest/1"}).encode(),
+    # A parser keeping the last of two keys would read a manifest other than the one hashed.
+    "manifest-repeated-key": b'{"format": "ame.manifest/1", "epoch": 1, "epoch": 2}',
 }
 
 
@@ -189,6 +191,11 @@ class Env:
 
     def keystore(self, content: str | bytes | dict[str, Any] | list[Any]) -> list[object]:
         return [*self.settle(), "--keystore", self.file("key.json", content)]
+
+
+def _repeat(document: dict[str, Any], key: str, value: object) -> str:
+    """``document`` as JSON text with ``key`` given a second time (``value``) at its end."""
+    return json.dumps(document)[:-1] + f", {json.dumps(key)}: {json.dumps(value)}}}"
 
 
 def _key_file(password: str = "right", **changes: Any) -> dict[str, Any]:
@@ -311,6 +318,8 @@ CASES = [
     Case("registry-royalty-above-100", lambda e: _reg(e, ("assets", 1, "parents"), [{"asset": "a0", "relation": "derived_from", "royalty": "150%"}]), "RegistryError", "royalty"),
     Case("registry-bad-content-hash", lambda e: _reg(e, ("assets", 0, "content_hash"), "md5:x"), "RegistryError", "content_hash"),
     Case("registry-negative-revision", lambda e: _reg(e, ("revision",), -1), "RegistryError", "revision"),
+    Case("registry-repeated-key", lambda e: e.map(registry=e.file("r.json", _repeat(e.registry(), "revision", 9))), "InputError", "duplicate key 'revision' at revision"),
+    Case("registry-yaml-repeated-key", lambda e: e.map(registry=e.file("r.yaml", "format: ame.registry/1\nassets: []\nassets: []\n")), "InputError", "duplicate key 'assets' at assets (line 3)"),
     # -- values (ame map) ----------------------------------------------------------------------
     Case("values-not-json", lambda e: e.map(values=e.file("v.json", "{'epoch': 1}")), "InputError", "not valid json"),
     Case("values-a-string", lambda e: e.map(values=e.file("v.json", '"values"')), "InputError", "must be a mapping, got str"),
@@ -329,6 +338,7 @@ CASES = [
     Case("values-duplicate-event", lambda e: _val(e, ("events",), [e.values()["events"][0]] * 2), "InputError", "already events[0]"),
     Case("values-impossible-date", lambda e: _val(e, (*EVENT, "date"), "2026-02-30"), "InputError", "is not a date"),
     Case("values-events-a-mapping", lambda e: _val(e, ("events",), {"e1": 1}), "InputError", "events"),
+    Case("values-repeated-key", lambda e: e.map(values=e.file("v.json", _repeat(e.values(), "epoch", 7))), "InputError", "duplicate key 'epoch' at epoch"),
     # -- policy and carried ledger (ame map --policy / --carried) -------------------------------
     Case("policy-a-list", lambda e: e.map(None, None, "--policy", e.file("p.json", [])), "InputError", "must be a mapping, got list"),
     Case("policy-other-format", lambda e: e.map(None, None, "--policy", e.file("p.json", {"format": "ame.policy/2"})), "InputError", "format"),
@@ -336,6 +346,8 @@ CASES = [
     Case("policy-zero-min-payout", lambda e: e.map(None, None, "--policy", e.file("p.json", {"format": "ame.policy/1", "min_payout": "0"})), "InputError", "must be at least 1"),
     Case("carried-negative-balance", lambda e: e.map(None, None, "--carried", e.file("c.json", {"format": "ame.carried/1", "balances": {"0x" + "11" * 20: "-5"}})), "InputError", "balances"),
     Case("carried-key-not-an-address", lambda e: e.map(None, None, "--carried", e.file("c.json", {"format": "ame.carried/1", "balances": {"alice": "5"}})), "InputError", "'alice'"),
+    Case("policy-repeated-key", lambda e: e.map(None, None, "--policy", e.file("p.json", '{"format": "ame.policy/1", "min_payout": "1", "min_payout": "9"}')), "InputError", "duplicate key 'min_payout' at min_payout"),
+    Case("carried-repeated-key", lambda e: e.map(None, None, "--carried", e.file("c.json", '{"format": "ame.carried/1", "balances": {"0x' + "11" * 20 + '": "5", "0x' + "11" * 20 + '": "6"}}')), "InputError", "duplicate key '0x" + "11" * 20 + "' at balances['0x"),
     Case("carried-manifest-without-carried", lambda e: e.map(None, None, "--carried", e.file("c.json", {"format": "ame.manifest/1"})), "InputError", "carried: must be a mapping"),
     # -- manifests a contributor's claim reads (committed on-chain, or changed after) -----------
     *[
@@ -351,6 +363,7 @@ CASES = [
             ("manifest-not-json", "InputError", "not valid JSON"),
             ("manifest-other-format", "InputError", "format"),
             ("manifest-no-leaves", "InputError", "problems"),
+            ("manifest-repeated-key", "InputError", "duplicate key 'epoch' at epoch"),
             ("manifest-uri-missing-file", "FetchError", "cannot read"),
             ("manifest-uri-unsupported-scheme", "FetchError", "unsupported URI scheme 'ftp'"),
         ]
@@ -358,6 +371,7 @@ CASES = [
     # -- config (ame status --config FILE, and the environment) --------------------------------
     Case("config-not-toml", _toml("[chain\n"), "ConfigError", "not valid TOML"),
     Case("config-not-utf8", _toml(b"\xff[chain]"), "ConfigError", "cannot read"),
+    Case("config-repeated-key", _toml("[chain]\ntimeout = 1\ntimeout = 2"), "ConfigError", "not valid TOML"),
     Case("config-nested-50000-deep", _toml("a = " + DEEP), "ConfigError", "nested too deeply"),
     Case("config-5000-digit-number", _toml("[settlement]\nfrom_block = " + HUGE), "ConfigError", "4300 digits"),
     Case("config-section-not-a-table", _toml("state = 1"), "ConfigError", "state: must be a [state] table"),
@@ -381,6 +395,7 @@ CASES = [
     # -- keystores and keys (ame settle --keystore FILE) ----------------------------------------
     Case("keystore-not-json", lambda e: e.keystore("{not json"), "InputError", "not a JSON keystore", env=_pw()),
     Case("keystore-nested-50000-deep", lambda e: e.keystore(DEEP), "InputError", "not a JSON keystore", env=_pw()),
+    Case("keystore-repeated-key", lambda e: e.keystore(_repeat(_key_file(), "version", 3)), "InputError", "not a JSON keystore (duplicate key 'version' at version)", env=_pw()),
     Case("keystore-a-list", lambda e: e.keystore([1, 2]), "InputError", "not an eth-account keystore", env=_pw()),
     Case("keystore-empty-object", lambda e: e.keystore({}), "InputError", "not an eth-account keystore", env=_pw()),
     Case("keystore-wrong-password", lambda e: e.keystore(_key_file()), "InputError", "wrong password or corrupted keystore", env=_pw("wrong")),

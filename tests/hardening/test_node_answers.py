@@ -86,6 +86,7 @@ CASES = [
     Case("connection-dropped", {"eth_chainId": Fault("drop")}, "ChainError", "Connection aborted"),
     Case("http-500", {"*": Fault("http500")}, "ChainError", "500 Server Error"),
     Case("html-instead-of-json", {"*": Fault("garbage")}, "ChainError", "something that is not JSON-RPC"),
+    Case("result-given-twice", {"eth_chainId": Fault("repeat")}, "ChainError", "not JSON-RPC: the body: not valid JSON: duplicate key 'result' at result"),
     Case("chain-id-refused", {"eth_chainId": Fault("error")}, "ChainError", "refused eth_chainId"),
     Case("chain-id-not-a-number", {"eth_chainId": Fault("rewrite", lambda r: "banana")}, "ChainError", "answered eth_chainId with 'banana', not a hex quantity"),
     Case("wrong-chain-id", {"eth_chainId": Fault("rewrite", lambda r: "0x1")}, "WorkflowError", "no settlement contract on chain 1"),
@@ -100,7 +101,7 @@ CASES = [
     Case("logs-never-answered", {"eth_getLogs": Fault("hang", seconds=2)}, "ChainError", "did not answer eth_getLogs within 1s (5 tries)"),
     Case("nonce-not-a-number", {"eth_getTransactionCount": Fault("rewrite", lambda r: "zz")}, "ChainError", "answered eth_getTransactionCount with 'zz'", WITHDRAW, OPERATOR),
     Case("gas-estimate-refused", {"eth_estimateGas": Fault("error")}, "TransactionError", "eth_estimateGas is unavailable", WITHDRAW, OPERATOR),
-    Case("balance-not-a-number-before-publishing", {"eth_getBalance": Fault("rewrite", lambda r: None)}, "ChainError", "answered eth_getBalance with None", SETTLE, OPERATOR),
+    Case("balance-not-a-number-before-publishing", {"eth_getBalance": Fault("rewrite", lambda r: None)}, "ChainError", "answered eth_getBalance with null", SETTLE, OPERATOR),
     Case("receipt-list-refused-while-claiming", {"eth_getLogs": Fault("error", after=1)}, "ChainError", "refused eth_getLogs", ("claim", "--all"), 5),
 ]  # fmt: skip
 

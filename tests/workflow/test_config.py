@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from ame.config import ConfigError, load_config
+from ame.config import ENV_OVERRIDES, AmeConfig, ConfigError, load_config
+from tests._messages import assert_plain
 
 ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
@@ -140,3 +145,60 @@ def test_attribution_settings_from_the_file_and_the_environment(tmp_path: Path) 
         8,
     )
     assert section.checkpoint_dir == (tmp_path / "kept").resolve()
+
+
+# Every class of value a TOML file can hold, written as TOML, for any field of any section.
+_TOML_VALUES = st.one_of(
+    st.booleans().map(lambda b: "true" if b else "false"),
+    st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(
+        lambda f: (
+            "nan" if f != f else ("inf" if f > 0 else "-inf") if abs(f) == float("inf") else repr(f)
+        )
+    ),
+    st.text(st.characters(codec="utf-8"), max_size=20).map(
+        lambda s: json.dumps(s, ensure_ascii=False)
+    ),
+    st.dates().map(lambda d: d.isoformat()),
+    st.datetimes().map(lambda d: d.isoformat()),
+    st.lists(st.integers(-5, 5), max_size=3).map(lambda xs: "[" + ", ".join(map(str, xs)) + "]"),
+    st.just("{ a = 1 }"),
+)
+_FIELDS = sorted(
+    (section, name)
+    for section, info in AmeConfig.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+    for name in info.annotation.model_fields
+)
+
+
+@seed(15)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.sampled_from(_FIELDS), _TOML_VALUES)
+def test_any_value_of_any_config_field_loads_or_is_refused_naming_the_field_plainly(
+    tmp_path: Path, field: tuple[str, str], value: str
+) -> None:
+    section, name = field
+    write(tmp_path, f"[{section}]\n{name} = {value}\n")
+    try:
+        load_config(env={}, cwd=tmp_path)
+    except ConfigError as err:
+        assert f"{section}.{name}" in str(err)
+        assert_plain(str(err))
+
+
+@seed(15)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.sampled_from(sorted(ENV_OVERRIDES)), st.text(max_size=20).filter(lambda s: "\0" not in s))
+def test_any_value_of_any_environment_setting_loads_or_is_refused_naming_it_plainly(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    try:
+        load_config(env={variable: value}, cwd=tmp_path)
+    except ConfigError as err:
+        assert f"${variable}" in str(err)
+        assert_plain(str(err))

@@ -67,3 +67,26 @@ def test_chain_up_on_a_port_another_node_answers_fails_and_says_so(tmp_path: Pat
         assert other.w3.eth.chain_id == 31337  # the node that held the port is untouched
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            '{"url": "http://127.0.0.1:1", "url": "http://127.0.0.1:2"}',
+            "duplicate key 'url' at url",
+        ),
+        ('{"url": "http://127.0.0.1:1", "rpc": 1}', "(unknown field 'rpc')"),
+        ('{"url": "http://127.0.0.1:1"}', "(missing field 'chain_id')"),
+        ("[1]", "(not a JSON object)"),
+    ],
+)
+def test_a_damaged_chain_record_is_named_with_its_problem_and_what_to_do(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    (tmp_path / "chain.json").write_text(text)
+    with pytest.raises(ManagedChainError) as caught:
+        managed_chain(tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "chain.json") in message and problem in message
+    assert message.endswith("delete it") and "__init__" not in message

@@ -64,7 +64,7 @@ from ame_core.documents import read_document
 from ame_core.exceptions import InputError
 from ame_core.files import content_digest
 from ame_core.progress import Progress, quiet_progress
-from ame_core.validation import error_reason, field_path, format_problems
+from ame_core.validation import error_reason, field_path, format_problems, show_value
 
 if TYPE_CHECKING:
     from offchain.attribution.batch import BatchExecutor
@@ -105,7 +105,7 @@ _Rate = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 def _template(value: str) -> str:
     if _SLOT not in value:
-        raise ValueError(f"a template must hold the {_SLOT} slot, got {value!r}")
+        raise ValueError(f"a template must hold the {_SLOT} slot, got {show_value(value)}")
     return value
 
 
@@ -673,11 +673,15 @@ class HFBatchSpec:
         from offchain.attribution.hf.events import HFEvent
 
         if not isinstance(data, dict) or sorted(data) != sorted(_HF_EVENT_FIELDS):
-            raise InputError(f"event: expected the fields {list(_HF_EVENT_FIELDS)}, got {data!r}")
+            raise InputError(
+                f"event: expected the fields {list(_HF_EVENT_FIELDS)}, got {show_value(data)}"
+            )
         try:
             date = dt.date.fromisoformat(data["date"])
         except (TypeError, ValueError):
-            raise InputError(f"event.date: expected an ISO date, got {data['date']!r}") from None
+            raise InputError(
+                f"event.date: expected an ISO date, got {show_value(data['date'])}"
+            ) from None
         return HFEvent(**{**data, "date": date})
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
-from ame_core.validation import error_reason, field_path, format_problems
+from ame_core.validation import error_reason, field_path, format_problems, show_value
 
 __all__ = ["HFEvent", "load_events", "parse_events"]
 
@@ -59,7 +59,7 @@ def _wei(value: object) -> object:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an int of wei (or a string of digits), got {value!r}")
+        raise ValueError(f"expected an int of wei (or a string of digits), got {show_value(value)}")
     return value
 
 

@@ -21,14 +21,15 @@ the line (or row) and the reason, and nothing is read past it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
+from ame_core.documents import parse_json
 from ame_core.exceptions import InputError
 from ame_core.files import content_digest
+from ame_core.validation import show_value
 
 __all__ = ["FORMATS", "Format", "TrainingSet", "dataset_digest", "read_examples"]
 
@@ -136,9 +137,10 @@ def _lines(where: str, path: Path) -> Iterator[tuple[int, str]]:
 
 def _json_text(where: str, line: str, field: str) -> str:
     try:
-        value = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{where}: not JSON ({err.msg})") from None
+        value = parse_json(line, source=where, decimals=False, unique_keys=True)
+    except InputError as err:  # not JSON, nested too deeply, or a key repeated
+        why = str(err).removeprefix(f"{where}: not valid JSON: ")
+        raise InputError(f"{where}: not JSON ({why})") from None
     if not isinstance(value, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(value).__name__}")
     if field not in value:
@@ -148,7 +150,7 @@ def _json_text(where: str, line: str, field: str) -> str:
 
 def _text(where: str, field: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{where}: {field}: expected a non-empty string, got {value!r}")
+        raise InputError(f"{where}: {field}: expected a non-empty string, got {show_value(value)}")
     return value.strip()
 
 

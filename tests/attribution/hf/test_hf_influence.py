@@ -751,6 +751,11 @@ def test_long_examples_are_truncated_to_max_length(saved: dict[str, Path], tmp_p
         ("text", b"\n  \n", r"dataset 'd': '.*': no examples"),
         ("jsonl", b'{"text": "a"}\n{oops\n', r"dataset 'd': '.*' line 2: not JSON"),
         ("jsonl", b'{"text": "a"}\n[1]\n', r"line 2: expected a JSON object, got list"),
+        (
+            "jsonl",
+            b'{"text": "a", "text": "b"}\n',
+            r"line 1: not JSON \(duplicate key 'text' at text\)",
+        ),
         ("jsonl", b'{"body": "a"}\n', r"dataset 'd': '.*' line 1: text: field required"),
         ("jsonl", b'{"text": ""}\n', r"line 1: text: expected a non-empty string, got ''"),
         ("jsonl", b'{"text": 3}\n', r"line 1: text: expected a non-empty string, got 3"),
