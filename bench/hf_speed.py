@@ -126,7 +126,7 @@ def reference_side(n_events: int, dim: int, repeats: int, batch: int, seed: int)
 
 
 def synthetic_index(pipe: HFPipeline, params: Any, dim: int) -> None:
-    """Give ``pipe`` a random subspace index of the real shapes instead of indexing.
+    """Give ``pipe`` a random index of the real shapes instead of indexing.
 
     Scoring reads the index's arrays whatever their values, so the per-event times are
     those of the real index; the scores (and the log's splits) are meaningless. What
@@ -144,19 +144,17 @@ def synthetic_index(pipe: HFPipeline, params: Any, dim: int) -> None:
         token_nll,
         projection_dim=dim,
         seed=pipe.seed,
-        projection="subspace",
+        projection=pipe.projection,
         params=names,
         batch_size=pipe.batch_size,
+        factor_dim=pipe.factor_dim,
     )
     rng = np.random.default_rng(pipe.seed)
-    n_params = sum(own[n].numel() for n in names)
-    estimator.restore(
-        {
-            "features": rng.standard_normal((len(pipe.example_datasets), dim), np.float32),
-            "subspace": rng.standard_normal((1, dim, n_params), np.float32),
-            "spectrum": np.ones(dim),
-        }
-    )
+    state = {"features": rng.standard_normal((len(pipe.example_datasets), dim), np.float32)}
+    if pipe.projection in ("subspace", "factored"):
+        state["subspace"] = rng.standard_normal((1, dim, estimator.raw_dim), np.float32)
+        state["spectrum"] = np.ones(dim)
+    estimator.restore(state)
     pipe._indexes[(None, dim, pipe.seed)] = (estimator, None)
 
 
@@ -166,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--params", default="all", help="'all', 'last-layer' or a pattern")
+    parser.add_argument(
+        "--projection",
+        default="factored",
+        choices=["factored", "subspace", "gaussian", "rademacher", "countsketch"],
+    )
+    parser.add_argument("--factor-dim", type=int, default=32, help="for 'factored'")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--batch", type=int, default=64, help="events per batched call")
@@ -208,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             prompts=PROMPTS,
             datasets=files,
             gradient_params=params,
-            projection="subspace",
+            projection=args.projection,
+            factor_dim=args.factor_dim,
             batch_size=64,
             seed=args.seed,
         )
@@ -307,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 BEGIN,
                 f"`{rerun}` ({args.threads} thread, "
-                f"subspace projection, k = {args.dim}; medians of {args.repeats} runs; "
+                f"{args.projection} projection, k = {args.dim}; medians of {args.repeats} runs; "
                 f"{where}).",
                 "",
                 header,

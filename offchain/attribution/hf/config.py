@@ -136,8 +136,10 @@ class AttributionSettings(_Section):
         method: ``shapley``, ``owen``, ``tracin`` or ``tracin-projected``.
         utility: How a coalition's output is scored (:data:`~offchain.attribution.UTILITIES`).
         gradient_params: ``all``, ``last-layer``, ``lora`` or a list of name patterns.
-        projection: ``subspace``, ``gaussian``, ``rademacher`` or ``countsketch``.
+        projection: ``factored``, ``subspace``, ``gaussian``, ``rademacher`` or
+            ``countsketch``.
         projection_dim: Dimension of ``tracin-projected``.
+        factor_dim: For ``factored``: the rank of each parameter's Kronecker factors.
         seed: Seed of sampled valuations and of the projection.
         batch_size: Events per forward pass; examples per gradient batch.
     """
@@ -147,8 +149,11 @@ class AttributionSettings(_Section):
     gradient_params: (
         Literal["all", "last-layer", "lora"] | Annotated[list[_Id], Field(min_length=1)]
     ) = "all"
-    projection: Literal["subspace", "gaussian", "rademacher", "countsketch"] = "subspace"
+    projection: Literal["factored", "subspace", "gaussian", "rademacher", "countsketch"] = (
+        "subspace"
+    )
     projection_dim: _Count = 256
+    factor_dim: _Count = 128
     seed: _Seed = 0
     batch_size: _Count = 8
 
@@ -450,6 +455,7 @@ def build_pipeline(config: PipelineConfig, *, progress: Progress = quiet_progres
         seed=settings.seed,
         gradient_params=params if isinstance(params, str) else tuple(params),
         projection=settings.projection,
+        factor_dim=settings.factor_dim,
         max_length=config.max_length,
         cache_dir=config.cache_dir,
         progress=progress,

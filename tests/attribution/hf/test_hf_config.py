@@ -68,6 +68,7 @@ _BAD: list[tuple[tuple[str | int, ...], Any, str]] = [
     (("attribution", "gradient_params"), [], r"attribution\.gradient_params"),
     (("attribution", "projection"), "fft", r"attribution\.projection: must be"),
     (("attribution", "projection_dim"), 0, r"attribution\.projection_dim: must be greater"),
+    (("attribution", "factor_dim"), 0, r"attribution\.factor_dim: must be greater than or equal to 1"),
     (("attribution", "seed"), -1, r"attribution\.seed: must be greater than or equal to 0"),
     (("attribution", "batch_size"), True, r"attribution\.batch_size: must be a valid integer"),
     (("retrain", "steps"), 0, r"retrain\.steps: must be greater than or equal to 1"),
