@@ -402,10 +402,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
-        "--dims", type=int, nargs="*", default=[64, 256], help="of the factored projection"
+        "--dims", type=int, nargs="*", default=[64], help="of the factored projection"
     )
     parser.add_argument(
-        "--factor-dims", type=int, nargs="*", default=[64, 256], help="of the factored projection"
+        "--factor-dims", type=int, nargs="*", default=[128], help="of the factored projection"
     )
     parser.add_argument(
         "--subspace-dims", type=int, nargs="*", default=[256], help="of the subspace projection"
@@ -478,8 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings: list[tuple[str, int, list[int]]] = [
                 ("factored", r, args.dims) for r in args.factor_dims
             ]
-            if params == "all":
-                settings.append(("subspace", 1, args.subspace_dims))
+            settings.append(("subspace", 1, args.subspace_dims))
             methods[f"AME TracIn exact, {params}"] = _timed(
                 lambda p=params: HFPipeline(
                     model_dir, datasets=files, gradient_params=p, batch_size=64

@@ -27,8 +27,9 @@ optional; the values shown for ``attribution`` are the defaults)::
       method: shapley                # shapley, owen, tracin, tracin-projected
       utility: loglik-prefix
       gradient_params: all           # all, last-layer, lora, or a list of patterns
-      projection: subspace
-      projection_dim: 256
+      projection: factored           # factored, subspace, gaussian, rademacher, countsketch
+      projection_dim: 64
+      factor_dim: 128
       seed: 0
       batch_size: 8
     retrain: {steps: 100, learning_rate: 0.01, batch_size: 16, seed: 0}
@@ -44,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PIPELINE_FORMAT",
+    "PIPELINE_SCHEMA",
     "AttributionSettings",
     "DatasetConfig",
     "HFBatchSpec",
@@ -86,11 +89,15 @@ __all__ = [
     "inputs_digest",
     "load_pipeline_config",
     "parse_pipeline_config",
+    "pipeline_schema",
     "record_lines",
 ]
 
 #: Format tag of the configuration file.
 PIPELINE_FORMAT: Final = "ame.pipeline/1"
+#: The JSON Schema of the configuration file, shipped beside this module: the bytes of
+#: :func:`pipeline_schema`, rewritten with ``PIPELINE_SCHEMA.write_bytes(pipeline_schema())``.
+PIPELINE_SCHEMA: Final = Path(__file__).with_name("ame.pipeline-1.schema.json")
 
 _SLOT = "{request}"
 # Fields whose keys are asset ids (data, quoted in paths), not field names.
@@ -150,9 +157,9 @@ class AttributionSettings(_Section):
         Literal["all", "last-layer", "lora"] | Annotated[list[_Id], Field(min_length=1)]
     ) = "all"
     projection: Literal["factored", "subspace", "gaussian", "rademacher", "countsketch"] = (
-        "subspace"
+        "factored"
     )
-    projection_dim: _Count = 256
+    projection_dim: _Count = 64
     factor_dim: _Count = 128
     seed: _Seed = 0
     batch_size: _Count = 8
@@ -698,3 +705,19 @@ class _HFAttributor:
         self, inputs: Sequence[HFEvent], progress: Progress = quiet_progress
     ) -> MultiStageResult:
         return _attribute(self._config, self._pipeline, inputs, progress)
+
+
+def pipeline_schema() -> bytes:
+    """The JSON Schema (draft 2020-12) of an ``ame.pipeline/1`` file, as shipped.
+
+    Generated from :class:`PipelineConfig`, so it states the same fields, types, ranges
+    and defaults that :func:`parse_pipeline_config` enforces (the checks across fields,
+    such as repeated asset ids or a template without its slot, are the parser's alone).
+    Canonical: keys sorted, two-space indents, one trailing newline.
+    """
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": PIPELINE_FORMAT,
+        **PipelineConfig.model_json_schema(),
+    }
+    return (json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()

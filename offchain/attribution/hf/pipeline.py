@@ -199,10 +199,18 @@ class HFPipeline:
             parameter names (as ``transformers`` names them, without ``peft``'s
             ``base_model.model.`` and ``.base_layer``), e.g. ``["*.h.1.mlp.*"]``.
         projection: How ``"tracin-projected"`` projects gradients
-            (:class:`~offchain.attribution.tda.ProjectedTracIn`): ``"subspace"``
-            (default; exact once the dimension reaches the number of training
-            examples), ``"gaussian"``, ``"rademacher"`` (dense: ``4 * n_params * k``
+            (:class:`~offchain.attribution.tda.ProjectedTracIn`): ``"factored"``
+            (default: each layer's gradient projected with seeded Kronecker factors of
+            rank ``factor_dim``, without forming it, then the top principal directions
+            of those; a query reads ``4 * k * raw_dim`` bytes, tens of thousands of
+            numbers per direction, not one per parameter), ``"subspace"`` (the top
+            directions of the gradients themselves; exact once the dimension reaches
+            the number of training examples, but a query reads ``4 * n_params * k``
+            bytes), ``"gaussian"``, ``"rademacher"`` (dense: ``4 * n_params * k``
             bytes) or ``"countsketch"`` (sparse, for large parameter sets).
+        factor_dim: For ``"factored"``: the rank of each side's Kronecker factor (a
+            side at most this long is kept whole); see
+            :class:`~offchain.attribution.tda.ProjectedTracIn`.
         max_length: Tokens per training example, the begin-of-sequence token included;
             longer examples are truncated to their first ``max_length`` tokens. At most
             the model's ``max_position_embeddings``; None: that many (1024 for a model
@@ -238,8 +246,8 @@ class HFPipeline:
         batch_size: int = 8,
         seed: int = 0,
         gradient_params: ParamSelection = "all",
-        projection: Projection = "subspace",
-        factor_dim: int = 32,
+        projection: Projection = "factored",
+        factor_dim: int = 128,
         max_length: int | None = None,
         cache_dir: str | Path | None = None,
         progress: Progress = quiet_progress,
