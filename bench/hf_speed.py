@@ -4,8 +4,8 @@ Two measures, on CPU, seeded, each with the reference pipeline as baseline in th
 
 - **one event against ``--n-train`` training examples** (default 100,000): the data
   stage's projected TracIn (:meth:`HFPipeline.influence`, ``--projection`` (default
-  ``"factored"``, factors of rank ``--factor-dim``) to ``--dim``, gradients over
-  ``--params``). Indexing the training gradients (once per
+  ``"factored"``, factors of rank ``--factor-dim``: the fast option, not the pipeline's
+  default) to ``--dim``, gradients over ``--params``). Indexing the training gradients (once per
   setting, reported apart) is timed on the first call; then one event is scored
   ``--repeats`` times, its median reported (target <= 20 ms), and ``--batch`` events in
   one ``influence`` call (one batched gradient pass and one matrix product per batch;

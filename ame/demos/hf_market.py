@@ -155,9 +155,7 @@ def write_hf_market(directory: str | Path, *, seed: int = 0) -> HFMarket:
         "attribution": {
             "method": "tracin-projected",
             "gradient_params": "all",
-            # The subspace projection is exact from as many dimensions as examples (the
-            # default, factored, is for indexes too large to read whole per query).
-            "projection": "subspace",
+            # The subspace projection is exact from as many dimensions as examples.
             "projection_dim": 32,
             "seed": seed,
             "batch_size": 8,

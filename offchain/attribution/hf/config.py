@@ -27,9 +27,9 @@ optional; the values shown for ``attribution`` are the defaults)::
       method: shapley                # shapley, owen, tracin, tracin-projected
       utility: loglik-prefix
       gradient_params: all           # all, last-layer, lora, or a list of patterns
-      projection: factored           # factored, subspace, gaussian, rademacher, countsketch
-      projection_dim: 64
-      factor_dim: 128
+      projection: subspace           # subspace, factored, gaussian, rademacher, countsketch
+      projection_dim: 256
+      factor_dim: 128                # for factored
       seed: 0
       batch_size: 8
     retrain: {steps: 100, learning_rate: 0.01, batch_size: 16, seed: 0}
@@ -157,9 +157,9 @@ class AttributionSettings(_Section):
         Literal["all", "last-layer", "lora"] | Annotated[list[_Id], Field(min_length=1)]
     ) = "all"
     projection: Literal["factored", "subspace", "gaussian", "rademacher", "countsketch"] = (
-        "factored"
+        "subspace"
     )
-    projection_dim: _Count = 64
+    projection_dim: _Count = 256
     factor_dim: _Count = 128
     seed: _Seed = 0
     batch_size: _Count = 8

@@ -199,14 +199,14 @@ class HFPipeline:
             parameter names (as ``transformers`` names them, without ``peft``'s
             ``base_model.model.`` and ``.base_layer``), e.g. ``["*.h.1.mlp.*"]``.
         projection: How ``"tracin-projected"`` projects gradients
-            (:class:`~offchain.attribution.tda.ProjectedTracIn`): ``"factored"``
-            (default: each layer's gradient projected with seeded Kronecker factors of
-            rank ``factor_dim``, without forming it, then the top principal directions
-            of those; a query reads ``4 * k * raw_dim`` bytes, tens of thousands of
-            numbers per direction, not one per parameter), ``"subspace"`` (the top
-            directions of the gradients themselves; exact once the dimension reaches
-            the number of training examples, but a query reads ``4 * n_params * k``
-            bytes), ``"gaussian"``, ``"rademacher"`` (dense: ``4 * n_params * k``
+            (:class:`~offchain.attribution.tda.ProjectedTracIn`): ``"subspace"``
+            (default: the top directions of the gradients themselves; exact once the
+            dimension reaches the number of training examples, but a query reads
+            ``4 * n_params * k`` bytes), ``"factored"`` (each layer's gradient projected
+            with seeded Kronecker factors of rank ``factor_dim``, without forming it,
+            then the top principal directions of those; a query reads ``4 * k *
+            raw_dim`` bytes, tens of thousands of numbers per direction, not one per
+            parameter: the fast one, less accurate at small ``k``), ``"gaussian"``, ``"rademacher"`` (dense: ``4 * n_params * k``
             bytes) or ``"countsketch"`` (sparse, for large parameter sets).
         factor_dim: For ``"factored"``: the rank of each side's Kronecker factor (a
             side at most this long is kept whole); see
@@ -246,7 +246,7 @@ class HFPipeline:
         batch_size: int = 8,
         seed: int = 0,
         gradient_params: ParamSelection = "all",
-        projection: Projection = "factored",
+        projection: Projection = "subspace",
         factor_dim: int = 128,
         max_length: int | None = None,
         cache_dir: str | Path | None = None,
