@@ -39,7 +39,9 @@ same per-example loss (summed token NLL from logits):
 
 - AME: :meth:`HFPipeline.example_influence` (the data stage's per-example TracIn: the
   pipeline loads the saved model and reads the datasets' files), over ``"all"`` and
-  ``"last-layer"`` parameters, exact and projected (``--dims``, subspace);
+  ``"last-layer"`` parameters, exact and projected (``"factored"`` to ``--dims`` with
+  ``--factor-dims``, and ``"subspace"`` to ``--subspace-dims`` as the earlier default),
+  each also compared with exact TracIn (mean Spearman over the test outputs);
 - dattri 0.3.0: ``TracInAttributor`` (gradient dot products, always projected: normal
   projection to ``--dattri-dim``) and ``TRAKAttributor`` (projected, the TRAK output
   function :math:`\log p/(1-p)` of the sequence probability, ``--trak-regularization``),
@@ -148,6 +150,20 @@ def lds(
     means = per_test[draws].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return {"mean": float(per_test.mean()), "ci": [float(low), float(high)], "per_test": per_test}
+
+
+def versus_exact(scores: np.ndarray, exact: np.ndarray) -> float:
+    """Mean over test outputs of the Spearman correlation of ``scores`` with ``exact``."""
+    rhos = [
+        0.0 if np.ptp(a) == 0 or np.ptp(b) == 0 else float(spearmanr(a, b).statistic)
+        for a, b in zip(np.asarray(scores), np.asarray(exact), strict=True)
+    ]
+    return float(np.mean(rhos))
+
+
+def _exact_of(name: str) -> str:
+    """The exact TracIn row a method is compared with: the same parameters' (else all)."""
+    return "AME TracIn exact, last-layer" if "last-layer" in name else "AME TracIn exact, all"
 
 
 # -- data, model, retraining -----------------------------------------------------------------
@@ -385,7 +401,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="training steps per model")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--dims", type=int, nargs="*", default=[256, 1024])
+    parser.add_argument(
+        "--dims", type=int, nargs="*", default=[64], help="of the factored projection"
+    )
+    parser.add_argument(
+        "--factor-dims", type=int, nargs="*", default=[128], help="of the factored projection"
+    )
+    parser.add_argument(
+        "--subspace-dims", type=int, nargs="*", default=[256], help="of the subspace projection"
+    )
     parser.add_argument("--dattri-dim", type=int, default=1024)
     parser.add_argument("--trak-regularization", type=float, default=1e-3)
     parser.add_argument("--no-dattri", action="store_true", help="skip dattri's attributors")
@@ -451,14 +475,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         methods: dict[str, tuple[np.ndarray, float]] = {}
         for params in ("all", "last-layer"):
-            pipe = HFPipeline(model_dir, datasets=files, gradient_params=params, batch_size=64)
+            settings: list[tuple[str, int, list[int]]] = [
+                ("factored", r, args.dims) for r in args.factor_dims
+            ]
+            settings.append(("subspace", 1, args.subspace_dims))
             methods[f"AME TracIn exact, {params}"] = _timed(
-                lambda p=pipe: p.example_influence(events)
+                lambda p=params: HFPipeline(
+                    model_dir, datasets=files, gradient_params=p, batch_size=64
+                ).example_influence(events)
             )
-            for k in args.dims:
-                methods[f"AME TracIn projected, {params}, subspace k={k}"] = _timed(
-                    lambda p=pipe, k=k: p.example_influence(events, projection_dim=k)
+            for projection, r, dims in settings:
+                pipe = HFPipeline(
+                    model_dir,
+                    datasets=files,
+                    gradient_params=params,
+                    batch_size=64,
+                    projection=projection,  # type: ignore[arg-type]
+                    factor_dim=r,
                 )
+                for k in dims:
+                    label = f"factored r={r}" if projection == "factored" else projection
+                    methods[f"AME TracIn projected, {params}, {label} k={k}"] = _timed(
+                        lambda p=pipe, k=k: p.example_influence(events, projection_dim=k)
+                    )
         if not args.no_dattri:
             methods.update(
                 dattri_scores(
@@ -479,7 +518,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_params = sum(p.numel() for p in model.parameters())
 
     results = {
-        name: {**lds(s, masks, losses, seed=args.seed), "seconds": sec}
+        name: {
+            **lds(s, masks, losses, seed=args.seed),
+            "seconds": sec,
+            "vs_exact": versus_exact(s, methods[_exact_of(name)][0]),
+        }
         for name, (s, sec) in methods.items()
     }
     ame = max((r["mean"], name) for name, r in results.items() if name.startswith("AME"))
@@ -494,9 +537,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
         margin = {"mean": float(diff.mean()), "ci": [float(low), float(high)]}
 
-    header = "| attributor | LDS | 95 % CI | seconds |\n|---|---:|---:|---:|"
+    header = (
+        "| attributor | LDS | 95 % CI | Spearman with exact TracIn | seconds |\n"
+        "|---|---:|---:|---:|---:|"
+    )
     table_rows = [
-        f"| {name} | {r['mean']:.3f} | {r['ci'][0]:.3f} - {r['ci'][1]:.3f} | {r['seconds']:.1f} |"
+        f"| {name} | {r['mean']:.3f} | {r['ci'][0]:.3f} - {r['ci'][1]:.3f} | "
+        f"{r['vs_exact']:.3f} | {r['seconds']:.1f} |"
         for name, r in results.items()
     ]
     title = (
@@ -554,6 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "lds": round(r["mean"], 4),
                 "ci": [round(c, 4) for c in r["ci"]],
                 "seconds": round(r["seconds"], 2),
+                "spearman_vs_exact": round(r["vs_exact"], 4),
             }
             for name, r in results.items()
         },

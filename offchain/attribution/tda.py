@@ -72,6 +72,18 @@ Gaussian one) and, at :meth:`~ProjectedTracIn.fit`, the sample's gradients
 et al. (2022, "Scaling Up Influence Functions", AAAI), who project onto the top
 eigenvectors of the Hessian, applied to the gradients TracIn multiplies.
 
+A dense subspace still reads all of its ``k * C * p`` numbers for every query: 71 ms
+for one event on a GPT-2 of half a million parameters. ``projection="factored"`` first
+projects each gradient layer by layer with seeded Kronecker factors, the way LoGra does
+(Choe et al., 2024, "What is Your Data Worth to GPT?"; :mod:`._factored`): a linear
+layer's per-example gradient is :math:`\sum_t \delta_t a_t^\top`, and
+:math:`(R \otimes C) \operatorname{vec} G = \operatorname{vec} \sum_t (R \delta_t)
+(C a_t)^\top` is computed from forward hooks and one backward pass to the layers'
+outputs, without forming any per-example gradient. The subspace above is then fitted
+to these ``raw_dim`` numbers instead of the ``p`` parameters, so the dense step reads
+``k * raw_dim`` numbers (``raw_dim`` a few tens of thousands) and the estimate is TracIn
+of the Kronecker-projected gradients, restricted to their top principal directions.
+
 Per-dataset values (:func:`aggregate_scores`) sum the scores of a dataset's examples,
 the first-order estimate of how much the test loss would rise without that dataset's
 gradient steps; ``how="mean"`` divides by the dataset size instead, which does not pay
@@ -90,6 +102,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from ame_core.exceptions import InputError
+from offchain.attribution._factored import FactoredGradients
 from offchain.exceptions import AttributionError
 
 __all__ = [
@@ -106,8 +119,16 @@ __all__ = [
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 #: How :class:`ProjectedTracIn` maps a gradient to a feature.
-Projection = Literal["gaussian", "rademacher", "countsketch", "subspace"]
-_PROJECTIONS: tuple[Projection, ...] = ("gaussian", "rademacher", "countsketch", "subspace")
+Projection = Literal["gaussian", "rademacher", "countsketch", "subspace", "factored"]
+_PROJECTIONS: tuple[Projection, ...] = (
+    "gaussian",
+    "rademacher",
+    "countsketch",
+    "subspace",
+    "factored",
+)
+#: Projections fitted to a sample of training gradients (a subspace), not only seeded.
+_FITTED: tuple[Projection, ...] = ("subspace", "factored")
 #: Seed stream of the subspace's sample, apart from the per-checkpoint streams ``0..C-1``.
 _BASIS_STREAM = 2**32 - 1
 #: Eigenvalues of the Gram matrix below this share of the largest are dropped: the
@@ -229,6 +250,37 @@ class _PerExampleGradients:
 
     def batches(self, n: int) -> range:
         return range(0, n, self.batch_size)
+
+    def apply(
+        self,
+        fn: Callable[[dict[str, Tensor], Tensor, Tensor], Tensor],
+        c: int,
+        inputs: Tensor,
+        targets: Tensor,
+        *,
+        test: bool = False,
+    ) -> Tensor:
+        """``fn(state, inputs, targets)`` under checkpoint ``c``'s parameters, in eval mode.
+
+        ``state`` maps every parameter and buffer name to its tensor, the attributed
+        ones (:attr:`names`) taken from the checkpoint (the ``c``-th test checkpoint
+        with ``test``).
+        """
+        params = (self.test_checkpoints if test else self.checkpoints)[c].params
+        state = {
+            **{n: params.get(n, t).detach() for n, t in self._own.items()},
+            **self._buffers,
+            **{n: params[n].detach() for n in self.names},
+        }
+        was_training = self.model.training
+        switch = any(m.training for m in self.model.modules())
+        if switch:
+            self.model.eval()
+        try:
+            return fn(state, inputs, targets)
+        finally:
+            if switch:
+                self.model.train(was_training)
 
 
 def _check_pair(inputs: Tensor, targets: Tensor, where: str) -> None:
@@ -418,21 +470,27 @@ class ProjectedTracIn:
         seed: Seeds the projection matrices (one independent matrix per checkpoint).
         projection: ``"gaussian"`` (entries ``N(0, 1/k)``), ``"rademacher"``
             (entries ``+-1/sqrt(k)``), both dense, ``"countsketch"`` (sparse; for
-            large models), or ``"subspace"`` (dense, fitted: the top ``k`` principal
-            directions of a sample of training gradients; see the module docstring).
+            large models), ``"subspace"`` (dense, fitted: the top ``k`` principal
+            directions of a sample of training gradients; see the module docstring),
+            or ``"factored"`` (the subspace of gradients first projected layer by
+            layer with seeded Kronecker factors, without forming them; for models of
+            linear, Conv1D, embedding and layer-norm layers).
         params: As for :class:`TracIn`.
         batch_size: As for :class:`TracIn`.
         test_checkpoints: As for :class:`TracIn`.
         cache_projections: Keep every checkpoint's dense projection matrix in memory
             instead of regenerating it (from its seed) at each :meth:`project` call.
             Count-sketch hashes and signs and the fitted subspace are always kept.
-        basis_size: For ``"subspace"``: training examples (a seeded sample, or all of
-            them if fewer) whose gradients define the subspace.
+        basis_size: For ``"subspace"`` and ``"factored"``: training examples (a seeded
+            sample, or all of them if fewer) whose gradients define the subspace.
+        factor_dim: For ``"factored"``: the rank of each parameter's two Kronecker
+            factors (see the module docstring).
 
     Raises:
         InputError: As for :class:`TracIn`, or if ``projection_dim`` is not positive,
-            ``seed`` is negative, ``projection`` is unknown or ``basis_size`` is not
-            positive.
+            ``seed`` is negative, ``projection`` is unknown, ``basis_size`` or
+            ``factor_dim`` is not positive, or a ``"factored"`` projection meets a
+            parameter of a layer it does not know.
     """
 
     def __init__(
@@ -449,6 +507,7 @@ class ProjectedTracIn:
         test_checkpoints: Sequence[Checkpoint] | None = None,
         cache_projections: bool = True,
         basis_size: int = 2048,
+        factor_dim: int = 32,
     ) -> None:
         if projection_dim <= 0:
             raise InputError(f"projection_dim: must be positive, got {projection_dim}")
@@ -473,6 +532,28 @@ class ProjectedTracIn:
         self._subspace: list[Tensor] | None = None
         self._spectrum: Tensor | None = None
         self._features: Tensor | None = None
+        self.factor_dim = factor_dim
+        self._factored: FactoredGradients | None = None
+        if projection == "factored":
+            self._factored = FactoredGradients(
+                model, self._gradients.names, loss_fn, factor_dim=factor_dim, seed=seed
+            )
+
+    @property
+    def raw_dim(self) -> int:
+        """Numbers per example before the projection's last step: the parameters', or
+        for ``"factored"`` the Kronecker-projected gradient's (what the subspace spans).
+        """
+        return self._gradients.dim if self._factored is None else self._factored.dim
+
+    def _raw(self, c: int, inputs: Tensor, targets: Tensor, *, test: bool = False) -> Tensor:
+        """Gradients at checkpoint ``c`` (``(n, raw_dim)``), Kronecker-projected if factored."""
+        factored = self._factored
+        if factored is None:
+            return self._gradients(c, inputs, targets, test=test)
+        return self._gradients.apply(
+            lambda state, x, y: factored(c, state, x, y), c, inputs, targets, test=test
+        )
 
     def _generator(self, c: int) -> torch.Generator:
         state = np.random.SeedSequence([self.seed, c]).generate_state(2, dtype=np.uint32)
@@ -508,12 +589,12 @@ class ProjectedTracIn:
     def _fit_subspace(self, x: Tensor, y: Tensor) -> None:
         """``sqrt(eta_c) V_c`` per checkpoint from the Gram matrix of ``x``'s gradients."""
         g = self._gradients
-        p, k = g.dim, self.projection_dim
+        p, k = self.raw_dim, self.projection_dim
         scales = [float(np.sqrt(c.weight)) for c in g.checkpoints]
         basis = torch.empty(len(x), len(g.checkpoints) * p)
         for c, scale in enumerate(scales):
             for s in g.batches(len(x)):
-                block = g(c, x[s : s + g.batch_size], y[s : s + g.batch_size])
+                block = self._raw(c, x[s : s + g.batch_size], y[s : s + g.batch_size])
                 basis[s : s + len(block), c * p : (c + 1) * p] = block * scale
         eigenvalues, eigenvectors = torch.linalg.eigh((basis @ basis.T).double())
         eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
@@ -541,9 +622,10 @@ class ProjectedTracIn:
         Raises:
             AttributionError: If the projection is not ``"subspace"`` or not fitted.
         """
-        if self.projection != "subspace":
+        if self.projection not in _FITTED:
             raise AttributionError(
-                f"energy_kept: only for projection='subspace', not {self.projection!r}"
+                f"energy_kept: only for projection='subspace' or 'factored', not "
+                f"{self.projection!r}"
             )
         if self._spectrum is None:
             raise AttributionError(f"{type(self).__name__} is not fitted: call fit(...) first")
@@ -553,7 +635,7 @@ class ProjectedTracIn:
         return float(self._spectrum[: self.projection_dim].sum()) / total
 
     def _project_block(self, c: int, grads: Tensor) -> Tensor:
-        if self.projection == "subspace":
+        if self.projection in _FITTED:
             if self._subspace is None:
                 raise AttributionError(
                     f"{type(self).__name__} is not fitted: the subspace comes from the "
@@ -593,7 +675,7 @@ class ProjectedTracIn:
         for c in range(len(g.checkpoints)):
             for s in g.batches(len(inputs)):
                 x, y = inputs[s : s + g.batch_size], targets[s : s + g.batch_size]
-                out[s : s + len(x)] += self._project_block(c, g(c, x, y, test=test))
+                out[s : s + len(x)] += self._project_block(c, self._raw(c, x, y, test=test))
                 if advance is not None and c == len(g.checkpoints) - 1:
                     advance(len(x))
         return out
@@ -644,11 +726,12 @@ class ProjectedTracIn:
                 ``basis`` is given to a random projection.
         """
         _check_pair(inputs, targets, "train")
-        if basis is not None and self.projection != "subspace":
+        if basis is not None and self.projection not in _FITTED:
             raise InputError(
-                f"basis: only a 'subspace' projection is fitted, not {self.projection!r}"
+                f"basis: only a 'subspace' projection (or a 'factored' one) is fitted, not "
+                f"{self.projection!r}"
             )
-        if self.projection == "subspace":
+        if self.projection in _FITTED:
             if basis is not None:
                 _check_pair(*basis, "basis")
                 self._fit_subspace(*basis)
@@ -678,7 +761,7 @@ class ProjectedTracIn:
         # A Fortran-ordered copy: the same bytes as the stored (projection_dim, n_train)
         # rows, so writing it and restoring it (even memory-mapped) copies nothing more.
         out = {"features": self._fitted().numpy().T.copy(order="K")}
-        if self.projection == "subspace":
+        if self.projection in _FITTED:
             if self._subspace is None or self._spectrum is None:
                 raise AttributionError(f"{type(self).__name__} is not fitted: call fit(...) first")
             out["subspace"] = torch.stack(self._subspace).numpy()
@@ -700,9 +783,9 @@ class ProjectedTracIn:
         Raises:
             InputError: If an array is missing or has the wrong shape or type.
         """
-        k, p = self.projection_dim, self._gradients.dim
+        k, p = self.projection_dim, self.raw_dim
         shapes: dict[str, tuple[int | None, ...]] = {"features": (None, k)}
-        if self.projection == "subspace":
+        if self.projection in _FITTED:
             shapes |= {"subspace": (len(self._gradients.checkpoints), k, p), "spectrum": (None,)}
         arrays = {}
         for name, shape in shapes.items():
@@ -724,7 +807,7 @@ class ProjectedTracIn:
             arrays[name] = torch.from_numpy(array)
         if len(arrays["features"]) == 0:
             raise InputError("state['features']: no training example")
-        if self.projection == "subspace":
+        if self.projection in _FITTED:
             self._subspace = [m.contiguous() for m in arrays["subspace"]]
             self._spectrum = torch.from_numpy(np.asarray(state["spectrum"], dtype=np.float64))
         self._features = arrays["features"].T.contiguous()
@@ -809,11 +892,30 @@ def aggregate_scores(
         raise InputError(f"groups: {len(groups)} group ids for {scores.shape[1]} training examples")
     if how not in ("sum", "mean"):
         raise InputError(f"how: must be 'sum' or 'mean', got {how!r}")
-    ids = tuple(dict.fromkeys(groups))
-    labels = np.asarray(groups, dtype=object)
+    return _aggregate(scores, *_group_members(groups), how)
+
+
+def _group_members(groups: Sequence[str]) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """Group ids in order of first appearance, and each group's member indices (ascending).
+
+    What :func:`aggregate_scores` computes from ``groups`` at every call; a caller that
+    aggregates many score rows over the same groups computes it once.
+    """
+    index: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        index.setdefault(group, []).append(i)
+    return tuple(index), [np.asarray(m, dtype=np.intp) for m in index.values()]
+
+
+def _aggregate(
+    scores: np.ndarray,
+    ids: tuple[str, ...],
+    members: Sequence[np.ndarray],
+    how: Literal["sum", "mean"],
+) -> GroupedScores:
+    """:func:`aggregate_scores` given :func:`_group_members`' output (checked by the caller)."""
     # Column sums per group (not a 0/1 matrix product): groups with equal scores in equal
     # order get bit-identical values, whatever their position.
-    members = [np.flatnonzero(labels == g) for g in ids]
     values = np.stack([scores[:, m].sum(axis=1) for m in members], axis=1)
     counts = np.array([len(m) for m in members], dtype=np.int64)
     if how == "mean":

@@ -46,6 +46,8 @@ def test_a_tiny_run_measures_both_pipelines_and_writes_the_readme_block(tmp_path
     assert report["batch"] == 6 and report["batch_ms"] > 0
     assert report["met_batch_ms"] == (report["batch_ms"] <= report["target_ms"])
     assert report["cpu"] and len(report["load"]) == 2
+    assert report["score_cpu_ms"] > 0 and report["batch_cpu_ms"] > 0
+    assert report["projection"] == "factored"
     reference = report["reference"]
     assert reference["one_ms"] > 0 and reference["events_per_s"] > 0 and reference["n_train"] > 0
     assert reference["batch_ms"] > 0

@@ -90,6 +90,7 @@ def test_a_tiny_run_prints_a_table_a_json_line_and_the_readme_block(tmp_path: Pa
             str(SCRIPT),
             *("--n-train", "120", "--subjects", "40", "--tests", "3", "--subsets", "4"),
             *("--steps", "5", "--dims", "8", "--dattri-dim", "8", "--readme", str(readme)),
+            *("--subspace-dims", "8", "--factor-dims", "4"),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -106,6 +107,8 @@ def test_a_tiny_run_prints_a_table_a_json_line_and_the_readme_block(tmp_path: Pa
         "AME TracIn projected, all, subspace k=8",
         "AME TracIn exact, last-layer",
         "AME TracIn projected, last-layer, subspace k=8",
+        "AME TracIn projected, all, factored r=4 k=8",
+        "AME TracIn projected, last-layer, factored r=4 k=8",
         "dattri TracIn (projected, normal, k=8)",
         "dattri TRAK (projected, normal, k=8)",
         "random scores (baseline)",
@@ -113,6 +116,7 @@ def test_a_tiny_run_prints_a_table_a_json_line_and_the_readme_block(tmp_path: Pa
     for method in report["methods"].values():
         assert -1.0 <= method["ci"][0] <= method["lds"] <= method["ci"][1] <= 1.0
         assert method["seconds"] >= 0
+        assert -1.0 <= method["spearman_vs_exact"] <= 1.0
     assert report["best_ame"].startswith("AME") and report["best_dattri"].startswith("dattri")
     assert isinstance(report["met"], bool)
     margin = report["margin_over_dattri"]

@@ -8,18 +8,21 @@ training examples: :mod:`~offchain.attribution.hf.training`); its events are
 :class:`HFEvent`, read from a JSONL log by :func:`load_events`
 (:mod:`~offchain.attribution.hf.events`). An ``ame.pipeline/1`` file describes a pipeline
 and how it attributes (:mod:`~offchain.attribution.hf.config`: :func:`load_pipeline_config`,
-:func:`build_pipeline`, :func:`attribute_events`).
+:func:`build_pipeline`, :func:`attribute_events`); its JSON Schema ships as
+:data:`PIPELINE_SCHEMA` (:func:`pipeline_schema`).
 """
 
 from __future__ import annotations
 
 from offchain.attribution.hf.config import (
     PIPELINE_FORMAT,
+    PIPELINE_SCHEMA,
     PipelineConfig,
     attribute_events,
     build_pipeline,
     load_pipeline_config,
     parse_pipeline_config,
+    pipeline_schema,
 )
 from offchain.attribution.hf.events import HFEvent, load_events, parse_events
 from offchain.attribution.hf.pipeline import SLOT, STAGES, HFPipeline, ParamSelection
@@ -28,6 +31,7 @@ from offchain.attribution.hf.training import TrainingSet
 
 __all__ = [
     "PIPELINE_FORMAT",
+    "PIPELINE_SCHEMA",
     "SLOT",
     "STAGES",
     "HFEvent",
@@ -42,4 +46,5 @@ __all__ = [
     "load_pipeline_config",
     "parse_events",
     "parse_pipeline_config",
+    "pipeline_schema",
 ]

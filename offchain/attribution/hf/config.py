@@ -27,8 +27,9 @@ optional; the values shown for ``attribution`` are the defaults)::
       method: shapley                # shapley, owen, tracin, tracin-projected
       utility: loglik-prefix
       gradient_params: all           # all, last-layer, lora, or a list of patterns
-      projection: subspace
+      projection: subspace           # subspace, factored, gaussian, rademacher, countsketch
       projection_dim: 256
+      factor_dim: 128                # for factored
       seed: 0
       batch_size: 8
     retrain: {steps: 100, learning_rate: 0.01, batch_size: 16, seed: 0}
@@ -44,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PIPELINE_FORMAT",
+    "PIPELINE_SCHEMA",
     "AttributionSettings",
     "DatasetConfig",
     "HFBatchSpec",
@@ -86,11 +89,15 @@ __all__ = [
     "inputs_digest",
     "load_pipeline_config",
     "parse_pipeline_config",
+    "pipeline_schema",
     "record_lines",
 ]
 
 #: Format tag of the configuration file.
 PIPELINE_FORMAT: Final = "ame.pipeline/1"
+#: The JSON Schema of the configuration file, shipped beside this module: the bytes of
+#: :func:`pipeline_schema`, rewritten with ``PIPELINE_SCHEMA.write_bytes(pipeline_schema())``.
+PIPELINE_SCHEMA: Final = Path(__file__).with_name("ame.pipeline-1.schema.json")
 
 _SLOT = "{request}"
 # Fields whose keys are asset ids (data, quoted in paths), not field names.
@@ -136,8 +143,10 @@ class AttributionSettings(_Section):
         method: ``shapley``, ``owen``, ``tracin`` or ``tracin-projected``.
         utility: How a coalition's output is scored (:data:`~offchain.attribution.UTILITIES`).
         gradient_params: ``all``, ``last-layer``, ``lora`` or a list of name patterns.
-        projection: ``subspace``, ``gaussian``, ``rademacher`` or ``countsketch``.
+        projection: ``factored``, ``subspace``, ``gaussian``, ``rademacher`` or
+            ``countsketch``.
         projection_dim: Dimension of ``tracin-projected``.
+        factor_dim: For ``factored``: the rank of each parameter's Kronecker factors.
         seed: Seed of sampled valuations and of the projection.
         batch_size: Events per forward pass; examples per gradient batch.
     """
@@ -147,8 +156,11 @@ class AttributionSettings(_Section):
     gradient_params: (
         Literal["all", "last-layer", "lora"] | Annotated[list[_Id], Field(min_length=1)]
     ) = "all"
-    projection: Literal["subspace", "gaussian", "rademacher", "countsketch"] = "subspace"
+    projection: Literal["factored", "subspace", "gaussian", "rademacher", "countsketch"] = (
+        "subspace"
+    )
     projection_dim: _Count = 256
+    factor_dim: _Count = 128
     seed: _Seed = 0
     batch_size: _Count = 8
 
@@ -450,6 +462,7 @@ def build_pipeline(config: PipelineConfig, *, progress: Progress = quiet_progres
         seed=settings.seed,
         gradient_params=params if isinstance(params, str) else tuple(params),
         projection=settings.projection,
+        factor_dim=settings.factor_dim,
         max_length=config.max_length,
         cache_dir=config.cache_dir,
         progress=progress,
@@ -696,3 +709,19 @@ class _HFAttributor:
         self, inputs: Sequence[HFEvent], progress: Progress = quiet_progress
     ) -> MultiStageResult:
         return _attribute(self._config, self._pipeline, inputs, progress)
+
+
+def pipeline_schema() -> bytes:
+    """The JSON Schema (draft 2020-12) of an ``ame.pipeline/1`` file, as shipped.
+
+    Generated from :class:`PipelineConfig`, so it states the same fields, types, ranges
+    and defaults that :func:`parse_pipeline_config` enforces (the checks across fields,
+    such as repeated asset ids or a template without its slot, are the parser's alone).
+    Canonical: keys sorted, two-space indents, one trailing newline.
+    """
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": PIPELINE_FORMAT,
+        **PipelineConfig.model_json_schema(),
+    }
+    return (json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()

@@ -6,7 +6,7 @@ import copy
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given
@@ -20,6 +20,7 @@ from offchain.attribution.hf.config import (
     load_pipeline_config,
     parse_pipeline_config,
 )
+from offchain.attribution.tda import Projection
 
 _FULL: dict[str, Any] = {
     "format": "ame.pipeline/1",
@@ -68,6 +69,7 @@ _BAD: list[tuple[tuple[str | int, ...], Any, str]] = [
     (("attribution", "gradient_params"), [], r"attribution\.gradient_params"),
     (("attribution", "projection"), "fft", r"attribution\.projection: must be"),
     (("attribution", "projection_dim"), 0, r"attribution\.projection_dim: must be greater"),
+    (("attribution", "factor_dim"), 0, r"attribution\.factor_dim: must be greater than or equal to 1"),
     (("attribution", "seed"), -1, r"attribution\.seed: must be greater than or equal to 0"),
     (("attribution", "batch_size"), True, r"attribution\.batch_size: must be a valid integer"),
     (("retrain", "steps"), 0, r"retrain\.steps: must be greater than or equal to 1"),
@@ -291,3 +293,33 @@ def test_any_file_gives_a_config_or_an_input_error_naming_it(
         load_pipeline_config(file)
     except InputError as err:
         assert str(err).startswith(str(file))
+
+
+# -- the JSON Schema ------------------------------------------------------------------------
+
+
+def test_the_shipped_schema_is_the_one_the_model_generates() -> None:
+    from offchain.attribution.hf import PIPELINE_SCHEMA, pipeline_schema
+
+    assert PIPELINE_SCHEMA.read_bytes() == pipeline_schema(), (
+        "stale: rewrite it with python -c 'from offchain.attribution.hf import *; "
+        "PIPELINE_SCHEMA.write_bytes(pipeline_schema())'"
+    )
+
+
+def test_the_schema_states_every_field_its_defaults_and_refuses_others() -> None:
+    from offchain.attribution.hf import pipeline_schema
+    from offchain.attribution.hf.config import AttributionSettings, PipelineConfig
+
+    schema = json.loads(pipeline_schema())
+    assert schema["$id"] == "ame.pipeline/1" and schema["additionalProperties"] is False
+    assert set(schema["properties"]) == set(PipelineConfig.model_fields)
+    assert set(schema["required"]) == {"format", "model"}
+    settings = schema["$defs"]["AttributionSettings"]
+    assert set(settings["properties"]) == set(AttributionSettings.model_fields)
+    assert settings["additionalProperties"] is False
+    for name, field in AttributionSettings.model_fields.items():
+        assert settings["properties"][name]["default"] == field.default
+    # The file accepts exactly the projections the estimator knows.
+    assert set(settings["properties"]["projection"]["enum"]) == set(get_args(Projection))
+    assert settings["properties"]["projection_dim"]["minimum"] == 1

@@ -371,6 +371,7 @@ def test_public_api_is_pinned() -> None:
 
     assert hf.__all__ == [
         "PIPELINE_FORMAT",
+        "PIPELINE_SCHEMA",
         "SLOT",
         "STAGES",
         "HFEvent",
@@ -385,6 +386,7 @@ def test_public_api_is_pinned() -> None:
         "load_pipeline_config",
         "parse_events",
         "parse_pipeline_config",
+        "pipeline_schema",
     ]
 
 
