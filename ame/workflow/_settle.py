@@ -10,7 +10,7 @@ Steps, each safe to repeat:
    checked to explain the values exactly and its SHA-256 recorded too;
 3. **publish**: the manifest's exact bytes, the proofs file, the attribution record and
    the canonical inputs are written where auditors and claimants fetch them; ``manifestHash =
-   keccak256(bytes)``; manifest and tree dump are recorded in the state;
+   keccak256(bytes)``; the manifest and the tree's root are recorded in the state;
 4. **fund** (ERC-20 only): ``approve(pool)`` unless the allowance already covers it;
 5. **propose**: root, pool, leaf count, manifest hash and URI, with the pool (ETH) and bond.
 
@@ -50,7 +50,8 @@ from ame.workflow.exceptions import StateError, WorkflowError
 from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
 from ame_chain.errors import chain_errors
-from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, find_faults
+from ame_chain.leaves import LEAF_ENCODING, ZERO_ADDRESS, EpochHeader, EpochTree, find_faults
+from ame_chain.merkle import FORMAT
 from ame_core.canonical import canonical_json
 from offchain.mapping import (
     CarriedLedger,
@@ -244,7 +245,9 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
                 root=tree.root,
                 pool=tree.pool,
                 leaf_count=len(tree.leaves),
-                tree=tree.tree.dump(),
+                # The tree is rebuilt from the manifest's leaves when needed: its dump (a
+                # third of a gigabyte at a million leaves) is not kept, only what names it.
+                tree={"format": FORMAT, "leafEncoding": list(LEAF_ENCODING), "root": tree.root},
             )
         proposal = _propose(ws, key, tree, token_address, manifest_hash, uri)
         ws.state.set_header(key, proposal.header)

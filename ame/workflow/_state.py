@@ -90,7 +90,11 @@ class EpochRow:
         status: ``published`` (manifest written, nothing proposed yet), ``proposed``, or
             the last on-chain status seen (``Finalized``, ``Voided``, ...).
         header: The on-chain header, once proposed.
-        tree: The dump of the epoch's Merkle tree (``StandardMerkleTree.dump``).
+        tree: What identifies the epoch's Merkle tree: ``format`` (``standard-v1``),
+            ``leafEncoding`` and ``root``. Not its nodes: a million leaves' dump is over
+            300 MB, and every node and proof is rebuilt from the manifest's leaves
+            (claims rebuild them from the published manifest). Epochs recorded before
+            this hold the full ``StandardMerkleTree.dump``.
     """
 
     key: EpochKey

@@ -22,7 +22,7 @@ from ame_chain import errors
 from ame_chain.chains import InProcessChain
 from ame_chain.client import SettlementClient
 from ame_chain.contracts import load_artifact
-from ame_chain.leaves import EpochHeader
+from ame_chain.leaves import LEAF_ENCODING, EpochHeader
 from ame_chain.tx import Transactor
 from offchain.mapping import load_manifest
 from tests.chain.conftest import deploy_test_contract
@@ -88,6 +88,12 @@ def test_settle_publishes_the_manifest_and_commits_to_its_keccak_and_tree(
     row = operator_ws.state.epoch(operator_ws.key(1))
     assert row is not None and row.header == result.header and row.manifest == data
     assert row.tree["format"] == "standard-v1"
+    # Only what names the tree: its nodes are rebuilt from the manifest's leaves.
+    assert row.tree == {
+        "format": "standard-v1",
+        "leafEncoding": list(LEAF_ENCODING),
+        "root": result.root,
+    }
     (tx,) = operator_ws.state.txs(operator_ws.key(1))
     assert (tx.step, tx.status, tx.tx_hash) == ("propose", "mined", result.propose_tx)
 
