@@ -39,9 +39,9 @@ from ame.workflow._proofs import PROOFS_NAME, spool_proofs
 from ame.workflow._publish import (
     MANIFEST_NAME,
     epoch_folder,
-    keccak_hex,
     publish,
     published_uri,
+    spool,
 )
 from ame.workflow._record import ATTRIBUTION_NAME, record_chunks, spool_record
 from ame.workflow._state import EpochKey
@@ -123,11 +123,15 @@ class MappingInputs:
 
     def documents(self) -> dict[str, bytes]:
         """Each input's canonical form, as published beside the manifest."""
+        return {name: b"".join(chunks) for name, chunks in self.document_chunks().items()}
+
+    def document_chunks(self) -> dict[str, Iterable[bytes]]:
+        """:meth:`documents` in chunks (the registry one asset a chunk), made as they are read."""
         return {
-            "values": canonical_json(self.values.canonical()),
-            "registry": canonical_json(self.registry.canonical()),
-            "policy": canonical_json((self.policy or Policy()).canonical()),
-            "carried": canonical_json((self.carried or CarriedLedger()).canonical()),
+            "values": (canonical_json(self.values.canonical()),),
+            "registry": self.registry.iter_canonical_json(),
+            "policy": (canonical_json((self.policy or Policy()).canonical()),),
+            "carried": (canonical_json((self.carried or CarriedLedger()).canonical()),),
         }
 
 
@@ -214,8 +218,9 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
             manifest, record = spooled.enter_context(
                 spool_record(manifest, inputs.attribution, inputs.values, inputs.registry)
             )
-        data = manifest.to_json_bytes()
-        manifest_hash = keccak_hex(data)
+        # Serialised once, hashed as it is written; published and recorded from the spool.
+        written = spooled.enter_context(spool(manifest.iter_json_bytes()))
+        manifest_hash = written.keccak
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
         uri = published_uri(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME)
         # Before anything is written: never overwrite what an earlier proposal published,
@@ -223,13 +228,13 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         proposed = _refuse_conflicts(ws, key, tree, manifest_hash, uri, token_address)
         if not proposed and ws.state.sent_tx(key) is None:
             _check_funds(ws, key, tree, token_address)
-        ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
-        for name, document in inputs.documents().items():
+        ws.progress.step(f"publishing the manifest ({written.size:,} bytes)")
+        for name, document in inputs.document_chunks().items():
             publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
         publish(ws.publish_dir, ws.base_uri, folder / PROOFS_NAME, proofs())
         if record is not None:
             publish(ws.publish_dir, ws.base_uri, folder / ATTRIBUTION_NAME, record())
-        publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
+        publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, written.chunks())
         row = ws.state.epoch(key)
         if row is None or (row.manifest_hash, row.manifest_uri, row.token) != (
             manifest_hash,
@@ -238,7 +243,7 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ):
             ws.state.save_epoch(
                 key,
-                manifest=data,
+                manifest=written,
                 manifest_hash=manifest_hash,
                 manifest_uri=uri,
                 token=token_address,

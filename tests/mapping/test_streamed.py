@@ -1,4 +1,4 @@
-"""The manifest streamed chunk by chunk is the canonical JSON of its document, byte for byte.
+"""The manifest and the registry streamed chunk by chunk are the canonical JSON of their documents.
 
 ``Manifest.iter_json_bytes`` writes the long lists item by item instead of building the
 document (a million leaves: a third of a gigabyte of bytes, four times that as dicts);
@@ -91,3 +91,12 @@ def test_strings_that_need_escaping_are_written_as_canonical_json_writes_them(
     expected = canonical_json(odd.to_document())
     assert _chunked(odd, chunk_items) == expected
     assert odd.to_json_bytes() == expected
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(registry_docs(7))
+def test_streamed_registry_is_its_canonical_json_and_digest(document: dict[str, Any]) -> None:
+    registry = parse_registry(document)
+    expected = canonical_json(registry.canonical())
+    assert b"".join(registry.iter_canonical_json()) == expected
+    assert registry.digest() == hashlib.sha256(expected).hexdigest()
