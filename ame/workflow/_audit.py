@@ -40,7 +40,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -273,6 +273,17 @@ def _guarded(report: AuditReport, step: str, check: Callable[[], T]) -> T | None
         return None
 
 
+def _same_bytes(chunks: Iterable[bytes], data: bytes) -> bool:
+    """Whether ``chunks`` joined are ``data``, compared chunk by chunk as they come."""
+    view, at = memoryview(data), 0
+    for chunk in chunks:
+        end = at + len(chunk)
+        if end > len(data) or view[at:end] != chunk:
+            return False
+        at = end
+    return at == len(data)
+
+
 def _check_manifest(
     report: AuditReport, header: EpochHeader, uri: str, read: _Reader
 ) -> Manifest | None:
@@ -291,7 +302,7 @@ def _check_manifest(
     except AmeError as err:
         report.fail("manifest", "an ame.manifest/1 document", err)
         return None
-    if manifest.to_json_bytes() != data:
+    if not _same_bytes(manifest.iter_json_bytes(), data):
         report.add("manifest", "canonical JSON", "other bytes for the same document")
     if manifest.epoch != report.epoch:
         report.add("manifest.epoch", report.epoch, manifest.epoch)
@@ -450,7 +461,8 @@ def _leaf_fields(leaf: PayoutLeaf) -> dict[str, object]:
 def _compare(report: AuditReport, expected: Manifest, found: Manifest) -> None:
     # map_epoch knows no chain, so never the proofs file: that is checked on its own.
     expected = expected.model_copy(update={"proofs": found.proofs})
-    if expected.to_json_bytes() == found.to_json_bytes():
+    # Compared by digest, each streamed: neither manifest's bytes are held whole.
+    if expected.sha256() == found.sha256():
         return
     want, got = expected.leaves, found.leaves
     if len(want) != len(got):

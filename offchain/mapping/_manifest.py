@@ -40,6 +40,8 @@ from offchain.mapping._types import (
     EventId,
     Share,
     TokenAmount,
+    addresses_checked_once,
+    exact_sum,
     format_fraction,
     parse_amount,
 )
@@ -529,7 +531,7 @@ def parse_manifest(data: object, *, source: str = "<manifest>") -> Manifest:
     if not isinstance(data, Mapping):
         raise InputError(f"{source}: a manifest must be a JSON object")
     try:
-        with paused_gc():
+        with paused_gc(), addresses_checked_once():
             return Manifest.model_validate(data)
     except ValidationError as err:
         raise InputError(
@@ -650,7 +652,7 @@ def verify_manifest(manifest: Manifest, *, carried: CarriedLedger | None = None)
                 f"asset {asset.id!r}: amount {asset.amount} != paid lines {paid_by_asset[asset.id]}"
             )
         accounts = [int(o.account, 16) for o in asset.owners]
-        if accounts != sorted(set(accounts)) or sum(o.share for o in asset.owners) != 1:
+        if accounts != sorted(set(accounts)) or exact_sum(o.share for o in asset.owners) != 1:
             raise _fail(
                 f"asset {asset.id!r}: owners unsorted, repeated, or shares not summing to 1"
             )
