@@ -78,6 +78,8 @@ Integer = Annotated[int, PlainValidator(parse_amount)]
 # How canonical_json writes a string (json.dumps with ensure_ascii=False uses this encoder).
 _string: Callable[[str], str] = json.encoder.encode_basestring
 _CHUNK_ITEMS: Final = 4096
+# Characters of a chunk past which it is yielded: an asset of many owners is a long item.
+_CHUNK_CHARS: Final = 1 << 20
 
 
 class _Model(BaseModel):
@@ -391,7 +393,7 @@ class Manifest(_Model):
         serialised by :func:`~ame_core.canonical.canonical_json` it took four times that
         in memory. Here the sections are written in canonical (sorted) key order, the
         small ones by ``canonical_json`` and the long lists (events, assets, accounts,
-        escrow, leaves) item by item, ``chunk_items`` items a chunk, each item written
+        escrow, leaves) item by item, ``chunk_items`` items (or a megabyte) a chunk, each item written
         as ``canonical_json`` writes it (strings through the same encoder). The bytes are
         the same (a seeded property test compares them on random epochs).
 
@@ -443,9 +445,16 @@ class Manifest(_Model):
                 yield (head + "[]").encode()
                 continue
             with paused_gc():
-                for start in range(0, len(items), chunk_items):
-                    text = ",".join([write(item) for item in items[start : start + chunk_items]])
-                    yield ((head + "[") if start == 0 else ",").encode() + text.encode()
+                parts, length, lead = [], 0, head + "["
+                for item in items:
+                    text = write(item)
+                    parts.append(text)
+                    length += len(text)
+                    if len(parts) == chunk_items or length >= _CHUNK_CHARS:
+                        yield (lead + ",".join(parts)).encode()
+                        parts, length, lead = [], 0, ","
+                if parts:
+                    yield (lead + ",".join(parts)).encode()
             yield b"]"
         yield b"}"
 

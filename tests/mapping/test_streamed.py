@@ -11,16 +11,20 @@ published manifest hash has been taken of.
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ame_core.addresses import checksum_hex
 from ame_core.canonical import canonical_json
 from offchain.mapping import (
     Manifest,
     ManifestAttribution,
     ManifestProofs,
+    Registry,
     map_epoch,
     parse_carried,
     parse_manifest,
@@ -100,3 +104,70 @@ def test_streamed_registry_is_its_canonical_json_and_digest(document: dict[str, 
     expected = canonical_json(registry.canonical())
     assert b"".join(registry.iter_canonical_json()) == expected
     assert registry.digest() == hashlib.sha256(expected).hexdigest()
+
+
+def _wide_epoch(owners: int, per_asset: int) -> tuple[Registry, Manifest]:
+    """An epoch paying ``owners`` accounts, ``per_asset`` co-owners an asset, one event each."""
+    assets, events = [], []
+    for a in range(owners // per_asset):
+        assets.append(
+            {
+                "id": f"a{a}",
+                "kind": "dataset",
+                "content_hash": "sha256:" + "0" * 64,
+                "uri": f"ar://a{a}",
+                "owners": [
+                    {
+                        "address": checksum_hex(
+                            f"{(a * per_asset + j + 1) * 0x9E3779B97F4A7C15:040x}"
+                        ),
+                        "share": f"1/{per_asset}",
+                    }
+                    for j in range(per_asset)
+                ],
+                "licence": {"commercial_use": True, "derivatives_allowed": True},
+            }
+        )
+        events.append(
+            {
+                "id": f"e{a}",
+                "revenue": per_asset * 10**15,
+                "commercial": True,
+                "date": "2026-06-01",
+                "values": {f"a{a}": 1},
+            }
+        )
+    registry = parse_registry(
+        {"format": "ame.registry/1", "revision": 1, "royalty_mode": "LAP", "assets": assets}
+    )
+    values = parse_values({"format": "ame.values/1", "epoch": 1, "events": events})
+    return registry, map_epoch(values, registry)
+
+
+def _peak_while(chunks: Iterator[bytes]) -> tuple[int, int]:
+    """(bytes yielded, peak traced allocation) while hashing ``chunks``."""
+    digest, size = hashlib.sha256(), 0
+    tracemalloc.start()
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return size, peak
+
+
+def test_streaming_a_mid_size_epoch_holds_a_chunk_not_the_document() -> None:
+    # 40,000 accounts: a 14 MB manifest, which as one document took several times its
+    # size. Streamed, what is held at once is one chunk (4,096 items or a megabyte of
+    # text, a few copies of it on the way to bytes), whatever the epoch's size; the
+    # registry is streamed an asset (2,000 owners) at a time.
+    registry, manifest = _wide_epoch(40_000, 2_000)
+    size, peak = _peak_while(manifest.iter_json_bytes())
+    assert size > 14_000_000
+    assert peak < 6_000_000, (size, peak)
+    size, peak = _peak_while(registry.iter_canonical_json())
+    one_asset = size / len(registry.assets)  # its canonical bytes; as dicts, several times that
+    assert size > 3_000_000
+    assert peak < 12 * one_asset < size, (size, peak)
