@@ -176,6 +176,9 @@ def main() -> int:
     if args.stage:
         code, stage, url, settlement, root, n = args.stage
         sys.path.insert(0, code)
+        # bench/load.py puts its own checkout first on the path unless it is there already:
+        # listed last, it stays behind ``code``, whose packages the stage must run.
+        sys.path.append(str(REPO))
         print(json.dumps(STAGES[stage](url, settlement, Path(root), int(n))))
         return 0
 
