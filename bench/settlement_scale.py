@@ -1,8 +1,8 @@
 """Benchmark: settle and audit an epoch of 10,000 / 100,000 / 1,000,000 contributors.
 
 Prints a table, then one JSON line. For each size, on a fresh Anvil, each stage is its
-own process, so its time and peak RSS (``resource.getrusage``, what ``/usr/bin/time -v``
-reports as the maximum resident set) are its own:
+own process, so its time and peak RSS (``VmHWM`` in ``/proc/self/status``, the process's
+own high-water mark; ``ru_maxrss`` is carried over ``fork`` and ``exec``) are its own:
 
 - ``settle``: the operator reads the registry and values files (one asset per 1,000
   owners, one event per asset, written by a process of their own), maps the epoch, builds the tree, writes and publishes the
@@ -47,6 +47,18 @@ MANIFEST_LIMIT = 1 << 30  # bytes the audit may read of one document
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident set, in MB: ``VmHWM`` where Linux gives it.
+
+    Not ``ru_maxrss`` alone: Linux carries it over ``fork`` and ``exec`` from the process
+    that started this one (a child of a 600 MB process reports 600 MB), so a stage's
+    figure could be its launcher's rather than its own.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -164,6 +176,9 @@ def main() -> int:
     if args.stage:
         code, stage, url, settlement, root, n = args.stage
         sys.path.insert(0, code)
+        # bench/load.py puts its own checkout first on the path unless it is there already:
+        # listed last, it stays behind ``code``, whose packages the stage must run.
+        sys.path.append(str(REPO))
         print(json.dumps(STAGES[stage](url, settlement, Path(root), int(n))))
         return 0
 

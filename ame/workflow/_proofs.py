@@ -318,11 +318,11 @@ def iter_proofs_json(
     order = sorted(chosen, key=lambda i: leaves[i].account)
     merkle = tree.tree
     for start in range(0, len(order), chunk_leaves):
+        chunk = order[start : start + chunk_leaves]
         parts = []
-        for i in order[start : start + chunk_leaves]:
+        # The proofs of a chunk at once: checked once per tree, hex-encoded as arrays.
+        for i, nodes in zip(chunk, merkle.proofs_json(chunk), strict=True):
             leaf = leaves[i]
-            proof = merkle.get_proof(i)
-            nodes = '"' + '","'.join(proof) + '"' if proof else ""
             parts.append(
                 f'"{leaf.account}":{{"amount":"{leaf.amount}","amountBefore":'
                 f'"{leaf.amount_before}","index":{leaf.index},"proof":[{nodes}]}}'

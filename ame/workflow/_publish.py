@@ -24,14 +24,17 @@ import os
 import socket
 import ssl
 import stat
+import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Final
+from typing import IO, Final
 
+from eth_hash.auto import keccak as _keccak
 from eth_utils.crypto import keccak
 
 from ame.workflow.exceptions import FetchError, WorkflowError
@@ -41,12 +44,14 @@ from ame_core.validation import show_value
 
 __all__ = [
     "FetchPolicy",
+    "Spooled",
     "epoch_folder",
     "fetch",
     "keccak_hex",
     "publish",
     "published_uri",
     "sibling_uri",
+    "spool",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -56,6 +61,48 @@ INPUT_NAMES = ("values", "registry", "policy", "carried")
 def keccak_hex(data: bytes) -> str:
     """keccak256 of ``data`` as 0x-hex: how manifests and evidence are committed on-chain."""
     return "0x" + keccak(data).hex()
+
+
+_SPOOL_READ: Final = 1 << 20
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """Bytes written once to an anonymous temporary file, with what commits to them.
+
+    Attributes:
+        size: Their length.
+        keccak: ``keccak_hex`` of them (what a manifest hash is).
+    """
+
+    size: int
+    keccak: str
+    _file: IO[bytes]
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes from the start, a megabyte at a time (each call reads them again)."""
+        self._file.seek(0)
+        while chunk := self._file.read(_SPOOL_READ):
+            yield chunk
+
+
+@contextmanager
+def spool(chunks: Iterable[bytes]) -> Iterator[Spooled]:
+    """Write ``chunks`` to a temporary file, hashing them on the way; gone when the block ends.
+
+    A large epoch's manifest (a third of a gigabyte at a million leaves) is serialised
+    once, hashed as it is written, and read back chunk by chunk by whatever publishes or
+    records it, instead of being held whole in memory; nothing is written where others
+    read before the caller decides to publish.
+    """
+    digest = _keccak.new(b"")
+    size = 0
+    with tempfile.TemporaryFile() as file:
+        for chunk in chunks:
+            digest.update(chunk)
+            file.write(chunk)
+            size += len(chunk)
+        yield Spooled(size, "0x" + digest.digest().hex(), file)
 
 
 def epoch_folder(chain_id: int, settlement: str, epoch: int) -> PurePosixPath:

@@ -11,7 +11,7 @@ Steps, each safe to repeat:
    checked to explain the values exactly and its SHA-256 recorded too;
 3. **publish**: the manifest's exact bytes, the proofs file, the attribution record and
    the canonical inputs are written where auditors and claimants fetch them; ``manifestHash =
-   keccak256(bytes)``; manifest and tree dump are recorded in the state;
+   keccak256(bytes)``; the manifest and the tree's root are recorded in the state;
 4. **fund** (ERC-20 only): ``approve(pool)`` unless the allowance already covers it;
 5. **propose**: root, pool, leaf count, manifest hash and URI, with the pool (ETH) and bond.
 
@@ -40,9 +40,9 @@ from ame.workflow._proof_shards import spool_epoch_proofs
 from ame.workflow._publish import (
     MANIFEST_NAME,
     epoch_folder,
-    keccak_hex,
     publish,
     published_uri,
+    spool,
 )
 from ame.workflow._record import ATTRIBUTION_NAME, record_chunks, spool_record
 from ame.workflow._state import EpochKey
@@ -51,7 +51,8 @@ from ame.workflow.exceptions import StateError, WorkflowError
 from ame_chain._addresses import checked_address
 from ame_chain.contracts import load_artifact
 from ame_chain.errors import chain_errors
-from ame_chain.leaves import ZERO_ADDRESS, EpochHeader, EpochTree, find_faults
+from ame_chain.leaves import LEAF_ENCODING, ZERO_ADDRESS, EpochHeader, EpochTree, find_faults
+from ame_chain.merkle import FORMAT
 from ame_core.canonical import canonical_json
 from offchain.mapping import (
     CarriedLedger,
@@ -123,11 +124,15 @@ class MappingInputs:
 
     def documents(self) -> dict[str, bytes]:
         """Each input's canonical form, as published beside the manifest."""
+        return {name: b"".join(chunks) for name, chunks in self.document_chunks().items()}
+
+    def document_chunks(self) -> dict[str, Iterable[bytes]]:
+        """:meth:`documents` in chunks (the registry one asset a chunk), made as they are read."""
         return {
-            "values": canonical_json(self.values.canonical()),
-            "registry": canonical_json(self.registry.canonical()),
-            "policy": canonical_json((self.policy or Policy()).canonical()),
-            "carried": canonical_json((self.carried or CarriedLedger()).canonical()),
+            "values": (canonical_json(self.values.canonical()),),
+            "registry": self.registry.iter_canonical_json(),
+            "policy": (canonical_json((self.policy or Policy()).canonical()),),
+            "carried": (canonical_json((self.carried or CarriedLedger()).canonical()),),
         }
 
 
@@ -214,8 +219,9 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
             manifest, record = spooled.enter_context(
                 spool_record(manifest, inputs.attribution, inputs.values, inputs.registry)
             )
-        data = manifest.to_json_bytes()
-        manifest_hash = keccak_hex(data)
+        # Serialised once, hashed as it is written; published and recorded from the spool.
+        written = spooled.enter_context(spool(manifest.iter_json_bytes()))
+        manifest_hash = written.keccak
         folder = epoch_folder(key.chain_id, key.settlement, key.epoch)
         uri = published_uri(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME)
         # Before anything is written: never overwrite what an earlier proposal published,
@@ -223,14 +229,14 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         proposed = _refuse_conflicts(ws, key, tree, manifest_hash, uri, token_address)
         if not proposed and ws.state.sent_tx(key) is None:
             _check_funds(ws, key, tree, token_address)
-        ws.progress.step(f"publishing the manifest ({len(data):,} bytes)")
-        for name, document in inputs.documents().items():
+        ws.progress.step(f"publishing the manifest ({written.size:,} bytes)")
+        for name, document in inputs.document_chunks().items():
             publish(ws.publish_dir, ws.base_uri, folder / f"{name}.json", document)
         for name, chunks in proof_files():  # one proofs.json, or shards then their index
             publish(ws.publish_dir, ws.base_uri, folder / name, chunks)
         if record is not None:
             publish(ws.publish_dir, ws.base_uri, folder / ATTRIBUTION_NAME, record())
-        publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, data)
+        publish(ws.publish_dir, ws.base_uri, folder / MANIFEST_NAME, written.chunks())
         row = ws.state.epoch(key)
         if row is None or (row.manifest_hash, row.manifest_uri, row.token) != (
             manifest_hash,
@@ -239,14 +245,16 @@ def settle_epoch(ws: Workspace, inputs: MappingInputs, *, token: str | None = No
         ):
             ws.state.save_epoch(
                 key,
-                manifest=data,
+                manifest=written,
                 manifest_hash=manifest_hash,
                 manifest_uri=uri,
                 token=token_address,
                 root=tree.root,
                 pool=tree.pool,
                 leaf_count=len(tree.leaves),
-                tree=tree.tree.dump(),
+                # The tree is rebuilt from the manifest's leaves when needed: its dump (a
+                # third of a gigabyte at a million leaves) is not kept, only what names it.
+                tree={"format": FORMAT, "leafEncoding": list(LEAF_ENCODING), "root": tree.root},
             )
         proposal = _propose(ws, key, tree, token_address, manifest_hash, uri)
         ws.state.set_header(key, proposal.header)

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, Self
 
 from ame.deployment import DeploymentRecord
+from ame.workflow._publish import Spooled
 from ame.workflow.exceptions import StateError
 from ame_chain.leaves import EpochHeader
 
@@ -90,7 +91,11 @@ class EpochRow:
         status: ``published`` (manifest written, nothing proposed yet), ``proposed``, or
             the last on-chain status seen (``Finalized``, ``Voided``, ...).
         header: The on-chain header, once proposed.
-        tree: The dump of the epoch's Merkle tree (``StandardMerkleTree.dump``).
+        tree: What identifies the epoch's Merkle tree: ``format`` (``standard-v1``),
+            ``leafEncoding`` and ``root``. Not its nodes: a million leaves' dump is over
+            300 MB, and every node and proof is rebuilt from the manifest's leaves
+            (claims rebuild them from the published manifest). Epochs recorded before
+            this hold the full ``StandardMerkleTree.dump``.
     """
 
     key: EpochKey
@@ -328,7 +333,7 @@ class StateStore:
         self,
         key: EpochKey,
         *,
-        manifest: bytes,
+        manifest: bytes | Spooled,
         manifest_hash: str,
         manifest_uri: str,
         token: str,
@@ -338,6 +343,9 @@ class StateStore:
         tree: dict[str, Any],
     ) -> None:
         """Record an epoch's published manifest and tree (status ``published``).
+
+        A spooled manifest (a large epoch's) is copied into the row chunk by chunk
+        (SQLite's incremental blob writes), never held whole in memory.
 
         Raises:
             StateError: The epoch already has a transaction: its manifest cannot change.
@@ -349,11 +357,17 @@ class StateStore:
                     f"epoch {key.epoch}: transaction {sent} was already signed for it; "
                     "its manifest cannot change"
                 )
-            db.execute(
-                "INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,'published',?)",
+            size, chunks = (
+                (len(manifest), [manifest])
+                if isinstance(manifest, bytes)
+                else (manifest.size, manifest.chunks())
+            )
+            row = db.execute(
+                "INSERT OR REPLACE INTO epochs VALUES "
+                "(?,?,?,zeroblob(?),?,?,?,?,?,?,?,NULL,'published',?)",
                 (
                     *key,
-                    manifest,
+                    size,
                     manifest_hash,
                     manifest_uri,
                     token,
@@ -363,7 +377,12 @@ class StateStore:
                     json.dumps(tree),
                     time.time(),
                 ),
-            )
+            ).lastrowid
+            assert row is not None  # an INSERT sets it
+            if size:
+                with db.blobopen("epochs", "manifest", row) as blob:
+                    for chunk in chunks:
+                        blob.write(chunk)
 
     def sent_tx(self, key: EpochKey) -> str | None:
         """The hash of a transaction signed for the epoch and not dropped, if any."""

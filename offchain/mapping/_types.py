@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -36,6 +38,7 @@ __all__ = [
     "Share",
     "TokenAmount",
     "Use",
+    "addresses_checked_once",
     "exact_sum",
     "format_fraction",
     "parse_address",
@@ -87,6 +90,12 @@ def parse_amount(raw: object) -> int:
     Raises:
         ValueError: If ``raw`` is a float, a bool, negative, or not all digits.
     """
+    # The common cases first, without a regex: a large manifest holds millions of amounts.
+    if type(raw) is str:
+        if raw.isascii() and raw.isdigit():
+            return int(raw)
+    elif type(raw) is int and raw >= 0:
+        return raw
     if isinstance(raw, bool) or not isinstance(raw, int | str):
         raise ValueError(f"amount must be an integer or a string of digits, got {show_value(raw)}")
     if isinstance(raw, str):
@@ -227,6 +236,9 @@ def parse_address(raw: object) -> ChecksumAddress:
         ValueError: If it is not a string, not 20 hex bytes, not checksummed (the
             message shows the checksummed form) or the zero address.
     """
+    memo = _ADDRESS_MEMO.get()
+    if memo is not None and type(raw) is str and (known := memo.get(raw)) is not None:
+        return known
     if isinstance(raw, int) and not isinstance(raw, bool):
         raise ValueError(
             f"address must be a quoted string, got the number {raw} "
@@ -241,7 +253,31 @@ def parse_address(raw: object) -> ChecksumAddress:
         )
     if raw == ZERO_ADDRESS:
         raise ValueError("the zero address cannot receive payouts")
+    if memo is not None:
+        memo[raw] = ChecksumAddress(HexAddress(HexStr(raw)))
     return ChecksumAddress(HexAddress(HexStr(raw)))
+
+
+_ADDRESS_MEMO: ContextVar[dict[str, ChecksumAddress] | None] = ContextVar(
+    "_ADDRESS_MEMO", default=None
+)
+
+
+@contextmanager
+def addresses_checked_once() -> Iterator[None]:
+    """Within the block, :func:`parse_address` checks each distinct string once.
+
+    For one document: a manifest names each account three times (its balance, its
+    owner parts, its leaf), a million accounts three million times, and an EIP-55
+    checksum is a Keccak hash. The strings checked are kept until the block ends, and the
+    same string object is returned for each occurrence, so the document's parsed form
+    holds each address once.
+    """
+    token = _ADDRESS_MEMO.set({})
+    try:
+        yield
+    finally:
+        _ADDRESS_MEMO.reset(token)
 
 
 def parse_day(raw: object) -> date:

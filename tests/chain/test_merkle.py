@@ -735,3 +735,39 @@ def _path_checked(tree: StandardMerkleTree, earlier: int, node: int) -> bool:
         walk = (walk - 1) >> 1
         parents.add(walk)
     return node == 0 or ((node - 1) >> 1) in parents
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(count=st.integers(min_value=1, max_value=70), data=st.data())
+def test_proofs_json_is_each_get_proof_written_as_a_json_array(
+    count: int, data: st.DataObject
+) -> None:
+    tree = StandardMerkleTree.of(pairs(count), PAIR)
+    leaves = data.draw(st.lists(st.integers(0, count - 1), max_size=2 * count), label="leaves")
+    written = tree.proofs_json(leaves)
+    assert written == [",".join(f'"{n}"' for n in tree.get_proof(i)) for i in leaves]
+    assert [json.loads(f"[{w}]") for w in written] == [tree.get_proof(i) for i in leaves]
+
+
+@settings(max_examples=30, derandomize=True, deadline=None)
+@given(count=st.integers(min_value=2, max_value=40), data=st.data())
+def test_proofs_json_refuses_a_tree_with_any_corrupted_node(
+    count: int, data: st.DataObject
+) -> None:
+    broken = StandardMerkleTree.of(pairs(count), PAIR)
+    node = data.draw(st.integers(0, 2 * count - 2), label="node")
+    nodes = bytearray(broken._tree)
+    nodes[32 * node] ^= 1
+    broken._tree = bytes(nodes)
+    # Whichever leaf is asked for: the whole tree is checked before any proof is given.
+    leaf_index = data.draw(st.integers(0, count - 1), label="leaf")
+    with pytest.raises(MerkleError, match="tree is corrupted"):
+        broken.proofs_json([leaf_index])
+
+
+def test_proofs_json_refuses_an_index_out_of_range(tree: StandardMerkleTree) -> None:
+    assert tree.proofs_json([]) == []
+    with pytest.raises(MerkleInputError, match="index 13 is out of range"):
+        tree.proofs_json([0, 13])
+    with pytest.raises(MerkleInputError, match="index -1 is out of range"):
+        tree.proofs_json([-1])

@@ -230,6 +230,12 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         r"asset 'data:a' \(assets\[0\]\): owners\[0\]\.wallet: unknown field",
     ),
     (
+        "owner written as a list",
+        _set(f"{A}/owners/0", ["0x" + "0" * 39 + "1", "1"]),
+        r"asset 'data:a' \(assets\[0\]\): owners\[0\]: \['0x0{39}1', '1'\] is not an owner "
+        r"\(an object with address and share\)",
+    ),
+    (
         "missing licence",
         _set(f"{A}/licence", _DELETE),
         r"asset 'data:a' \(assets\[0\]\): licence: required",

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from ame_core.canonical import canonical_json
 from offchain.mapping._types import (
+    _ADDRESS_MEMO,
+    addresses_checked_once,
     format_fraction,
     parse_address,
     parse_amount,
@@ -138,3 +140,26 @@ def test_format_fraction_and_canonical_json_are_stable() -> None:
     assert format_fraction(Fraction(6, 3)) == "2"
     assert format_fraction(Fraction(2, 6)) == "1/3"
     assert canonical_json({"b": [1, "x"], "a": None}) == b'{"a":null,"b":[1,"x"]}'
+
+
+def test_addresses_checked_once_returns_one_object_per_address_and_still_refuses_bad_ones() -> None:
+    good = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    with addresses_checked_once():
+        first = parse_address(good)
+        # An equal string read again (as json.loads gives it, a new object) is the first one.
+        again = parse_address(good[:2] + good[2:])
+        assert again is first
+        for bad in (good.lower(), "0x" + "0" * 40, 12, good[:-1]):
+            for _ in range(2):  # a refusal is not remembered as a pass
+                with pytest.raises(ValueError):
+                    parse_address(bad)
+    assert _ADDRESS_MEMO.get() is None  # nothing is kept past the document
+
+
+def test_parse_amount_fast_path_agrees_with_the_rules() -> None:
+    assert parse_amount("0") == 0
+    assert parse_amount("007") == 7
+    assert parse_amount(5) == 5
+    for bad in ("", "٣", "1.0", "-1", " 1", -1, True, 1.0, "²"):
+        with pytest.raises(ValueError):
+            parse_amount(bad)

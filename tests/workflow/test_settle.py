@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ame.workflow import (
+    EpochKey,
     MappingInputs,
     StateError,
+    StateStore,
     WorkflowError,
     Workspace,
     audit_epoch,
@@ -18,13 +26,14 @@ from ame.workflow import (
     keccak_hex,
     settle_epoch,
 )
+from ame.workflow._publish import spool
 from ame_chain import errors
 from ame_chain.chains import InProcessChain
 from ame_chain.client import SettlementClient
 from ame_chain.contracts import load_artifact
-from ame_chain.leaves import EpochHeader
+from ame_chain.leaves import LEAF_ENCODING, EpochHeader
 from ame_chain.tx import Transactor
-from offchain.mapping import load_manifest
+from offchain.mapping import Manifest, load_manifest
 from tests.chain.conftest import deploy_test_contract
 from tests.workflow._helpers import (
     ADMIN,
@@ -88,6 +97,12 @@ def test_settle_publishes_the_manifest_and_commits_to_its_keccak_and_tree(
     row = operator_ws.state.epoch(operator_ws.key(1))
     assert row is not None and row.header == result.header and row.manifest == data
     assert row.tree["format"] == "standard-v1"
+    # Only what names the tree: its nodes are rebuilt from the manifest's leaves.
+    assert row.tree == {
+        "format": "standard-v1",
+        "leafEncoding": list(LEAF_ENCODING),
+        "root": result.root,
+    }
     (tx,) = operator_ws.state.txs(operator_ws.key(1))
     assert (tx.step, tx.status, tx.tx_hash) == ("propose", "mined", result.propose_tx)
 
@@ -275,3 +290,65 @@ def test_header_commitment_matches_the_contract(
     assert operator_ws.client.header_of(2) is None
     found = operator_ws.client.header_of(1)
     assert found is not None and isinstance(found[0], EpochHeader) and found[0] == header
+
+
+def test_settle_that_fails_while_writing_the_manifest_publishes_and_records_nothing(
+    operator_ws: Workspace, chain: InProcessChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The manifest is serialised once, into a spool: a failure half-way leaves no file
+    # where others read, no state row and no proposal.
+    streamed = Manifest.iter_json_bytes
+
+    def fails_half_way(self: Manifest, **kwargs: Any) -> Iterator[bytes]:
+        for count, chunk in enumerate(streamed(self, chunk_items=1)):
+            if count == 3:
+                raise Crash("manifest")
+            yield chunk
+
+    monkeypatch.setattr(Manifest, "iter_json_bytes", fails_half_way)
+    with pytest.raises(Crash):
+        settle_epoch(operator_ws, inputs(tmp_path, chain))
+    assert not [p for p in operator_ws.publish_dir.rglob("*") if p.is_file()]
+    assert operator_ws.state.epoch(operator_ws.key(1)) is None
+    assert proposals(operator_ws) == []
+    monkeypatch.undo()
+    result = settle_epoch(operator_ws, inputs(tmp_path, chain))
+    assert (
+        fetch(result.manifest_uri, local=True)
+        == load_manifest(Path(result.manifest_uri.removeprefix("file://"))).to_json_bytes()
+    )
+
+
+@settings(max_examples=25, derandomize=True, deadline=None)
+@given(size=st.sampled_from([0, 1, 1000, (1 << 20) - 1, 1 << 20, (1 << 20) + 7, 3 << 20]))
+def test_state_records_a_spooled_manifest_byte_for_byte_or_not_at_all(size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    key = EpochKey(1, "0x" + "11" * 20, 1)
+    fields: dict[str, Any] = {
+        "manifest_hash": keccak_hex(data),
+        "manifest_uri": "file:///m.json",
+        "token": "0x" + "00" * 20,
+        "root": "0x" + "22" * 32,
+        "pool": 5,
+        "leaf_count": 1,
+        "tree": {"format": "standard-v1"},
+    }
+    with tempfile.TemporaryDirectory() as folder, StateStore(Path(folder)) as state:
+        chunks = [data[i : i + 4096] for i in range(0, size, 4096)]
+        with spool(chunks) as written:
+            assert (written.size, written.keccak) == (size, keccak_hex(data))
+            state.save_epoch(key, manifest=written, **fields)
+        row = state.epoch(key)
+        assert row is not None and row.manifest == data
+        # A spool whose reading fails half-way leaves the row as it was.
+        with spool([b"x" * (2 << 20)]) as other:
+
+            def broken() -> Iterator[bytes]:
+                yield b"x" * (1 << 20)
+                raise OSError("disk gone")
+
+            object.__setattr__(other, "chunks", broken)
+            with pytest.raises(OSError, match="disk gone"):
+                state.save_epoch(key, manifest=other, **fields)
+        again = state.epoch(key)
+        assert again is not None and again.manifest == data
