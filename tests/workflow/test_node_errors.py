@@ -96,7 +96,7 @@ CASES = [
     Case("summaries-call-empty", {"eth_call": Fault("rewrite", lambda r: "0x")}, _summaries, ChainError, "returned nothing usable"),
     Case("summaries-call-refused", {"eth_call": Fault("error")}, _summaries, ChainError, "eth_call is unavailable"),
     Case("withdraw-estimate-refused", {"eth_estimateGas": Fault("error")}, _withdraw, TransactionError, "eth_estimateGas is unavailable"),
-    Case("settle-balance-garbage", {"eth_getBalance": Fault("rewrite", lambda r: None)}, _settle_next, ChainError, "answered eth_getBalance with None"),
+    Case("settle-balance-garbage", {"eth_getBalance": Fault("rewrite", lambda r: None)}, _settle_next, ChainError, "answered eth_getBalance with null"),
     Case("settle-nonce-garbage", {"eth_getTransactionCount": Fault("rewrite", lambda r: "zz")}, _settle_next, ChainError, "answered eth_getTransactionCount with 'zz'"),
     Case("settle-call-refused-after-checks", {"eth_call": Fault("error", after=3)}, _settle_next, ChainError, "eth_call is unavailable"),
 ]  # fmt: skip
