@@ -31,6 +31,7 @@ from ame_core.addresses import checksum_hex
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError, InputError
+from ame_core.validation import show_value
 from offchain.mapping import Manifest, ManifestProofs, TokenAmount
 
 __all__ = [
@@ -239,13 +240,13 @@ def _short(value: object) -> str:
 
 def _address(value: object, where: str) -> ChecksumAddress:
     if not isinstance(value, str) or not _ADDRESS.match(value):
-        raise InputError(f"{where}: {_short(value)!r} is not a 0x address")
+        raise InputError(f"{where}: {show_value(value)} is not a 0x address")
     return checksum_hex(value[2:].lower())
 
 
 def _hash(value: object, where: str) -> str:
     if not isinstance(value, str) or not _HASH.match(value):
-        raise InputError(f"{where}: {_short(value)!r} is not a 0x-prefixed 32-byte hex hash")
+        raise InputError(f"{where}: {show_value(value)} is not a 0x-prefixed 32-byte hex hash")
     return value
 
 
@@ -253,11 +254,11 @@ def _uint(value: object, where: str, *, number: bool = False) -> int:
     """A uint256: a JSON integer (``number``) or a decimal string (amounts)."""
     if number:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"{where}: {_short(value)!r} is not a whole number")
+            raise InputError(f"{where}: {show_value(value)} is not a whole number")
         found = value
     else:
         if not isinstance(value, str) or not _DIGITS.match(value):
-            raise InputError(f"{where}: {_short(value)!r} is not a decimal string")
+            raise InputError(f"{where}: {show_value(value)} is not a decimal string")
         found = int(value)
     if not 0 <= found < _UINT256:
         raise InputError(f"{where}: {_short(found)} is not a uint256")

@@ -119,9 +119,9 @@ def test_a_changed_leaf_or_proof_node_no_longer_verifies(
     [
         ({"format": "ame.proofs/2"}, "format: 'ame.proofs/2' is not ame.proofs/1"),
         ({"merkleRoot": "0x12"}, "merkleRoot: '0x12' is not a 0x-prefixed 32-byte hex hash"),
-        ({"tokenTotal": 5}, "tokenTotal: '5' is not a decimal string"),
+        ({"tokenTotal": 5}, "tokenTotal: 5 is not a decimal string"),  # a number, not '5'
         ({"tokenTotal": str(2**256)}, f"tokenTotal: {str(2**256)[:47]}... is not a uint256"),
-        ({"epoch": True}, "epoch: 'True' is not a whole number"),
+        ({"epoch": True}, "epoch: true is not a whole number"),
         ({"claims": []}, "claims: not an object of account -> leaf"),
         ({"claims": {"0x12": {}}}, "claims[0x12]: '0x12' is not a 0x address"),
         ({"extra": 1}, "fields [] missing, ['extra'] unknown"),
