@@ -135,7 +135,7 @@ def lazy(pipe: ReferencePipeline, log: list[Event]) -> dict[tuple[str, tuple[str
     }
 
 
-@settings(max_examples=12, suppress_health_check=_FIXTURES)
+@settings(max_examples=8, suppress_health_check=_FIXTURES)
 @given(data=st.data())
 def test_prefetching_any_events_in_any_order_leaves_every_worth_bit_for_bit(
     pipe: ReferencePipeline,
@@ -187,7 +187,7 @@ def _records(result: MultiStageResult) -> dict[str, bytes]:
     }
 
 
-@settings(max_examples=8, suppress_health_check=_FIXTURES)
+@settings(max_examples=5, suppress_health_check=_FIXTURES)
 @given(data=st.data())
 def test_attribution_records_are_the_same_bytes_prefetched_in_any_batch_or_order(
     pipe: ReferencePipeline, log: list[Event], data: st.DataObject
