@@ -69,7 +69,12 @@ from offchain.attribution.methods import (
     owen_values,
     shapley_values,
 )
-from offchain.attribution.pipeline import DATA_STAGE, AttributionPipeline, PipelineEvent
+from offchain.attribution.pipeline import (
+    DATA_STAGE,
+    AttributionPipeline,
+    PipelineEvent,
+    PrefetchingPipeline,
+)
 from offchain.attribution.result import ValuationResult
 from offchain.attribution.tolerance import (
     RETRAINED_UTILITY_TOLERANCE,
@@ -155,6 +160,7 @@ __all__ = [
     "PipelineEvent",
     "PipelineGame",
     "PipelineSettings",
+    "PrefetchingPipeline",
     "ProjectedTracIn",
     "ReferencePipeline",
     "StageAttribution",

@@ -122,6 +122,16 @@ class PipelineGame:
         worth: The raw characteristic function :math:`u`, called once per coalition.
         free_disposal: If True, ``v(S) = max over R within S of u(R)`` (monotone);
             otherwise ``v = u``.
+        blocks: With free disposal, groups of players a coalition may only leave out
+            together: ``R`` ranges over the unions of some of the sets ``S & block``
+            (every player not in a block is a block of its own). ``u`` is then asked for
+            ``2**k`` coalitions of ``S``, ``k`` the blocks ``S`` meets, instead of
+            ``2**|S|``: what bounds a pipeline that retrains a model per subset of a
+            block's players. None: every player on its own.
+
+    Raises:
+        InputError: If a player id repeats, or a block is empty, names an unknown player
+            or shares a player with another block.
     """
 
     def __init__(
@@ -130,11 +140,24 @@ class PipelineGame:
         worth: Callable[[frozenset[str]], float],
         *,
         free_disposal: bool = True,
+        blocks: Iterable[Iterable[str]] | None = None,
     ) -> None:
         self.players: tuple[str, ...] = tuple(players)
         if len(set(self.players)) != len(self.players):
             raise InputError(f"players: duplicate ids in {self.players}")
         self.free_disposal = free_disposal
+        grouped = [tuple(block) for block in blocks or ()]
+        seen: set[str] = set()
+        for index, block in enumerate(grouped):
+            unknown = sorted(set(block).difference(self.players))
+            if not block or unknown or seen.intersection(block) or len(set(block)) < len(block):
+                why = f"unknown players {unknown}" if unknown else "empty or overlapping"
+                raise InputError(f"blocks[{index}]: {why}, got {list(block)}")
+            seen.update(block)
+        grouped += [(p,) for p in self.players if p not in seen]
+        #: The disposal blocks, every player in exactly one (singletons included).
+        self.blocks: tuple[tuple[str, ...], ...] = tuple(grouped)
+        self._block_of = {p: frozenset(block) for block in grouped for p in block}
         self._worth = worth
         self._raw: dict[frozenset[str], float] = {}
         self._best: dict[frozenset[str], float] = {frozenset(): 0.0}
@@ -166,12 +189,17 @@ class PipelineGame:
         chosen = self._check(coalition)
         if not self.free_disposal:
             return self.worth(chosen) if chosen else 0.0
-        if chosen not in self._best:
-            # max over subsets = max(u(S), max_i v(S - i)); each subset is visited once.
-            self._best[chosen] = max(
-                self.worth(chosen), *(self(chosen - {p}) for p in sorted(chosen))
-            )
-        return self._best[chosen]
+        best = self._best.get(chosen)
+        if best is None:
+            # max over the allowed subsets = max(u(S), max_b v(S - b)) over the blocks b
+            # S meets; each allowed subset is visited once.
+            if len(self.blocks) == len(self.players):
+                drops = [chosen - {p} for p in sorted(chosen)]
+            else:
+                firsts = sorted({min(self._block_of[p] & chosen) for p in chosen})
+                drops = [chosen - self._block_of[p] for p in firsts]
+            best = self._best[chosen] = max(self.worth(chosen), *map(self, drops))
+        return best
 
     def __repr__(self) -> str:
         return f"PipelineGame(players={self.players}, free_disposal={self.free_disposal})"

@@ -60,7 +60,11 @@ Each action is recorded in the event's ``notes``.
 
 Determinism: the reference pipeline is bit-for-bit deterministic given its seed; exact
 methods draw nothing; sampled ones are seeded from ``(seed, event id, stage)``; amounts are
-integer arithmetic on the float values. Same inputs, same bits. The ``"tracin"``
+integer arithmetic on the float values. Same inputs, same bits. With free disposal,
+every coalition's worth is asked for, so a pipeline that can score many together
+(:class:`~offchain.attribution.pipeline.PrefetchingPipeline`, e.g. the reference one)
+is handed the events to come, up to 256 at a time, before they are valued; it must
+give each worth the bits it would have alone. The ``"tracin"``
 methods ask the pipeline for the data-stage scores of one event at a time by default,
 so an event's bits do not depend on which other events were attributed with it (how a
 log is cut into batches for workers: :mod:`~offchain.attribution.batch`). With
@@ -89,10 +93,16 @@ from types import MappingProxyType
 from typing import Any, Generic, Literal, Self, TypeVar
 
 from ame_core.exceptions import AmeError, InputError
+from offchain.attribution._validation import check_positive_float, check_positive_int
 from offchain.attribution.game import CachedGame, PipelineGame
 from offchain.attribution.methods.owen import owen_values
 from offchain.attribution.methods.shapley import shapley_values
-from offchain.attribution.pipeline import DATA_STAGE, AttributionPipeline, PipelineEvent
+from offchain.attribution.pipeline import (
+    DATA_STAGE,
+    AttributionPipeline,
+    PipelineEvent,
+    PrefetchingPipeline,
+)
 from offchain.attribution.record import (
     DEFAULT_PRECISION,
     EXACT_LABELS,
@@ -118,6 +128,9 @@ Method = Literal["shapley", "owen", "tracin", "tracin-projected"]
 NegativePolicy = Literal["clip", "error"]
 #: The within-stage methods, see the module docstring.
 METHODS: tuple[Method, ...] = ("shapley", "owen", "tracin", "tracin-projected")
+# Events handed to a PrefetchingPipeline at a time: enough rows per model for full
+# forward passes, few enough that the cached scores stay small.
+PREFETCH_EVENTS = 256
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -261,7 +274,13 @@ class MultiStageAttribution(Generic[E]):
             non-negative, at the price of a model per subset of the datasets.
         max_exact: Stages with more assets than this are valued by permutation
             sampling (``method="shapley"``) instead of exactly.
-        max_evaluations: Budget of asset-game coalitions per sampled stage.
+        max_evaluations: Budget of asset-game coalitions per sampled stage (it also
+            bounds the models a retraining pipeline trains for the stage).
+        target_stderr: Stopping rule of a sampled stage: stop once every asset's
+            standard error is at most this (see
+            :mod:`~offchain.attribution.samplers.stopping`).
+        rank_patience: Stopping rule of a sampled stage: stop once the ranking of its
+            assets has not changed for this many blocks of orders.
         projection_dim: Dimension of ``"tracin-projected"``.
         influence_batch: Events whose data-stage scores the ``"tracin"`` methods ask
             for in one call (see Determinism above); 1 keeps every event's bits
@@ -292,6 +311,8 @@ class MultiStageAttribution(Generic[E]):
         free_disposal: bool = True,
         max_exact: int = 10,
         max_evaluations: int | None = None,
+        target_stderr: float | None = None,
+        rank_patience: int | None = None,
         projection_dim: int = 256,
         influence_batch: int = 1,
         precision: int = DEFAULT_PRECISION,
@@ -319,6 +340,10 @@ class MultiStageAttribution(Generic[E]):
             or not 0 <= precision <= MAX_PRECISION
         ):
             raise InputError(f"precision: must be an int in 0..{MAX_PRECISION}, got {precision!r}")
+        if target_stderr is not None:
+            check_positive_float(target_stderr, name="target_stderr")
+        if rank_patience is not None:
+            check_positive_int(rank_patience, name="rank_patience")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise InputError(f"seed: must be an int >= 0, got {seed!r}")
         self.pipeline = pipeline
@@ -330,6 +355,8 @@ class MultiStageAttribution(Generic[E]):
         self.free_disposal = free_disposal
         self.max_exact = max_exact
         self.max_evaluations = max_evaluations
+        self.target_stderr = target_stderr
+        self.rank_patience = rank_patience
         self.projection_dim = projection_dim
         self.influence_batch = influence_batch
         self.precision = precision
@@ -378,8 +405,16 @@ class MultiStageAttribution(Generic[E]):
             raise InputError(f"events: repeated ids {repeated}")
         out = []
         self._log, self._rows = events, {}
+        # With free disposal every coalition's worth is asked for, so all are scored ahead.
+        prefetch = (
+            self.pipeline
+            if self.free_disposal and isinstance(self.pipeline, PrefetchingPipeline)
+            else None
+        )
         for index, event in enumerate(events):
             self._at = index
+            if prefetch is not None and index % PREFETCH_EVENTS == 0:
+                prefetch.prefetch(events[index : index + PREFETCH_EVENTS])
             item = self._attribute(event)
             out.append(item)
             if progress is not None:
@@ -399,6 +434,9 @@ class MultiStageAttribution(Generic[E]):
             "free_disposal": self.free_disposal,
             "max_exact": self.max_exact,
             "max_evaluations": self.max_evaluations,
+            # Named only when set, so a record written before they existed reads the same.
+            **({"target_stderr": self.target_stderr} if self.target_stderr is not None else {}),
+            **({"rank_patience": self.rank_patience} if self.rank_patience is not None else {}),
             "projection_dim": self.projection_dim,
             "influence_batch": self.influence_batch,
             "precision": self.precision,
@@ -432,12 +470,14 @@ class MultiStageAttribution(Generic[E]):
 
         owen: ValuationResult[str] | None = None
         if self.method == "owen" and any(len(stages[s]) > 1 for s in positive):
-            self._check_cost(stages)
+            self._check_cost(stages, asset_game)
             owen = owen_values(
                 cached,
                 [list(ids) for ids in stages.values()],
                 seed=self._seed(event, "owen"),
                 max_evaluations=self.max_evaluations,
+                target_stderr=self.target_stderr,
+                rank_patience=self.rank_patience,
             )
         labels: dict[str, str] = {}
         given: dict[str, float] = {}
@@ -518,7 +558,7 @@ class MultiStageAttribution(Generic[E]):
         game = PipelineGame(assets, lambda t: cached(t | rest) - offset, free_disposal=False)
         exact = len(assets) <= self.max_exact
         if not exact:
-            self._check_cost(stages)
+            self._check_cost(stages, cached.game)
         result = shapley_values(
             game,
             list(assets),
@@ -526,6 +566,8 @@ class MultiStageAttribution(Generic[E]):
             sampler="antithetic",
             seed=self._seed(event, stage),
             max_evaluations=self.max_evaluations,
+            target_stderr=self.target_stderr,
+            rank_patience=self.rank_patience,
         )
         return (
             result.method,
@@ -564,8 +606,12 @@ class MultiStageAttribution(Generic[E]):
         self._rows = {e.id: scores.row(i) for i, e in enumerate(batch)}
         return self._rows.pop(event.id)
 
-    def _check_cost(self, stages: Mapping[str, tuple[str, ...]]) -> None:
+    def _check_cost(self, stages: Mapping[str, tuple[str, ...]], game: object) -> None:
         n = len(stages.get(DATA_STAGE, ()))
+        data = frozenset(stages.get(DATA_STAGE, ()))
+        if isinstance(game, PipelineGame) and any(frozenset(b) == data for b in game.blocks):
+            # The game disposes of the datasets together: a coalition needs two models.
+            return
         if self.free_disposal and n > self.max_exact:
             raise InputError(
                 f"method={self.method!r} with free disposal retrains the model on every subset "

@@ -16,6 +16,10 @@ nothing else:
   (:class:`~offchain.attribution.tda.GroupedScores`, columns named by asset id);
 * :attr:`AttributionPipeline.seed`: the default seed of sampled valuations.
 
+A pipeline that can score many coalitions faster together than one by one also has
+:meth:`PrefetchingPipeline.prefetch`; attribution then hands it each run of events
+before valuing them (optional: the four members above are the protocol).
+
 The stage named :data:`DATA_STAGE` is the one TracIn scores apply to; the other stage
 ids are the pipeline's own. Events only need an id, a revenue and what the reports show
 (:class:`PipelineEvent`).
@@ -73,7 +77,7 @@ if TYPE_CHECKING:
     from offchain.attribution.game import Game
     from offchain.attribution.tda import GroupedScores
 
-__all__ = ["DATA_STAGE", "AttributionPipeline", "PipelineEvent"]
+__all__ = ["DATA_STAGE", "AttributionPipeline", "PipelineEvent", "PrefetchingPipeline"]
 
 #: Id of the stage whose assets are training datasets: the ``"tracin"`` methods value
 #: its assets by :meth:`AttributionPipeline.influence`.
@@ -182,5 +186,24 @@ class AttributionPipeline(Protocol[E_contra]):
         Returns:
             One row per event, one column per data asset (higher: the asset's examples
             raised the output's likelihood more).
+        """
+        ...
+
+
+@runtime_checkable
+class PrefetchingPipeline(Protocol[E_contra]):
+    """A pipeline whose games' worths are cheaper computed for many events at once.
+
+    :class:`~offchain.attribution.multistage.MultiStageAttribution` calls
+    :meth:`prefetch` with each run of events it is about to value. A pipeline must
+    return the same worths with or without it, whatever events it is given together:
+    prefetching changes how fast games are, never a bit of their values.
+    """
+
+    def prefetch(self, events: Sequence[E_contra]) -> None:
+        """Compute ahead, in batches, what the asset games of ``events`` will ask for.
+
+        Raises:
+            InputError: If an event is not one this pipeline can answer.
         """
         ...

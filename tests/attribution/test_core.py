@@ -50,6 +50,7 @@ def test_public_api_is_pinned() -> None:
         "PipelineEvent",
         "PipelineGame",
         "PipelineSettings",
+        "PrefetchingPipeline",
         "ProjectedTracIn",
         "ReferencePipeline",
         "StageAttribution",

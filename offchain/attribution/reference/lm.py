@@ -56,6 +56,7 @@ __all__ = [
     "IGNORE",
     "LORA_TARGETS",
     "PAD",
+    "SCORE_ROWS",
     "UNK",
     "LoRAAdapter",
     "LoRALinear",
@@ -72,6 +73,10 @@ __all__ = [
     "train_adapter",
     "wrap_with_lora",
 ]
+
+#: Sequences in every forward pass of :meth:`NeuralLM.score`: fixed, so that a row's bits
+#: never depend on how many rows were scored with it.
+SCORE_ROWS = 16
 
 
 class NeuralLM:
@@ -96,15 +101,55 @@ class NeuralLM:
     def _token_logp(self, context: Sequence[int], continuation: Sequence[int]) -> torch.Tensor:
         """``log p(y_t | x, y_<t)`` of every continuation token, float64, shape ``(|y|,)``."""
         self._check(context, continuation)
-        if not continuation:
-            return torch.zeros(0, dtype=torch.float64)
-        ids = torch.tensor([*context, *continuation], dtype=torch.long)
-        with torch.no_grad():
-            logits = self.model(ids[:-1].unsqueeze(0))[0]
-        logp = logits.log_softmax(dim=-1)
-        start = len(context) - 1
-        picked: torch.Tensor = logp[start:].gather(1, ids[len(context) :].unsqueeze(1))
-        return picked.squeeze(1).double()
+        return torch.from_numpy(self.score([(context, continuation)])[0])
+
+    def score(
+        self, rows: Sequence[tuple[Sequence[int], Sequence[int]]]
+    ) -> list[NDArray[np.float64]]:
+        """:meth:`token_log_likelihoods` of many ``(context, continuation)`` rows at once.
+
+        Rows are scored in forward passes of :data:`SCORE_ROWS` sequences of one length
+        each (a pass short of rows is filled with copies of its first row, whose outputs
+        are dropped). Every pass has a shape that depends only on its rows' length, so
+        a row's reductions take the same kernel path, hence give the same bits, whatever
+        rows share its pass, how many there are, and in which order: a row's
+        log-probabilities are the same scored alone or among thousands. Rows are
+        never padded to a common length, which would change every reduction over the
+        sequence (attention).
+
+        Args:
+            rows: ``(context, continuation)`` pairs, as :meth:`token_log_likelihoods`.
+
+        Returns:
+            Per row, in order, one float64 per continuation token.
+
+        Raises:
+            InputError: If a row is invalid (named by its index).
+        """
+        out: list[NDArray[np.float64] | None] = [None] * len(rows)
+        by_length: dict[int, list[int]] = {}
+        for index, (context, continuation) in enumerate(rows):
+            try:
+                self._check(context, continuation)
+            except InputError as err:
+                raise InputError(f"rows[{index}]: {err}") from err
+            if not continuation:
+                out[index] = np.zeros(0, dtype=np.float64)
+                continue
+            by_length.setdefault(len(context) + len(continuation) - 1, []).append(index)
+        for length, indices in sorted(by_length.items()):
+            ids = torch.tensor([[*rows[i][0], *rows[i][1]] for i in indices], dtype=torch.long)
+            for first in range(0, len(indices), SCORE_ROWS):
+                chunk = ids[first : first + SCORE_ROWS]
+                if len(chunk) < SCORE_ROWS:
+                    chunk = torch.cat([chunk, chunk[:1].expand(SCORE_ROWS - len(chunk), -1)])
+                with torch.no_grad():
+                    logp = self.model(chunk[:, :length]).log_softmax(dim=-1)
+                picked = logp.gather(2, chunk[:, 1:].unsqueeze(2)).squeeze(2).double().numpy()
+                for row, index in enumerate(indices[first : first + SCORE_ROWS]):
+                    start = len(rows[index][0]) - 1
+                    out[index] = picked[row, start:].copy()
+        return [o for o in out if o is not None]
 
     def log_likelihood(self, context: Sequence[int], continuation: Sequence[int]) -> float:
         """``log p(continuation | context)`` in nats (0 for an empty continuation)."""

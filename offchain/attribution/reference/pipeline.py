@@ -129,6 +129,16 @@ floored one is non-negative but not monotone (a dataset can lower one token's ga
 free disposal still matters; everything below is defined from :math:`v` alone, so
 efficiency and the stage and data games hold under either.
 
+Many datasets. Free disposal over :math:`m` datasets retrains a model on each of the
+:math:`2^m` subsets. Beyond :data:`MAX_SUBSET_DATASETS` datasets the datasets are one
+disposal block: :math:`v(S) = \max u(R)` over the :math:`R \subseteq S` that hold all of
+:math:`S`'s datasets or none, so a coalition's worth needs the models of its own datasets
+and of none, and a dataset that hurts is no longer disposed of alone: its within-stage
+value may be negative (multi-stage attribution clips it and says so). The data stage's
+split is then sampled (permutation sampling, seeded per event, within a budget of
+coalitions: :mod:`~offchain.attribution.multistage`), so the models trained are those of
+the sampled subsets, not all :math:`2^m`.
+
 Games. :meth:`ReferencePipeline.asset_game` is the game over every asset the event
 used; :meth:`~ReferencePipeline.stage_game` is its quotient over the stages (a stage
 brings all its assets, so stage Shapley values are the totals of the assets' Owen
@@ -145,6 +155,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -200,6 +211,7 @@ from offchain.exceptions import AttributionError
 
 __all__ = [
     "BASE_MODEL",
+    "MAX_SUBSET_DATASETS",
     "MODEL_DEVELOPER",
     "STAGES",
     "UTILITIES",
@@ -225,6 +237,17 @@ BASE_MODEL = "transformer"
 MODEL_DEVELOPER = "model_developer"
 #: Stage ids, in pipeline order.
 STAGES = ("data", "base_model", "adapter", "prompt")
+#: Most datasets whose every subset the pipeline retrains a model on when asked for free
+#: disposal (and :meth:`ReferencePipeline.prefetch` scores); with more, a coalition's
+#: datasets are disposed of all together or not at all (see the module).
+MAX_SUBSET_DATASETS = 10
+
+# A counterfactual model: the datasets it was trained on and its adapter ("" for none),
+# or None for the reference model of the empty pipeline.
+_ModelKey = tuple[frozenset[str], str] | None
+_ScoreKey = tuple[_ModelKey, tuple[int, ...], tuple[int, ...]]
+# Cached rows of per-token log-probabilities (a few hundred bytes each).
+_MAX_SCORES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -325,6 +348,13 @@ class ReferencePipeline:
         self._neural: dict[tuple[frozenset[str], str], NeuralLM] = {}
         self._estimators: dict[tuple[str, int | None], TracIn | ProjectedTracIn] = {}
         self._adapted: dict[str, tuple[Checkpoint, ...]] = {}
+        # Per-token log-probabilities of event outputs by (model, context, output): a
+        # row's bits do not depend on what it was scored with (NeuralLM.score), so a
+        # hit gives what a miss would have computed, and eviction changes nothing.
+        self._scores: dict[_ScoreKey, NDArray[np.float64]] = {}
+        self._events: dict[
+            Event, tuple[frozenset[str], frozenset[str], tuple[int, ...], tuple[int, ...]]
+        ] = {}
 
     @property
     def seed(self) -> int:
@@ -351,7 +381,16 @@ class ReferencePipeline:
         # the vocabulary, hence every model, is what it was before the option existed).
         vocab = Vocabulary.from_texts([*corpora.texts(), s.neutral_template.replace(SLOT, " ")])
         self._fitted = None
-        for cache in (self._models, self._adapters, self._neural, self._estimators, self._adapted):
+        caches = (
+            self._models,
+            self._adapters,
+            self._neural,
+            self._estimators,
+            self._adapted,
+            self._scores,
+            self._events,
+        )
+        for cache in caches:
             cache.clear()
         everything = frozenset(d.id for d in corpora.datasets)
         base = self._pretrain(corpora, vocab, everything)
@@ -487,6 +526,11 @@ class ReferencePipeline:
             raise InputError(f"datasets: unknown ids {sorted(unknown)}, have {self.datasets}")
         return key
 
+    @property
+    def trained_subsets(self) -> tuple[frozenset[str], ...]:
+        """The subsets of the datasets a model was trained on so far (the warm-up's work)."""
+        return tuple(self._models)
+
     def model_for(self, datasets: Iterable[str]) -> PretrainedLM:
         """The transformer trained from scratch on ``datasets`` only.
 
@@ -548,11 +592,11 @@ class ReferencePipeline:
             self._neural[key] = NeuralLM(model)
         return self._neural[key]
 
-    def _context(self, request: str, prompt: str | None) -> list[int]:
+    def _context(self, request: str, prompt: str | None) -> tuple[int, ...]:
         template = (
             self.settings.neutral_template if prompt is None else self.prompts[prompt].template
         )
-        return [BOS, *self.vocab.encode(template.replace(SLOT, request))]
+        return (BOS, *self.vocab.encode(template.replace(SLOT, request)))
 
     # -- events ------------------------------------------------------------------------
 
@@ -663,20 +707,39 @@ class ReferencePipeline:
 
     def _scorer(
         self, event: Event, assets: Iterable[str]
-    ) -> tuple[NeuralLM | UniformLM | UnigramLM, list[int]]:
-        """The model of ``assets`` and the context it reads the event's output after."""
-        used = set(chain.from_iterable(self.assets(event).values()))
+    ) -> tuple[_ModelKey, NeuralLM | UniformLM | UnigramLM, tuple[int, ...]]:
+        """The model of ``assets`` (with its cache key) and the context it reads the
+        event's output after."""
+        used, datasets, neutral, prompted = self._read(event)
         chosen = frozenset(assets)
-        if chosen - used:
+        if not chosen <= used:
             raise InputError(f"assets: {sorted(chosen - used)} not used by event {event.id!r}")
         if self.base_id not in chosen:
             # The empty pipeline reads the request in the neutral template (only the
             # base-model reference looks at it).
-            return self.reference_model, self._context(event.request, None)
+            return None, self.reference_model, neutral
         adapter = event.adapter if event.adapter in chosen else None
-        model = self._model(chosen.intersection(self.datasets), adapter)
-        prompt = event.prompt if event.prompt in chosen else None
-        return model, self._context(event.request, prompt)
+        subset = chosen & datasets
+        model = self._model(subset, adapter)
+        context = prompted if event.prompt in chosen else neutral
+        return (subset, adapter or ""), model, context
+
+    def _read(
+        self, event: Event
+    ) -> tuple[frozenset[str], frozenset[str], tuple[int, ...], tuple[int, ...]]:
+        """The event's checked assets, datasets and two contexts (neutral, its prompt's).
+
+        Remembered per event: a game asks for them once per coalition.
+        """
+        found = self._events.get(event) if isinstance(event, Event) else None
+        if found is None:
+            if len(self._events) >= _MAX_SCORES // 64:
+                self._events.clear()
+            used = frozenset(chain.from_iterable(self.assets(event).values()))
+            neutral = self._context(event.request, None)
+            prompted = self._context(event.request, event.prompt) if event.prompt else neutral
+            found = self._events[event] = (used, frozenset(self.datasets), neutral, prompted)
+        return found
 
     def log_likelihood(self, event: Event, assets: Iterable[str]) -> float:
         """``log p_A(y | x_A)`` of the event's output under the pipeline of ``assets``.
@@ -684,23 +747,85 @@ class ReferencePipeline:
         Raises:
             InputError: If ``assets`` holds an id the event did not use.
         """
-        model, context = self._scorer(event, assets)
-        with _threads(self.settings.threads):
-            return model.log_likelihood(context, event.output)
+        return float(self.token_log_likelihoods(event, assets).sum())
 
     def token_log_likelihoods(self, event: Event, assets: Iterable[str]) -> NDArray[np.float64]:
         """``log p_A(y_t | x_A, y_<t)`` of each output token under the pipeline of ``assets``.
 
+        Cached per model, context and output; :meth:`prefetch` fills the cache for many
+        events in batched forward passes, with the same bits.
+
         Returns:
-            One float64 per token of ``event.output``; they sum to :meth:`log_likelihood`
-            up to rounding.
+            One float64 per token of ``event.output`` (a read-only array); they sum to
+            :meth:`log_likelihood` up to rounding.
 
         Raises:
             InputError: If ``assets`` holds an id the event did not use.
         """
-        model, context = self._scorer(event, assets)
-        with _threads(self.settings.threads):
-            return model.token_log_likelihoods(context, event.output)
+        key, model, context = self._scorer(event, assets)
+        found = self._scores.get((key, context, event.output))
+        if found is not None:
+            return found
+        if isinstance(model, NeuralLM):
+            with _threads(self.settings.threads):
+                scores = model.score([(context, event.output)])[0]
+        else:
+            scores = model.token_log_likelihoods(context, event.output)
+        return self._remember((key, context, event.output), scores)
+
+    def _remember(self, key: _ScoreKey, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        if len(self._scores) >= _MAX_SCORES:
+            # Oldest first; what is evicted is recomputed with the same bits if needed.
+            for old in list(itertools.islice(self._scores, _MAX_SCORES // 4)):
+                del self._scores[old]
+        scores.flags.writeable = False
+        self._scores[key] = scores
+        return scores
+
+    def prefetch(self, events: Sequence[Event]) -> None:
+        """Score every coalition's pipeline on the events' outputs, in batched passes.
+
+        For each event, every model its asset game can ask for (the base model retrained
+        on each subset of the datasets, with and without the event's adapter) reads the
+        output after each context (the event's prompt and the neutral template); the
+        rows of all events that one model reads are scored together
+        (:meth:`~.lm.NeuralLM.score`) and cached, so the games' worths are then lookups.
+        The bits are those each coalition would get alone: prefetching only changes how
+        fast the games are. Models not trained yet are trained first (the warm-up).
+        Events with more than :data:`MAX_SUBSET_DATASETS` datasets are left to the
+        games, which ask only for the coalitions they need.
+
+        Args:
+            events: Events answered by this pipeline.
+
+        Raises:
+            InputError: If an event is malformed.
+        """
+        wanted: dict[
+            tuple[frozenset[str], str], dict[tuple[tuple[int, ...], tuple[int, ...]], None]
+        ]
+        wanted = {}
+        for event in events:
+            self._check_event(event)
+            if len(self.datasets) > MAX_SUBSET_DATASETS:
+                continue
+            contexts = {self._context(event.request, p) for p in {None, event.prompt}}
+            for subset in range(1 << len(self.datasets)):
+                datasets = frozenset(d for i, d in enumerate(self.datasets) if subset >> i & 1)
+                for adapter in {"", event.adapter or ""}:
+                    rows = wanted.setdefault((datasets, adapter), {})
+                    for context in sorted(contexts):
+                        if ((datasets, adapter), context, event.output) not in self._scores:
+                            rows[context, event.output] = None
+        for (datasets, adapter), rows in wanted.items():
+            if not rows:
+                continue
+            model = self._model(datasets, adapter or None)
+            batch = list(rows)
+            with _threads(self.settings.threads):
+                scores = model.score(batch)
+            for (context, output), row in zip(batch, scores, strict=True):
+                self._remember(((datasets, adapter), context, output), row)
 
     def utility(self, event: Event, assets: Iterable[str]) -> float:
         """:math:`u(A)` of the pipeline's ``settings.utility``, in nats (see the module).
@@ -727,11 +852,28 @@ class ReferencePipeline:
         Its players, grouped by stage, are :meth:`assets` (the structure for Owen
         values). With free disposal, the worth of a coalition holding the datasets
         needs the model (and the event's adapter) retrained on each of their subsets;
-        retrained models are cached, so that happens once per pipeline.
+        retrained models are cached, so that happens once per pipeline. Beyond
+        :data:`MAX_SUBSET_DATASETS` datasets, the datasets are one disposal block
+        (:class:`~offchain.attribution.game.PipelineGame`): a coalition uses all its
+        datasets or none, so its worth needs two models, not ``2**m``.
         """
         players = list(chain.from_iterable(self.assets(event).values()))
+        many = len(self.datasets) > MAX_SUBSET_DATASETS
+        bare: list[float] = []
+
+        def worth(coalition: frozenset[str]) -> float:
+            if self.base_id in coalition:
+                return self.utility(event, coalition)
+            # Without the base model every coalition is the empty pipeline: one utility.
+            if not bare:
+                bare.append(self.utility(event, ()))
+            return bare[0]
+
         return PipelineGame(
-            players, lambda coalition: self.utility(event, coalition), free_disposal=free_disposal
+            players,
+            worth,
+            free_disposal=free_disposal,
+            blocks=[self.datasets] if many else None,
         )
 
     def stage_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
