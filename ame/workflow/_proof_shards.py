@@ -43,16 +43,15 @@ from ame.workflow._proofs import (
     PROOFS_NAME,
     EpochProofs,
     LeafProof,
-    _address,
-    _hash,
     _uint,
+    epoch_document,
+    epoch_fields,
     iter_proofs_json,
     spool_proofs,
 )
 from ame.workflow._publish import FetchPolicy, fetch, sibling_uri
 from ame_chain.leaves import LEAF_ENCODING, EpochHeader, EpochTree
 from ame_core.canonical import canonical_json, sha256_hex
-from ame_core.documents import parse_json
 from ame_core.exceptions import AmeError, InputError
 from ame_core.progress import Progress, quiet_progress
 from offchain.mapping import Manifest, ManifestProofs
@@ -183,22 +182,9 @@ class ProofsIndex:
         Raises:
             InputError: The document is not well-formed; the message names the field.
         """
-        document = (
-            parse_json(data, source=source, unique_keys=True)
-            if isinstance(data, bytes | str)
-            else data
+        document = epoch_document(
+            data, source=source, what="a proofs index", keys=_INDEX_KEYS, format_name=INDEX_FORMAT
         )
-        if not isinstance(document, Mapping):
-            raise InputError(f"{source}: a proofs index must be a JSON object")
-        missing, extra = _INDEX_KEYS - set(document), set(document) - _INDEX_KEYS
-        if missing or extra:
-            raise InputError(
-                f"{source}: fields {sorted(missing)} missing, {sorted(map(str, extra))} unknown"
-            )
-        if document["format"] != INDEX_FORMAT:
-            raise InputError(f"{source}: format: {document['format']!r} is not {INDEX_FORMAT}")
-        if document["leafEncoding"] != list(LEAF_ENCODING):
-            raise InputError(f"{source}: leafEncoding: not {LEAF_ENCODING}")
         shards = document["shards"]
         if not isinstance(shards, list):
             raise InputError(f"{source}: shards: not a list of shards")
@@ -208,16 +194,7 @@ class ProofsIndex:
         for i in range(1, len(parsed)):
             if parsed[i].first <= parsed[i - 1].first:
                 raise InputError(f"{source}: shards[{i}]: first: not after shards[{i - 1}]'s")
-        return cls(
-            chain_id=_uint(document["chainId"], f"{source}: chainId", number=True),
-            settlement=_address(document["settlement"], f"{source}: settlement"),
-            epoch=_uint(document["epoch"], f"{source}: epoch", number=True),
-            root=_hash(document["merkleRoot"], f"{source}: merkleRoot"),
-            token=_address(document["token"], f"{source}: token"),
-            pool=_uint(document["tokenTotal"], f"{source}: tokenTotal"),
-            leaf_count=_uint(document["leafCount"], f"{source}: leafCount", number=True),
-            shards=parsed,
-        )
+        return cls(**epoch_fields(document, source), shards=parsed)
 
 
 def _shard_entry(entry: object, where: str) -> ShardEntry:

@@ -18,6 +18,7 @@ import hashlib
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -166,22 +167,9 @@ class EpochProofs:
         Raises:
             InputError: The document is not well-formed; the message names the field.
         """
-        document = (
-            parse_json(data, source=source, unique_keys=True)
-            if isinstance(data, bytes | str)
-            else data
+        document = epoch_document(
+            data, source=source, what="a proofs file", keys=_KEYS, format_name=PROOFS_FORMAT
         )
-        if not isinstance(document, Mapping):
-            raise InputError(f"{source}: a proofs file must be a JSON object")
-        missing, extra = _KEYS - set(document), set(document) - _KEYS
-        if missing or extra:
-            raise InputError(
-                f"{source}: fields {sorted(missing)} missing, {sorted(map(str, extra))} unknown"
-            )
-        if document["format"] != PROOFS_FORMAT:
-            raise InputError(f"{source}: format: {document['format']!r} is not {PROOFS_FORMAT}")
-        if document["leafEncoding"] != list(LEAF_ENCODING):
-            raise InputError(f"{source}: leafEncoding: not {LEAF_ENCODING}")
         claims = document["claims"]
         if not isinstance(claims, Mapping):
             raise InputError(f"{source}: claims: not an object of account -> leaf")
@@ -192,16 +180,7 @@ class EpochProofs:
             if checked in parsed:
                 raise InputError(f"{where}: the account appears twice")
             parsed[checked] = _entry(entry, checked, where)
-        return cls(
-            chain_id=_uint(document["chainId"], f"{source}: chainId", number=True),
-            settlement=_address(document["settlement"], f"{source}: settlement"),
-            epoch=_uint(document["epoch"], f"{source}: epoch", number=True),
-            root=_hash(document["merkleRoot"], f"{source}: merkleRoot"),
-            token=_address(document["token"], f"{source}: token"),
-            pool=_uint(document["tokenTotal"], f"{source}: tokenTotal"),
-            leaf_count=_uint(document["leafCount"], f"{source}: leafCount", number=True),
-            claims=parsed,
-        )
+        return cls(**epoch_fields(document, source), claims=parsed)
 
     def verify(self, account: str, header: EpochHeader, settlement: str, chain_id: int) -> str:
         """Why ``account``'s entry cannot be used for this epoch; ``""`` when its proof holds.
@@ -231,6 +210,59 @@ class EpochProofs:
                 f"the proof of leaf {leaf.index} does not lead to the on-chain root {header.root}"
             )
         return ""
+
+
+def epoch_document(
+    data: bytes | object, *, source: str, what: str, keys: AbstractSet[str], format_name: str
+) -> Mapping[str, Any]:
+    """The JSON object of one of an epoch's published documents, its envelope checked.
+
+    The envelope every such document shares: an object with exactly ``keys``, whose
+    ``format`` is ``format_name`` and whose ``leafEncoding`` is the leaves' own.
+
+    Args:
+        data: The document's bytes, or its parsed JSON.
+        source: Where it came from, leading every message.
+        what: What it is, for the message when it is no object (``"a proofs file"``).
+        keys: Its fields, all required.
+        format_name: Its ``format``.
+
+    Raises:
+        InputError: The envelope is not as described; the message names the field.
+    """
+    document = (
+        parse_json(data, source=source, unique_keys=True) if isinstance(data, bytes | str) else data
+    )
+    if not isinstance(document, Mapping):
+        raise InputError(f"{source}: {what} must be a JSON object")
+    missing, extra = keys - set(document), set(document) - keys
+    if missing or extra:
+        raise InputError(
+            f"{source}: fields {sorted(missing)} missing, {sorted(map(str, extra))} unknown"
+        )
+    if document["format"] != format_name:
+        raise InputError(f"{source}: format: {show_value(document['format'])} is not {format_name}")
+    if document["leafEncoding"] != list(LEAF_ENCODING):
+        raise InputError(f"{source}: leafEncoding: not {LEAF_ENCODING}")
+    return document
+
+
+def epoch_fields(document: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The epoch's identity and money, as every published document of an epoch names them.
+
+    Returns:
+        ``chain_id``, ``settlement``, ``epoch``, ``root``, ``token``, ``pool`` and
+        ``leaf_count``, each validated (the message names the field).
+    """
+    return {
+        "chain_id": _uint(document["chainId"], f"{source}: chainId", number=True),
+        "settlement": _address(document["settlement"], f"{source}: settlement"),
+        "epoch": _uint(document["epoch"], f"{source}: epoch", number=True),
+        "root": _hash(document["merkleRoot"], f"{source}: merkleRoot"),
+        "token": _address(document["token"], f"{source}: token"),
+        "pool": _uint(document["tokenTotal"], f"{source}: tokenTotal"),
+        "leaf_count": _uint(document["leafCount"], f"{source}: leafCount", number=True),
+    }
 
 
 def _short(value: object) -> str:
