@@ -22,13 +22,13 @@ Every output is hashed and compared with the record's before it is scored.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from ame_core.exceptions import InputError
+from offchain.attribution._threads import torch_threads
 from offchain.attribution.record import EventRecord, RecordHeader, output_digest, quantize
 
 __all__ = ["PipelineRerun", "Problem"]
@@ -145,7 +145,7 @@ class PipelineRerun:
         if not self.loaded(record.id):
             raise InputError(f"event {record.id!r}: not loaded")
         event = self._events[record.id]
-        with self._torch_threads():
+        with torch_threads(self.threads):
             again: EventRecord = self._estimator.fit([event]).result.events[0].record
             extra = [m for m in record.worths if m not in again.worths]
             if len(extra) > max_extra:
@@ -172,20 +172,6 @@ class PipelineRerun:
             again.given,
             again.notes,
         )
-
-    @contextlib.contextmanager
-    def _torch_threads(self) -> Iterator[None]:
-        if self.threads is None:
-            yield
-            return
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
     # -- loading -----------------------------------------------------------------------
 
@@ -227,7 +213,7 @@ class PipelineRerun:
         if self.threads is not None:
             update["pipeline"] = scenario.pipeline.model_copy(update={"threads": self.threads})
         run = scenario.model_copy(update=update)
-        with self._torch_threads():
+        with torch_threads(self.threads):
             self._pipe = reference_pipeline(run).fit()
             answered = {e.id: e for e in scenario_events(run, self._pipe)}
         return problems + self._outputs(records, answered)
@@ -272,7 +258,7 @@ class PipelineRerun:
             return problems
         log = {e.id: e for e in load_events(self.events_file)}
         problems += _missing(records, log, str(self.events_file))
-        with self._torch_threads():
+        with torch_threads(self.threads):
             self._pipe = build_pipeline(config)
         return problems + self._outputs(records, log)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 
 from ame_core.exceptions import InputError
 from offchain.attribution import PrefetchingPipeline
+from offchain.attribution._threads import torch_threads
 from offchain.attribution.game import Game
 from offchain.attribution.multistage import MultiStageAttribution, MultiStageResult
 from offchain.attribution.reference.lm import BOS, SCORE_ROWS, NeuralLM, TinyTransformerLM
@@ -32,16 +32,6 @@ pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 _SHAPE = ModelSettings(d_model=16, n_heads=2, d_ff=32, max_len=16)
 _FIXTURES = [HealthCheck.function_scoped_fixture]
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +78,7 @@ def test_a_rows_scores_have_the_same_bits_whatever_rows_and_threads_share_its_pa
     alone = [model.token_log_likelihoods(c, y) for c, y in rows]
     shuffled = list(range(len(rows)))
     order.shuffle(shuffled)
-    with _threads(threads):
+    with torch_threads(threads):
         together = model.score([rows[i] for i in shuffled])
     for position, index in enumerate(shuffled):
         assert together[position].tobytes() == alone[index].tobytes()

@@ -42,7 +42,6 @@ attribution of an event log into the ``ame.values/1`` document.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -67,6 +66,7 @@ from ame_core.exceptions import InputError
 from ame_core.files import content_digest
 from ame_core.progress import Progress, quiet_progress
 from ame_core.validation import error_reason, field_path, format_problems, show_value
+from offchain.attribution._threads import torch_threads
 
 if TYPE_CHECKING:
     from offchain.attribution.batch import BatchExecutor
@@ -569,20 +569,6 @@ def attribute_events(
     return result, document
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    # A matrix product may sum in another order on another number of threads; one
-    # thread everywhere gives a worker the bits this process gets.
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _attribute(
     config: PipelineConfig,
     pipe: HFPipeline,
@@ -597,7 +583,7 @@ def _attribute(
     estimator = MultiStageAttribution(
         pipe, method=settings.method, seed=settings.seed, projection_dim=settings.projection_dim
     )
-    with _one_thread():
+    with torch_threads(1):
         if settings.method in ("tracin", "tracin-projected") and pipe.datasets:
             dim = settings.projection_dim if settings.method == "tracin-projected" else None
             progress.step(f"indexing training gradients ({len(pipe.datasets)} datasets)")

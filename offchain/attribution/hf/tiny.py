@@ -20,14 +20,14 @@ steps: 56 s on 2 threads under load, 2.1 s on one).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import torch
 
 from ame_core.exceptions import InputError
+from offchain.attribution._threads import torch_threads
 
 __all__ = ["BOS", "build_tiny_model", "train_lora"]
 
@@ -46,18 +46,8 @@ def _check_texts(field: str, texts: Sequence[str]) -> list[str]:
     return list(texts)
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _fit(model: Any, tokenizer: Any, texts: list[str], steps: int, learning_rate: float) -> None:
-    with _one_thread():
+    with torch_threads(1):
         _steps(model, tokenizer, texts, steps, learning_rate)
 
 

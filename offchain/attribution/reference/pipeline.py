@@ -153,10 +153,9 @@ so efficient values of it split the total revenue.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Literal, Self
@@ -166,6 +165,7 @@ import torch
 from numpy.typing import NDArray
 
 from ame_core.exceptions import InputError
+from offchain.attribution._threads import torch_threads
 from offchain.attribution.game import PipelineGame
 from offchain.attribution.reference.corpora import (
     Corpora,
@@ -271,16 +271,6 @@ class Event:
     revenue: int
     output: tuple[int, ...]
     text: str
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -558,7 +548,7 @@ class ReferencePipeline:
             chosen = [d for d in corpora.datasets if d.id in key]
             sentences = [s for d in chosen for s in d.sentences]
             s = self.settings
-            with _threads(s.threads):
+            with torch_threads(s.threads):
                 self._models[key] = pretrain(vocab, sentences, s.model, s.train, s.seed)
         return self._models[key]
 
@@ -571,7 +561,7 @@ class ReferencePipeline:
             )
             base = self._pretrain(corpora, vocab, key).model
             s = self.settings
-            with _threads(s.threads):
+            with torch_threads(s.threads):
                 self._adapters[key, adapter] = train_adapter(
                     base,
                     vocab,
@@ -639,7 +629,7 @@ class ReferencePipeline:
             raise InputError(f"revenue: must be an int >= 0, got {revenue!r}")
         context = self._context(request, prompt)
         model = self._model(frozenset(self.datasets), adapter)
-        with _threads(self.settings.threads):
+        with torch_threads(self.settings.threads):
             output = model.generate(
                 context, self.settings.max_new_tokens, temperature=temperature, seed=seed
             )
@@ -767,7 +757,7 @@ class ReferencePipeline:
         if found is not None:
             return found
         if isinstance(model, NeuralLM):
-            with _threads(self.settings.threads):
+            with torch_threads(self.settings.threads):
                 scores = model.score([(context, event.output)])[0]
         else:
             scores = model.token_log_likelihoods(context, event.output)
@@ -822,7 +812,7 @@ class ReferencePipeline:
                 continue
             model = self._model(datasets, adapter or None)
             batch = list(rows)
-            with _threads(self.settings.threads):
+            with torch_threads(self.settings.threads):
                 scores = model.score(batch)
             for (context, output), row in zip(batch, scores, strict=True):
                 self._remember(((datasets, adapter), context, output), row)
@@ -998,7 +988,7 @@ class ReferencePipeline:
             (i, d) for i, d in enumerate(state.corpora.adapter_data) if d.id == adapter
         )
         s = self.settings
-        with _threads(s.threads):
+        with torch_threads(s.threads):
             trained = train_adapter(
                 model,
                 state.vocab,
@@ -1037,7 +1027,7 @@ class ReferencePipeline:
                     test_checkpoints=test,
                 )
             inputs, targets, _ = self.training_examples()
-            with _threads(self.settings.threads):
+            with torch_threads(self.settings.threads):
                 self._estimators[key] = estimator.fit(inputs, targets)
         return self._estimators[key]
 
@@ -1075,7 +1065,7 @@ class ReferencePipeline:
         rows = []
         for event in events:
             x, y = self.event_example(event)
-            with _threads(self.settings.threads):
+            with torch_threads(self.settings.threads):
                 rows.append(self._estimator(event.adapter, projection_dim).score(x, y))
         return aggregate_scores(np.concatenate(rows), groups, how)
 
