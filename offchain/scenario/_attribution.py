@@ -73,6 +73,27 @@ def asset_hashes(scenario: Scenario) -> dict[str, str]:
     return out
 
 
+def scenario_estimator(
+    scenario: Scenario,
+    pipeline: ReferencePipeline,
+    *,
+    method: Method = "shapley",
+    negative: NegativePolicy = "clip",
+) -> MultiStageAttribution[Event]:
+    """The estimator a scenario's events are attributed with, wherever they run.
+
+    Seeded with the scenario's seed and given its ``valuation`` settings: the one place
+    :func:`attribute_scenario` and every batch worker build it, so both give the same bits.
+    """
+    return MultiStageAttribution(
+        pipeline,
+        method=method,
+        seed=scenario.seed,
+        negative=negative,
+        **scenario.valuation.options(),
+    )
+
+
 def record_lines(
     result: MultiStageResult, scenario: Scenario, *, epoch: int | None = None
 ) -> Iterator[bytes]:
@@ -227,7 +248,7 @@ def attribute_scenario(
     """
     pipe = reference_pipeline(scenario) if pipeline is None else pipeline
     # Built before training, so that a bad argument fails at once.
-    estimator = MultiStageAttribution(pipe, method=method, seed=scenario.seed, negative=negative)
+    estimator = scenario_estimator(scenario, pipe, method=method, negative=negative)
     if pipeline is None:
         progress.step(
             f"training the pipeline of {scenario.id!r} (datasets: {len(scenario.datasets)}, "

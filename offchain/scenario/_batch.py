@@ -122,12 +122,11 @@ class _ScenarioAttributor:
     def attribute(
         self, inputs: Sequence[EventSpec], progress: Progress = quiet_progress
     ) -> MultiStageResult:
-        from offchain.attribution.multistage import MultiStageAttribution
-        from offchain.scenario._attribution import _answer
+        from offchain.scenario._attribution import _answer, scenario_estimator
 
         spec = self._spec
         events = _answer(spec.scenario, self._pipeline, inputs)
-        estimator = MultiStageAttribution(
-            self._pipeline, method=spec.method, seed=spec.scenario.seed, negative=spec.negative
+        estimator = scenario_estimator(
+            spec.scenario, self._pipeline, method=spec.method, negative=spec.negative
         )
         return estimator.fit(events).result

@@ -635,6 +635,27 @@ class PipelineSpec(_Spec):
     reference_model: ReferenceModelSettings = ReferenceModelSettings()
 
 
+class ValuationSpec(_Spec):
+    """How a sampled stage is valued: one above ten datasets (the exact game needs a
+    model per subset), whatever the method. Each setting left out keeps the library's
+    default (:class:`~offchain.attribution.MultiStageAttribution`).
+
+    Attributes:
+        max_evaluations: Budget of asset-game coalitions per sampled stage; each
+            coalition a retrained model can cost one training run.
+        target_stderr: Stop once every asset's standard error is at most this.
+        rank_patience: Stop once the ranking of the assets has held this many rounds.
+    """
+
+    max_evaluations: StrictInt | None = Field(default=None, gt=0, le=10**9)
+    target_stderr: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    rank_patience: StrictInt | None = Field(default=None, gt=0, le=10**6)
+
+    def options(self) -> dict[str, Any]:
+        """The settings given, as :class:`MultiStageAttribution`'s keyword arguments."""
+        return self.model_dump(exclude_none=True)
+
+
 # -- the scenario ----------------------------------------------------------------------
 
 
@@ -655,6 +676,7 @@ class Scenario(_Spec):
         seed: Seeds the corpora, the models, the adapters and sampling.
         epoch: Epoch of the values documents written from it (``--epoch`` overrides).
         pipeline: Sizes of the pipeline; defaults train in seconds.
+        valuation: How sampled stages are valued (above ten datasets).
         base_model: The base model asset.
         datasets: Pretraining datasets, in order (at least one).
         adapters: Fine-tuning adapters.
@@ -669,6 +691,7 @@ class Scenario(_Spec):
     seed: StrictInt = Field(default=0, ge=0, le=2**63 - 1)
     epoch: StrictInt = Field(default=1, ge=0)
     pipeline: PipelineSpec = PipelineSpec()
+    valuation: ValuationSpec = ValuationSpec()
     base_model: BaseModelSpec = BaseModelSpec()
     datasets: NonEmpty[DatasetSpec]
     adapters: tuple[AdapterSpec, ...] = ()

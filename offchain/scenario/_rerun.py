@@ -122,6 +122,8 @@ class PipelineRerun:
             free_disposal=settings.get("free_disposal", True) is not False,
             max_exact=settings.get("max_exact"),  # type: ignore[arg-type]
             max_evaluations=settings.get("max_evaluations"),
+            target_stderr=settings.get("target_stderr"),
+            rank_patience=settings.get("rank_patience"),
             projection_dim=settings.get("projection_dim"),  # type: ignore[arg-type]
             precision=header.precision,
         )

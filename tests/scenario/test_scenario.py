@@ -331,6 +331,12 @@ BAD: list[tuple[str, Any, str]] = [
     ("rights", {"registry": "missing.yaml"}, r"^rights\.registry: .*missing\.yaml: cannot read"),
     ("rights", {"registry": {"format": "ame.registry/1"}}, r"^rights\.registry: <inline registry>: 3 problems"),
     ("rights", {"registry": _registry(_ASSETS[:-1])}, r"^rights\.registry: does not list the scenario's assets \['plain'\]"),
+    ("valuation.max_evaluations", 0, r"^valuation\.max_evaluations: must be greater than 0, got 0"),
+    ("valuation.max_evaluations", True, r"^valuation\.max_evaluations: must be a valid integer, got true"),
+    ("valuation.target_stderr", -0.5, r"^valuation\.target_stderr: must be greater than 0"),
+    ("valuation.target_stderr", float("inf"), r"^valuation\.target_stderr: "),
+    ("valuation.rank_patience", 1.5, r"^valuation\.rank_patience: "),
+    ("valuation.samples", 3, r"^valuation\.samples: unknown field"),
 ]  # fmt: skip
 
 
@@ -344,6 +350,31 @@ def test_each_bad_input_is_refused_naming_its_field(path: str, value: Any, messa
     assert text.startswith("s.yaml: ")
     lines = [line.strip() for line in text.removeprefix("s.yaml: ").splitlines()]
     assert any(re.search(message, line) for line in lines), text
+
+
+def test_valuation_settings_reach_the_estimator_and_the_digest_only_when_given() -> None:
+    plain = parse_scenario(_doc())
+    assert plain.valuation.options() == {}
+    assert "valuation" not in plain.canonical()  # the digests of existing scenarios hold
+    given = parse_scenario(_set(_doc(), "valuation", {"max_evaluations": 64, "rank_patience": 3}))
+    assert given.valuation.options() == {"max_evaluations": 64, "rank_patience": 3}
+    assert given.canonical()["valuation"] == {"max_evaluations": 64, "rank_patience": 3}
+    assert given.digest() != plain.digest()
+    assert parse_scenario(given.canonical()) == given
+
+
+@pytest.mark.torch
+def test_every_worker_builds_the_scenarios_estimator_with_its_valuation() -> None:
+    from offchain.scenario._attribution import scenario_estimator
+
+    doc = _set(_doc(), "valuation", {"max_evaluations": 64, "target_stderr": 0.05})
+    scenario = parse_scenario(doc)
+    estimator = scenario_estimator(scenario, reference_pipeline(scenario), method="owen")
+    assert (estimator.max_evaluations, estimator.target_stderr) == (64, 0.05)
+    assert estimator.rank_patience is None and estimator.seed == scenario.seed
+    settings = estimator.settings()
+    assert settings["max_evaluations"] == 64 and settings["target_stderr"] == 0.05
+    assert "rank_patience" not in settings  # a record header names only what was set
 
 
 def test_a_neutral_template_counts_towards_the_room_of_events_without_a_prompt() -> None:
