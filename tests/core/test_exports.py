@@ -44,6 +44,7 @@ def test_scenario_exports() -> None:
         "Scenario",
         "ScenarioBatchSpec",
         "StyleGenerator",
+        "ValuationSpec",
         "asset_hashes",
         "attribute_scenario",
         "build_corpora",
@@ -53,6 +54,7 @@ def test_scenario_exports() -> None:
         "reference_pipeline",
         "reference_scenario",
         "reference_specs",
+        "scenario_estimator",
         "scenario_events",
         "values_document",
     ]

@@ -365,7 +365,7 @@ def test_valuation_settings_reach_the_estimator_and_the_digest_only_when_given()
 
 @pytest.mark.torch
 def test_every_worker_builds_the_scenarios_estimator_with_its_valuation() -> None:
-    from offchain.scenario._attribution import scenario_estimator
+    from offchain.scenario import scenario_estimator
 
     doc = _set(_doc(), "valuation", {"max_evaluations": 64, "target_stderr": 0.05})
     scenario = parse_scenario(doc)
