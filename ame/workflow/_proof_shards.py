@@ -46,11 +46,12 @@ from ame.workflow._proofs import (
     _uint,
     epoch_document,
     epoch_fields,
+    epoch_json,
     iter_proofs_json,
     spool_proofs,
 )
 from ame.workflow._publish import FetchPolicy, fetch, sibling_uri
-from ame_chain.leaves import LEAF_ENCODING, EpochHeader, EpochTree
+from ame_chain.leaves import EpochHeader, EpochTree
 from ame_core.canonical import canonical_json, sha256_hex
 from ame_core.exceptions import AmeError, InputError
 from ame_core.progress import Progress, quiet_progress
@@ -154,15 +155,7 @@ class ProofsIndex:
     def to_document(self) -> dict[str, Any]:
         """The JSON document (see ``docs/manifest.md``)."""
         return {
-            "format": INDEX_FORMAT,
-            "chainId": self.chain_id,
-            "settlement": self.settlement,
-            "epoch": self.epoch,
-            "merkleRoot": self.root,
-            "token": self.token,
-            "tokenTotal": str(self.pool),
-            "leafCount": self.leaf_count,
-            "leafEncoding": list(LEAF_ENCODING),
+            **epoch_json(INDEX_FORMAT, self),
             "shards": [entry.to_json() for entry in self.shards],
         }
 

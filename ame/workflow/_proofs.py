@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
@@ -133,15 +133,7 @@ class EpochProofs:
     def to_document(self) -> dict[str, Any]:
         """The JSON document (see ``docs/manifest.md``)."""
         return {
-            "format": PROOFS_FORMAT,
-            "chainId": self.chain_id,
-            "settlement": self.settlement,
-            "epoch": self.epoch,
-            "merkleRoot": self.root,
-            "token": self.token,
-            "tokenTotal": str(self.pool),
-            "leafCount": self.leaf_count,
-            "leafEncoding": list(LEAF_ENCODING),
+            **epoch_json(PROOFS_FORMAT, self),
             "claims": {account: entry.to_json() for account, entry in self.claims.items()},
         }
 
@@ -245,6 +237,40 @@ def epoch_document(
     if document["leafEncoding"] != list(LEAF_ENCODING):
         raise InputError(f"{source}: leafEncoding: not {LEAF_ENCODING}")
     return document
+
+
+class EpochIdentity(Protocol):
+    """What every published document of an epoch names: its chain, contract, root and money."""
+
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def settlement(self) -> str: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def root(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def pool(self) -> int: ...
+    @property
+    def leaf_count(self) -> int: ...
+
+
+def epoch_json(format_name: str, epoch: EpochIdentity) -> dict[str, Any]:
+    """The envelope :func:`epoch_document` and :func:`epoch_fields` read, as JSON fields."""
+    return {
+        "format": format_name,
+        "chainId": epoch.chain_id,
+        "settlement": epoch.settlement,
+        "epoch": epoch.epoch,
+        "merkleRoot": epoch.root,
+        "token": epoch.token,
+        "tokenTotal": str(epoch.pool),
+        "leafCount": epoch.leaf_count,
+        "leafEncoding": list(LEAF_ENCODING),
+    }
 
 
 def epoch_fields(document: Mapping[str, Any], source: str) -> dict[str, Any]:
