@@ -560,7 +560,8 @@ class AnvilChain(DevChain):
         port: Port to bind on 127.0.0.1; a free one by default.
         chain_id: The chain id Anvil reports.
         log_dir: Where ``anvil-<port>.log`` is kept; by default a temporary directory,
-            removed on :meth:`close` (kept when Anvil fails to start: the error names the log).
+            removed on :meth:`close` (kept when Anvil fails to start after writing its log,
+            which the error names).
         startup_timeout: Seconds to wait for the node to answer.
         binary: The Anvil executable; see :func:`anvil_binary`.
 
@@ -579,13 +580,18 @@ class AnvilChain(DevChain):
     ) -> None:
         directory = log_dir if log_dir is not None else Path(tempfile.mkdtemp(prefix="ame-anvil-"))
         self._owned_log_dir = None if log_dir is not None else directory
-        node = AnvilProcess.start(
-            log_dir=directory,
-            port=port,
-            chain_id=chain_id,
-            binary=binary,
-            timeout=startup_timeout,
-        )
+        try:
+            node = AnvilProcess.start(
+                log_dir=directory,
+                port=port,
+                chain_id=chain_id,
+                binary=binary,
+                timeout=startup_timeout,
+            )
+        except BaseException:
+            if self._owned_log_dir is not None and not any(directory.iterdir()):
+                directory.rmdir()  # no log to point at (Anvil never ran): nothing to keep
+            raise
         self.node = node
         atexit.register(self.close)
         self.port = node.port

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,8 +48,14 @@ def test_missing_anvil_names_the_path_and_the_environment_variable(tmp_path: Pat
         ChainError, match=f"anvil not found at {re.escape(str(tmp_path / 'nope'))}: .*{ANVIL_ENV}"
     ):
         AnvilProcess.start(log_dir=tmp_path, binary=tmp_path / "nope")
-    with pytest.raises(ChainError, match="anvil not found"):
-        AnvilChain(binary=tmp_path / "nope")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(scratch))
+        with pytest.raises(ChainError, match="anvil not found"):
+            AnvilChain(binary=tmp_path / "nope")
+    # No log was written, so the temporary directory it made is not left behind.
+    assert list(scratch.iterdir()) == []
 
 
 def test_dev_accounts_from_any_index_continue_the_first_ten() -> None:
