@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from eth_utils.address import to_checksum_address
 
 from ame.workflow._proofs import (
+    ENVELOPE_KEYS,
     PROOFS_NAME,
     EpochProofs,
     LeafProof,
@@ -85,18 +86,7 @@ SHARD_THRESHOLD: Final = 16_384
 #: The leaves of each shard (the last may hold fewer): 1.3 MB at 100,000 leaves, 1.5 MB
 #: at a million (proofs of 17 and 20 nodes).
 SHARD_LEAVES: Final = 1_024
-_INDEX_KEYS: Final = {
-    "format",
-    "chainId",
-    "settlement",
-    "epoch",
-    "merkleRoot",
-    "token",
-    "tokenTotal",
-    "leafCount",
-    "leafEncoding",
-    "shards",
-}
+_INDEX_KEYS: Final = ENVELOPE_KEYS | {"shards"}
 _SHARD_KEYS: Final = {"first", "uri", "sha256", "leaves"}
 _LOWER_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -338,12 +328,20 @@ def read_account_proofs(
     entry = index.shard_of(account)
     if entry is None:
         return None
-    where = sibling_uri(index_uri, entry.uri)
+    return _read_shard(index_uri, entry, policy=policy, until=until)[1]
+
+
+def _read_shard(
+    beside: str, entry: ShardEntry, *, policy: FetchPolicy, until: float
+) -> tuple[str, EpochProofs]:
+    """The shard ``entry`` names, read from beside ``beside`` and bound by the index's
+    SHA-256: its URI and its contents."""
+    where = sibling_uri(beside, entry.uri)
     data = fetch(where, policy=policy, until=until)
     found = sha256_hex(data)
     if found != entry.sha256:
         raise InputError(f"{where}: hashes to {found}, not the index's {entry.sha256}")
-    return EpochProofs.parse(data, source=where)
+    return where, EpochProofs.parse(data, source=where)
 
 
 def find_account_leaf(
@@ -388,12 +386,7 @@ def find_account_leaf(
     entry = index.shard_of(account)
     if entry is None:
         return None
-    shard_uri = sibling_uri(manifest_uri, entry.uri)
-    data = fetch(shard_uri, policy=policy, until=until)
-    found = sha256_hex(data)
-    if found != entry.sha256:
-        raise InputError(f"{shard_uri}: hashes to {found}, not the index's {entry.sha256}")
-    shard = EpochProofs.parse(data, source=shard_uri)
+    shard_uri, shard = _read_shard(manifest_uri, entry, policy=policy, until=until)
     claim = shard.claims.get(to_checksum_address(account))
     if claim is None:
         return None

@@ -52,18 +52,21 @@ _UINT256: Final = 2**256
 _HASH = re.compile(r"^0x[0-9a-f]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _DIGITS = re.compile(r"^(0|[1-9][0-9]{0,77})$")
-_KEYS: Final = {
-    "format",
-    "chainId",
-    "settlement",
-    "epoch",
-    "merkleRoot",
-    "token",
-    "tokenTotal",
-    "leafCount",
-    "leafEncoding",
-    "claims",
-}
+#: The fields every published document of an epoch opens with (:func:`epoch_json`).
+ENVELOPE_KEYS: Final = frozenset(
+    {
+        "format",
+        "chainId",
+        "settlement",
+        "epoch",
+        "merkleRoot",
+        "token",
+        "tokenTotal",
+        "leafCount",
+        "leafEncoding",
+    }
+)
+_KEYS: Final = ENVELOPE_KEYS | {"claims"}
 _CLAIM_KEYS: Final = {"index", "amount", "amountBefore", "proof"}
 _EMPTY_CLAIMS: Final = b'"claims":{}'
 _CHUNK_LEAVES: Final = 4096
