@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,25 +16,13 @@ from eth_utils.address import to_checksum_address
 from playwright.sync_api import Browser, Page, expect
 
 from ame_chain.contracts import load_artifact
-from tests.web._scenario import NAMES, ClaimWorld, browser, claim_world, wallet_page
+from tests.web._scenario import NAMES, ClaimWorld, wallet_page
 from tests.workflow._helpers import ETHER
 
 pytestmark = pytest.mark.anvil
 
 WAIT = 30_000  # ms: reads and mined transactions on a shared 2-core machine
 CONTRIBUTOR, OTHER, RELAYER, NOBODY = 5, 6, 8, 9  # dev accounts; 4..7 are owed 0.1..0.4 ETH
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with browser() as launched:
-        yield launched
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[ClaimWorld]:
-    with claim_world(tmp_path) as made:
-        yield made
 
 
 def row(page: Page, epoch: int) -> Any:

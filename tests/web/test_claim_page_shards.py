@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from eth_utils.address import to_checksum_address
 from playwright.sync_api import Browser, Page, expect
 
 from ame.workflow._proof_shards import INDEX_NAME, SHARD_THRESHOLD, ProofsIndex
-from tests.web._scenario import ClaimWorld, browser, claim_world, wallet_page
+from tests.web._scenario import ClaimWorld, wallet_page
 from tests.web.test_claim_page import WAIT, cells, gas_paid, row, sent_hash
 from tests.workflow._helpers import OPERATOR
 
@@ -30,18 +29,6 @@ CONTRIBUTOR = 5  # a dev account, one of the epoch's 16,400 payees
 PAYEES = 16_400
 PER_ASSET = 1_000
 AMOUNT = 10**12  # wei each payee receives
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with browser() as launched:
-        yield launched
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[ClaimWorld]:
-    with claim_world(tmp_path) as made:
-        yield made
 
 
 def settle_large(world: ClaimWorld) -> Path:
