@@ -115,6 +115,19 @@ def test_serial_batches_of_1_2_and_all_give_the_bytes_of_the_one_process_run(
         assert _document(result, scenario) == reference[1]
 
 
+def test_batch_workers_value_with_the_scenarios_valuation_settings() -> None:
+    from offchain.scenario import reference_pipeline, scenario_estimator
+
+    scenario = parse_scenario({**_doc(), "valuation": {"max_evaluations": 64, "rank_patience": 2}})
+    result = attribute_in_batches(
+        ScenarioBatchSpec(scenario), scenario.events[:1], executor=SerialExecutor()
+    )
+    # What the record's header names, as the one-process estimator would have it.
+    expected = scenario_estimator(scenario, reference_pipeline(scenario)).settings()
+    assert dict(result.settings) == expected
+    assert (expected["max_evaluations"], expected["rank_patience"]) == (64, 2)
+
+
 @settings(
     max_examples=25,
     deadline=None,
