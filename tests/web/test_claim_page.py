@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from eth_utils.address import to_checksum_address
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
 from ame_chain.contracts import load_artifact
 from tests.web._scenario import NAMES, ClaimWorld, wallet_page
@@ -256,3 +256,52 @@ def test_hostile_published_files_give_an_error_row_and_the_other_epochs_still_wo
     assert "a browser reads only http(s) URIs (serve the publish directory)" in cells(page, 4)[1]
     row(page, 1).locator("button.claim").click()
     expect(row(page, 1)).to_have_attribute("data-state", "claimed", timeout=WAIT)
+
+
+def test_a_read_that_answers_after_a_later_one_never_paints_the_epochs_as_they_were(
+    chromium: Browser, world: ClaimWorld
+) -> None:
+    # Two refreshes overlap when a network switch fires both the button's and the
+    # wallet's chainChanged read, or when a slow read is still out as a claim is mined.
+    # Here the first read's isClaimed answer is taken from the chain before a claim and
+    # handed to the page only after a second read has shown the leaf claimed.
+    world.settle(1)
+    world.open_window(1)
+    me = world.address(CONTRIBUTOR)
+    page = wallet_page(chromium, world, None)
+    page.goto(world.url(account=me))
+    expect(row(page, 1)).to_have_attribute("data-state", "claimable", timeout=WAIT)
+
+    is_claimed = settlement_contract(world).encode_abi("isClaimed", [1, 0])[:10]
+    held: list[tuple[Route, APIResponse]] = []
+    holding = [True]
+
+    def hold_is_claimed(route: Route) -> None:
+        call = route.request.post_data_json or {}
+        params = call.get("params") or [{}]
+        data = params[0].get("data", "") if isinstance(params[0], dict) else ""
+        if holding[0] and call.get("method") == "eth_call" and data.startswith(is_claimed):
+            held.append((route, route.fetch()))  # answered now, delivered later
+        else:
+            route.continue_()
+
+    page.route(lambda url: url.startswith(world.chain_url), hold_is_claimed)
+    page.click("#show")
+    for _ in range(WAIT // 100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the first read never asked isClaimed"
+    holding[0] = False
+
+    world.ame("claim", "--account", me, "--dev-account", RELAYER)
+    page.click("#show")
+    expect(row(page, 1)).to_have_attribute("data-state", "claimed", timeout=WAIT)
+    status = page.locator("#status").inner_text()
+
+    for route, answer in held:
+        route.fulfill(response=answer)
+    page.wait_for_timeout(2_000)  # the stale read resolves within milliseconds of its answer
+    assert row(page, 1).get_attribute("data-state") == "claimed"
+    assert page.locator("#status").inner_text() == status
+    expect(row(page, 1).locator("button.claim")).to_have_count(0)

@@ -7,7 +7,9 @@ import { owedIn, proposedEpochs, tokenUnits } from "./chain.js";
 import { formatAmount, formatDate, formatDuration } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
-const page = { config: null, chain: null, reader: null, connected: null, rows: [], account: null };
+// `reads` numbers each refresh: only the latest one started may render, so a slow read
+// begun before a claim (a network switch fires two) never paints the epochs as they were.
+const page = { config: null, chain: null, reader: null, connected: null, rows: [], account: null, reads: 0 };
 
 function el(tag, text, attrs = {}) {
   const node = document.createElement(tag);
@@ -105,13 +107,14 @@ async function refresh() {
   }
   $("status").textContent = "reading the chain...";
   const { chainId, settlement, fromBlock } = page.config;
+  const read = ++page.reads;
   try {
     const [proposals, block] = await Promise.all([
       proposedEpochs(page.reader, settlement, fromBlock),
       page.reader.getBlock(),
     ]);
     const units = new Map();
-    page.rows = await Promise.all(
+    const rows = await Promise.all(
       proposals.map(async (proposal) => {
         try {
           const token = proposal.header.token;
@@ -124,10 +127,13 @@ async function refresh() {
         }
       }),
     );
+    if (read !== page.reads) return; // a later refresh started meanwhile: it renders
+    page.rows = rows;
     page.now = block.timestamp;
     render();
     $("status").textContent = `read at block ${block.number} (${formatDate(block.timestamp)})`;
   } catch (err) {
+    if (read !== page.reads) return;
     $("status").textContent = "";
     notice(`Cannot read the settlement ${settlement} on chain ${chainId}: ${err.shortMessage ?? err.message}`, "error");
   }
