@@ -11,7 +11,7 @@ import click
 
 from ame.cli._output import table
 from ame.workflow import AuditReport, Recompute
-from ame.workflow._recompute import MAX_SAMPLE
+from ame.workflow._recompute import DEFAULT_TIME_LIMIT, MAX_SAMPLE
 
 __all__ = ["echo_recomputed", "recompute_options"]
 
@@ -69,14 +69,31 @@ _OPTIONS = [
         default=None,
         help="Torch threads of the rerun (default: the pipeline's own setting).",
     ),
+    click.option(
+        "--time-limit",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="SECONDS",
+        help=f"Stop rerunning after SECONDS, checked between events; the events not "
+        f"reached are a failed check, never a pass (default: {DEFAULT_TIME_LIMIT:g}).",
+    ),
 ]
-_NAMES = ("sample", "sample_seed", "scenario", "pipeline_file", "events_file", "threads")
+_NAMES = (
+    "sample",
+    "sample_seed",
+    "scenario",
+    "pipeline_file",
+    "events_file",
+    "threads",
+    "time_limit",
+)
 _FLAGS = {
     "sample": "--sample",
     "scenario": "--scenario",
     "pipeline_file": "--pipeline",
     "events_file": "--events",
     "threads": "--threads",
+    "time_limit": "--time-limit",
 }
 
 
@@ -105,7 +122,13 @@ def recompute_options(command: F) -> F:
             events=given["events_file"],
             threads=given["threads"],
         )
-        request = Recompute(rerunner, sample=given["sample"], seed=given["sample_seed"])
+        limit = given["time_limit"]
+        request = Recompute(
+            rerunner,
+            sample=given["sample"],
+            seed=given["sample_seed"],
+            time_limit=DEFAULT_TIME_LIMIT if limit is None else limit,
+        )
         return command(*args, recompute=request, **kwargs)
 
     decorated: Any = wrapper

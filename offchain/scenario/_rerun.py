@@ -231,6 +231,7 @@ class PipelineRerun:
             asset_hashes,
             build_pipeline,
             load_pipeline_config,
+            reference_model_hash,
         )
 
         config = load_pipeline_config(self.pipeline_file)
@@ -256,6 +257,15 @@ class PipelineRerun:
                     )
                 )
         problems += _assets(header, asset_hashes(config))
+        reference = reference_model_hash(config)
+        if header.pipeline.get("reference_model") != reference:
+            problems.append(
+                Problem(
+                    "recompute.pipeline.reference_model",
+                    str(header.pipeline.get("reference_model")),
+                    reference or "no reference model in the auditor's pipeline",
+                )
+            )
         if problems:
             return problems
         log = {e.id: e for e in load_events(self.events_file)}

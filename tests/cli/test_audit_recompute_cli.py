@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,14 @@ def test_an_honest_epoch_passes_layer_2_and_shows_its_drift(
     assert "attribution, utilities, tree" in audited.stdout
     assert "utilities recomputed for 3 of 3 sampled events" in audited.stdout
     assert audited.stdout.splitlines()[3].split()[:2] == ["worths", "0.5"]
+    # A time limit the rerun cannot keep fails the check: it never passes unverified.
+    args = ("audit", 1, "--recompute-utilities", "--scenario", market.scenario)
+    late = ame(*args, "--time-limit", "0.001", "--json")
+    assert late.exit_code == 3, late.output
+    (epoch,) = json.loads(late.stdout)["epochs"]
+    # Checked between events: the first starts within the limit, the rest are not reached.
+    assert re.search(r"the time limit of 0\.001 s passed after [01] of 3 events", late.stdout)
+    assert epoch["ok"] is False and len(epoch["recomputed"]["recomputed"]) <= 1
 
 
 @pytest.mark.torch
@@ -75,6 +84,8 @@ def test_a_consistently_altered_worth_exits_3_with_the_worth_named_in_json(
         (("--sample", 2), "--sample go(es) with --recompute-utilities"),
         (("--seed", 5), "--seed go(es) with --recompute-utilities"),
         (("--recompute-utilities", "--sample", 0), "--sample"),
+        (("--time-limit", 60), "--time-limit go(es) with --recompute-utilities"),
+        (("--recompute-utilities", "--time-limit", 0), "--time-limit"),
     ],
 )
 def test_layer_2_options_without_the_flag_or_out_of_range_are_bad_usage(

@@ -82,6 +82,25 @@ def test_a_dataset_copy_with_other_content_is_a_finding_naming_it_and_nothing_is
     assert result.recomputed == ()
 
 
+def test_the_reference_model_is_bound_by_hash_and_a_copy_with_other_weights_is_a_finding(
+    published: tuple[Path, list[bytes]], tmp_path: Path
+) -> None:
+    # The base model is paid for what it adds over the reference model: a rerun against
+    # another reference model would check worths the operator never computed.
+    header = json.loads(published[1][0])
+    assert header["pipeline"]["reference_model"].startswith("sha256:")
+    mine = _copy(published, tmp_path)
+    weights = next((mine / "models" / "commodity").glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    result = _rerun(published[1], mine)
+    (finding,) = result.findings
+    assert finding.field == "recompute.pipeline.reference_model"
+    assert finding.expected == header["pipeline"]["reference_model"] != finding.found
+    assert result.recomputed == ()
+
+
 def test_other_settings_are_a_finding_naming_them(
     published: tuple[Path, list[bytes]], tmp_path: Path
 ) -> None:

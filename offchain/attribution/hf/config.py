@@ -91,6 +91,7 @@ __all__ = [
     "parse_pipeline_config",
     "pipeline_schema",
     "record_lines",
+    "reference_model_hash",
 ]
 
 #: Format tag of the configuration file.
@@ -324,6 +325,22 @@ def asset_hashes(config: PipelineConfig) -> dict[str, str]:
     return out
 
 
+def reference_model_hash(config: PipelineConfig) -> str | None:
+    """``"sha256:<hex>"`` of the reference model's directory, or None when it has none.
+
+    Raises:
+        InputError: If a file cannot be read.
+    """
+    if config.reference_model is None:
+        return None
+    try:
+        return "sha256:" + content_digest(config.reference_model)
+    except OSError as err:
+        raise InputError(
+            f"reference_model: cannot read {str(config.reference_model)!r} ({err.strerror or err})"
+        ) from None
+
+
 def record_lines(
     config: PipelineConfig,
     result: MultiStageResult,
@@ -335,7 +352,8 @@ def record_lines(
 
     :func:`offchain.attribution.record.iter_record_lines` with :func:`asset_hashes` and,
     as the pipeline, the whole configuration (utility, counterfactual template and
-    reference model, attribution and retraining settings) and the inputs' digest.
+    reference model, attribution and retraining settings), the reference model's content
+    hash (:func:`reference_model_hash`, under ``reference_model``) and the inputs' digest.
 
     Args:
         config: The configuration the events were attributed with.
@@ -349,6 +367,11 @@ def record_lines(
     from offchain.attribution.record import iter_record_lines
 
     pipeline: dict[str, Any] = {"kind": "hf", "config": config.model_dump(mode="json")}
+    reference = reference_model_hash(config)
+    if reference is not None:
+        # Not an asset (nobody is paid for it), yet every base-model worth is measured
+        # against it: its weights are bound by hash like the assets'.
+        pipeline["reference_model"] = reference
     if inputs is not None:
         pipeline["inputs"] = {"id": inputs[0], "sha256": inputs[1]}
     return iter_record_lines(result, epoch=epoch, assets=asset_hashes(config), pipeline=pipeline)
