@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -213,9 +214,13 @@ class EpochTree:
         """The 0x-hex root."""
         return str(self.tree.root)
 
-    @property
+    @cached_property
     def pool(self) -> int:
-        """The sum of all leaf amounts."""
+        """The sum of all leaf amounts.
+
+        Computed once: writing a large epoch's proofs asks for it once per shard, and a
+        sum over a million leaves per shard was most of that step's time.
+        """
         return sum(leaf.amount for leaf in self.leaves)
 
     def proof(self, position: int) -> list[str]:
@@ -279,6 +284,40 @@ def find_faults(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault
     Returns:
         The faults, each with the positions of the leaves that prove it.
     """
+    if _well_formed(header, leaves):
+        return []
+    return _all_faults(header, leaves)
+
+
+def _well_formed(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> bool:
+    """Whether ``leaves`` are the list the contract expects, so that no fault can be found.
+
+    Leaf ``i`` at position ``i``, ``header.leaf_count`` of them, each starting where the one
+    before ends (the first at 0), amounts not negative, accounts increasing from above zero,
+    the last ending at ``header.pool``. An honest epoch's leaves are all this: one pass
+    with no dictionary and no fault objects, against :func:`_all_faults`' several over a
+    million leaves. Anything else, malformed accounts included, is for ``_all_faults``.
+    """
+    if len(leaves) != header.leaf_count:
+        return False
+    before = 0
+    previous = 0
+    try:
+        for position, leaf in enumerate(leaves):
+            if leaf.index != position or leaf.amount_before != before or leaf.amount < 0:
+                return False
+            account = int(leaf.account, 16)
+            if account <= previous:
+                return False
+            previous = account
+            before += leaf.amount
+    except (TypeError, ValueError):
+        return False
+    return before == header.pool
+
+
+def _all_faults(header: EpochHeader, leaves: Sequence[PayoutLeaf]) -> list[Fault]:
+    """:func:`find_faults`, leaf by leaf and pair by pair."""
     faults = [
         Fault(kind, (position,))
         for position, leaf in enumerate(leaves)

@@ -19,10 +19,15 @@ checkout's: the script exits 1 otherwise, or when an audit fails.
 Targets (issue #16), at 1,000,000 contributors: settle <= 20 s, audit <= 30 s, each
 <= 1.5 GB peak RSS.
 
+``--stages settle`` (or ``audit``) runs only that stage after the inputs (an audit needs
+the settle stage before it, which then runs too but is not reported). The machine's load
+average is printed before and after the run: on a shared machine, times scale with it.
+
 Usage::
 
     .venv/bin/python bench/settlement_scale.py
     .venv/bin/python bench/settlement_scale.py --sizes 10000,100000 --baseline /work/main
+    .venv/bin/python bench/settlement_scale.py --sizes 1000000 --stages settle
 """
 
 from __future__ import annotations
@@ -145,8 +150,11 @@ def run_stage(code: Path, stage: str, url: str, settlement: str, root: Path, n: 
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def run_size(code: Path, n: int, tmp: Path) -> dict[str, Any]:
-    """Settle then audit ``n`` contributors with ``code``'s packages on a fresh Anvil."""
+def run_size(code: Path, n: int, tmp: Path, stages: list[str]) -> dict[str, Any]:
+    """Settle then audit ``n`` contributors with ``code``'s packages on a fresh Anvil.
+
+    Only settle when ``stages`` is ``["settle"]``; the result holds the stages asked for.
+    """
     sys.path.insert(0, str(REPO / "bench"))
     import load
 
@@ -156,9 +164,10 @@ def run_size(code: Path, n: int, tmp: Path) -> dict[str, Any]:
     with AnvilChain() as anvil:
         settlement = load._deploy(anvil.url)
         run_stage(REPO, "inputs", anvil.url, settlement, root, n)
-        settled = run_stage(code, "settle", anvil.url, settlement, root, n)
-        audited = run_stage(code, "audit", anvil.url, settlement, root, n)
-    return {"settle": settled, "audit": audited}
+        result = {"settle": run_stage(code, "settle", anvil.url, settlement, root, n)}
+        if "audit" in stages:
+            result["audit"] = run_stage(code, "audit", anvil.url, settlement, root, n)
+    return {stage: result[stage] for stage in stages}
 
 
 def main() -> int:
@@ -170,6 +179,12 @@ def main() -> int:
         help="comma-separated contributor counts (default: 10000,100000,1000000)",
     )
     parser.add_argument("--baseline", type=Path, help="a checkout whose code is the baseline")
+    parser.add_argument(
+        "--stages",
+        type=lambda s: [x for x in ("settle", "audit") if x in s.split(",")],
+        default=["settle", "audit"],
+        help="comma-separated stages to report: settle, audit (default: both)",
+    )
     parser.add_argument("--stage", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -183,6 +198,10 @@ def main() -> int:
         return 0
 
     sys.path.insert(0, str(REPO))
+    stages: list[str] = args.stages
+    if not stages:
+        parser.error("--stages: name settle, audit or both")
+    load_before = os.getloadavg()
     runs: dict[str, dict[int, dict[str, Any]]] = {"this": {}}
     if args.baseline:
         runs["baseline"] = {}
@@ -190,14 +209,15 @@ def main() -> int:
         for n in args.sizes:
             for label in runs:
                 code = REPO if label == "this" else args.baseline.resolve()
-                runs[label][n] = run_size(code, n, Path(folder))
+                runs[label][n] = run_size(code, n, Path(folder), stages)
                 print(f"  {label} {n:,}: done", file=sys.stderr)
 
     failures = []
     for label, sizes in runs.items():
         for n, r in sizes.items():
-            if not r["audit"]["ok"]:
+            if "audit" in r and not r["audit"]["ok"]:
                 failures.append(f"{label} at {n:,}: the audit failed {r['audit']['mismatches']}")
+    load_after = os.getloadavg()
     if "baseline" in runs:
         for n in args.sizes:
             mine, theirs = runs["this"][n]["settle"], runs["baseline"][n]["settle"]
@@ -210,11 +230,17 @@ def main() -> int:
         f"{platform.python_version()}, {os.cpu_count()} CPUs, Anvil on 127.0.0.1)"
     )
     header = f"{'stage':<44}{'contributors':>14}{'seconds':>10}{'peak RSS MB':>13}  {'target':<22}"
+    print(
+        "load average (1, 5, 15 min): before "
+        + ", ".join(f"{x:.1f}" for x in load_before)
+        + "; after "
+        + ", ".join(f"{x:.1f}" for x in load_after)
+    )
     print(header)
     print("-" * len(header))
     for label, sizes in runs.items():
         for n, r in sizes.items():
-            for stage in ("settle", "audit"):
+            for stage in stages:
                 seconds, rss = r[stage]["seconds"], r[stage]["peak_rss_mb"]
                 target = ""
                 if label == "this" and n == 1_000_000:
@@ -244,7 +270,7 @@ def main() -> int:
                         for k, v in r[stage].items()
                         if k not in ("published", "mismatches")
                     }
-                    for stage in ("settle", "audit")
+                    for stage in stages
                 }
                 for n, r in sizes.items()
             }
@@ -255,6 +281,7 @@ def main() -> int:
             for label, sizes in runs.items()
         },
         "failures": failures,
+        "load_average": {"before": load_before, "after": load_after},
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }

@@ -36,7 +36,7 @@ from ame_chain.leaves import EpochHeader
 __all__ = ["EpochKey", "EpochRow", "StateStore", "TxRow", "TxScope"]
 
 STATE_FILE = "ame.db"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deployments (
@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS epochs (
     token TEXT NOT NULL, root TEXT NOT NULL, pool TEXT NOT NULL, leaf_count INTEGER NOT NULL,
     tree TEXT NOT NULL, header TEXT, status TEXT NOT NULL, updated REAL NOT NULL,
     PRIMARY KEY (chain_id, settlement, epoch));
+CREATE TABLE IF NOT EXISTS epoch_manifests (
+    chain_id INTEGER NOT NULL, settlement TEXT NOT NULL, epoch INTEGER NOT NULL,
+    manifest BLOB NOT NULL, PRIMARY KEY (chain_id, settlement, epoch));
 CREATE TABLE IF NOT EXISTS txs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     chain_id INTEGER NOT NULL, settlement TEXT NOT NULL, epoch INTEGER, step TEXT NOT NULL,
@@ -62,6 +65,9 @@ CREATE TABLE IF NOT EXISTS retired_epochs (
     chain_id INTEGER, settlement TEXT, epoch INTEGER, manifest BLOB, manifest_hash TEXT,
     manifest_uri TEXT, token TEXT, root TEXT, pool TEXT, leaf_count INTEGER, tree TEXT,
     header TEXT, status TEXT, updated REAL, reason TEXT NOT NULL, retired REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS retired_epoch_manifests (
+    chain_id INTEGER, settlement TEXT, epoch INTEGER, manifest BLOB,
+    reason TEXT NOT NULL, retired REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS retired_txs (
     id INTEGER, chain_id INTEGER, settlement TEXT, epoch INTEGER, step TEXT, sender TEXT,
     nonce INTEGER, tx_hash TEXT, raw TEXT, status TEXT, block INTEGER, gas_used INTEGER,
@@ -69,6 +75,19 @@ CREATE TABLE IF NOT EXISTS retired_txs (
 """
 # The tables whose rows belong to one contract on one chain, and the column naming it.
 _SCOPED = (("deployments", "address"), ("epochs", "settlement"), ("txs", "settlement"))
+# An epoch's manifest lives in a table of its own, its only other columns the key, so that
+# the blob is the record's last field. SQLite builds a record in memory whole, except for a
+# zero-filled blob at its end: a manifest column in the middle of ``epochs`` made the insert
+# of a million leaves' manifest (330 MB) take twice its size in memory, and every later
+# update of the row (its header, its status) read it all back. Schema version 1 kept the
+# manifest in ``epochs.manifest``; version 2 leaves that column empty for new epochs and
+# reads whichever holds the bytes, so a version 1 state is upgraded by creating the table.
+_EPOCH_SELECT = (
+    "SELECT e.chain_id, e.settlement, e.epoch, COALESCE(m.manifest, e.manifest), "
+    "e.manifest_hash, e.manifest_uri, e.token, e.root, e.pool, e.leaf_count, e.tree, "
+    "e.header, e.status FROM epochs e LEFT JOIN epoch_manifests m "
+    "ON m.chain_id = e.chain_id AND m.settlement = e.settlement AND m.epoch = e.epoch "
+)
 
 
 class EpochKey(NamedTuple):
@@ -153,6 +172,9 @@ class StateStore:
             raise StateError(f"state {self.path}: cannot open: {err}") from None
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA_VERSION),))
+        elif int(row[0]) == 1:
+            # The script above created version 2's tables; version 1's rows read as they are.
+            self._db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(_SCHEMA_VERSION),))
         elif int(row[0]) != _SCHEMA_VERSION:
             raise StateError(
                 f"state {self.path}: schema version {row[0]}, this ame reads {_SCHEMA_VERSION}"
@@ -276,6 +298,13 @@ class StateStore:
             db.execute(f"DELETE FROM {table} WHERE {where}", (chain_id, address))
             if moved:
                 counts.append(f"{moved} {table}")
+        # The epochs' manifests go with their epochs (counted with them).
+        where = "chain_id=? AND settlement=?"
+        db.execute(
+            f"INSERT INTO retired_epoch_manifests SELECT *, ?, ? FROM epoch_manifests WHERE {where}",
+            (reason, now, chain_id, address),
+        )
+        db.execute(f"DELETE FROM epoch_manifests WHERE {where}", (chain_id, address))
         if not counts:
             return []
         return [f"retired {', '.join(counts)} of chain {chain_id}, contract {address}: {reason}"]
@@ -344,7 +373,7 @@ class StateStore:
     ) -> None:
         """Record an epoch's published manifest and tree (status ``published``).
 
-        A spooled manifest (a large epoch's) is copied into the row chunk by chunk
+        A spooled manifest (a large epoch's) is copied into its row chunk by chunk
         (SQLite's incremental blob writes), never held whole in memory.
 
         Raises:
@@ -362,12 +391,10 @@ class StateStore:
                 if isinstance(manifest, bytes)
                 else (manifest.size, manifest.chunks())
             )
-            row = db.execute(
-                "INSERT OR REPLACE INTO epochs VALUES "
-                "(?,?,?,zeroblob(?),?,?,?,?,?,?,?,NULL,'published',?)",
+            db.execute(
+                "INSERT OR REPLACE INTO epochs VALUES (?,?,?,X'',?,?,?,?,?,?,?,NULL,'published',?)",
                 (
                     *key,
-                    size,
                     manifest_hash,
                     manifest_uri,
                     token,
@@ -377,10 +404,13 @@ class StateStore:
                     json.dumps(tree),
                     time.time(),
                 ),
+            )
+            row = db.execute(
+                "INSERT OR REPLACE INTO epoch_manifests VALUES (?,?,?,zeroblob(?))", (*key, size)
             ).lastrowid
             assert row is not None  # an INSERT sets it
             if size:
-                with db.blobopen("epochs", "manifest", row) as blob:
+                with db.blobopen("epoch_manifests", "manifest", row) as blob:
                     for chunk in chunks:
                         blob.write(chunk)
 
@@ -413,14 +443,14 @@ class StateStore:
     def epoch(self, key: EpochKey) -> EpochRow | None:
         """The recorded epoch, if any."""
         row = self._db.execute(
-            "SELECT * FROM epochs WHERE chain_id=? AND settlement=? AND epoch=?", key
+            _EPOCH_SELECT + "WHERE e.chain_id=? AND e.settlement=? AND e.epoch=?", key
         ).fetchone()
         return _epoch_row(row) if row is not None else None
 
     def epochs(self, chain_id: int, settlement: str) -> list[EpochRow]:
         """Every recorded epoch of the contract, by epoch number."""
         rows = self._db.execute(
-            "SELECT * FROM epochs WHERE chain_id=? AND settlement=? ORDER BY epoch",
+            _EPOCH_SELECT + "WHERE e.chain_id=? AND e.settlement=? ORDER BY e.epoch",
             (chain_id, settlement),
         ).fetchall()
         return [_epoch_row(row) for row in rows]
@@ -428,8 +458,8 @@ class StateStore:
     def previous_epoch(self, key: EpochKey) -> EpochRow | None:
         """The latest recorded epoch before ``key.epoch`` of the same contract."""
         row = self._db.execute(
-            "SELECT * FROM epochs WHERE chain_id=? AND settlement=? AND epoch<? "
-            "ORDER BY epoch DESC LIMIT 1",
+            _EPOCH_SELECT + "WHERE e.chain_id=? AND e.settlement=? AND e.epoch<? "
+            "ORDER BY e.epoch DESC LIMIT 1",
             key,
         ).fetchone()
         return _epoch_row(row) if row is not None else None
