@@ -39,6 +39,7 @@ from offchain.mapping._manifest import (
     Totals,
     load_manifest,
     parse_manifest,
+    read_manifest,
     verify_manifest,
 )
 from offchain.mapping._policy import (
@@ -124,5 +125,6 @@ __all__ = [
     "parse_policy",
     "parse_registry",
     "parse_values",
+    "read_manifest",
     "verify_manifest",
 ]

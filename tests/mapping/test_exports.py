@@ -52,6 +52,7 @@ EXPECTED = [
     "parse_policy",
     "parse_registry",
     "parse_values",
+    "read_manifest",
     "verify_manifest",
 ]
 
