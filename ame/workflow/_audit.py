@@ -64,6 +64,7 @@ from ame_core.progress import Progress, quiet_progress
 from offchain.mapping import (
     CarriedLedger,
     Manifest,
+    addresses_checked_once,
     load_carried,
     load_policy,
     load_registry,
@@ -233,7 +234,12 @@ def audit_epoch(
         report.add("header", stored, header.commitment())
     # The fetched bytes stay on disk past a few megabytes for the audit's length: only
     # what names a difference reads them again.
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+    # One memo of checked addresses for the manifest and the registry: the same million
+    # accounts, each EIP-55 checksum (a Keccak hash) taken once, not once per document.
+    with (
+        tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool,
+        addresses_checked_once(),
+    ):
         fetched = _guarded(
             report, "manifest", lambda: _check_manifest(report, header, uri, read, spool)
         )

@@ -65,7 +65,7 @@ from offchain.mapping._registry import (
     parse_registry,
 )
 from offchain.mapping._royalties import RoyaltyGraph, RoyaltySplit
-from offchain.mapping._types import AssetId, EventId, TokenAmount
+from offchain.mapping._types import AssetId, EventId, TokenAmount, addresses_checked_once
 from offchain.mapping._values import (
     VALUES_FORMAT,
     Event,
@@ -113,6 +113,7 @@ __all__ = [
     "TokenAmount",
     "Totals",
     "Values",
+    "addresses_checked_once",
     "build_leaves",
     "load_carried",
     "load_manifest",

@@ -40,6 +40,7 @@ EXPECTED = [
     "TokenAmount",
     "Totals",
     "Values",
+    "addresses_checked_once",
     "build_leaves",
     "load_carried",
     "load_manifest",
