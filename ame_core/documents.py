@@ -27,21 +27,31 @@ failure into an :class:`~ame_core.exceptions.InputError` naming the source.
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 import sys
 import threading
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import IO, Any, Final, TypeVar
 
 import yaml
 
 from ame_core.exceptions import InputError
 
-__all__ = ["MAX_DEPTH", "key_path", "parse_json", "parse_toml", "parse_yaml", "read_document"]
+__all__ = [
+    "MAX_DEPTH",
+    "iter_json_members",
+    "key_path",
+    "parse_json",
+    "parse_toml",
+    "parse_yaml",
+    "read_document",
+]
 
 #: Frames a parser may use above its caller: documents nest far less (a manifest, 6 levels).
 MAX_DEPTH: Final = 400
@@ -237,6 +247,176 @@ def parse_json(
             raise _DuplicateKeyError(_json_repeat(text)) from None
 
     return _guarded(parse, source, kind, (json.JSONDecodeError,))
+
+
+_WHITESPACE: Final = re.compile(r"[ \t\n\r]*")
+
+
+class _Members:
+    """A pull parser of one JSON object read from a binary file a window at a time.
+
+    Values are decoded by the standard decoder's ``raw_decode`` (the same grammar,
+    number handling and repeated-key refusal as :func:`parse_json`) from a window of
+    text that slides over the file, so no more than the value being read and one
+    window are held at once. A value that ends at the window's edge may continue past
+    it (a number), and one that fails there may be cut off: both are decoded again
+    once the window has grown, and only an error with the whole file read is one.
+    """
+
+    def __init__(self, file: IO[bytes], source: str, window: int) -> None:
+        self.file, self.source, self.window = file, source, window
+        self.text, self.at, self.offset, self.eof = "", 0, 0, False
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.decoder = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_unique_pairs)
+
+    def fail(self, reason: str) -> InputError:
+        return InputError(
+            f"{self.source}: not valid JSON: {reason} (character {self.offset + self.at})"
+        )
+
+    def more(self, at_least: int) -> None:
+        """Slide the window past what is read and read at least ``at_least`` more bytes."""
+        if self.eof:
+            return
+        data = self.file.read(max(at_least, self.window))
+        self.offset += self.at
+        self.text, self.at = self.text[self.at :] + self.utf8.decode(data, final=not data), 0
+        self.eof = not data
+
+    def skip(self) -> str:
+        """Skip whitespace; the next character, '' at the end of the file."""
+        while True:
+            end = _WHITESPACE.match(self.text, self.at).end()  # type: ignore[union-attr]
+            self.at = end
+            if end < len(self.text) or self.eof:
+                return self.text[end : end + 1]
+            self.more(self.window)
+
+    def expect(self, char: str) -> None:
+        if self.skip() != char:
+            raise self.fail(f"expecting {char!r}")
+        self.at += 1
+
+    def value(self) -> Any:
+        """The next value (after whitespace), decoded whole."""
+        self.skip()
+        grow = self.window
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.text, self.at)
+            except _DuplicateKeyError as err:
+                raise self.fail(f"duplicate key {err}") from None
+            except (json.JSONDecodeError, ValueError) as err:
+                if self.eof:
+                    raise self.fail(str(err)) from None
+                self.more(grow)
+                grow *= 2
+                continue
+            if end == len(self.text) and not self.eof:  # a number may go on past the window
+                self.more(grow)
+                grow *= 2
+                continue
+            self.at = end
+            return value
+
+    def items(self, chunk: int) -> Iterator[list[Any]]:
+        """The items of the array that starts here, ``chunk`` at a time."""
+        with self.reading():
+            self.expect("[")
+            done = self.skip() == "]"
+        if done:
+            self.at += 1
+            return
+        while not done:
+            batch: list[Any] = []
+            with self.reading(), _shallow_recursion():
+                while len(batch) < chunk and not done:
+                    batch.append(self.value())
+                    after = self.skip()
+                    if after not in (",", "]"):
+                        raise self.fail("expecting ',' or ']' between array items")
+                    self.at += 1
+                    done = after == "]"
+            yield batch
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Every failure to read as an :class:`InputError` naming the source."""
+        try:
+            yield
+        except UnicodeDecodeError as err:
+            raise InputError(f"{self.source}: not valid JSON: not UTF-8: {err}") from None
+        except RecursionError:
+            raise InputError(f"{self.source}: not valid JSON: nested too deeply") from None
+
+
+def iter_json_members(
+    file: IO[bytes],
+    *,
+    source: str,
+    arrays: Collection[str] = (),
+    chunk_items: int = 4096,
+    window: int = 1 << 20,
+) -> Iterator[tuple[str, Any]]:
+    """Read one JSON object from a binary file member by member, long arrays a chunk at a time.
+
+    For a document too large to hold parsed whole (a manifest of a million leaves):
+    each member is yielded as ``(key, value)`` in the order of the file; a member named
+    in ``arrays`` whose value is an array is yielded as ``(key, chunks)``, an iterator of
+    lists of at most ``chunk_items`` items, which the caller consumes before asking for
+    the next member (what it leaves is read and dropped). The grammar and values are
+    :func:`parse_json`'s with ``unique_keys=True`` (UTF-8, non-integers as ``Decimal``,
+    nesting bounded by :data:`MAX_DEPTH`, a key repeated in one object refused, the
+    top-level object's keys included); only the messages differ, naming the character
+    at which reading stopped rather than a line and column.
+
+    Args:
+        file: The document, read from its current position to its end.
+        source: Where it came from, for messages.
+        arrays: Members whose arrays are yielded a chunk of items at a time.
+        chunk_items: Items per chunk.
+        window: Bytes read at a time (a value longer than that is read whole).
+
+    Yields:
+        ``(key, value)`` or ``(key, chunks)`` for each member, in the file's order.
+
+    Raises:
+        InputError: The file is not UTF-8, or not one JSON object, nests too deeply,
+            holds an unreadable number or repeats a key.
+    """
+    reader = _Members(file, source, window)
+    seen: set[str] = set()
+    with reader.reading():
+        reader.expect("{")
+        closed = reader.skip() == "}"
+        reader.at += closed
+    while not closed:
+        with reader.reading(), _shallow_recursion():
+            if reader.skip() != '"':
+                raise reader.fail("expecting a key in double quotes")
+            key = reader.value()
+            if key in seen:
+                raise reader.fail(f"duplicate key {key!r} at {key_path([key])}")
+            seen.add(key)
+            reader.expect(":")
+            streamed = key in arrays and reader.skip() == "["
+            value = None if streamed else reader.value()
+        if streamed:
+            chunks = reader.items(chunk_items)
+            yield key, chunks
+            for _ in chunks:  # whatever the caller left unread
+                pass
+        else:
+            yield key, value
+        with reader.reading():
+            after = reader.skip()
+            if after not in (",", "}"):
+                raise reader.fail("expecting ',' or '}' after a member")
+            reader.at += 1
+            closed = after == "}"
+    with reader.reading():
+        if reader.skip() != "":
+            raise reader.fail("extra data after the object")
 
 
 def parse_yaml(text: str, *, source: str, kind: str = "YAML", unique_keys: bool = False) -> Any:

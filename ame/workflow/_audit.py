@@ -42,10 +42,12 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import IO, Any, Final, TypeVar
+
+from eth_hash.auto import keccak as _keccak
 
 from ame.workflow._epochs import find_header
 from ame.workflow._proof_shards import check_proof_shards, sharded
@@ -62,16 +64,17 @@ from ame_core.progress import Progress, quiet_progress
 from offchain.mapping import (
     CarriedLedger,
     Manifest,
+    addresses_checked_once,
     load_carried,
     load_policy,
     load_registry,
     load_values,
     map_epoch,
     parse_carried,
-    parse_manifest,
     parse_policy,
     parse_registry,
     parse_values,
+    read_manifest,
     verify_manifest,
 )
 
@@ -229,13 +232,24 @@ def audit_epoch(
     stored = ws.client.commitment_of(epoch)
     if header.commitment() != stored:
         report.add("header", stored, header.commitment())
-    manifest = _guarded(report, "manifest", lambda: _check_manifest(report, header, uri, read))
-    if manifest is None:
-        return report
-    given = inputs or AuditInputs()
-    parsed = _guarded(
-        report, "inputs", lambda: _check_inputs(ws, report, manifest, uri, given, read)
-    )
+    # The fetched bytes stay on disk past a few megabytes for the audit's length: only
+    # what names a difference reads them again.
+    # One memo of checked addresses for the manifest and the registry: the same million
+    # accounts, each EIP-55 checksum (a Keccak hash) taken once, not once per document.
+    with (
+        tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool,
+        addresses_checked_once(),
+    ):
+        fetched = _guarded(
+            report, "manifest", lambda: _check_manifest(report, header, uri, read, spool)
+        )
+        if fetched is None:
+            return report
+        manifest = fetched.manifest
+        given = inputs or AuditInputs()
+        parsed = _guarded(
+            report, "inputs", lambda: _check_inputs(ws, report, fetched, uri, given, read)
+        )
     if manifest.attribution is not None:
         _guarded(
             report,
@@ -244,6 +258,8 @@ def audit_epoch(
         )
     elif recompute is not None:
         report.fail("recompute", "an attribution record to recompute", "the manifest names none")
+    # The inputs (a million owners' registry) are not needed past here: not held by the tree.
+    parsed = None
     tree = _guarded(report, "tree", lambda: _check_tree(ws, report, header, manifest))
     if tree is not None:
         _guarded(
@@ -285,36 +301,68 @@ def _guarded(report: AuditReport, step: str, check: Callable[[], T]) -> T | None
         return None
 
 
-def _same_bytes(chunks: Iterable[bytes], data: bytes) -> bool:
-    """Whether ``chunks`` joined are ``data``, compared chunk by chunk as they come."""
-    view, at = memoryview(data), 0
-    for chunk in chunks:
-        end = at + len(chunk)
-        if end > len(data) or view[at:end] != chunk:
-            return False
-        at = end
-    return at == len(data)
+@dataclass(frozen=True)
+class _Fetched:
+    """The published manifest as the audit keeps it past its own checks.
+
+    Attributes:
+        manifest: The manifest with only what later checks read: every section but the
+            four long lists each :func:`verify_manifest` has checked (``events``,
+            ``assets``, ``accounts``, ``escrow``, left empty); ``leaves`` kept whole.
+        sha256: SHA-256 of the manifest's canonical bytes (its fetched bytes' when they
+            are canonical), compared with the recomputed manifest's.
+        spool: The fetched bytes, read again only to name what differs.
+    """
+
+    manifest: Manifest
+    sha256: str
+    spool: IO[bytes]
+
+    def whole(self) -> Manifest:
+        """The published manifest with every section, read again from its bytes."""
+        self.spool.seek(0)
+        return read_manifest(self.spool, source="the published manifest")
+
+
+#: What the audit drops of the published manifest once verified (see :class:`_Fetched`).
+_VERIFIED_SECTIONS: Final = ("events", "assets", "accounts", "escrow")
 
 
 def _check_manifest(
-    report: AuditReport, header: EpochHeader, uri: str, read: _Reader
-) -> Manifest | None:
+    report: AuditReport, header: EpochHeader, uri: str, read: _Reader, spool: IO[bytes]
+) -> _Fetched | None:
+    """Fetch, hash, read and verify the manifest, its bytes streamed into ``spool``.
+
+    The bytes are hashed (keccak256 for ``manifestHash``, SHA-256 for the canonical check)
+    as they arrive and read back section by section (:func:`read_manifest`): neither the
+    bytes nor their JSON are held whole, only the manifest they make.
+    """
     report.checks.append("manifest")
+    keccak, sha256 = _keccak.new(b""), hashlib.sha256()
+
+    def sink(chunk: bytes) -> None:
+        keccak.update(chunk)
+        sha256.update(chunk)
+        spool.write(chunk)
+
     try:
         # Always what is published, never the operator's own copy: that is what others see.
-        data = read(uri)
+        read.into(uri, sink, read.policy.max_bytes)
     except AmeError as err:
         report.fail("manifestURI", "a readable manifest", err)
         return None
-    found = keccak_hex(data)
+    found = "0x" + keccak.digest().hex()
     if found != header.manifest_hash:
         report.add("manifestHash", header.manifest_hash, found)
+    spool.seek(0)
     try:
-        manifest = parse_manifest(data, source=uri)
+        manifest = read_manifest(spool, source=uri)
     except AmeError as err:
         report.fail("manifest", "an ame.manifest/1 document", err)
         return None
-    if not _same_bytes(manifest.iter_json_bytes(), data):
+    # Canonical exactly when the manifest's own bytes, streamed, are the fetched ones.
+    canonical = manifest.sha256()
+    if canonical != sha256.hexdigest():
         report.add("manifest", "canonical JSON", "other bytes for the same document")
     if manifest.epoch != report.epoch:
         report.add("manifest.epoch", report.epoch, manifest.epoch)
@@ -322,7 +370,8 @@ def _check_manifest(
         verify_manifest(manifest)
     except AmeError as err:
         report.add("manifest", "every identity of verify_manifest", err)
-    return manifest
+    slim = manifest.model_copy(update=dict.fromkeys(_VERIFIED_SECTIONS, ()))
+    return _Fetched(slim, canonical, spool)
 
 
 _LOADERS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
@@ -348,13 +397,14 @@ def _input(report: AuditReport, name: str, path: Path | None, uri: str, read: _R
 def _check_inputs(
     ws: Workspace,
     report: AuditReport,
-    manifest: Manifest,
+    fetched: _Fetched,
     uri: str,
     given: AuditInputs,
     read: _Reader,
 ) -> dict[str, Any]:
     """Check the inputs and recompute the mapping; the inputs that could be read, by name."""
     report.checks.append("inputs")
+    manifest = fetched.manifest
     parsed: dict[str, Any] = {}
     for name in ("values", "registry", "policy", "carried"):
         value = _input(report, name, getattr(given, name), uri, read)
@@ -376,7 +426,7 @@ def _check_inputs(
     except AmeError as err:
         report.fail("recompute", "map_epoch succeeds on the inputs", err)
         return parsed
-    _compare(report, recomputed, manifest)
+    _compare(report, recomputed, fetched)
     return parsed
 
 
@@ -487,12 +537,14 @@ def _leaf_fields(leaf: PayoutLeaf) -> dict[str, object]:
     }
 
 
-def _compare(report: AuditReport, expected: Manifest, found: Manifest) -> None:
+def _compare(report: AuditReport, expected: Manifest, fetched: _Fetched) -> None:
     # map_epoch knows no chain, so never the proofs file: that is checked on its own.
-    expected = expected.model_copy(update={"proofs": found.proofs})
-    # Compared by digest, each streamed: neither manifest's bytes are held whole.
-    if expected.sha256() == found.sha256():
+    expected = expected.model_copy(update={"proofs": fetched.manifest.proofs})
+    # Compared by digest, the recomputed manifest's streamed: neither manifest's bytes are
+    # held whole, nor the published one's long lists a second time.
+    if expected.sha256() == fetched.sha256:
         return
+    found = fetched.whole()  # only to name what differs
     want, got = expected.leaves, found.leaves
     if len(want) != len(got):
         report.add("leaves.count", len(want), len(got))

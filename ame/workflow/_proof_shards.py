@@ -204,8 +204,12 @@ def iter_shards(
     A shard is :func:`~ame.workflow._proofs.iter_proofs_json` of the tree restricted to
     its run of accounts; consume each shard's chunks before asking for the next.
     """
+    header = EpochProofs.of_tree(tree, token, claims={})  # the same for every shard
     for first, positions in _runs(tree):
-        yield first, iter_proofs_json(tree, token, advance=advance, positions=positions)
+        yield (
+            first,
+            iter_proofs_json(tree, token, advance=advance, positions=positions, header=header),
+        )
 
 
 def _runs(tree: EpochTree) -> list[tuple[str, list[int]]]:

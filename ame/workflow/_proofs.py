@@ -349,6 +349,7 @@ def iter_proofs_json(
     chunk_leaves: int = _CHUNK_LEAVES,
     advance: Callable[[int], None] | None = None,
     positions: Sequence[int] | None = None,
+    header: EpochProofs | None = None,
 ) -> Iterator[bytes]:
     """The proofs file of ``tree``, chunk by chunk: ``EpochProofs.of_tree(tree, token)``'s
     canonical bytes, without the document or the whole file in memory.
@@ -368,11 +369,15 @@ def iter_proofs_json(
         positions: The positions in ``tree.leaves`` of the leaves whose claims the file
             holds (a shard of a large epoch's proofs, :mod:`ame.workflow._proof_shards`);
             every leaf when None. The header is the epoch's either way.
+        header: ``EpochProofs.of_tree(tree, token, claims={})``, when the caller writes
+            many shards of one tree (its pool is a sum over every leaf: a million leaves'
+            thousand shards summed it a thousand times).
 
     Yields:
         Consecutive pieces of the file; joined, they are :meth:`EpochProofs.to_json_bytes`.
     """
-    header = EpochProofs.of_tree(tree, token, claims={})
+    if header is None:
+        header = EpochProofs.of_tree(tree, token, claims={})
     before, after = canonical_json(header.to_document()).split(_EMPTY_CLAIMS, 1)
     yield before + b'"claims":{'
     leaves = tree.leaves

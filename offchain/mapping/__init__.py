@@ -39,6 +39,7 @@ from offchain.mapping._manifest import (
     Totals,
     load_manifest,
     parse_manifest,
+    read_manifest,
     verify_manifest,
 )
 from offchain.mapping._policy import (
@@ -64,7 +65,7 @@ from offchain.mapping._registry import (
     parse_registry,
 )
 from offchain.mapping._royalties import RoyaltyGraph, RoyaltySplit
-from offchain.mapping._types import AssetId, EventId, TokenAmount
+from offchain.mapping._types import AssetId, EventId, TokenAmount, addresses_checked_once
 from offchain.mapping._values import (
     VALUES_FORMAT,
     Event,
@@ -112,6 +113,7 @@ __all__ = [
     "TokenAmount",
     "Totals",
     "Values",
+    "addresses_checked_once",
     "build_leaves",
     "load_carried",
     "load_manifest",
@@ -124,5 +126,6 @@ __all__ = [
     "parse_policy",
     "parse_registry",
     "parse_values",
+    "read_manifest",
     "verify_manifest",
 ]

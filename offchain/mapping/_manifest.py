@@ -17,13 +17,21 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, NamedTuple
+from typing import IO, Annotated, Any, Final, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+)
 
 from ame_core.apportion import apportion
 from ame_core.canonical import canonical_json
-from ame_core.documents import parse_json
+from ame_core.documents import iter_json_members, parse_json
 from ame_core.exceptions import InputError
 from offchain.exceptions import MappingError
 from offchain.mapping._errors import format_validation_error
@@ -64,6 +72,7 @@ __all__ = [
     "Totals",
     "load_manifest",
     "parse_manifest",
+    "read_manifest",
     "verify_manifest",
 ]
 
@@ -548,6 +557,76 @@ def parse_manifest(data: object, *, source: str = "<manifest>") -> Manifest:
                 err, data, source=source, groups={"events": "event", "assets": "asset"}
             )
         ) from None
+
+
+class _NotStreamedError(ValueError):
+    """A manifest the section-by-section reader leaves to :func:`parse_manifest`."""
+
+
+# The long lists, read and validated a chunk of items at a time, each by its field's type.
+_LONG_SECTIONS: Final = ("accounts", "assets", "escrow", "events", "leaves")
+_SECTION_ITEMS: Final[dict[str, TypeAdapter[tuple[Any, ...]]]] = {
+    "accounts": TypeAdapter(tuple[AccountBalance, ...]),
+    "assets": TypeAdapter(tuple[AssetPayout, ...]),
+    "escrow": TypeAdapter(tuple[EscrowEntry, ...]),
+    "events": TypeAdapter(tuple[EventBreakdown, ...]),
+    "leaves": TypeAdapter(tuple[PayoutLeaf, ...]),
+}
+
+
+def read_manifest(file: IO[bytes], *, source: str = "<manifest>") -> Manifest:
+    """Validate a manifest read from a binary file, section by section.
+
+    :func:`parse_manifest` holds the whole document as JSON before validating it: some
+    2 GB for the third of a gigabyte a million leaves make. Here the small sections are
+    read whole and the long lists (events, assets, accounts, escrow, leaves) a chunk of
+    items at a time (:func:`~ame_core.documents.iter_json_members`), each chunk
+    validated by its field's type and its JSON dropped, so only the manifest itself is
+    held. The rules are :func:`parse_manifest`'s (a seeded property test compares the
+    two on good manifests and every kind of corruption); a document this reader does
+    not accept (one that is not JSON, not a manifest, or one it does not read in one
+    pass, such as a long list given as something else) is read again whole by
+    :func:`parse_manifest`, which accepts or refuses it with its own message.
+
+    Args:
+        file: The manifest's bytes, read from the file's current position.
+        source: Where it came from, for messages.
+
+    Returns:
+        The manifest, equal to what :func:`parse_manifest` gives for the same bytes.
+
+    Raises:
+        InputError: If it is not a well-formed ``ame.manifest/1`` document.
+    """
+    start = file.tell()
+    try:
+        return _read_sections(file, source)
+    except ValueError:  # InputError, ValidationError, _NotStreamedError: the whole reading says why
+        pass
+    file.seek(start)
+    return parse_manifest(file.read(), source=source)
+
+
+def _read_sections(file: IO[bytes], source: str) -> Manifest:
+    small: dict[str, Any] = {}
+    long: dict[str, tuple[Any, ...]] = {}
+    with paused_gc(), addresses_checked_once():
+        for key, value in iter_json_members(file, source=source, arrays=_LONG_SECTIONS):
+            if key not in _LONG_SECTIONS:
+                small[key] = value
+                continue
+            if not isinstance(value, Iterator):  # not an array: parse_manifest names it
+                raise _NotStreamedError(key)
+            items: list[Any] = []
+            for chunk in value:
+                items.extend(_SECTION_ITEMS[key].validate_python(chunk))
+            long[key] = tuple(items)
+        if len(long) != len(_LONG_SECTIONS):
+            raise _NotStreamedError("a long section is missing")
+        # The small sections by the model itself (required fields, extra keys, literals),
+        # the long ones, already validated by the same types, put in after.
+        head = Manifest.model_validate({**small, **dict.fromkeys(_LONG_SECTIONS, ())})
+        return head.model_copy(update=long)
 
 
 def load_manifest(path: str | Path) -> Manifest:

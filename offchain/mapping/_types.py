@@ -329,8 +329,13 @@ def addresses_checked_once() -> Iterator[None]:
     owner parts, its leaf), a million accounts three million times, and an EIP-55
     checksum is a Keccak hash. The strings checked are kept until the block ends, and the
     same string object is returned for each occurrence, so the document's parsed form
-    holds each address once.
+    holds each address once. Blocks nest into the outermost one: a reader of several
+    documents naming the same accounts (an audit reads the manifest, then the registry)
+    checks each address once across all of them.
     """
+    if _ADDRESS_MEMO.get() is not None:
+        yield
+        return
     token = _ADDRESS_MEMO.set({})
     try:
         yield

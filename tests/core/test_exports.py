@@ -92,6 +92,7 @@ def test_document_and_validation_helpers_exports() -> None:
 
     assert ame_core.documents.__all__ == [
         "MAX_DEPTH",
+        "iter_json_members",
         "key_path",
         "parse_json",
         "parse_toml",

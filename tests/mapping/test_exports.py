@@ -40,6 +40,7 @@ EXPECTED = [
     "TokenAmount",
     "Totals",
     "Values",
+    "addresses_checked_once",
     "build_leaves",
     "load_carried",
     "load_manifest",
@@ -52,6 +53,7 @@ EXPECTED = [
     "parse_policy",
     "parse_registry",
     "parse_values",
+    "read_manifest",
     "verify_manifest",
 ]
 

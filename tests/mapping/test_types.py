@@ -156,6 +156,21 @@ def test_addresses_checked_once_returns_one_object_per_address_and_still_refuses
     assert _ADDRESS_MEMO.get() is None  # nothing is kept past the document
 
 
+def test_nested_address_blocks_share_the_outermost_memo_until_it_ends() -> None:
+    # An audit reads the manifest, then the registry, inside one block: each document's own
+    # block joins it, so an address the manifest checked is the registry's same object.
+    good = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    with addresses_checked_once():
+        with addresses_checked_once():
+            first = parse_address(good)
+        assert _ADDRESS_MEMO.get() is not None  # the inner block did not end the outer one
+        with addresses_checked_once():
+            assert parse_address(good[:2] + good[2:]) is first
+            with pytest.raises(ValueError):
+                parse_address(good.lower())
+    assert _ADDRESS_MEMO.get() is None
+
+
 def test_parse_amount_fast_path_agrees_with_the_rules() -> None:
     assert parse_amount("0") == 0
     assert parse_amount("007") == 7
