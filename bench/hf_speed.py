@@ -4,8 +4,9 @@ Two measures, on CPU, seeded, each with the reference pipeline as baseline in th
 
 - **one event against ``--n-train`` training examples** (default 100,000): the data
   stage's projected TracIn (:meth:`HFPipeline.influence`, ``--projection`` (default
-  ``"factored"``, factors of rank ``--factor-dim``: the fast option, not the pipeline's
-  default) to ``--dim``, gradients over ``--params``). Indexing the training gradients (once per
+  the pipeline's, ``"factored-vocab"``: factors of rank ``--factor-dim``, embedding
+  columns to ``--vocab-factor-dim``, the pipeline's defaults too) to ``--dim`` (64, the
+  configuration's default), gradients over ``--params``). Indexing the training gradients (once per
   setting, reported apart) is timed on the first call; then one event is scored
   ``--repeats`` times, its median reported (target <= 20 ms), and ``--batch`` events in
   one ``influence`` call (one batched gradient pass and one matrix product per batch;
@@ -161,10 +162,12 @@ def synthetic_index(pipe: HFPipeline, params: Any, dim: int) -> None:
         params=names,
         batch_size=pipe.batch_size,
         factor_dim=pipe.factor_dim,
+        vocab_factor_dim=pipe.vocab_factor_dim,
+        vocab_buckets=pipe.vocab_buckets,
     )
     rng = np.random.default_rng(pipe.seed)
     state = {"features": rng.standard_normal((len(pipe.example_datasets), dim), np.float32)}
-    if pipe.projection in ("subspace", "factored"):
+    if pipe.projection in ("subspace", "factored", "factored-vocab"):
         state["subspace"] = rng.standard_normal((1, dim, estimator.raw_dim), np.float32)
         state["spectrum"] = np.ones(dim)
     estimator.restore(state)
@@ -179,10 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--params", default="all", help="'all', 'last-layer' or a pattern")
     parser.add_argument(
         "--projection",
-        default="factored",
-        choices=["factored", "subspace", "gaussian", "rademacher", "countsketch"],
+        default="factored-vocab",
+        choices=["factored-vocab", "factored", "subspace", "gaussian", "rademacher", "countsketch"],
     )
-    parser.add_argument("--factor-dim", type=int, default=128, help="for 'factored'")
+    parser.add_argument("--factor-dim", type=int, default=64, help="for the factored ones")
+    parser.add_argument("--vocab-factor-dim", type=int, default=16, help="for 'factored-vocab'")
+    parser.add_argument("--vocab-buckets", type=int, default=8192, help="for 'factored-vocab'")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--batch", type=int, default=64, help="events per batched call")
@@ -227,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             gradient_params=params,
             projection=args.projection,
             factor_dim=args.factor_dim,
+            vocab_factor_dim=args.vocab_factor_dim,
+            vocab_buckets=args.vocab_buckets,
             batch_size=64,
             seed=args.seed,
         )
@@ -358,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch_cpu_ms": round(batch_cpu_ms, 2),
         "projection": args.projection,
         "factor_dim": args.factor_dim,
+        "vocab_factor_dim": args.vocab_factor_dim,
+        "vocab_buckets": args.vocab_buckets,
         "batch": len(batch),
         "batch_ms": round(batch_ms, 2),
         "cpu": host["cpu"],

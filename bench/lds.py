@@ -39,9 +39,12 @@ same per-example loss (summed token NLL from logits):
 
 - AME: :meth:`HFPipeline.example_influence` (the data stage's per-example TracIn: the
   pipeline loads the saved model and reads the datasets' files), over ``"all"`` and
-  ``"last-layer"`` parameters, exact and projected (``"factored"`` to ``--dims`` with
-  ``--factor-dims``, and ``"subspace"`` to ``--subspace-dims`` as the earlier default),
-  each also compared with exact TracIn (mean Spearman over the test outputs);
+  ``"last-layer"`` parameters, exact and projected: ``"factored-vocab"`` (the
+  pipeline's default projection, at its default settings, with embedding columns to
+  ``--vocab-factor-dims``) and ``"factored"`` (Gaussian factors over the vocabulary
+  too; ranks ``--factor-dims``), both to ``--dims``, and ``"subspace"`` to
+  ``--subspace-dims`` (the earlier default), each also compared with exact TracIn (mean
+  Spearman over the test outputs);
 - dattri 0.3.0: ``TracInAttributor`` (gradient dot products, always projected: normal
   projection to ``--dattri-dim``) and ``TRAKAttributor`` (projected, the TRAK output
   function :math:`\log p/(1-p)` of the sequence probability, ``--trak-regularization``),
@@ -402,7 +405,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
-        "--dims", type=int, nargs="*", default=[64], help="of the factored projection"
+        "--dims", type=int, nargs="*", default=[64], help="of the factored projections"
+    )
+    parser.add_argument(
+        "--vocab-factor-dims",
+        type=int,
+        nargs="*",
+        default=[16],
+        help="embedding column ranks of the factored-vocab projection",
     )
     parser.add_argument(
         "--factor-dims", type=int, nargs="*", default=[128], help="of the factored projection"
@@ -475,26 +485,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         methods: dict[str, tuple[np.ndarray, float]] = {}
         for params in ("all", "last-layer"):
-            settings: list[tuple[str, int, list[int]]] = [
-                ("factored", r, args.dims) for r in args.factor_dims
+            # (projection, its keyword settings beyond the pipeline's defaults, dims)
+            settings: list[tuple[str, dict[str, int], list[int]]] = [
+                ("factored-vocab", {"vocab_factor_dim": v}, args.dims)
+                for v in args.vocab_factor_dims
             ]
-            settings.append(("subspace", 1, args.subspace_dims))
+            settings += [("factored", {"factor_dim": r}, args.dims) for r in args.factor_dims]
+            settings.append(("subspace", {}, args.subspace_dims))
             methods[f"AME TracIn exact, {params}"] = _timed(
                 lambda p=params: HFPipeline(
                     model_dir, datasets=files, gradient_params=p, batch_size=64
                 ).example_influence(events)
             )
-            for projection, r, dims in settings:
+            for projection, extra, dims in settings:
                 pipe = HFPipeline(
                     model_dir,
                     datasets=files,
                     gradient_params=params,
                     batch_size=64,
                     projection=projection,  # type: ignore[arg-type]
-                    factor_dim=r,
+                    **extra,
                 )
                 for k in dims:
-                    label = f"factored r={r}" if projection == "factored" else projection
+                    label = {
+                        "factored-vocab": f"factored-vocab r={pipe.factor_dim} "
+                        f"v={pipe.vocab_factor_dim}",
+                        "factored": f"factored r={pipe.factor_dim}",
+                    }.get(projection, projection)
                     methods[f"AME TracIn projected, {params}, {label} k={k}"] = _timed(
                         lambda p=pipe, k=k: p.example_influence(events, projection_dim=k)
                     )

@@ -155,7 +155,9 @@ def write_hf_market(directory: str | Path, *, seed: int = 0) -> HFMarket:
         "attribution": {
             "method": "tracin-projected",
             "gradient_params": "all",
-            # The subspace projection is exact from as many dimensions as examples.
+            # The subspace projection is exact from as many dimensions as examples (the
+            # pipeline's default, factored-vocab, is for training sets of thousands).
+            "projection": "subspace",
             "projection_dim": 32,
             "seed": seed,
             "batch_size": 8,

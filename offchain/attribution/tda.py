@@ -83,6 +83,12 @@ outputs, without forming any per-example gradient. The subspace above is then fi
 to these ``raw_dim`` numbers instead of the ``p`` parameters, so the dense step reads
 ``k * raw_dim`` numbers (``raw_dim`` a few tens of thousands) and the estimate is TracIn
 of the Kronecker-projected gradients, restricted to their top principal directions.
+``projection="factored-vocab"`` does the same except for embedding tables (and an
+output head tied to one), whose rows, one per token, are kept apart (count-sketched
+beyond ``vocab_buckets`` rows) and only their columns projected, to rank
+``vocab_factor_dim``: a Gaussian factor over the vocabulary mixes the rows of unrelated
+tokens, and on a language model those rows carry most of the gradient (see
+:mod:`._factored`).
 
 Per-dataset values (:func:`aggregate_scores`) sum the scores of a dataset's examples,
 the first-order estimate of how much the test loss would rise without that dataset's
@@ -119,16 +125,21 @@ __all__ = [
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 #: How :class:`ProjectedTracIn` maps a gradient to a feature.
-Projection = Literal["gaussian", "rademacher", "countsketch", "subspace", "factored"]
+Projection = Literal[
+    "gaussian", "rademacher", "countsketch", "subspace", "factored", "factored-vocab"
+]
 _PROJECTIONS: tuple[Projection, ...] = (
     "gaussian",
     "rademacher",
     "countsketch",
     "subspace",
     "factored",
+    "factored-vocab",
 )
 #: Projections fitted to a sample of training gradients (a subspace), not only seeded.
-_FITTED: tuple[Projection, ...] = ("subspace", "factored")
+_FITTED: tuple[Projection, ...] = ("subspace", "factored", "factored-vocab")
+#: Projections whose gradients are first projected layer by layer (:mod:`._factored`).
+_FACTORED: tuple[Projection, ...] = ("factored", "factored-vocab")
 #: Seed stream of the subspace's sample, apart from the per-checkpoint streams ``0..C-1``.
 _BASIS_STREAM = 2**32 - 1
 #: Eigenvalues of the Gram matrix below this share of the largest are dropped: the
@@ -472,25 +483,31 @@ class ProjectedTracIn:
             (entries ``+-1/sqrt(k)``), both dense, ``"countsketch"`` (sparse; for
             large models), ``"subspace"`` (dense, fitted: the top ``k`` principal
             directions of a sample of training gradients; see the module docstring),
-            or ``"factored"`` (the subspace of gradients first projected layer by
+            ``"factored"`` (the subspace of gradients first projected layer by
             layer with seeded Kronecker factors, without forming them; for models of
-            linear, Conv1D, embedding and layer-norm layers).
+            linear, Conv1D, embedding and layer-norm layers), or ``"factored-vocab"``
+            (the same, with embedding tables projected token by token: for language
+            models).
         params: As for :class:`TracIn`.
         batch_size: As for :class:`TracIn`.
         test_checkpoints: As for :class:`TracIn`.
         cache_projections: Keep every checkpoint's dense projection matrix in memory
             instead of regenerating it (from its seed) at each :meth:`project` call.
             Count-sketch hashes and signs and the fitted subspace are always kept.
-        basis_size: For ``"subspace"`` and ``"factored"``: training examples (a seeded
-            sample, or all of them if fewer) whose gradients define the subspace.
-        factor_dim: For ``"factored"``: the rank of each parameter's two Kronecker
-            factors (see the module docstring).
+        basis_size: For ``"subspace"`` and the factored ones: training examples (a
+            seeded sample, or all of them if fewer) whose gradients define the subspace.
+        factor_dim: For ``"factored"`` and ``"factored-vocab"``: the rank of each
+            parameter's two Kronecker factors (see the module docstring).
+        vocab_factor_dim: For ``"factored-vocab"``: the rank an embedding table's
+            columns are projected to, its rows kept apart.
+        vocab_buckets: For ``"factored-vocab"``: an embedding table of more rows than
+            this has them count-sketched into this many buckets.
 
     Raises:
         InputError: As for :class:`TracIn`, or if ``projection_dim`` is not positive,
-            ``seed`` is negative, ``projection`` is unknown, ``basis_size`` or
-            ``factor_dim`` is not positive, or a ``"factored"`` projection meets a
-            parameter of a layer it does not know.
+            ``seed`` is negative, ``projection`` is unknown, ``basis_size``,
+            ``factor_dim``, ``vocab_factor_dim`` or ``vocab_buckets`` is not positive,
+            or a factored projection meets a parameter of a layer it does not know.
     """
 
     def __init__(
@@ -508,6 +525,8 @@ class ProjectedTracIn:
         cache_projections: bool = True,
         basis_size: int = 2048,
         factor_dim: int = 32,
+        vocab_factor_dim: int = 16,
+        vocab_buckets: int = 8192,
     ) -> None:
         if projection_dim <= 0:
             raise InputError(f"projection_dim: must be positive, got {projection_dim}")
@@ -533,10 +552,18 @@ class ProjectedTracIn:
         self._spectrum: Tensor | None = None
         self._features: Tensor | None = None
         self.factor_dim = factor_dim
+        self.vocab_factor_dim = vocab_factor_dim
+        self.vocab_buckets = vocab_buckets
         self._factored: FactoredGradients | None = None
-        if projection == "factored":
+        if projection in _FACTORED:
             self._factored = FactoredGradients(
-                model, self._gradients.names, loss_fn, factor_dim=factor_dim, seed=seed
+                model,
+                self._gradients.names,
+                loss_fn,
+                factor_dim=factor_dim,
+                seed=seed,
+                vocab_factor_dim=vocab_factor_dim if projection == "factored-vocab" else None,
+                vocab_buckets=vocab_buckets,
             )
 
     @property
@@ -624,7 +651,7 @@ class ProjectedTracIn:
         """
         if self.projection not in _FITTED:
             raise AttributionError(
-                f"energy_kept: only for projection='subspace' or 'factored', not "
+                f"energy_kept: only for projection='subspace', 'factored' or 'factored-vocab', not "
                 f"{self.projection!r}"
             )
         if self._spectrum is None:
@@ -728,7 +755,7 @@ class ProjectedTracIn:
         _check_pair(inputs, targets, "train")
         if basis is not None and self.projection not in _FITTED:
             raise InputError(
-                f"basis: only a 'subspace' projection (or a 'factored' one) is fitted, not "
+                f"basis: only a 'subspace' projection (or a factored one) is fitted, not "
                 f"{self.projection!r}"
             )
         if self.projection in _FITTED:

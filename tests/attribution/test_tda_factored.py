@@ -3,7 +3,9 @@
 Every layer kind the projection knows, on a small language model with a position
 embedding broadcast over the batch and an output head tied to the token embedding:
 its features equal the per-example gradients times the dense Kronecker matrix, are
-seeded and bit-identical on rerun, and score one query as a batch does.
+seeded and bit-identical on rerun, and score one query as a batch does. The same for
+``"factored-vocab"``, whose embedding tables keep their rows apart (the identity, or a
+count sketch when there are more rows than buckets) and project their columns only.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 from ame_core.exceptions import InputError
-from offchain.attribution._factored import FactoredGradients, kronecker
-from offchain.attribution.tda import Checkpoint, ProjectedTracIn, _PerExampleGradients
+from offchain.attribution._factored import FactoredGradients, Sketch, kronecker
+from offchain.attribution.tda import Checkpoint, ProjectedTracIn, Projection, _PerExampleGradients
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -89,6 +91,63 @@ def test_factored_features_equal_gradients_times_the_kronecker_matrix(
     np.testing.assert_allclose(got.double().numpy(), dense.numpy(), rtol=0, atol=1e-5 * scale)
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    factor_dim=st.integers(1, 9),
+    vocab_factor_dim=st.integers(1, 8),
+    vocab_buckets=st.integers(1, VOCAB + 2),
+    n=st.integers(1, 6),
+)
+def test_vocab_features_equal_gradients_times_the_kronecker_matrix(
+    seed: int, factor_dim: int, vocab_factor_dim: int, vocab_buckets: int, n: int
+) -> None:
+    """Embedding rows kept (buckets >= rows) or count-sketched, the padding row skipped,
+    the tied head's part added to the token embedding's, the broadcast positions'."""
+    model = _model(seed)
+    names = [name for name, _ in model.named_parameters()]
+    gradients = _PerExampleGradients(model, [_checkpoint(model)], _nll, names, 4, None)
+    factored = FactoredGradients(
+        model,
+        names,
+        _nll,
+        factor_dim=factor_dim,
+        seed=seed,
+        vocab_factor_dim=vocab_factor_dim,
+        vocab_buckets=vocab_buckets,
+    )
+    assert factored.vocab == {names.index("tokens.weight"), names.index("positions.weight")}
+    tokens_rows = factored.factors(0)[names.index("tokens.weight")][0]
+    assert (tokens_rows is None) == (vocab_buckets >= VOCAB)
+    assert tokens_rows is None or isinstance(tokens_rows, Sketch)
+    x, y = _data(n, seed + 1)
+    got = gradients.apply(lambda state, a, b: factored(0, state, a, b), 0, x, y)
+    dense = gradients(0, x, y).double() @ kronecker(factored.factors(0), factored.shapes).T.double()
+    assert got.shape == (n, factored.dim)
+    scale = float(dense.abs().max()) or 1.0
+    np.testing.assert_allclose(got.double().numpy(), dense.numpy(), rtol=0, atol=1e-5 * scale)
+
+
+def test_vocab_rows_are_kept_whole_up_to_the_buckets_and_sketched_past_them() -> None:
+    model = _model(0)
+    names = [name for name, _ in model.named_parameters()]
+    kept = FactoredGradients(
+        model, names, _nll, factor_dim=2, seed=0, vocab_factor_dim=3, vocab_buckets=VOCAB
+    )
+    sizes = dict(zip(names, kept.sizes, strict=True))
+    assert sizes["tokens.weight"] == VOCAB * 3
+    assert sizes["positions.weight"] == LENGTH * 3
+    assert sizes["hidden.weight"] == 2 * 2
+    sketched = FactoredGradients(
+        model, names, _nll, factor_dim=2, seed=0, vocab_factor_dim=3, vocab_buckets=4
+    )
+    rows, _ = sketched.factors(0)[names.index("tokens.weight")]
+    assert isinstance(rows, Sketch) and rows.width == 4
+    assert set(rows.signs.tolist()) <= {-1.0, 1.0}
+    assert int(rows.buckets.min()) >= 0 and int(rows.buckets.max()) < 4
+    assert dict(zip(names, sketched.sizes, strict=True))["tokens.weight"] == 4 * 3
+
+
 def test_a_factor_at_least_as_wide_as_its_side_is_the_identity() -> None:
     model = _model(0)
     names = [name for name, _ in model.named_parameters()]
@@ -97,7 +156,10 @@ def test_a_factor_at_least_as_wide_as_its_side_is_the_identity() -> None:
     assert factored.dim == sum(p.numel() for p in model.parameters())
 
 
-def test_factored_projection_is_seeded_and_bit_identical_on_rerun_and_across_threads() -> None:
+@pytest.mark.parametrize("projection", ["factored", "factored-vocab"])
+def test_factored_projection_is_seeded_and_bit_identical_on_rerun_and_across_threads(
+    projection: Projection,
+) -> None:
     train, test = _data(30, 1), _data(3, 2)
 
     def run(seed: int) -> tuple[bytes, bytes]:
@@ -108,8 +170,10 @@ def test_factored_projection_is_seeded_and_bit_identical_on_rerun_and_across_thr
             _nll,
             projection_dim=8,
             seed=seed,
-            projection="factored",
+            projection=projection,
             factor_dim=4,
+            vocab_factor_dim=2,
+            vocab_buckets=8,  # fewer than the vocabulary: the count sketch is seeded too
             basis_size=20,
             batch_size=7,
         ).fit(*train)
@@ -152,12 +216,25 @@ def test_factored_tracin_is_exact_for_the_kronecker_gradients_when_the_subspace_
 
 
 @settings(max_examples=6, deadline=None)
-@given(rows=st.lists(st.integers(0, 9), min_size=1, max_size=5, unique=True))
-def test_one_query_scores_as_it_does_in_a_batch(rows: list[int]) -> None:
+@given(
+    rows=st.lists(st.integers(0, 9), min_size=1, max_size=5, unique=True),
+    projection=st.sampled_from(["factored", "factored-vocab"]),
+    vocab_buckets=st.sampled_from([5, VOCAB]),
+)
+def test_one_query_scores_as_it_does_in_a_batch(
+    rows: list[int], projection: Projection, vocab_buckets: int
+) -> None:
     model = _model(8)
     train, test = _data(25, 9), _data(10, 10)
     estimator = ProjectedTracIn(
-        model, [_checkpoint(model)], _nll, projection_dim=6, projection="factored", factor_dim=3
+        model,
+        [_checkpoint(model)],
+        _nll,
+        projection_dim=6,
+        projection=projection,
+        factor_dim=3,
+        vocab_factor_dim=2,
+        vocab_buckets=vocab_buckets,
     ).fit(*train)
     index = torch.tensor(rows)
     batch = estimator.score(test[0][index], test[1][index])
@@ -197,3 +274,12 @@ def test_a_parameter_of_an_unknown_layer_is_refused_naming_it() -> None:
                 factor_dim=bad,
                 seed=0,  # type: ignore[arg-type]
             )
+        for field in ("vocab_factor_dim", "vocab_buckets"):
+            with pytest.raises(InputError, match=rf"^{field}: must be a positive int, got"):
+                ProjectedTracIn(
+                    _model(0),
+                    [_checkpoint(_model(0))],
+                    _nll,
+                    projection="factored-vocab",
+                    **{field: bad},
+                )

@@ -47,7 +47,12 @@ def test_a_tiny_run_measures_both_pipelines_and_writes_the_readme_block(tmp_path
     assert report["met_batch_ms"] == (report["batch_ms"] <= report["target_ms"])
     assert report["cpu"] and len(report["load"]) == 2
     assert report["score_cpu_ms"] > 0 and report["batch_cpu_ms"] > 0
-    assert report["projection"] == "factored"
+    assert report["projection"] == "factored-vocab"  # the pipeline's default, its settings too
+    assert (report["factor_dim"], report["vocab_factor_dim"], report["vocab_buckets"]) == (
+        64,
+        16,
+        8192,
+    )
     reference = report["reference"]
     assert reference["one_ms"] > 0 and reference["events_per_s"] > 0 and reference["n_train"] > 0
     assert reference["batch_ms"] > 0

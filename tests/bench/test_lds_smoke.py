@@ -109,6 +109,8 @@ def test_a_tiny_run_prints_a_table_a_json_line_and_the_readme_block(tmp_path: Pa
         "AME TracIn projected, last-layer, subspace k=8",
         "AME TracIn projected, all, factored r=4 k=8",
         "AME TracIn projected, last-layer, factored r=4 k=8",
+        "AME TracIn projected, all, factored-vocab r=64 v=16 k=8",
+        "AME TracIn projected, last-layer, factored-vocab r=64 v=16 k=8",
         "dattri TracIn (projected, normal, k=8)",
         "dattri TRAK (projected, normal, k=8)",
         "random scores (baseline)",

@@ -199,18 +199,26 @@ class HFPipeline:
             parameter names (as ``transformers`` names them, without ``peft``'s
             ``base_model.model.`` and ``.base_layer``), e.g. ``["*.h.1.mlp.*"]``.
         projection: How ``"tracin-projected"`` projects gradients
-            (:class:`~offchain.attribution.tda.ProjectedTracIn`): ``"subspace"``
-            (default: the top directions of the gradients themselves; exact once the
-            dimension reaches the number of training examples, but a query reads
-            ``4 * n_params * k`` bytes), ``"factored"`` (each layer's gradient projected
-            with seeded Kronecker factors of rank ``factor_dim``, without forming it,
-            then the top principal directions of those; a query reads ``4 * k *
-            raw_dim`` bytes, tens of thousands of numbers per direction, not one per
-            parameter: the fast one, less accurate at small ``k``), ``"gaussian"``, ``"rademacher"`` (dense: ``4 * n_params * k``
+            (:class:`~offchain.attribution.tda.ProjectedTracIn`): ``"factored-vocab"``
+            (default: each layer's gradient projected with seeded Kronecker factors of
+            rank ``factor_dim`` without forming it, embedding tables and a head tied to
+            them token by token, their columns to rank ``vocab_factor_dim``; then the
+            top principal directions of those, so a query reads ``4 * k * raw_dim``
+            bytes, tens of thousands of numbers per direction, not one per parameter;
+            as accurate as ``"subspace"`` on ``bench/lds.py``, and fast),
+            ``"subspace"`` (the top directions of the gradients themselves; exact once
+            the dimension reaches the number of training examples, but a query reads
+            ``4 * n_params * k`` bytes), ``"factored"`` (as the default but with
+            Gaussian factors over the vocabulary too, which mix the tokens' rows: less
+            accurate), ``"gaussian"``, ``"rademacher"`` (dense: ``4 * n_params * k``
             bytes) or ``"countsketch"`` (sparse, for large parameter sets).
-        factor_dim: For ``"factored"``: the rank of each side's Kronecker factor (a
-            side at most this long is kept whole); see
+        factor_dim: For the factored projections: the rank of each side's Kronecker
+            factor (a side at most this long is kept whole); see
             :class:`~offchain.attribution.tda.ProjectedTracIn`.
+        vocab_factor_dim: For ``"factored-vocab"``: the rank an embedding table's
+            columns are projected to, its rows (one per token) kept apart.
+        vocab_buckets: For ``"factored-vocab"``: an embedding table of more rows than
+            this (a vocabulary) has them count-sketched into this many buckets.
         max_length: Tokens per training example, the begin-of-sequence token included;
             longer examples are truncated to their first ``max_length`` tokens. At most
             the model's ``max_position_embeddings``; None: that many (1024 for a model
@@ -246,8 +254,10 @@ class HFPipeline:
         batch_size: int = 8,
         seed: int = 0,
         gradient_params: ParamSelection = "all",
-        projection: Projection = "subspace",
-        factor_dim: int = 128,
+        projection: Projection = "factored-vocab",
+        factor_dim: int = 64,
+        vocab_factor_dim: int = 16,
+        vocab_buckets: int = 8192,
         max_length: int | None = None,
         cache_dir: str | Path | None = None,
         progress: Progress = quiet_progress,
@@ -300,9 +310,16 @@ class HFPipeline:
                 f"projection: must be one of {list(get_args(Projection))}, got {projection!r}"
             )
         self.projection: Projection = projection
-        if isinstance(factor_dim, bool) or not isinstance(factor_dim, int) or factor_dim < 1:
-            raise InputError(f"factor_dim: must be an int >= 1, got {factor_dim!r}")
+        for name, value in (
+            ("factor_dim", factor_dim),
+            ("vocab_factor_dim", vocab_factor_dim),
+            ("vocab_buckets", vocab_buckets),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name}: must be an int >= 1, got {value!r}")
         self.factor_dim = factor_dim
+        self.vocab_factor_dim = vocab_factor_dim
+        self.vocab_buckets = vocab_buckets
         if max_length is not None and (
             isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2
         ):
@@ -568,6 +585,8 @@ class HFPipeline:
                 params=params,
                 batch_size=self.batch_size,
                 factor_dim=self.factor_dim,
+                vocab_factor_dim=self.vocab_factor_dim,
+                vocab_buckets=self.vocab_buckets,
             )
         key = None
         if self.cache is not None:
@@ -613,9 +632,12 @@ class HFPipeline:
                 "dim": estimator.projection_dim,
                 "basis_size": estimator.basis_size,
             }
-            if estimator.projection == "factored":
+            if estimator.projection in ("factored", "factored-vocab"):
                 # Only here: the keys of the other projections' files stay as they were.
                 projection["factor_dim"] = estimator.factor_dim
+            if estimator.projection == "factored-vocab":
+                projection["vocab_factor_dim"] = estimator.vocab_factor_dim
+                projection["vocab_buckets"] = estimator.vocab_buckets
         return {
             "weights": self._weights,
             "datasets": [

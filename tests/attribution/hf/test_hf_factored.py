@@ -1,8 +1,9 @@
-"""The factored projection on the tiny GPT-2: Conv1D layers, a tied head, LoRA wrappers.
+"""The factored projections on the tiny GPT-2: Conv1D layers, a tied head, LoRA wrappers.
 
-Its features against the materialised per-example gradients times the Kronecker
-matrix (adapter on and off), the cache keyed by the projection and its factor rank,
-and one event scored as in a batch. The bytes are compared on one thread, the HF
+Their features (``"factored"`` and the default ``"factored-vocab"``, its vocabulary
+kept whole or count-sketched) against the materialised per-example gradients times the
+Kronecker matrix (adapter on and off), the cache keyed by the projection and every one
+of its settings, and one event scored as in a batch. The bytes are compared on one thread, the HF
 pipeline's policy (the model's own float32 kernels sum in another order on two); the
 projection's arithmetic alone is checked on two threads in ``test_tda_factored.py``.
 """
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ame_core.exceptions import InputError
-from offchain.attribution._factored import FactoredGradients, kronecker
+from offchain.attribution._factored import FactoredGradients, Sketch, kronecker
 from offchain.attribution.hf import HFEvent, HFPipeline
 from offchain.attribution.hf._gradients import PREFIX, LogitsOf, select_params, token_nll
 from offchain.attribution.tda import Checkpoint, _PerExampleGradients
@@ -77,19 +78,44 @@ events_st = st.builds(
 )
 
 
-@settings(max_examples=6, deadline=None)
-@given(seed=st.integers(0, 2**16), factor_dim=st.integers(1, 20), adapter=st.booleans())
+@settings(max_examples=10, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    factor_dim=st.integers(1, 20),
+    adapter=st.booleans(),
+    vocab=st.one_of(st.none(), st.tuples(st.integers(1, 20), st.sampled_from([1, 7, 31, 10_000]))),
+)
 def test_features_equal_the_gradients_times_the_kronecker_matrix(
-    pipe: HFPipeline, seed: int, factor_dim: int, adapter: bool
+    pipe: HFPipeline,
+    seed: int,
+    factor_dim: int,
+    adapter: bool,
+    vocab: tuple[int, int] | None,
 ) -> None:
     """Conv1D weights and biases, layer norms, the position embedding broadcast over the
-    batch and the token embedding tied to the head, under peft's LoRA wrappers."""
+    batch and the token embedding tied to the head, under peft's LoRA wrappers; with
+    ``vocab`` (``vocab_factor_dim``, ``vocab_buckets``) the embeddings token by token,
+    their rows kept whole or count-sketched."""
     names = [PREFIX + n for n in select_params(pipe.model, "all", None)]
     wrapper = LogitsOf(pipe.model)
     own = dict(wrapper.named_parameters())
     checkpoint = Checkpoint({n: own[n].detach() for n in names})
     gradients = _PerExampleGradients(wrapper, [checkpoint], token_nll, names, 8, None)
-    factored = FactoredGradients(wrapper, names, token_nll, factor_dim=factor_dim, seed=seed)
+    vocab_factor_dim, vocab_buckets = (None, 8192) if vocab is None else vocab
+    factored = FactoredGradients(
+        wrapper,
+        names,
+        token_nll,
+        factor_dim=factor_dim,
+        seed=seed,
+        vocab_factor_dim=vocab_factor_dim,
+        vocab_buckets=vocab_buckets,
+    )
+    (wte,) = [i for i, n in enumerate(names) if n.endswith("transformer.wte.weight")]
+    assert (wte in factored.vocab) == (vocab is not None)
+    if vocab is not None:
+        rows = factored.factors(0)[wte][0]
+        assert isinstance(rows, Sketch) == (vocab_buckets < pipe.vocab_size)
     tensors = pipe.example_tensors
     assert tensors is not None
     x, y = tensors[0][:5], tensors[1][:5]
@@ -101,12 +127,43 @@ def test_features_equal_the_gradients_times_the_kronecker_matrix(
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=0, atol=1e-5 * scale)
 
 
+@pytest.fixture(scope="module")
+def vocab_pipe(saved: dict[str, Path], data: dict[str, Path]) -> HFPipeline:
+    """The default projection, its vocabulary count-sketched (fewer buckets than tokens)."""
+    return HFPipeline(
+        saved["model"],
+        adapters={"adapter:poem": saved["adapter"]},
+        prompts=PROMPTS,
+        datasets=data,
+        batch_size=4,
+        factor_dim=6,
+        vocab_factor_dim=4,
+        vocab_buckets=7,
+    )
+
+
+def test_the_default_projection_is_factored_vocab(saved: dict[str, Path]) -> None:
+    pipe = HFPipeline(saved["model"])
+    assert (pipe.projection, pipe.factor_dim, pipe.vocab_factor_dim, pipe.vocab_buckets) == (
+        "factored-vocab",
+        64,
+        16,
+        8192,
+    )
+
+
 @settings(max_examples=5, deadline=None)
-@given(events=st.lists(events_st, min_size=1, max_size=5, unique_by=lambda e: e.id))
-def test_one_event_scores_as_it_does_in_a_batch(pipe: HFPipeline, events: list[HFEvent]) -> None:
-    together = pipe.example_influence(events, projection_dim=8)
+@given(
+    events=st.lists(events_st, min_size=1, max_size=5, unique_by=lambda e: e.id),
+    vocab=st.booleans(),
+)
+def test_one_event_scores_as_it_does_in_a_batch(
+    pipe: HFPipeline, vocab_pipe: HFPipeline, events: list[HFEvent], vocab: bool
+) -> None:
+    scorer = vocab_pipe if vocab else pipe
+    together = scorer.example_influence(events, projection_dim=8)
     for event, row in zip(events, together, strict=True):
-        alone = pipe.example_influence([event], projection_dim=8)[0]
+        alone = scorer.example_influence([event], projection_dim=8)[0]
         scale = max(float(np.abs(alone).max()), 1e-30)
         np.testing.assert_allclose(row, alone, rtol=0, atol=1e-5 * scale)
 
@@ -143,48 +200,78 @@ def test_the_cache_keeps_each_projection_and_rank_apart_and_rereads_its_own(
         [event], projection_dim=4
     )
     assert len(list(cache.iterdir())) == 3
+    vocab_settings: list[dict[str, Any]] = [
+        {"factor_dim": 4},
+        {"factor_dim": 5},
+        {"factor_dim": 4, "vocab_factor_dim": 3},
+        {"factor_dim": 4, "vocab_buckets": 9},
+    ]
+    for kw in vocab_settings:
+        _cached(saved, data, cache, projection="factored-vocab", **kw).influence(
+            [event], projection_dim=4
+        )
+    assert len(list(cache.iterdir())) == 3 + len(vocab_settings)
     indexed.clear()
     again = _cached(saved, data, cache, projection="factored", factor_dim=4)
     np.testing.assert_array_equal(again.influence([event], projection_dim=4).values, values)
     assert indexed == [1]  # the event's own gradient only
 
 
-def test_another_projections_features_under_the_factored_key_are_recomputed(
-    saved: dict[str, Path], data: dict[str, Path], tmp_path: Path, indexed: list[int]
+@pytest.mark.parametrize(
+    ("mine", "other"),
+    [
+        ({"projection": "factored", "factor_dim": 4}, {"projection": "subspace"}),
+        (
+            {"projection": "factored-vocab", "factor_dim": 4},
+            {"projection": "factored-vocab", "factor_dim": 4, "vocab_factor_dim": 3},
+        ),
+        ({"projection": "factored-vocab", "factor_dim": 4}, {"projection": "factored"}),
+    ],
+)
+def test_another_settings_features_under_a_factored_key_are_recomputed(
+    saved: dict[str, Path],
+    data: dict[str, Path],
+    tmp_path: Path,
+    indexed: list[int],
+    mine: dict[str, Any],
+    other: dict[str, Any],
 ) -> None:
     event = _event(0, "the cat", "sat on the mat", None, None)
-    factored_dir, subspace_dir = tmp_path / "factored", tmp_path / "subspace"
-    values = (
-        _cached(saved, data, factored_dir, projection="factored", factor_dim=4)
-        .influence([event], projection_dim=4)
-        .values
-    )
-    _cached(saved, data, subspace_dir, projection="subspace").influence([event], projection_dim=4)
+    factored_dir, subspace_dir = tmp_path / "factored", tmp_path / "other"
+    values = _cached(saved, data, factored_dir, **mine).influence([event], projection_dim=4).values
+    _cached(saved, data, subspace_dir, **other).influence([event], projection_dim=4)
     (factored_file,) = factored_dir.iterdir()
     (subspace_file,) = subspace_dir.iterdir()
     good = factored_file.read_bytes()
-    # A sound file (its hash matches) of the subspace projection, under the factored key.
+    # A sound file (its hash matches) of other settings, under this key.
     shutil.copyfile(subspace_file, factored_file)
     indexed.clear()
-    again = _cached(saved, data, factored_dir, projection="factored", factor_dim=4)
+    again = _cached(saved, data, factored_dir, **mine)
     np.testing.assert_array_equal(again.influence([event], projection_dim=4).values, values)
     assert sum(indexed) >= len(TEXT) + len(POEM)
     assert factored_file.read_bytes() == good
 
 
+@pytest.mark.parametrize(
+    "settings_",
+    [
+        {"projection": "factored"},
+        {"projection": "factored-vocab"},
+        {"projection": "factored-vocab", "vocab_buckets": 5},
+    ],
+)
 def test_two_runs_index_to_the_same_bytes(
-    saved: dict[str, Path], data: dict[str, Path], tmp_path: Path
+    saved: dict[str, Path], data: dict[str, Path], tmp_path: Path, settings_: dict[str, Any]
 ) -> None:
     event = _event(0, "a dog", "ran", None, None)
     for run in ("a", "b"):
-        _cached(saved, data, tmp_path / run, projection="factored").influence(
-            [event], projection_dim=6
-        )
+        _cached(saved, data, tmp_path / run, **settings_).influence([event], projection_dim=6)
     (a,), (b,) = (list((tmp_path / run).iterdir()) for run in ("a", "b"))
     assert a.read_bytes() == b.read_bytes()
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, 2.0, "8"])
-def test_a_bad_factor_dim_is_named(saved: dict[str, Path], bad: object) -> None:
-    with pytest.raises(InputError, match=r"^factor_dim: must be an int >= 1, got"):
-        HFPipeline(saved["model"], factor_dim=bad)  # type: ignore[arg-type]
+@pytest.mark.parametrize("field", ["factor_dim", "vocab_factor_dim", "vocab_buckets"])
+def test_a_bad_factor_setting_is_named(saved: dict[str, Path], field: str, bad: object) -> None:
+    with pytest.raises(InputError, match=rf"^{field}: must be an int >= 1, got"):
+        HFPipeline(saved["model"], **{field: bad})

@@ -57,6 +57,8 @@ def pipe(saved: dict[str, Path], files: dict[str, Path]) -> HFPipeline:
         prompts=PROMPTS,
         datasets={"dataset:text": files["text"], "dataset:poem": files["poem"]},
         batch_size=4,
+        # The subspace projection: exact at k >= n, which these tests check against.
+        projection="subspace",
     )
 
 
@@ -345,6 +347,9 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def _cached(saved: dict[str, Path], data: Path, cache: Path, **settings: Any) -> HFPipeline:
     settings.setdefault("gradient_params", "last-layer")
+    # The cache tests count per-example gradient passes, which the subspace projection takes
+    # (the factored ones use hooks instead; test_hf_factored.py counts theirs).
+    settings.setdefault("projection", "subspace")
     return HFPipeline(
         settings.pop("model", saved["model"]),
         datasets={"dataset:text": data},
@@ -403,6 +408,7 @@ def test_any_change_of_an_input_recomputes(
             saved["model"],
             datasets={"dataset:text": settings_data},
             gradient_params="last-layer",
+            projection="subspace",  # as _cached's, whose gradient passes are counted
             cache_dir=tmp_path / "cache",
         )
         pipe.influence([event], projection_dim=dim)
