@@ -552,3 +552,29 @@ def test_column_runs_cover_every_nonzero_column_and_bridge_short_gaps() -> None:
     grads[0, 2 * _RUN_GAP + 10] = 0.5  # a longer one: a new run
     assert _column_runs(grads) == [(3, 4 + _RUN_GAP), (2 * _RUN_GAP + 10, 2 * _RUN_GAP + 11)]
     assert _column_runs(torch.zeros(1, 9)) == []
+
+
+def test_the_first_k_directions_of_a_wider_subspace_score_as_a_k_dimensional_fit() -> None:
+    # bench/tda.py sweeps k by cutting one wide fit: direction i and feature coordinate i
+    # come from eigenvector i alone, so the cut equals the narrower fit up to rounding.
+    model, checkpoints = _language_model()
+    train, test = _token_data(50, seed=1, vocab=40), _token_data(3, seed=2, vocab=40)
+
+    def estimator(k: int) -> ProjectedTracIn:
+        return ProjectedTracIn(
+            model, checkpoints, sequence_nll, projection_dim=k, projection="subspace"
+        )
+
+    wide = estimator(24).fit(*train).state()
+    cut = {
+        "features": wide["features"][:, :10],
+        "subspace": wide["subspace"][:, :10],
+        "spectrum": wide["spectrum"],
+    }
+    narrow = estimator(10).fit(*train)
+    expected = narrow.score(*test)
+    got = estimator(10).restore(cut)
+    np.testing.assert_allclose(
+        got.score(*test), expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max()
+    )
+    assert got.energy_kept == pytest.approx(narrow.energy_kept)
