@@ -483,3 +483,98 @@ def test_restoring_a_state_of_the_wrong_shape_is_refused() -> None:
         estimator.restore({**state, "features": state["features"][:0]})
     with pytest.raises(AttributionError, match="not fitted"):
         ProjectedTracIn(model, _checkpoints(model, 1), _cross_entropy).state()
+
+
+def _language_model() -> tuple[nn.Module, list[Checkpoint]]:
+    """A tiny transformer over 40 token ids: a query's gradient is zero on unused rows."""
+    torch.manual_seed(0)
+    model = TinyTransformerLM(40, ModelSettings(d_model=8, n_heads=2, d_ff=16, max_len=8))
+    return model, _checkpoints(model, 2)
+
+
+def _token_data(n: int, seed: int, vocab: int, length: int = 7) -> tuple[Tensor, Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randint(0, vocab, (n, length), generator=generator)
+    targets = torch.randint(0, 40, (n, length), generator=generator)
+    targets[:, :2] = -100
+    return inputs, targets
+
+
+def _dense_reference(est: ProjectedTracIn, inputs: Tensor, targets: Tensor) -> np.ndarray:
+    """Features as one float64 product of all of each checkpoint's gradient and matrix."""
+    out = np.zeros((len(inputs), est.projection_dim))
+    for c in range(2):
+        grads = est._raw(c, inputs, targets, test=True).double().numpy()
+        if est.projection == "subspace":
+            assert est._subspace is not None
+            out += grads @ est._subspace[c].double().numpy().T
+        else:
+            out += grads @ est._matrix(c).double().numpy()
+    return out
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**16),
+    n_test=st.sampled_from([1, 2, 3, 70]),
+    vocab=st.sampled_from([1, 3, 40]),
+    silent=st.booleans(),
+    projection=st.sampled_from(["subspace", "gaussian", "rademacher"]),
+)
+def test_projecting_only_the_nonzero_gradient_columns_equals_the_dense_float64_product(
+    seed: int, n_test: int, vocab: int, silent: bool, projection: Projection
+) -> None:
+    # Queries of few examples over few token ids (long zero runs in the embedding's
+    # gradient), over every id (few zeros), with no loss at all (an all-zero gradient),
+    # and a batch past _SPARSE_ROWS (the one dense product).
+    model, checkpoints = _language_model()
+    est = ProjectedTracIn(
+        model, checkpoints, sequence_nll, projection_dim=24, seed=seed, projection=projection
+    ).fit(*_token_data(60, seed + 1, 40))
+    inputs, targets = _token_data(n_test, seed + 2, vocab)
+    if silent:
+        targets[:] = -100
+    features = est.project(inputs, targets)
+    expected = _dense_reference(est, inputs, targets)
+    scale = max(float(np.abs(expected).max()), 1e-12)
+    np.testing.assert_allclose(features.double().numpy(), expected, rtol=0, atol=1e-5 * scale)
+    if silent:
+        assert not features.any()
+    assert torch.equal(features, est.project(inputs, targets))  # the same bits on a rerun
+
+
+def test_column_runs_cover_every_nonzero_column_and_bridge_short_gaps() -> None:
+    from offchain.attribution.tda import _RUN_GAP, _column_runs
+
+    grads = torch.zeros(2, 3 * _RUN_GAP)
+    grads[0, 3] = 1.0
+    grads[1, 3 + _RUN_GAP] = -2.0  # _RUN_GAP - 1 zero columns in between: bridged
+    grads[0, 2 * _RUN_GAP + 10] = 0.5  # a longer one: a new run
+    assert _column_runs(grads) == [(3, 4 + _RUN_GAP), (2 * _RUN_GAP + 10, 2 * _RUN_GAP + 11)]
+    assert _column_runs(torch.zeros(1, 9)) == []
+
+
+def test_the_first_k_directions_of_a_wider_subspace_score_as_a_k_dimensional_fit() -> None:
+    # bench/tda.py sweeps k by cutting one wide fit: direction i and feature coordinate i
+    # come from eigenvector i alone, so the cut equals the narrower fit up to rounding.
+    model, checkpoints = _language_model()
+    train, test = _token_data(50, seed=1, vocab=40), _token_data(3, seed=2, vocab=40)
+
+    def estimator(k: int) -> ProjectedTracIn:
+        return ProjectedTracIn(
+            model, checkpoints, sequence_nll, projection_dim=k, projection="subspace"
+        )
+
+    wide = estimator(24).fit(*train).state()
+    cut = {
+        "features": wide["features"][:, :10],
+        "subspace": wide["subspace"][:, :10],
+        "spectrum": wide["spectrum"],
+    }
+    narrow = estimator(10).fit(*train)
+    expected = narrow.score(*test)
+    got = estimator(10).restore(cut)
+    np.testing.assert_allclose(
+        got.score(*test), expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max()
+    )
+    assert got.energy_kept == pytest.approx(narrow.energy_kept)
