@@ -21,7 +21,8 @@ datasets, no adapter, a small model: warm-up in seconds) and ``hf`` (the HF demo
 GPT-2, LoRA adapter and three datasets, projected TracIn).
 
 ``--steady N`` measures instead the reference market's per-event cost in the steady
-state, on one thread (per core): the pipeline fitted and every subset's model trained
+state, on one thread (per core; wall-clock and the process's CPU time, which a loaded
+machine inflates less): the pipeline fitted and every subset's model trained
 (the warm-up, excluded), then ``MultiStageAttribution.fit`` timed on ``N`` events with
 no score cached. ``distinct`` events each ask a request through a prompt and an adapter
 no other one does (every coalition's forward pass is new: the worst case); ``log``
@@ -30,19 +31,31 @@ scored once is looked up after). With ``--baseline DIR`` the same timing runs on
 code of the tree ``DIR`` (e.g. a checkout of main) in a subprocess, on the same warmed
 pipeline, and every event's record must be byte-identical to this tree's.
 
+``--checkpoint DIR`` makes a long run resumable: each run keeps its finished batches in
+``DIR/<market>-<executor>-<phase>`` (with the time spent up to its last finished batch)
+and each finished run is logged in ``DIR/runs.jsonl``; the same command rerun after an
+interruption reads the finished runs and resumes the others from their batches (a
+resumed run also pays its workers' warm-up again). Every executor timed cold and warm is
+extrapolated to 1,000,000 events: its warm-up once (cold minus warm) plus a million
+times the warm run's time per event.
+
 Targets (issue #16): a 2-worker LocalCluster >= 1.7x one worker on a 10,000-event log;
-<= 5 ms per event per core in the steady state.
+<= 5 ms per event per core in the steady state; 1,000,000 events in <= 1 hour,
+extrapolated from a measured 100,000-event run.
 
 Usage::
 
     .venv/bin/python bench/attribution_scale.py
     .venv/bin/python bench/attribution_scale.py --markets reference,hf --events 200
     .venv/bin/python bench/attribution_scale.py --steady 400 --baseline ../main
+    .venv/bin/python bench/attribution_scale.py --markets reference --events 100000 \\
+        --batch-size 256 --executors serial,dask --checkpoint .bench/attr100k
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -50,7 +63,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +74,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from ame_core.documents import read_document
+from ame_core.files import atomic_write
+from ame_core.progress import Progress, quiet_progress
 from bench._machine import describe, machine
 from offchain.attribution.batch import (
     BatchExecutor,
@@ -79,7 +94,10 @@ def _repeat(events: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return [{**events[i % len(events)], "id": f"ev{i:07d}"} for i in range(n)]
 
 
-def _scenario_run(kind: str, n: int) -> Callable[[BatchExecutor, int], bytes]:
+Run = Callable[[BatchExecutor, int, "Path | None", Progress], bytes]
+
+
+def _scenario_run(kind: str, n: int) -> Run:
     from importlib import resources
 
     from offchain.scenario import ScenarioBatchSpec, parse_scenario, values_document
@@ -110,18 +128,21 @@ def _scenario_run(kind: str, n: int) -> Callable[[BatchExecutor, int], bytes]:
     scenario = parse_scenario(doc)
     spec = ScenarioBatchSpec(scenario)
 
-    def run(executor: BatchExecutor, batch_size: int) -> bytes:
+    def run(
+        executor: BatchExecutor, batch_size: int, checkpoint: Path | None, progress: Progress
+    ) -> bytes:
         from offchain.attribution.batch import attribute_in_batches
 
         result = attribute_in_batches(
-            spec, scenario.events, executor=executor, batch_size=batch_size
-        )
+            spec, scenario.events, executor=executor, batch_size=batch_size,
+            checkpoint_dir=checkpoint, progress=progress,
+        )  # fmt: skip
         return json.dumps(values_document(result, scenario), indent=2).encode()
 
     return run
 
 
-def _hf_run(n: int, folder: Path) -> Callable[[BatchExecutor, int], bytes]:
+def _hf_run(n: int, folder: Path) -> Run:
     from ame.demos.hf_market import write_hf_market
     from offchain.attribution.hf import load_events
     from offchain.attribution.hf.config import attribute_events, load_pipeline_config
@@ -132,19 +153,62 @@ def _hf_run(n: int, folder: Path) -> Callable[[BatchExecutor, int], bytes]:
     config = load_pipeline_config(market.pipeline)
     events = load_events(market.events)
 
-    def run(executor: BatchExecutor, batch_size: int) -> bytes:
-        document = attribute_events(config, events, executor=executor, batch_size=batch_size)[1]
+    def run(
+        executor: BatchExecutor, batch_size: int, checkpoint: Path | None, progress: Progress
+    ) -> bytes:
+        document = attribute_events(
+            config, events, executor=executor, batch_size=batch_size,
+            checkpoint_dir=checkpoint, progress=progress,
+        )[1]  # fmt: skip
         return json.dumps(document, indent=2).encode()
 
     return run
 
 
+class _Clock:
+    """Progress that keeps a run's elapsed time in ``path`` after every finished batch,
+    so a run interrupted and resumed from its checkpoint counts the time already spent
+    (up to its last finished batch) and prints where it is."""
+
+    def __init__(self, path: Path | None, label: str) -> None:
+        self.path, self.label = path, label
+        self.before = float(path.read_text()) if path is not None and path.exists() else 0.0
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def step(self, message: str) -> None:
+        print(f"[{self.label}] {message}", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def bar(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            seconds = self.elapsed()
+            if self.path is not None:
+                atomic_write(self.path, f"{seconds:.3f}")
+            if n and done[0] < total:
+                rate = done[0] / seconds if seconds else 0.0
+                print(
+                    f"[{self.label}] {done[0]}/{total} {label}, {seconds:.0f} s, "
+                    f"{rate:.1f}/s, about {(total - done[0]) / rate if rate else 0:.0f} s left",
+                    file=sys.stderr, flush=True,
+                )  # fmt: skip
+
+        yield advance
+
+
 def _timed(
-    run: Callable[[BatchExecutor, int], bytes], executor: BatchExecutor, size: int
+    run: Run, executor: BatchExecutor, size: int, folder: Path | None, label: str
 ) -> tuple[float, str]:
-    start = time.perf_counter()
-    data = run(executor, size)
-    return time.perf_counter() - start, hashlib.sha256(data).hexdigest()
+    """Seconds and SHA-256 of one run; with ``folder``, resumable (see ``--checkpoint``)."""
+    checkpoint = None if folder is None else folder / label
+    clock = _Clock(None if checkpoint is None else checkpoint / "elapsed", label)
+    data = run(executor, size, checkpoint, clock)
+    return clock.elapsed(), hashlib.sha256(data).hexdigest()
 
 
 # Times MultiStageAttribution.fit on a pickled warmed pipeline's event logs, on one
@@ -158,13 +222,13 @@ pipe, logs = pickle.load(open(sys.argv[1], "rb"))
 out = {}
 for name, events in logs.items():
     fresh = pipe.with_options()  # the trained models, no score cached
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = MultiStageAttribution(fresh).fit(events).result
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     lines = b"".join(
         json.dumps(e.record.to_json(), sort_keys=True).encode() + b"\\n" for e in result.events
     )
-    out[name] = {"events": len(events), "seconds": seconds,
+    out[name] = {"events": len(events), "seconds": seconds, "cpu_seconds": cpu,
                  "sha256": hashlib.sha256(lines).hexdigest()}
 print(json.dumps(out))
 """
@@ -212,6 +276,7 @@ def _steady(n: int, baseline: Path | None, folder: Path) -> list[dict[str, Any]]
                 {"tree": label, "log": name, "events": row["events"],
                  "seconds": round(row["seconds"], 3),
                  "ms_per_event": round(1000 * row["seconds"] / row["events"], 2),
+                 "cpu_ms_per_event": round(1000 * row["cpu_seconds"] / row["events"], 2),
                  "sha256": row["sha256"], "warm_up_s": round(warm, 1)}
             )  # fmt: skip
     return rows
@@ -221,7 +286,10 @@ def _print_steady(rows: list[dict[str, Any]], n: int) -> bool:
     ours = {r["log"]: r for r in rows if r["tree"] == "this tree"}
     ok = True
     print(f"reference market, steady state, one thread, {n} events per log; {describe()}")
-    print(f"{'tree':<28} {'log':<9} {'events':>6} {'s':>8} {'ms/event':>9} {'x base':>7}  same")
+    print(
+        f"{'tree':<28} {'log':<9} {'events':>6} {'s':>8} {'ms/event':>9} {'cpu ms':>7} "
+        f"{'x base':>7}  same"
+    )
     base = {r["log"]: r for r in rows if r["tree"] != "this tree"}
     for r in rows:
         ref = base.get(r["log"], r)
@@ -230,9 +298,46 @@ def _print_steady(rows: list[dict[str, Any]], n: int) -> bool:
         ok = ok and r["identical"]
         print(
             f"{r['tree']:<28} {r['log']:<9} {r['events']:>6} {r['seconds']:>8.2f} "
-            f"{r['ms_per_event']:>9.2f} {r['speedup']:>7.2f}  {'yes' if r['identical'] else 'NO'}"
+            f"{r['ms_per_event']:>9.2f} {r['cpu_ms_per_event']:>7.2f} {r['speedup']:>7.2f}  "
+            f"{'yes' if r['identical'] else 'NO'}"
         )
     return ok
+
+
+MILLION = 1_000_000
+
+
+def _finished_runs(folder: Path | None) -> dict[str, dict[str, Any]]:
+    """The runs an earlier invocation with the same ``--checkpoint`` finished, by label."""
+    if folder is None or not (folder / "runs.jsonl").exists():
+        return {}
+    rows = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+    return {f"{r['market']}-{r['executor']}-{r['phase']}": r for r in rows}
+
+
+def _extrapolate(rows: Sequence[dict[str, Any]], events: int) -> list[dict[str, Any]]:
+    """A million events on each executor timed cold and warm: its warm-up once (the cold
+    run's excess over the warm one: loading, training every subset's model) plus a
+    million times the warm run's time per event."""
+    out = []
+    for warm in rows:
+        if warm["phase"] != "warm":
+            continue
+        cold = next(
+            (r for r in rows if r["phase"] == "cold"
+             and (r["market"], r["executor"]) == (warm["market"], warm["executor"])),
+            None,
+        )  # fmt: skip
+        if cold is None:
+            continue
+        per_event = warm["seconds"] / events
+        warm_up = max(cold["seconds"] - warm["seconds"], 0.0)
+        out.append(
+            {"market": warm["market"], "executor": warm["executor"],
+             "warm_up_s": round(warm_up, 1), "ms_per_event": round(1000 * per_event, 3),
+             "seconds": round(warm_up + MILLION * per_event, 1), "from_events": events}
+        )  # fmt: skip
+    return out
 
 
 def main() -> int:
@@ -246,6 +351,12 @@ def main() -> int:
     parser.add_argument(
         "--executors", default="serial,processes,dask", help="which to time (serial always)"
     )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="keep every run's finished batches and finished runs here: the same command "
+        "rerun after an interruption resumes where it stopped",
+    )
     args = parser.parse_args()
     if args.steady:
         with tempfile.TemporaryDirectory() as tmp:
@@ -256,6 +367,8 @@ def main() -> int:
         return 0 if same else 1
     import distributed
 
+    folder: Path | None = args.checkpoint
+    finished = _finished_runs(folder)
     rows: list[dict[str, Any]] = []
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -266,33 +379,50 @@ def main() -> int:
                 else _scenario_run(market, args.events)
             )
 
-            def record(
-                executor_name: str, phase: str, seconds: float, digest: str, market: str = market
+            def timed(
+                executor_name: str,
+                phase: str,
+                executor: BatchExecutor,
+                market: str = market,
+                run: Run = run,
             ) -> None:
-                rows.append(
-                    {"market": market, "executor": executor_name, "phase": phase,
-                     "seconds": round(seconds, 2), "events_per_s": round(args.events / seconds, 2),
-                     "sha256": digest}
-                )  # fmt: skip
+                label = f"{market}-{executor_name}-{phase}"
+                row = finished.get(label)
+                if row is None:
+                    if phase == "warm" and label.replace("-warm", "-cold") in finished:
+                        # Its cold run was done by an earlier invocation: warm these
+                        # workers first on a short log, untimed.
+                        short = max(2 * args.workers * args.batch_size, 8)
+                        warm_up = (
+                            _hf_run(short, Path(tmp) / "hf-warm")
+                            if market == "hf"
+                            else _scenario_run(market, short)
+                        )
+                        warm_up(executor, args.batch_size, None, quiet_progress)
+                    seconds, digest = _timed(run, executor, args.batch_size, folder, label)
+                    row = {"market": market, "executor": executor_name, "phase": phase,
+                           "seconds": round(seconds, 2),
+                           "events_per_s": round(args.events / seconds, 2), "sha256": digest}  # fmt: skip
+                    if folder is not None:
+                        with (folder / "runs.jsonl").open("a") as log:
+                            log.write(json.dumps(row, sort_keys=True) + "\n")
+                rows.append(row)
 
             serial = SerialExecutor()
-            record("serial", "cold", *_timed(run, serial, args.batch_size))
-            record("serial", "warm", *_timed(run, serial, args.batch_size))
-            if "processes" in args.executors.split(","):
-                record(
-                    "processes",
-                    "cold",
-                    *_timed(run, ProcessExecutor(args.workers), args.batch_size),
-                )
-            if "dask" not in args.executors.split(","):
+            executors = args.executors.split(",")
+            timed("serial", "cold", serial)
+            timed("serial", "warm", serial)
+            if "processes" in executors:
+                timed("processes", "cold", ProcessExecutor(args.workers))
+            if "dask" not in executors:
                 continue
             with distributed.LocalCluster(
                 n_workers=args.workers, threads_per_worker=1, host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
             ) as cluster:  # fmt: skip
                 dask = DaskExecutor(cluster.scheduler_address)
-                record("dask", "cold", *_timed(run, dask, args.batch_size))
-                record("dask", "warm", *_timed(run, dask, args.batch_size))
+                timed("dask", "cold", dask)
+                timed("dask", "warm", dask)
     for row in rows:
         base = next(
             r for r in rows
@@ -315,8 +445,17 @@ def main() -> int:
             f"{r['market']:<10} {r['executor']:<10} {r['phase']:<5} {r['seconds']:>8.2f} "
             f"{r['events_per_s']:>9.2f} {r['speedup']:>8.2f}  {'yes' if r['identical'] else 'NO'}"
         )
+    extrapolated = _extrapolate(rows, args.events)
+    for line in extrapolated:
+        print(
+            f"{MILLION:,} events, {line['market']} on {line['executor']}: warm-up "
+            f"{line['warm_up_s']:.0f} s + {MILLION:,} x {line['ms_per_event']:.2f} ms = "
+            f"{line['seconds']:.0f} s ({line['seconds'] / 3600:.2f} h); target <= 1 h: "
+            f"{'met' if line['seconds'] <= 3600 else 'missed'}"
+        )
     report = {
         "bench": "attribution_scale",
+        "extrapolated": extrapolated,
         "events": args.events,
         "batch_size": args.batch_size,
         "workers": args.workers,

@@ -20,10 +20,12 @@ from ame.cli._output import (
 from ame.config import AttributionSection, load_config
 from ame_core.exceptions import InputError
 from ame_core.files import atomic_write
+from ame_core.validation import error_reason
 
 if TYPE_CHECKING:
     from offchain.attribution.batch import BatchExecutor
     from offchain.attribution.multistage import Method
+    from offchain.scenario import Scenario
 
 __all__ = ["COMMANDS", "METHODS"]
 
@@ -105,6 +107,27 @@ _STAGES = ("data", "base_model", "adapter", "prompt")
     "them (default: [attribution] checkpoint_dir, else none kept).",
 )
 @click.option(
+    "--max-evaluations",
+    type=int,
+    default=None,
+    help="Budget of coalitions per sampled stage (a stage of more than ten datasets); "
+    "overrides the scenario's valuation.max_evaluations.",
+)
+@click.option(
+    "--target-stderr",
+    type=float,
+    default=None,
+    help="Stop sampling a stage once every asset's standard error is at most this; "
+    "overrides the scenario's valuation.target_stderr.",
+)
+@click.option(
+    "--rank-patience",
+    type=int,
+    default=None,
+    help="Stop sampling a stage once its assets' ranking has held this many rounds; "
+    "overrides the scenario's valuation.rank_patience.",
+)
+@click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -123,6 +146,9 @@ def attribute(
     workers: int | None,
     batch_size: int | None,
     checkpoint_dir: Path | None,
+    max_evaluations: int | None,
+    target_stderr: float | None,
+    rank_patience: int | None,
     config: Path | None,
     as_json: bool,
 ) -> None:
@@ -139,7 +165,16 @@ def attribute(
     Events go in batches to local processes, or to a Dask cluster with --scheduler;
     each worker loads the pipeline once. The values are the same bytes whatever runs
     them, and with --checkpoint an interrupted run resumes from its finished batches.
+
+    A stage of more than ten datasets is valued by sampling, within --max-evaluations
+    coalitions and the stopping rules --target-stderr and --rank-patience (each
+    overrides the scenario's `valuation` section; the record names what was used).
     """
+    sampling = {
+        "max_evaluations": max_evaluations,
+        "target_stderr": target_stderr,
+        "rank_patience": rank_patience,
+    }
     if (scenario is None) == (pipeline_file is None):
         raise InputError(
             "give a SCENARIO file or --pipeline FILE --events LOG, not both or neither"
@@ -168,6 +203,12 @@ def attribute(
             ("attribution", "checkpoint_dir"): "--checkpoint",
         },
     ).attribution
+    given = [_SAMPLING_OPTIONS[name] for name, value in sampling.items() if value is not None]
+    if pipeline_file is not None and given:
+        raise click.UsageError(
+            f"{given[0]} goes with a SCENARIO (its sampled stages); an ame.pipeline/1 file "
+            "values its stages by its attribution.method"
+        )
     if pipeline_file is not None and events_file is not None:
         _attribute_pipeline(
             pipeline_file, events_file, output, record, epoch, method, settings, as_json
@@ -179,7 +220,7 @@ def attribute(
     from offchain.scenario import ScenarioBatchSpec, load_scenario, record_lines, values_document
 
     method = method or "shapley"
-    spec = load_scenario(scenario)
+    spec = _with_sampling(load_scenario(scenario), **sampling)
     progress = ClickProgress()
     progress.step(
         f"training the pipeline of {spec.id!r} (datasets: {len(spec.datasets)}, adapters: "
@@ -204,6 +245,42 @@ def attribute(
         spec.owners(),
         as_json,
     )
+
+
+# Each setting of a scenario's valuation section, by the option that overrides it.
+_SAMPLING_OPTIONS = {
+    "max_evaluations": "--max-evaluations",
+    "target_stderr": "--target-stderr",
+    "rank_patience": "--rank-patience",
+}
+
+
+def _with_sampling(spec: Scenario, **overrides: float | None) -> Scenario:
+    """``spec`` with the sampling settings given (not None) in place of its own.
+
+    Validated by the scenario's own rules (:class:`~offchain.scenario.ValuationSpec`),
+    so a value the file could not hold is refused, named by its option.
+
+    Raises:
+        click.UsageError: A bad value is bad usage (exit 2), e.g. ``--target-stderr:
+            must be greater than 0, got -1.0``.
+    """
+    from pydantic import ValidationError
+
+    from offchain.scenario import ValuationSpec
+
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if not given:
+        return spec
+    try:
+        valuation = ValuationSpec.model_validate(
+            {**spec.valuation.model_dump(exclude_none=True), **given}
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        option = _SAMPLING_OPTIONS.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise click.UsageError(f"{option}: {error_reason(first)}") from None
+    return spec.model_copy(update={"valuation": valuation})
 
 
 def _attribute_pipeline(

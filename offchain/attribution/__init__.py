@@ -91,6 +91,7 @@ from offchain.attribution.utilities import (
     loglik_prefix,
     token_gains,
     utility,
+    utility_rows,
 )
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ __all__ = [
     "shapley_values",
     "token_gains",
     "utility",
+    "utility_rows",
     "values_document",
     "within_tolerance",
 ]

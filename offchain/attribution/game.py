@@ -13,19 +13,23 @@ one evaluation, and counts the distinct evaluations that reached the game.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Generic, TypeAlias, TypeVar
+from typing import Final, Generic, TypeAlias, TypeVar
+
+import numpy as np
 
 from ame_core.exceptions import InputError
 from offchain.exceptions import AttributionError
 
-__all__ = ["CachedGame", "Game", "PipelineGame"]
+__all__ = ["MAX_TABULATED_PLAYERS", "CachedGame", "Game", "PipelineGame", "every_coalition"]
 
 P = TypeVar("P", bound=Hashable)
 
 #: A characteristic function: the worth of a coalition of player ids.
 Game: TypeAlias = Callable[[frozenset[P]], float]
+#: Most players :meth:`PipelineGame.tabulate` evaluates every coalition of (65,536).
+MAX_TABULATED_PLAYERS: Final = 16
 
 
 class CachedGame(Generic[P]):
@@ -128,6 +132,9 @@ class PipelineGame:
             ``2**k`` coalitions of ``S``, ``k`` the blocks ``S`` meets, instead of
             ``2**|S|``: what bounds a pipeline that retrains a model per subset of a
             block's players. None: every player on its own.
+        batch_worth: Optionally, ``u`` of many coalitions in one call (a pipeline that
+            scores them together), used by :meth:`tabulate`; it must give each
+            coalition the float ``worth`` gives it alone.
 
     Raises:
         InputError: If a player id repeats, or a block is empty, names an unknown player
@@ -141,6 +148,7 @@ class PipelineGame:
         *,
         free_disposal: bool = True,
         blocks: Iterable[Iterable[str]] | None = None,
+        batch_worth: Callable[[Sequence[frozenset[str]]], Sequence[float]] | None = None,
     ) -> None:
         self.players: tuple[str, ...] = tuple(players)
         if len(set(self.players)) != len(self.players):
@@ -159,6 +167,7 @@ class PipelineGame:
         self.blocks: tuple[tuple[str, ...], ...] = tuple(grouped)
         self._block_of = {p: frozenset(block) for block in grouped for p in block}
         self._worth = worth
+        self._batch_worth = batch_worth
         self._raw: dict[frozenset[str], float] = {}
         self._best: dict[frozenset[str], float] = {frozenset(): 0.0}
 
@@ -186,6 +195,14 @@ class PipelineGame:
         Raises:
             InputError: If the coalition holds an id that is not a player.
         """
+        if self.free_disposal:
+            # A coalition already valued needs no check: only valid ones are stored.
+            try:
+                best = self._best.get(coalition)
+            except TypeError:  # an unhashable iterable of ids, checked below
+                best = None
+            if best is not None:
+                return best
         chosen = self._check(coalition)
         if not self.free_disposal:
             return self.worth(chosen) if chosen else 0.0
@@ -201,8 +218,71 @@ class PipelineGame:
             best = self._best[chosen] = max(self.worth(chosen), *map(self, drops))
         return best
 
+    def tabulate(self) -> bool:
+        """Value every coalition at once, when the game will need every one anyway.
+
+        With free disposal and every player its own block, the grand coalition's worth
+        is the maximum of :math:`u` over all its subsets, so valuing it evaluates every
+        coalition. This evaluates them together instead (``batch_worth`` when given, else
+        ``worth`` one by one), then takes the maximum over subsets with one vectorised
+        pass per player, :math:`v(S) = \\max(v(S), v(S \\setminus \\{j\\}))` for each
+        ``j``, instead of one recursive call per coalition and subset. A maximum is
+        exact, so every worth is the float the recursion gives (up to the sign of a
+        zero, which no published worth keeps: :func:`~.record.quantize`). Later calls
+        are lookups.
+
+        Returns:
+            True if the game was tabulated; False (and nothing evaluated) without free
+            disposal, with disposal blocks of several players (whose point is not to
+            evaluate every subset), or above :data:`MAX_TABULATED_PLAYERS` players.
+
+        Raises:
+            AttributionError: If ``batch_worth`` returns another number of worths than
+                coalitions asked for.
+        """
+        n = len(self.players)
+        if not self.free_disposal or len(self.blocks) != n or n > MAX_TABULATED_PLAYERS:
+            return False
+        if len(self._best) == 1 << n:
+            return True
+        coalitions = every_coalition(self.players)
+        missing = [c for c in coalitions[1:] if c not in self._raw]
+        if missing:
+            if self._batch_worth is None:
+                found = [float(self._worth(c)) for c in missing]
+            else:
+                found = [float(w) for w in self._batch_worth(missing)]
+                if len(found) != len(missing):
+                    raise AttributionError(
+                        f"batch_worth returned {len(found)} worths for {len(missing)} coalitions"
+                    )
+            self._raw.update(zip(missing, found, strict=True))
+        best = np.array([0.0, *(self._raw[c] for c in coalitions[1:])], dtype=np.float64)
+        # The empty coalition is worth 0 and every other one at least that (free disposal
+        # of everything), as the recursion's v(empty) = 0 gives it.
+        for j in range(n):
+            cube = best.reshape(-1, 2, 1 << j)
+            np.maximum(cube[:, 1, :], cube[:, 0, :], out=cube[:, 1, :])
+        self._best = dict(zip(coalitions, best.tolist(), strict=True))
+        return True
+
     def __repr__(self) -> str:
         return f"PipelineGame(players={self.players}, free_disposal={self.free_disposal})"
+
+
+def every_coalition(players: Sequence[P]) -> list[frozenset[P]]:
+    """Every coalition of ``players``, indexed by bit mask: bit ``j`` is ``players[j]``.
+
+    Example:
+        >>> every_coalition(["a", "b"]) == [set(), {"a"}, {"b"}, {"a", "b"}]
+        True
+    """
+    # Doubling the list per player adds it to every coalition so far: one union each.
+    out: list[frozenset[P]] = [frozenset()]
+    for player in players:
+        single = frozenset((player,))
+        out += [c | single for c in out]
+    return out
 
 
 def as_cached(game: Game[P] | CachedGame[P]) -> CachedGame[P]:

@@ -94,7 +94,7 @@ from typing import Any, Generic, Literal, Self, TypeVar
 
 from ame_core.exceptions import AmeError, InputError
 from offchain.attribution._validation import check_positive_float, check_positive_int
-from offchain.attribution.game import CachedGame, PipelineGame
+from offchain.attribution.game import CachedGame, PipelineGame, every_coalition
 from offchain.attribution.methods.owen import owen_values
 from offchain.attribution.methods.shapley import shapley_values
 from offchain.attribution.pipeline import (
@@ -448,18 +448,24 @@ class MultiStageAttribution(Generic[E]):
         pipe = self.pipeline
         stages = _checked_stages(pipe.assets(event), event)
         asset_game = pipe.asset_game(event, free_disposal=self.free_disposal)
+        if isinstance(asset_game, PipelineGame):
+            # With free disposal the grand coalition needs every coalition's utility:
+            # evaluated together, they are then lookups (the same floats).
+            asset_game.tabulate()
         cached = CachedGame(asset_game)
         players = tuple(chain.from_iterable(stages.values()))
         bit = {a: 1 << i for i, a in enumerate(players)}
 
+        rounded: dict[frozenset[str], tuple[int, int]] = {}
+
         def table() -> dict[int, int]:
-            # Every worth evaluated so far, rounded: what the record publishes.
-            out = {}
+            # Every worth evaluated so far, rounded: what the record publishes. Each
+            # coalition is rounded once, however many times the table is read.
             for coalition, worth in cached.worths.items():
-                mask = sum(bit[a] for a in coalition)
-                if mask:
-                    out[mask] = quantize(worth, self.precision)
-            return out
+                if coalition not in rounded:
+                    mask = sum(bit[a] for a in coalition)
+                    rounded[coalition] = (mask, quantize(worth, self.precision))
+            return {mask: q for mask, q in rounded.values() if mask}
 
         # The stage game's worths, then its exact values, decide which stages are valued.
         order = list(stages)
@@ -557,8 +563,13 @@ class MultiStageAttribution(Generic[E]):
         offset = cached(rest)
         game = PipelineGame(assets, lambda t: cached(t | rest) - offset, free_disposal=False)
         exact = len(assets) <= self.max_exact
-        if not exact:
-            self._check_cost(stages, cached.game)
+        if exact:
+            # The record's split recomputes an exact stage from the table of worths, so
+            # only the coalitions it reads are evaluated, not the floats' Shapley values.
+            for coalition in every_coalition(assets)[1:]:
+                game(coalition)
+            return "shapley/exact", {}, dict.fromkeys(assets, 0.0)
+        self._check_cost(stages, cached.game)
         result = shapley_values(
             game,
             list(assets),

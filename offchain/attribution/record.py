@@ -50,6 +50,7 @@ digit strings, so the file holds no float.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -118,8 +119,14 @@ def quantize(worth: float, precision: int) -> int:
     _check_precision(precision)
     if isinstance(worth, bool) or not isinstance(worth, (int, float)) or not math.isfinite(worth):
         raise InputError(f"worth: expected a finite number, got {worth!r}")
-    scaled: Fraction = Fraction(worth) * 10**precision
-    return round(scaled)
+    # The float is num / den exactly (den a power of two): round(num * 10**p / den) in
+    # integers, half to even as round(Fraction) does, without building Fractions.
+    num, den = worth.as_integer_ratio()
+    whole: int
+    rest: int
+    whole, rest = divmod(num * 10**precision, den)
+    twice = 2 * rest
+    return whole + 1 if twice > den or (twice == den and whole & 1) else whole
 
 
 def _check_precision(precision: object) -> int:
@@ -360,20 +367,31 @@ def _shapley(groups: Sequence[int], base: int, q: Callable[[int], int]) -> list[
     ``s! (m-1-s)!``, so the sum is exact and its order immaterial.
     """
     m = len(groups)
-    weights = [math.factorial(s) * math.factorial(m - 1 - s) for s in range(m)]
+    weights, sizes = _shapley_weights(m)
+    # The worth of base joined with every union of the groups, by mask over the groups,
+    # looked up once each (every one is needed); bit j of a mask is groups[j].
+    unions = [base]
+    for group in groups:
+        unions += [union | group for union in unions]
+    worths = [q(union) for union in unions]
     out = []
-    for j, group in enumerate(groups):
-        others = [g for i, g in enumerate(groups) if i != j]
-        total = 0
-        for subset in range(1 << len(others)):
-            union, size = base, 0
-            for i, other in enumerate(others):
-                if subset >> i & 1:
-                    union |= other
-                    size += 1
-            total += weights[size] * (q(union | group) - q(union))
+    for j in range(m):
+        bit = 1 << j
+        total = sum(
+            weights[sizes[mask]] * (worths[mask | bit] - worths[mask])
+            for mask in range(1 << m)
+            if not mask & bit
+        )
         out.append(Fraction(total, math.factorial(m)))
     return out
+
+
+@functools.cache
+def _shapley_weights(m: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The weight ``s! (m-1-s)!`` of each coalition size ``s < m``, and the size of
+    every mask below ``2**m``: computed once per number of players."""
+    weights = tuple(math.factorial(s) * math.factorial(m - 1 - s) for s in range(m))
+    return weights, tuple(mask.bit_count() for mask in range(1 << m))
 
 
 def _owen(
@@ -419,7 +437,7 @@ def _split(amount: int, weights: Mapping[str, Fraction], keys: Mapping[str, Any]
     # One common denominator makes every weight an integer with the same ratios.
     scale = math.lcm(*(w.denominator for w in weights.values()))
     names = list(weights)
-    ints = [int(weights[k] * scale) for k in names]
+    ints = [weights[k].numerator * (scale // weights[k].denominator) for k in names]
     parts = apportion(amount, ints, [keys[k] for k in names], sum(ints))
     return dict(zip(names, parts, strict=True))
 

@@ -23,7 +23,8 @@ and all three are equal when every token gains. Why each exists, and what it pay
 is in :mod:`offchain.attribution.reference.pipeline` and ``docs/evaluation.md``.
 
 These are pure functions of numpy arrays, shared by every pipeline: a pipeline computes
-the per-token log-probabilities of its counterfactuals and calls :func:`utility`.
+the per-token log-probabilities of its counterfactuals and calls :func:`utility`, or
+:func:`utility_rows` for many counterfactuals of one output at once (the same bits).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "loglik_prefix",
     "token_gains",
     "utility",
+    "utility_rows",
 ]
 
 #: How an event's output is scored by the pipeline of a set of assets: ``"loglik-prefix"``
@@ -149,3 +151,57 @@ def utility(name: Utility, log_probs: ArrayLike, reference: ArrayLike) -> float:
     except (KeyError, TypeError):
         raise InputError(f"utility: must be one of {list(UTILITIES)}, got {name!r}") from None
     return function(log_probs, reference)
+
+
+def utility_rows(name: Utility, log_probs: ArrayLike, reference: ArrayLike) -> NDArray[np.float64]:
+    """:func:`utility` of many counterfactuals of one output at once, with its bits.
+
+    Row ``i`` of the result is ``utility(name, log_probs[i], reference)`` bit for bit:
+    the gains are one elementwise subtraction, ``"loglik-prefix"``'s running sums are
+    a cumulative sum along each row (each entry is the previous one plus the next gain,
+    whatever the array's shape) and a maximum is exact. ``"loglik"`` and
+    ``"loglik-floored"`` add each row up on its own, since numpy's pairwise summation
+    order over a 2-D array is not specified to be the 1-D one.
+
+    Args:
+        name: One of :data:`UTILITIES`.
+        log_probs: Per-token log-probabilities, one row per counterfactual pipeline.
+        reference: Per-token log-probabilities under the reference (one row).
+
+    Returns:
+        One utility per row, float64.
+
+    Raises:
+        InputError: If ``name`` is unknown, ``log_probs`` is not a matrix of finite
+            numbers with one column per token of ``reference`` (the message names the
+            row and token), or as :func:`token_gains`.
+
+    Example:
+        >>> utility_rows("loglik-prefix", [[-1.0, -5.0], [-3.0, -1.0]], [-2.0, -2.0]).tolist()
+        [1.0, 0.0]
+    """
+    if name not in UTILITY_FUNCTIONS:
+        raise InputError(f"utility: must be one of {list(UTILITIES)}, got {name!r}")
+    ref = _log_probs("reference", reference)
+    try:
+        rows = np.asarray(log_probs, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"log_probs: expected rows of numbers, one per token ({err})") from None
+    if rows.ndim != 2 or rows.shape[1] != ref.size:
+        raise InputError(
+            f"log_probs: expected one row of {ref.size} log-probabilities per pipeline, got "
+            f"shape {rows.shape}"
+        )
+    bad = np.argwhere(~np.isfinite(rows))
+    if bad.size:
+        row, token = (int(i) for i in bad[0])
+        raise InputError(
+            f"log_probs[{row}]: not finite at token {token} ({float(rows[row, token])!r})"
+        )
+    gains = rows - ref
+    if name == "loglik-prefix":
+        out: NDArray[np.float64] = np.cumsum(gains, axis=1).max(axis=1, initial=0.0)
+        return out
+    if name == "loglik-floored":
+        gains = np.maximum(gains, 0.0)
+    return np.array([row.sum() for row in gains], dtype=np.float64)

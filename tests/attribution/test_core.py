@@ -69,6 +69,7 @@ def test_public_api_is_pinned() -> None:
         "shapley_values",
         "token_gains",
         "utility",
+        "utility_rows",
         "values_document",
         "within_tolerance",
     ]

@@ -192,3 +192,21 @@ def test_attribution_records_are_the_same_bytes_prefetched_in_any_batch_or_order
     for first in range(0, len(order), cut):
         got |= _records(MultiStageAttribution(fresh).fit(order[first : first + cut]).result)
     assert got == unbatched
+
+
+def test_the_batched_utilities_give_every_coalition_the_bits_of_one_utility_call(
+    pipe: ReferencePipeline, log: list[Event]
+) -> None:
+    """With scores cached (prefetched) or not, and coalitions with and without the base."""
+    for prefetched in (False, True):
+        fresh = pipe.with_options()
+        if prefetched:
+            fresh.prefetch(log)
+        for event in log:
+            coalitions = list(_coalitions(fresh, event))
+            got = fresh.utilities(event, coalitions)
+            want = np.array([pipe.utility(event, c) for c in coalitions], dtype=np.float64)
+            assert got.tobytes() == want.tobytes()
+    assert pipe.utilities(log[0], []).shape == (0,)
+    with pytest.raises(InputError, match=r"^assets: \['nope'\] not used by event"):
+        pipe.utilities(log[0], [("transformer", "nope")])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -294,3 +295,70 @@ def test_a_malformed_scheduler_is_refused_naming_the_option(market: Path, tmp_pa
     result = _ame("attribute", market, "-o", tmp_path / "v.json", "--scheduler", "localhost")
     assert result.exit_code == 2  # a bad option value is bad usage
     assert "--scheduler: 'localhost' is not a Dask scheduler" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--max-evaluations", "0", r"--max-evaluations: must be greater than 0, got 0"),
+        ("--max-evaluations", str(10**9 + 1), r"--max-evaluations: must be less than or equal"),
+        ("--target-stderr", "-1", r"--target-stderr: must be greater than 0, got -1\.0"),
+        ("--target-stderr", "nan", r"--target-stderr: must be a finite number"),
+        ("--rank-patience", "0", r"--rank-patience: must be greater than 0, got 0"),
+    ],
+)
+def test_a_bad_sampling_option_is_refused_naming_it_before_any_work(
+    market: Path, tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    output = tmp_path / "values.json"
+    result = _ame("attribute", market, "-o", output, option, value)
+    assert result.exit_code == 2, result.output  # a bad option value is bad usage
+    assert re.search(message, result.output), result.output
+    assert "training" not in result.output
+    assert not output.exists()
+
+
+def test_sampling_options_go_with_a_scenario_not_a_pipeline_file(tmp_path: Path) -> None:
+    config, events = tmp_path / "pipeline.json", tmp_path / "events.jsonl"
+    config.write_text("{}")
+    events.write_text("")
+    result = _ame(
+        "attribute", "--pipeline", config, "--events", events, "-o", tmp_path / "v.json",
+        "--rank-patience", "3",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--rank-patience goes with a SCENARIO" in result.output
+
+
+def test_sampling_options_override_the_scenarios_valuation(market: Path) -> None:
+    from ame.cli._attribute import _with_sampling
+    from offchain.scenario import load_scenario
+
+    spec = load_scenario(market)
+    assert _with_sampling(spec) is spec  # nothing given, nothing changed (same digest)
+    doc = _scenario()
+    doc["valuation"] = {"max_evaluations": 50, "rank_patience": 4}
+    path = market.parent / "valued.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    valued = _with_sampling(load_scenario(path), target_stderr=0.5, rank_patience=7)
+    assert valued.valuation.options() == {
+        "max_evaluations": 50,
+        "target_stderr": 0.5,
+        "rank_patience": 7,
+    }
+    assert valued.digest() != load_scenario(path).digest()
+
+
+def test_the_record_names_the_sampling_options_the_run_used(market: Path, tmp_path: Path) -> None:
+    from offchain.attribution.record import read_record
+
+    output = tmp_path / "values.json"
+    result = _ame(
+        "attribute", market, "-o", output, "--max-evaluations", "40", "--target-stderr", "0.25",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with output.with_name("values.attribution.jsonl").open("rb") as lines:
+        header, _ = read_record(lines)
+    assert header.settings["max_evaluations"] == 40
+    assert header.settings["target_stderr"] == 0.25
+    assert "rank_patience" not in header.settings

@@ -12,6 +12,7 @@ identity and the base weights never change.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,18 @@ __all__ = ["LORA_TARGETS", "LoRAAdapter", "LoRALinear", "TinyTransformerLM", "wr
 #: Suffixes of the layers LoRA adapts: the token embedding (words that only fine-tuning
 #: uses need one), every projection of every block, and the head.
 LORA_TARGETS = ("tok", "attn_q", "attn_k", "attn_v", "attn_o", "mlp_up", "mlp_down", "head")
+
+
+@functools.cache
+def _future(length: int, device: torch.device) -> Tensor:
+    """The causal mask of a sequence of ``length``: True where a position is in the future.
+
+    Built once per length: scoring runs thousands of small passes a second. Built as
+    a normal tensor even when first asked for under ``torch.inference_mode`` (scoring),
+    so that training, which saves it for the backward pass, can use it too.
+    """
+    with torch.inference_mode(False):
+        return torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
 
 
 class _Block(nn.Module):
@@ -54,8 +67,7 @@ class _Block(nn.Module):
 
         q, k, v = split(self.attn_q(h)), split(self.attn_k(h)), split(self.attn_v(h))
         scores = q @ k.transpose(-2, -1) / math.sqrt(head)
-        future = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)
-        scores = scores.masked_fill(future, float("-inf"))
+        scores = scores.masked_fill(_future(length, x.device), float("-inf"))
         mixed = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, length, width)
         x = x + self.attn_o(mixed)
         out: Tensor = x + self.mlp_down(nn.functional.gelu(self.mlp_up(self.norm_mlp(x))))

@@ -143,7 +143,8 @@ class NeuralLM:
                 chunk = ids[first : first + SCORE_ROWS]
                 if len(chunk) < SCORE_ROWS:
                     chunk = torch.cat([chunk, chunk[:1].expand(SCORE_ROWS - len(chunk), -1)])
-                with torch.no_grad():
+                # inference_mode: no autograd bookkeeping at all; the same kernels.
+                with torch.inference_mode():
                     logp = self.model(chunk[:, :length]).log_softmax(dim=-1)
                 picked = logp.gather(2, chunk[:, 1:].unsqueeze(2)).squeeze(2).double().numpy()
                 for row, index in enumerate(indices[first : first + SCORE_ROWS]):

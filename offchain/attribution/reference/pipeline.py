@@ -206,7 +206,7 @@ from offchain.attribution.tda import (
     TracIn,
     aggregate_scores,
 )
-from offchain.attribution.utilities import utility
+from offchain.attribution.utilities import utility, utility_rows
 from offchain.exceptions import AttributionError
 
 __all__ = [
@@ -836,6 +836,40 @@ class ReferencePipeline:
             self.token_log_likelihoods(event, ()),
         )
 
+    def utilities(self, event: Event, coalitions: Sequence[Iterable[str]]) -> NDArray[np.float64]:
+        """:meth:`utility` of many coalitions' pipelines for ``event``, with its bits.
+
+        The output's per-token log-probabilities under each pipeline are stacked and
+        scored in one :func:`~offchain.attribution.utilities.utility_rows` call.
+
+        Args:
+            event: The event.
+            coalitions: Sets of assets the event used.
+
+        Returns:
+            One utility per coalition, in nats, float64.
+
+        Raises:
+            InputError: If a coalition holds an id the event did not use.
+        """
+        if not coalitions:
+            return np.zeros(0, dtype=np.float64)
+        used, datasets, neutral, prompted = self._read(event)
+        rows = []
+        for assets in coalitions:
+            chosen = frozenset(assets)
+            found = None
+            if self.base_id in chosen and chosen <= used:
+                # _scorer's cache key, without looking up the model: a cached row (every
+                # one after prefetch) costs a dict lookup.
+                adapter = event.adapter if event.adapter in chosen else ""
+                context = prompted if event.prompt in chosen else neutral
+                found = self._scores.get(
+                    ((chosen & datasets, adapter or ""), context, event.output)
+                )
+            rows.append(self.token_log_likelihoods(event, chosen) if found is None else found)
+        return utility_rows(self.settings.utility, rows, self.token_log_likelihoods(event, ()))
+
     def asset_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
         """The game over every asset ``event`` used (datasets, base, adapter, prompt).
 
@@ -859,11 +893,19 @@ class ReferencePipeline:
                 bare.append(self.utility(event, ()))
             return bare[0]
 
+        def worths(coalitions: Sequence[frozenset[str]]) -> list[float]:
+            # worth of each coalition, the pipelines' utilities in one array operation
+            # (utility_rows: the bits of one at a time).
+            with_base = [c for c in coalitions if self.base_id in c]
+            found = iter(self.utilities(event, with_base).tolist() if with_base else ())
+            return [next(found) if self.base_id in c else worth(c) for c in coalitions]
+
         return PipelineGame(
             players,
             worth,
             free_disposal=free_disposal,
             blocks=[self.datasets] if many else None,
+            batch_worth=worths,
         )
 
     def stage_game(self, event: Event, *, free_disposal: bool = True) -> PipelineGame:
