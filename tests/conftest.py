@@ -12,6 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# OpenMP threads that find no work spin before they sleep. The suite runs two xdist
+# workers on two cores, so a test on two torch threads spins against the other worker
+# for every parallel region: the prefetch tests took 150 s instead of 7. Passive waiting
+# changes no result, only who gets the core. Set before torch loads its OpenMP runtime
+# (here, first), and inherited by every subprocess a test starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # Seeded, bounded hypothesis runs: the same examples on every machine.
 settings.register_profile(
     "ame", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -180,7 +180,12 @@ with open({str(record)!r}, "rb") as lines:
         capture_output=True,
         text=True,
         timeout=600,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"},
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PATH": "/usr/bin:/bin",
+            "OMP_NUM_THREADS": "2",
+            "OMP_WAIT_POLICY": "PASSIVE",  # as tests/conftest.py: no spinning against xdist
+        },
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
