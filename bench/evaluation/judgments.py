@@ -49,6 +49,7 @@ from bench.evaluation.metrics import (
     top1_agreement,
 )
 from bench.evaluation.suite import JudgmentScenario
+from offchain.attribution.reference.settings import SLOT
 from offchain.scenario import (
     CopyGenerator,
     RandomWalkGenerator,
@@ -271,8 +272,8 @@ def grounded(pipeline: ReferencePipeline, event: Event) -> bool:
 def grounded_in(pipeline: ReferencePipeline, event: Event) -> tuple[str, ...]:
     """Where an event's output is grounded: the text a judge checks its premise against.
 
-    The ids of the pretraining datasets holding a sentence that the rendered prompt
-    followed by the output (less a trailing style tail of the event's adapter) runs to
+    The ids of the pretraining datasets holding a sentence that the rendered prompt (the
+    pipeline's neutral template for an event without one) followed by the output (less a trailing style tail of the event's adapter) runs to
     the end of, in dataset order; or the adapter's id alone when prompt and output are
     one of its demonstrations. Only text is compared: no model is queried.
 
@@ -283,8 +284,14 @@ def grounded_in(pipeline: ReferencePipeline, event: Event) -> tuple[str, ...]:
     Returns:
         The ids; empty when the output is not grounded (see :func:`grounded`).
     """
-    template = "{request}" if event.prompt is None else pipeline.prompts[event.prompt].template
-    context = template.replace("{request}", event.request).split()
+    # A prompt-less event was answered in the pipeline's neutral template (by default the
+    # bare request): that is the text before its output.
+    template = (
+        pipeline.settings.neutral_template
+        if event.prompt is None
+        else pipeline.prompts[event.prompt].template
+    )
+    context = template.replace(SLOT, event.request).split()
     output = event.text.split()
     contents = [output]
     if event.adapter is not None:

@@ -29,6 +29,7 @@ from bench.evaluation import (
     with_pipeline,
 )
 from offchain.attribution.reference.pipeline import Event
+from offchain.attribution.reference.settings import NEUTRAL_TEMPLATE
 from offchain.scenario import parse_scenario
 
 SUITE = Path(__file__).resolve().parents[3] / "bench" / "judgments"
@@ -140,9 +141,13 @@ def test_an_output_is_grounded_only_if_it_continues_a_training_sentence() -> Non
         }
     )  # fmt: skip
 
-    # grounded() reads the corpora and prompts only: no need to train a pipeline.
+    # grounded() reads the corpora, prompts and neutral template only: no need to train.
     corpora = scenario.corpora()
-    pipe: Any = SimpleNamespace(corpora=corpora, prompts={p.id: p for p in corpora.prompts})
+    pipe: Any = SimpleNamespace(
+        corpora=corpora,
+        prompts={p.id: p for p in corpora.prompts},
+        settings=SimpleNamespace(neutral_template=NEUTRAL_TEMPLATE),
+    )
 
     def event(
         request: str, text: str, prompt: str | None = None, adapter: str | None = None

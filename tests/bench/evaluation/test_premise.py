@@ -10,6 +10,7 @@ import pytest
 
 from bench.evaluation import JudgmentScenario, check_premise, grounded, grounded_in
 from offchain.attribution.reference.pipeline import Event
+from offchain.attribution.reference.settings import NEUTRAL_TEMPLATE
 from offchain.scenario import parse_scenario
 
 _DOC: dict[str, Any] = {
@@ -43,7 +44,11 @@ def test_grounded_in_names_every_dataset_holding_the_sentence_or_the_demonstrati
 ):
     corpora = parse_scenario(_DOC).corpora()
     # grounded_in() compares text only: corpora and prompts stand in for a fitted pipeline.
-    pipe: Any = SimpleNamespace(corpora=corpora, prompts={p.id: p for p in corpora.prompts})
+    pipe: Any = SimpleNamespace(
+        corpora=corpora,
+        prompts={p.id: p for p in corpora.prompts},
+        settings=SimpleNamespace(neutral_template=NEUTRAL_TEMPLATE),
+    )
     capital = "the capital of zorbia is"
     assert grounded_in(pipe, _event(capital, "kelvo .")) == ("atlas", "gazette")
     assert grounded_in(pipe, _event("zorbia", "kelvo .", prompt="ask")) == ("atlas", "gazette")
@@ -57,6 +62,24 @@ def test_grounded_in_names_every_dataset_holding_the_sentence_or_the_demonstrati
     for wandering in ("fern .", "kelvo", "is the"):
         assert grounded_in(pipe, _event(capital, wandering)) == ()
         assert not grounded(pipe, _event(capital, wandering))
+
+
+def test_an_event_without_a_prompt_is_grounded_through_the_pipelines_neutral_template() -> None:
+    corpora = parse_scenario(_DOC).corpora()
+    prompts = {p.id: p for p in corpora.prompts}
+
+    def pipe(neutral: str) -> Any:
+        settings = SimpleNamespace(neutral_template=neutral)
+        return SimpleNamespace(corpora=corpora, prompts=prompts, settings=settings)
+
+    # Answered after "the capital of zorbia is": the datasets holding that sentence.
+    framed = pipe("the capital of {request} is")
+    assert grounded_in(framed, _event("zorbia", "kelvo .")) == ("atlas", "gazette")
+    assert grounded_in(framed, _event("the diet of zorbia is", "fern .")) == ()
+    # The same event answered after the bare request is not in any sentence.
+    assert grounded_in(pipe(NEUTRAL_TEMPLATE), _event("zorbia", "kelvo .")) == ()
+    # A prompt's own template wins over the neutral one.
+    assert grounded_in(framed, _event("zorbia", "kelvo .", prompt="ask")) == ("atlas", "gazette")
 
 
 @pytest.mark.torch
