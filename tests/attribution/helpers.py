@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from hypothesis import strategies as st
+
+from offchain.attribution.game import Game, PipelineGame
+
+if TYPE_CHECKING:
+    from offchain.attribution.tda import GroupedScores
 
 Worths = Callable[[frozenset[Hashable]], float]
 
@@ -68,3 +75,57 @@ def knn_utility(
         return total / len(y_test)
 
     return game
+
+
+@dataclass(frozen=True)
+class Sale:
+    """A test event: what the pipeline protocol asks of one, nothing more."""
+
+    id: str
+    revenue: int
+    prompt: str | None = None
+    adapter: str | None = None
+    text: str = "out"
+
+
+class TablePipeline:
+    """A pipeline whose asset game is a worth table: any game, any sign, no model.
+
+    Args:
+        stages: Each stage's assets, in order.
+        worths: The worth of every coalition of assets.
+        scores: The data stage's score per dataset (default: a fixed spread of signs).
+        tabulated: False hides the :class:`PipelineGame` behind a plain callable, so
+            every worth is valued coalition by coalition.
+    """
+
+    seed = 0
+
+    def __init__(
+        self,
+        stages: dict[str, tuple[str, ...]],
+        worths: dict[frozenset[str], float],
+        scores: dict[str, float] | None = None,
+        *,
+        tabulated: bool = True,
+    ) -> None:
+        self.stages, self.worths, self.tabulated = stages, worths, tabulated
+        self.scores = scores
+
+    def assets(self, event: Sale) -> dict[str, tuple[str, ...]]:
+        return self.stages
+
+    def asset_game(self, event: Sale, *, free_disposal: bool = True) -> Game[str]:
+        players = [a for ids in self.stages.values() for a in ids]
+        game = PipelineGame(players, self.worths.__getitem__, free_disposal=free_disposal)
+        return game if self.tabulated else lambda coalition: game(coalition)
+
+    def influence(
+        self, events: Sequence[Sale], *, projection_dim: int | None = None
+    ) -> GroupedScores:
+        from offchain.attribution.tda import GroupedScores  # torch, for the data stage only
+
+        data = self.stages["data"]
+        scores = self.scores or {d: (i - 1.5) * 0.37 for i, d in enumerate(data)}
+        values = np.array([[scores[d] for d in data] for _ in events])
+        return GroupedScores(data, values, np.ones(len(data), dtype=np.int64), "sum")

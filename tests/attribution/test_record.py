@@ -5,18 +5,16 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ame_core.exceptions import InputError
 from offchain.attribution import record as record_module
-from offchain.attribution.game import PipelineGame
 from offchain.attribution.multistage import MultiStageAttribution, MultiStageResult
 from offchain.attribution.record import (
     ATTRIBUTION_FORMAT,
@@ -28,45 +26,8 @@ from offchain.attribution.record import (
     read_record,
     split_event,
 )
-from offchain.attribution.tda import GroupedScores
 from offchain.exceptions import AttributionError
-
-
-@dataclass(frozen=True)
-class _Sale:
-    id: str
-    revenue: int
-    prompt: str | None = None
-    adapter: str | None = None
-    text: str = "out"
-
-
-class _Table:
-    """A pipeline whose asset game is a worth table: any game, any sign."""
-
-    seed = 0
-
-    def __init__(
-        self,
-        stages: dict[str, tuple[str, ...]],
-        worths: dict[frozenset[str], float],
-        scores: dict[str, float] | None = None,
-    ) -> None:
-        self.stages, self.worths, self.scores = stages, worths, scores or {}
-
-    def assets(self, event: _Sale) -> dict[str, tuple[str, ...]]:
-        return self.stages
-
-    def asset_game(self, event: _Sale, *, free_disposal: bool = True) -> PipelineGame:
-        players = [a for ids in self.stages.values() for a in ids]
-        return PipelineGame(players, lambda s: self.worths[s], free_disposal=free_disposal)
-
-    def influence(
-        self, events: Sequence[_Sale], *, projection_dim: int | None = None
-    ) -> GroupedScores:
-        data = self.stages["data"]
-        values = np.array([[self.scores[d] for d in data] for _ in events])
-        return GroupedScores(data, values, np.ones(len(data), dtype=np.int64), "sum")
+from tests.attribution.helpers import Sale, TablePipeline
 
 
 def _all_coalitions(players: Sequence[str]) -> Iterable[frozenset[str]]:
@@ -117,7 +78,7 @@ def test_the_record_recomputes_the_operators_amounts_bit_for_bit(
 ) -> None:
     stages, worths = game
     scores = {a: (i - 1.5) * 0.37 for i, a in enumerate(stages.get("data", ()))}
-    pipe = _Table(stages, worths, scores)
+    pipe = TablePipeline(stages, worths, scores)
     if method == "tracin" and "data" not in stages:
         method = "shapley"
     result = (
@@ -127,7 +88,7 @@ def test_the_record_recomputes_the_operators_amounts_bit_for_bit(
             precision=precision,
             free_disposal=free_disposal,
         )
-        .fit([_Sale("e", revenue)])
+        .fit([Sale("e", revenue)])
         .result
     )
     item = result.events[0]
@@ -156,8 +117,8 @@ def test_the_exact_split_follows_the_rounded_table_not_the_machine(
     unit = 10.0**-precision
     nudged = {c: w + (0.1 * unit if c else 0.0) for c, w in worths.items()}
     first, second = (
-        MultiStageAttribution(_Table(stages, w), precision=precision, free_disposal=False)
-        .fit([_Sale("e", revenue)])
+        MultiStageAttribution(TablePipeline(stages, w), precision=precision, free_disposal=False)
+        .fit([Sale("e", revenue)])
         .result.events[0]
         for w in (worths, nudged)
     )
@@ -171,7 +132,9 @@ def test_a_closed_form_game_splits_exactly() -> None:
     stages = {"data": ("d1", "d2", "d3"), "base_model": ("m",)}
     weights = {"d1": 1.0, "d2": 1.0, "d3": 1.0, "m": 3.0}
     worths = {c: sum(weights[a] for a in c) for c in _all_coalitions(list(weights))}
-    item = MultiStageAttribution(_Table(stages, worths)).fit([_Sale("e", 601)]).result.events[0]
+    item = (
+        MultiStageAttribution(TablePipeline(stages, worths)).fit([Sale("e", 601)]).result.events[0]
+    )
     assert item.stage_amounts == {"data": 301, "base_model": 300}  # tie to the earlier stage
     assert item.amounts == {"d1": 101, "d2": 100, "d3": 100, "m": 300}
     split = split_event(item.record, precision=DEFAULT_PRECISION)
@@ -200,7 +163,7 @@ def _one_record() -> tuple[bytes, EventRecord]:
     stages = {"data": ("d1", "d2"), "base_model": ("m",)}
     weights = {"d1": 1.0, "d2": 2.0, "m": 4.0}
     worths = {c: sum(weights[a] for a in c) for c in _all_coalitions(list(weights))}
-    result = MultiStageAttribution(_Table(stages, worths)).fit([_Sale("e", 700)]).result
+    result = MultiStageAttribution(TablePipeline(stages, worths)).fit([Sale("e", 700)]).result
     assets = {a: "sha256:" + "cd" * 32 for a in weights}
     data = b"".join(iter_record_lines(result, epoch=2, assets=assets, pipeline={"kind": "t"}))
     return data, result.events[0].record
@@ -276,8 +239,8 @@ def test_an_extra_or_repeated_event_line_is_refused() -> None:
 
 def test_every_asset_needs_a_content_hash_before_any_line_is_written() -> None:
     stages: dict[str, tuple[str, ...]] = {"base_model": ("m",)}
-    result = MultiStageAttribution(_Table(stages, {frozenset(): 0.0, frozenset({"m"}): 1.0}))
-    fitted = result.fit([_Sale("e", 1)]).result
+    result = MultiStageAttribution(TablePipeline(stages, {frozenset(): 0.0, frozenset({"m"}): 1.0}))
+    fitted = result.fit([Sale("e", 1)]).result
     with pytest.raises(InputError, match=r"assets: no content hash for \['m'\]"):
         next(iter_record_lines(fitted, epoch=0, assets={}, pipeline={}))
 
@@ -287,8 +250,8 @@ def test_the_exact_owen_split_equals_the_owen_value_of_a_closed_form_game() -> N
     stages = {"data": ("d1", "d2"), "base_model": ("m",)}
     worths = {c: 6.0 if {"d1", "m"} <= c else 0.0 for c in _all_coalitions(["d1", "d2", "m"])}
     item = (
-        MultiStageAttribution(_Table(stages, worths), method="owen")
-        .fit([_Sale("e", 10)])
+        MultiStageAttribution(TablePipeline(stages, worths), method="owen")
+        .fit([Sale("e", 10)])
         .result.events[0]
     )
     assert item.amounts == {"d1": 5, "d2": 0, "m": 5}

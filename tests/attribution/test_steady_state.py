@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -24,15 +23,14 @@ from ame_core.exceptions import AmeError, InputError
 from offchain.attribution import record as record_module
 from offchain.attribution.game import (
     MAX_TABULATED_PLAYERS,
-    Game,
     PipelineGame,
     every_coalition,
 )
 from offchain.attribution.multistage import EventAttribution, MultiStageAttribution
 from offchain.attribution.record import MAX_PRECISION, quantize
-from offchain.attribution.tda import GroupedScores
 from offchain.attribution.utilities import UTILITIES, utility, utility_rows
 from offchain.exceptions import AttributionError
+from tests.attribution.helpers import Sale, TablePipeline
 
 # Worths of every class: any float, exact zeros of both signs, ties (small integers),
 # halves (rounding ties), tiny and huge magnitudes, negatives.
@@ -115,11 +113,6 @@ def test_exact_shapley_sums_equal_the_loop_over_every_player_and_subset(
     )
 
 
-def _untabulated(game: PipelineGame) -> Callable[[frozenset[str]], float]:
-    """The game as a plain callable: valued coalition by coalition, never tabulated."""
-    return lambda coalition: game(coalition)
-
-
 @st.composite
 def _raw_games(draw: st.DrawFn) -> tuple[list[str], dict[frozenset[str], float]]:
     players = [f"p{i}" for i in range(draw(st.integers(0, 8)))]
@@ -199,46 +192,6 @@ def test_utility_rows_name_the_bad_argument_row_and_token() -> None:
         utility_rows("loglik", [[0.0]], [float("inf")])
 
 
-@dataclass(frozen=True)
-class _Sale:
-    id: str
-    revenue: int
-    prompt: str | None = None
-    adapter: str | None = None
-    text: str = "out"
-
-
-class _Table:
-    """A pipeline whose asset game is a worth table; ``tabulated=False`` hides the
-    :class:`PipelineGame` behind a plain callable, so every worth is valued one by one."""
-
-    seed = 0
-
-    def __init__(
-        self,
-        stages: dict[str, tuple[str, ...]],
-        worths: dict[frozenset[str], float],
-        *,
-        tabulated: bool,
-    ) -> None:
-        self.stages, self.worths, self.tabulated = stages, worths, tabulated
-
-    def assets(self, event: _Sale) -> dict[str, tuple[str, ...]]:
-        return self.stages
-
-    def asset_game(self, event: _Sale, *, free_disposal: bool = True) -> Game[str]:
-        players = [a for ids in self.stages.values() for a in ids]
-        game = PipelineGame(players, self.worths.__getitem__, free_disposal=free_disposal)
-        return game if self.tabulated else _untabulated(game)
-
-    def influence(
-        self, events: Sequence[_Sale], *, projection_dim: int | None = None
-    ) -> GroupedScores:
-        data = self.stages["data"]
-        values = np.array([[(i - 1.5) * 0.37 for i in range(len(data))] for _ in events])
-        return GroupedScores(data, values, np.ones(len(data), dtype=np.int64), "sum")
-
-
 @st.composite
 def _market_games(
     draw: st.DrawFn,
@@ -283,7 +236,7 @@ def test_an_events_attribution_is_the_same_as_valuing_its_game_coalition_by_coal
     results: list[EventAttribution | str] = []
     for tabulated in (True, False):
         estimator = MultiStageAttribution(
-            _Table(stages, worths, tabulated=tabulated),
+            TablePipeline(stages, worths, tabulated=tabulated),
             method=method,
             precision=precision,
             free_disposal=free_disposal,
@@ -291,7 +244,7 @@ def test_an_events_attribution_is_the_same_as_valuing_its_game_coalition_by_coal
             max_evaluations=200,
         )
         try:
-            results.append(estimator.fit([_Sale("e", revenue)]).result.events[0])
+            results.append(estimator.fit([Sale("e", revenue)]).result.events[0])
         except AmeError as err:
             # Refused alike: too many datasets for free disposal, or a sampled stage's
             # worths overflow a float.
