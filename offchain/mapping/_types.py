@@ -12,20 +12,18 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Annotated, Final, Literal, NewType
+from typing import Annotated, Literal, NewType
 
-import numpy as np
 from eth_typing import ChecksumAddress, HexAddress, HexStr
 from pydantic import PlainValidator
-from sha3 import keccak_256  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-from ame_core.addresses import checksum_hex
+from ame_core.addresses import all_checksummed, checksum_hex
 from ame_core.validation import show_value
 
 __all__ = [
@@ -259,61 +257,6 @@ def parse_address(raw: object) -> ChecksumAddress:
     if memo is not None:
         memo[raw] = ChecksumAddress(HexAddress(HexStr(raw)))
     return ChecksumAddress(HexAddress(HexStr(raw)))
-
-
-_ZERO: Final = ord("0")
-# Addresses checked per numpy pass: its temporaries (some 40 bytes an address each) stay
-# in cache and a million addresses never need them all at once.
-_ADDRESS_BATCH: Final = 1 << 13
-
-
-def all_checksummed(raws: Sequence[object]) -> bool:
-    """Whether :func:`parse_address` accepts every one of ``raws``, checked in batches.
-
-    For a document of a million addresses: the form, the case and the checksum are
-    checked in a few numpy passes over the addresses laid end to end, the only per-address
-    Python step the Keccak call. It says whether, not why: a caller that gets ``False``
-    parses the addresses one by one for the message.
-
-    Args:
-        raws: The values read from a file.
-
-    Returns:
-        True if each is a ``str`` that is an EIP-55 checksummed, non-zero, 0x-prefixed
-        20-byte hex address.
-    """
-    return all(
-        _batch_checksummed(raws[i : i + _ADDRESS_BATCH])
-        for i in range(0, len(raws), _ADDRESS_BATCH)
-    )
-
-
-def _batch_checksummed(raws: Sequence[object]) -> bool:
-    if not all(type(raw) is str and len(raw) == 42 for raw in raws):
-        return False
-    text = "".join(raws)  # type: ignore[arg-type]  # all str, checked above
-    if not text.isascii():
-        return False
-    count = len(raws)
-    chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(count, 42)
-    if not ((chars[:, 0] == _ZERO) & (chars[:, 1] == ord("x"))).all():
-        return False
-    digits = chars[:, 2:]
-    upper = (digits >= ord("A")) & (digits <= ord("F"))
-    letter = upper | ((digits >= ord("a")) & (digits <= ord("f")))
-    if not (letter | ((digits >= _ZERO) & (digits <= ord("9")))).all():
-        return False
-    if (digits == _ZERO).all(axis=1).any():  # the zero address
-        return False
-    lower = (digits | (upper.astype(np.uint8) << 5)).tobytes()
-    new = keccak_256
-    digests = b"".join([new(lower[i : i + 40]).digest() for i in range(0, len(lower), 40)])
-    hashed = np.frombuffer(digests, dtype=np.uint8).reshape(count, 32)[:, :20]
-    # EIP-55: digit i is upper case when nibble i of the digest is 8 or more (high nibble first).
-    high = np.empty((count, 40), dtype=bool)
-    high[:, 0::2] = hashed >= 0x80
-    high[:, 1::2] = (hashed & 0x0F) >= 0x08
-    return bool((upper == (high & letter)).all())
 
 
 _ADDRESS_MEMO: ContextVar[dict[str, ChecksumAddress] | None] = ContextVar(

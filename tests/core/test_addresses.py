@@ -9,7 +9,7 @@ from ame_core.addresses import checksum_hex
 
 
 def test_addresses_exports() -> None:
-    assert ame_core.addresses.__all__ == ["checksum_hex"]
+    assert ame_core.addresses.__all__ == ["all_checksummed", "checksum_hex"]
 
 
 def test_checksum_hex_matches_the_eip55_examples() -> None:

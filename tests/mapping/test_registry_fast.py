@@ -18,10 +18,10 @@ import pytest
 from hypothesis import event, given, seed, settings
 from hypothesis import strategies as st
 
+from ame_core import addresses as addresses_module
 from offchain.exceptions import RegistryError
 from offchain.mapping import Registry, parse_registry
 from offchain.mapping import _registry as registry_module
-from offchain.mapping import _types as types_module
 from offchain.mapping._types import addresses_checked_once, all_checksummed, parse_address
 
 from ._builders import address
@@ -105,7 +105,7 @@ def address_values(draw: st.DrawFn) -> object:
 @seed(16_01)
 @given(raws=st.lists(address_values(), max_size=12), batch=st.integers(1, 5))
 def test_all_checksummed_is_parse_address_accepting_each(raws: list[object], batch: int) -> None:
-    with mock.patch.object(types_module, "_ADDRESS_BATCH", batch):
+    with mock.patch.object(addresses_module, "_ADDRESS_BATCH", batch):
         assert all_checksummed(raws) == all(_accepts(raw) for raw in raws)
 
 
