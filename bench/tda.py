@@ -438,7 +438,7 @@ def readme_block(result: dict[str, Any], rerun: str) -> str:
     where = (
         f"{host['cpu']}, {host['cpus']} CPUs, load average {host['load']:.1f} before and "
         f"{result['load_at_end']:.1f} after the run, trained on "
-        f"{result.get('train_threads', result['threads'])} thread, scored on "
+        f"{result['train_threads']} thread, scored on "
         f"{result['threads']}, {result['date']}"
     )
     lines = [

@@ -50,6 +50,8 @@ def test_a_tiny_run_reports_agreement_speed_and_the_machine(tmp_path: Path) -> N
     assert set(report["sweep"]) == {"subspace/8", "subspace/16"}
     assert report["met_spearman"] == (projected["spearman"] >= report["target_spearman"])
     assert projected["score_cpu_ms"] > 0 and report["date"]
+    # Trained on one thread, scored on both cores: the block names both counts.
+    assert (report["train_threads"], report["threads"]) == (1, 2)
     # The README block: both targets with their verdicts, the sweep, the rerun command and
     # the machine; the text around it kept.
     text = readme.read_text()
@@ -57,5 +59,6 @@ def test_a_tiny_run_reports_agreement_speed_and_the_machine(tmp_path: Path) -> N
     block = text.split("<!-- tda:begin -->\n")[1].split("<!-- tda:end -->")[0]
     assert "old" not in block and cpu_model() in block and "`python bench/tda.py " in block
     assert "--readme" not in block
+    assert "trained on 1 thread, scored on 2" in block
     assert f"| {projected['spearman']:.3f} ({projected['spearman_min']:.3f}) |" in block
     assert "| 8 |" in block and "| 16 |" in block
